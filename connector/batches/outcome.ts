@@ -1,0 +1,86 @@
+import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
+
+/** What happened to one record's request. Every variant becomes a row: none is ever dropped. */
+export type Outcome =
+  | {
+      status: 'succeeded';
+      output: string;
+      model: string;
+      stopReason: string | null;
+      inputTokens: number;
+      outputTokens: number;
+      cacheReadTokens: number;
+      cacheWriteTokens: number;
+    }
+  | { status: 'errored'; errorType: string; errorMessage: string }
+  | { status: 'expired' }
+  | { status: 'canceled' }
+  | { status: 'missing' };
+
+export type OutcomeStatus = Outcome['status'];
+
+/** Reads one results line into an Outcome. `errored` keeps the inner error type (the envelope's is always "error"). */
+export function outcomeOf(response: MessageBatchIndividualResponse | undefined): Outcome {
+  if (!response) return { status: 'missing' };
+  const result = response.result;
+  switch (result.type) {
+    case 'succeeded': {
+      const m = result.message;
+      const output = m.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
+      return {
+        status: 'succeeded',
+        output,
+        model: m.model,
+        stopReason: m.stop_reason,
+        inputTokens: m.usage.input_tokens,
+        outputTokens: m.usage.output_tokens,
+        cacheReadTokens: m.usage.cache_read_input_tokens ?? 0,
+        cacheWriteTokens: m.usage.cache_creation_input_tokens ?? 0,
+      };
+    }
+    case 'errored':
+      return {
+        status: 'errored',
+        errorType: result.error?.error?.type ?? 'unknown_error',
+        errorMessage: result.error?.error?.message ?? 'no message',
+      };
+    case 'expired':
+      return { status: 'expired' };
+    case 'canceled':
+      return { status: 'canceled' };
+    default: {
+      const never: never = result;
+      return { status: 'errored', errorType: 'unknown_result_type', errorMessage: `unknown result type ${JSON.stringify((never as { type?: unknown }).type)}` };
+    }
+  }
+}
+
+/** The enrichment columns of a row for an outcome (column names as in sinks/arrow-schema.ts). */
+export function enrichmentColumns(outcome: Outcome, batchId: string, customId: string): Record<string, unknown> {
+  const base = { _claude_custom_id: customId, _claude_status: outcome.status, _claude_batch_id: batchId };
+  switch (outcome.status) {
+    case 'succeeded':
+      return {
+        ...base,
+        _claude_output: outcome.output,
+        _claude_model: outcome.model,
+        _claude_stop_reason: outcome.stopReason,
+        _claude_input_tokens: outcome.inputTokens,
+        _claude_output_tokens: outcome.outputTokens,
+        _claude_cache_read_tokens: outcome.cacheReadTokens,
+        _claude_cache_write_tokens: outcome.cacheWriteTokens,
+      };
+    case 'errored':
+      return { ...base, _claude_error_type: outcome.errorType, _claude_error: outcome.errorMessage };
+    case 'expired':
+      return { ...base, _claude_error_type: 'expired', _claude_error: 'the batch reached its 24 h limit before this request ran' };
+    case 'canceled':
+      return { ...base, _claude_error_type: 'canceled', _claude_error: 'the batch was canceled before this request ran' };
+    case 'missing':
+      return { ...base, _claude_error_type: 'result_missing', _claude_error: 'the results file has no line for this request' };
+    default: {
+      const never: never = outcome;
+      throw new Error(`unhandled outcome ${JSON.stringify(never)}`);
+    }
+  }
+}

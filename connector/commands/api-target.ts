@@ -1,0 +1,36 @@
+import type Anthropic from '@anthropic-ai/sdk';
+import type { ConnectorConfig } from '../config/config.js';
+import { createApiClient } from '../batches/client.js';
+import { startEmulator } from '../emulator/index.js';
+
+export const EMULATOR_DEFAULT_KEY = 'emulator-key';
+
+export interface ApiTarget {
+  client: Anthropic;
+  baseURL: string;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * The API the config points at. `base_url: "emulator"` starts the embedded emulator on a loopback port
+ * for the life of the command, so the demo and tests need no key and no network.
+ */
+export async function openApiTarget(config: ConnectorConfig): Promise<ApiTarget> {
+  if (config.base_url !== 'emulator') {
+    const api = createApiClient({ apiKey: config.api_key!, baseURL: config.base_url });
+    return { client: api.client, baseURL: config.base_url, embedded: false, close: api.close };
+  }
+  const key = config.api_key ?? EMULATOR_DEFAULT_KEY;
+  const emulator = await startEmulator({ apiKeys: [key], processingMs: 50 });
+  const api = createApiClient({ apiKey: key, baseURL: emulator.url });
+  return {
+    client: api.client,
+    baseURL: emulator.url,
+    embedded: true,
+    close: async () => {
+      await api.close();
+      await emulator.close();
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { configError } from '../errors.js';
+import { streamKey, type StreamDescriptor } from '../protocol/messages.js';
+import { readJsonFile } from './config.js';
+
+export type JsonSchema = Record<string, unknown>;
+
+export interface ConfiguredStream {
+  name: string;
+  namespace: string | null;
+  jsonSchema: JsonSchema;
+  destinationSyncMode: 'append' | 'overwrite' | 'append_dedup';
+  generationId: number;
+  syncId: number | null;
+}
+
+/** The configured catalog, indexed by stream for the per-record lookup. */
+export class Catalog {
+  private readonly byKey = new Map<string, ConfiguredStream>();
+
+  constructor(readonly streams: ConfiguredStream[]) {
+    for (const s of streams) this.byKey.set(streamKey(s), s);
+  }
+
+  find(stream: StreamDescriptor): ConfiguredStream | undefined {
+    return this.byKey.get(streamKey({ name: stream.name, namespace: stream.namespace ?? null }));
+  }
+}
+
+/** Validates a ConfiguredAirbyteCatalog. Only `append` is supported in this version; others are rejected. */
+export function parseCatalog(raw: unknown): Catalog {
+  const streamsRaw = (raw as { streams?: unknown } | null)?.streams;
+  if (!Array.isArray(streamsRaw)) throw configError('CATALOG_INVALID', 'catalog must be an object with a "streams" array');
+  const streams = streamsRaw.map((entry, i): ConfiguredStream => {
+    const where = `catalog streams[${i}]`;
+    const s = (entry as { stream?: Record<string, unknown> } | null)?.stream;
+    if (!s || typeof s.name !== 'string' || s.name === '') throw configError('CATALOG_INVALID', `${where}: stream.name is required`);
+    const schema = s.json_schema;
+    if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
+      throw configError('CATALOG_INVALID', `${where} (${s.name}): stream.json_schema must be an object`);
+    }
+    const e = entry as Record<string, unknown>;
+    const mode = (e.destination_sync_mode ?? 'append') as string;
+    if (mode !== 'append') {
+      throw configError(
+        'CATALOG_UNSUPPORTED_MODE',
+        `${where} (${s.name}): destination_sync_mode "${mode}" is not supported yet; use "append"`,
+      );
+    }
+    return {
+      name: s.name,
+      namespace: typeof s.namespace === 'string' && s.namespace !== '' ? s.namespace : null,
+      jsonSchema: schema as JsonSchema,
+      destinationSyncMode: 'append',
+      generationId: typeof e.generation_id === 'number' ? e.generation_id : 0,
+      syncId: typeof e.sync_id === 'number' ? e.sync_id : null,
+    };
+  });
+  return new Catalog(streams);
+}
+
+export async function loadCatalog(path: string): Promise<Catalog> {
+  return parseCatalog(await readJsonFile(path, 'catalog'));
+}

@@ -1,0 +1,78 @@
+import { readFile } from 'node:fs/promises';
+import { Ajv, type ErrorObject } from 'ajv';
+import { configError, registerSecret } from '../errors.js';
+import { configSchema } from './spec.js';
+
+/** Validated config with defaults applied. Field names match spec/spec.json one to one. */
+export interface ConnectorConfig {
+  api_key?: string;
+  base_url: string;
+  destination_path: string;
+  model: string;
+  prompt_template: string;
+  stream_prompt_templates: Record<string, string>;
+  system_prompt?: string;
+  max_tokens: number;
+  temperature?: number;
+  max_requests_per_batch: number;
+  max_batch_bytes: number;
+  poll_interval_seconds: number;
+  emit_run_state: boolean;
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
+ajv.addKeyword('airbyte_secret');
+ajv.addKeyword('order');
+const validateSchema = ajv.compile(configSchema);
+
+/** Turns ajv's errors into one sentence per field, naming the field and what it needs. */
+function describe(errors: ErrorObject[]): string {
+  return errors
+    .map((e) => {
+      const field = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(config)';
+      if (e.keyword === 'required') return `missing required field "${(e.params as { missingProperty: string }).missingProperty}"`;
+      if (e.keyword === 'additionalProperties') {
+        return `unknown field "${(e.params as { additionalProperty: string }).additionalProperty}"${field === '(config)' ? '' : ` in ${field}`}`;
+      }
+      return `"${field}" ${e.message ?? 'is invalid'}`;
+    })
+    .join('; ');
+}
+
+/** Validates a parsed config object against the spec and applies defaults. Throws config_error. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): ConnectorConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw configError('CONFIG_INVALID', 'config must be a JSON object');
+  }
+  const copy = structuredClone(raw) as Record<string, unknown>;
+  registerSecret(typeof copy.api_key === 'string' ? copy.api_key : undefined);
+  if (!validateSchema(copy)) {
+    throw configError('CONFIG_INVALID', `invalid config: ${describe(validateSchema.errors ?? [])}`);
+  }
+  const config = copy as unknown as ConnectorConfig;
+  if (!config.api_key && env.ANTHROPIC_API_KEY) config.api_key = env.ANTHROPIC_API_KEY;
+  registerSecret(config.api_key);
+  if (!config.api_key && config.base_url !== 'emulator') {
+    throw configError('CONFIG_NO_API_KEY', 'no API key: set "api_key" in the config or the ANTHROPIC_API_KEY environment variable');
+  }
+  return config;
+}
+
+/** Reads and validates a config file. */
+export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<ConnectorConfig> {
+  return parseConfig(await readJsonFile(path, 'config'), env);
+}
+
+export async function readJsonFile(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw configError('FILE_UNREADABLE', `cannot read ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw configError('FILE_NOT_JSON', `${what} file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}

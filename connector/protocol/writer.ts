@@ -1,0 +1,42 @@
+import type { Writable } from 'node:stream';
+import { once } from 'node:events';
+import { redact } from '../errors.js';
+import type { AirbyteMessage, AirbyteStateMessage, FailureTypeName } from './messages.js';
+
+/**
+ * Writes protocol messages, one JSON object per line. Every line passes through redact() so no secret can
+ * reach the platform, and write() awaits 'drain' so a slow reader of stdout slows us down instead of
+ * growing an in-memory queue.
+ */
+export class MessageWriter {
+  constructor(private readonly out: Writable) {}
+
+  async emit(message: AirbyteMessage): Promise<void> {
+    const line = redact(JSON.stringify(message)) + '\n';
+    if (!this.out.write(line)) await once(this.out, 'drain');
+  }
+
+  log(level: 'ERROR' | 'WARN' | 'INFO' | 'DEBUG', message: string): Promise<void> {
+    return this.emit({ type: 'LOG', log: { level, message } });
+  }
+
+  state(state: AirbyteStateMessage): Promise<void> {
+    return this.emit({ type: 'STATE', state });
+  }
+
+  traceError(message: string, failureType: FailureTypeName, internal?: string, stack?: string): Promise<void> {
+    return this.emit({
+      type: 'TRACE',
+      trace: {
+        type: 'ERROR',
+        emitted_at: Date.now(),
+        error: {
+          message,
+          failure_type: failureType,
+          ...(internal ? { internal_message: internal } : {}),
+          ...(stack ? { stack_trace: stack } : {}),
+        },
+      },
+    });
+  }
+}

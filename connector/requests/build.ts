@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto';
+import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
+import type { ConnectorConfig } from '../config/config.js';
+import type { AirbyteRecord } from '../protocol/messages.js';
+import { parseTemplate, renderTemplate, type Template } from './template.js';
+
+export interface BuiltRequest {
+  customId: string;
+  params: MessageCreateParamsNonStreaming;
+  missingFields: string[];
+}
+
+export const CUSTOM_ID_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
+
+/**
+ * Stable id of a request: a hash of everything that is sent (model, settings, rendered prompt).
+ * The same record under the same settings gets the same id in every run, and identical requests share one
+ * id, so they can be sent once and fanned out. 'r' + 43 base64url chars = 44 chars, within the API's 64.
+ */
+export function customIdFor(params: MessageCreateParamsNonStreaming): string {
+  return 'r' + createHash('sha256').update(JSON.stringify(params)).digest('base64url');
+}
+
+/** Turns records into Messages requests, with one compiled template per stream. */
+export class RequestBuilder {
+  private readonly templates = new Map<string, Template>();
+  private readonly defaultTemplate: Template;
+
+  constructor(private readonly config: ConnectorConfig) {
+    this.defaultTemplate = parseTemplate(config.prompt_template, 'prompt_template');
+    for (const [stream, source] of Object.entries(config.stream_prompt_templates)) {
+      this.templates.set(stream, parseTemplate(source, `stream_prompt_templates.${stream}`));
+    }
+  }
+
+  templateFor(stream: string, namespace?: string | null): Template {
+    return (
+      (namespace ? this.templates.get(`${namespace}.${stream}`) : undefined) ??
+      this.templates.get(stream) ??
+      this.defaultTemplate
+    );
+  }
+
+  build(record: AirbyteRecord): BuiltRequest {
+    const rendered = renderTemplate(this.templateFor(record.stream, record.namespace), record.data);
+    const c = this.config;
+    // Key order is fixed here, so JSON.stringify(params) is canonical for the custom_id hash.
+    const params: MessageCreateParamsNonStreaming = {
+      model: c.model,
+      max_tokens: c.max_tokens,
+      ...(c.system_prompt ? { system: c.system_prompt } : {}),
+      ...(c.temperature !== undefined ? { temperature: c.temperature } : {}),
+      messages: [{ role: 'user', content: rendered.text }],
+    };
+    return { customId: customIdFor(params), params, missingFields: rendered.missing };
+  }
+}

@@ -1,0 +1,129 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Schema } from 'apache-arrow';
+import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
+import { enrichmentColumns, outcomeOf, type OutcomeStatus, type Outcome } from '../batches/outcome.js';
+import type { ResultIndex } from '../batches/lifecycle.js';
+import type { Catalog } from '../config/catalog.js';
+import { streamKey } from '../protocol/messages.js';
+import type { SpooledRecord } from '../state/spool.js';
+import { columnKind } from './arrow-schema.js';
+import { coerce, type MetaChange } from './coerce.js';
+import { AtomicParquetFile, type ParquetOptions } from './parquet-file.js';
+import { partFileName, partitionDir } from './layout.js';
+
+export interface StreamTally {
+  stream: string;
+  namespace: string | null;
+  path: string;
+  rows: number;
+  byStatus: Partial<Record<OutcomeStatus, number>>;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface BatchWriteContext {
+  destination: string;
+  runId: string;
+  catalog: Catalog;
+  schemas: Map<string, Schema>;
+  parquet: ParquetOptions;
+}
+
+/** Builds one output row: the record's fields coerced to their column types, Airbyte metadata, enrichment. */
+export function buildRow(
+  schema: Schema,
+  record: SpooledRecord,
+  outcome: Outcome,
+  batchId: string,
+  generationId: number,
+  syncId: number | null,
+): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  const changes: MetaChange[] = [];
+  for (const f of schema.fields) {
+    if (f.name.startsWith('_airbyte_') && f.name !== '_airbyte_data') continue;
+    if (f.name.startsWith('_claude_')) continue;
+    const raw = f.name === '_airbyte_data' ? record.data : record.data[f.name];
+    if (raw === undefined || raw === null) continue;
+    const value = coerce(columnKind(f), raw);
+    if (value === undefined) changes.push({ field: f.name, change: 'NULLED', reason: 'DESTINATION_TYPECAST_ERROR' });
+    else row[f.name] = value;
+  }
+  row._airbyte_raw_id = record.raw_id;
+  row._airbyte_extracted_at = BigInt(Math.max(0, Math.trunc(record.emitted_at))) * 1000n;
+  row._airbyte_generation_id = generationId;
+  row._airbyte_meta = JSON.stringify({ changes, ...(syncId !== null ? { sync_id: syncId } : {}) });
+  for (const [key, value] of Object.entries(enrichmentColumns(outcome, batchId, record.custom_id))) {
+    if (value !== null && value !== undefined) row[key] = value;
+  }
+  return row;
+}
+
+async function readResult(file: FileHandle, index: ResultIndex, customId: string): Promise<MessageBatchIndividualResponse | undefined> {
+  const at = index.get(customId);
+  if (!at) return undefined;
+  const buf = Buffer.allocUnsafe(at.length);
+  await file.read(buf, 0, at.length, at.offset);
+  return JSON.parse(buf.toString('utf8')) as MessageBatchIndividualResponse;
+}
+
+/**
+ * Joins a batch's spooled records with its downloaded results (by custom_id, so result order does not
+ * matter) and writes one Parquet file per stream: `<stream partition>/part-<seq>.parquet`. Files are
+ * committed only after every row is written, so a crash leaves no partial file visible.
+ */
+export async function writeBatchOutput(
+  ctx: BatchWriteContext,
+  seq: number,
+  batchId: string,
+  recordsPath: string,
+  resultsPath: string,
+  index: ResultIndex,
+): Promise<StreamTally[]> {
+  const files = new Map<string, { file: AtomicParquetFile; tally: StreamTally; schema: Schema; generationId: number; syncId: number | null }>();
+  const results = await open(resultsPath, 'r');
+  try {
+    const lines = createInterface({ input: createReadStream(recordsPath), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (!line) continue;
+      const record = JSON.parse(line) as SpooledRecord;
+      const descriptor = { name: record.stream, namespace: record.namespace };
+      const key = streamKey(descriptor);
+      let target = files.get(key);
+      if (!target) {
+        const stream = ctx.catalog.find(descriptor)!;
+        const schema = ctx.schemas.get(key)!;
+        const dir = partitionDir(ctx.destination, record.namespace, record.stream, ctx.runId);
+        await mkdir(dir, { recursive: true, mode: 0o755 });
+        const path = join(dir, partFileName(seq));
+        target = {
+          file: await AtomicParquetFile.create(path, schema, ctx.parquet),
+          tally: { stream: record.stream, namespace: record.namespace, path, rows: 0, byStatus: {}, inputTokens: 0, outputTokens: 0 },
+          schema,
+          generationId: stream.generationId,
+          syncId: stream.syncId,
+        };
+        files.set(key, target);
+      }
+      const outcome = outcomeOf(await readResult(results, index, record.custom_id));
+      await target.file.append(buildRow(target.schema, record, outcome, batchId, target.generationId, target.syncId));
+      const t = target.tally;
+      t.rows++;
+      t.byStatus[outcome.status] = (t.byStatus[outcome.status] ?? 0) + 1;
+      if (outcome.status === 'succeeded') {
+        t.inputTokens += outcome.inputTokens;
+        t.outputTokens += outcome.outputTokens;
+      }
+    }
+    for (const { file } of files.values()) await file.commit();
+  } catch (err) {
+    await Promise.all([...files.values()].map(({ file }) => file.abort()));
+    throw err;
+  } finally {
+    await results.close();
+  }
+  return [...files.values()].map((f) => f.tally);
+}

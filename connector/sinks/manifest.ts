@@ -1,0 +1,56 @@
+import { rename, writeFile } from 'node:fs/promises';
+import { syncDirectory } from './parquet-file.js';
+import { dirname } from 'node:path';
+import type { StreamTally } from './batch-writer.js';
+import type { OutcomeStatus } from '../batches/outcome.js';
+
+export interface BatchSummary {
+  seq: number;
+  batch_id: string;
+  records: number;
+  requests: number;
+  counts: Record<string, number>;
+}
+
+export interface RunManifest {
+  run_id: string;
+  started_at: string;
+  finished_at: string;
+  model: string;
+  config_fingerprint: string;
+  records_in: number;
+  rows_out: number;
+  streams: Array<{
+    namespace: string | null;
+    stream: string;
+    rows: number;
+    by_status: Partial<Record<OutcomeStatus, number>>;
+    files: string[];
+  }>;
+  batches: BatchSummary[];
+  tokens: { input: number; output: number };
+}
+
+/** Folds per-batch, per-stream tallies into the manifest's stream list (files in batch order). */
+export function summariseStreams(tallies: StreamTally[]): RunManifest['streams'] {
+  const byStream = new Map<string, RunManifest['streams'][number]>();
+  for (const t of tallies) {
+    const key = JSON.stringify([t.namespace, t.stream]);
+    const entry = byStream.get(key) ?? { namespace: t.namespace, stream: t.stream, rows: 0, by_status: {}, files: [] };
+    entry.rows += t.rows;
+    entry.files.push(t.path);
+    for (const [status, n] of Object.entries(t.byStatus) as Array<[OutcomeStatus, number]>) {
+      entry.by_status[status] = (entry.by_status[status] ?? 0) + n;
+    }
+    byStream.set(key, entry);
+  }
+  return [...byStream.values()].map((s) => ({ ...s, files: s.files.sort() }));
+}
+
+/** Writes JSON atomically: temp file, fsync, rename, so a reader never sees half a manifest. */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, JSON.stringify(value, null, 2) + '\n', { mode: 0o644, flush: true });
+  await rename(temp, path);
+  await syncDirectory(dirname(path));
+}

@@ -1,0 +1,22 @@
+// Guards the output layout: stream names from untrusted sources cannot escape the destination or collide.
+import { describe, expect, it } from 'vitest';
+import { partitionDir, safeSegment } from '../../connector/sinks/layout.js';
+
+describe('layout', () => {
+  it('builds hive-style partition paths', () => {
+    expect(partitionDir('/d', 'docs', 'invoices', 'r1')).toBe('/d/docs/invoices/run_id=r1');
+    expect(partitionDir('/d', null, 'invoices', 'r1')).toBe('/d/default/invoices/run_id=r1');
+  });
+
+  it.each(['..', '../etc', '/abs', 'a/b', 'a\\b', '.hidden', 'tab\there', ''])('sanitises %j into one safe segment', (name) => {
+    const seg = safeSegment(name);
+    expect(seg).not.toMatch(/[/\\]/);
+    expect(seg.startsWith('.')).toBe(false);
+    expect(seg).not.toBe('');
+  });
+
+  it('never maps two different names to one folder', () => {
+    expect(safeSegment('a/b')).not.toBe(safeSegment('a_b'));
+    expect(safeSegment('a_b')).toBe('a_b');
+  });
+});
