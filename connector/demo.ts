@@ -1,0 +1,59 @@
+/**
+ * `npm run demo`: pipes samples/messages.jsonl through the built CLI's `write` on the embedded emulator,
+ * exactly as a platform would (a child process over stdin/stdout), then says where the Parquet went.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import parquet from 'parquetjs-lite';
+import type { RunManifest } from './sinks/manifest.js';
+import { CONTROL_DIR } from './sinks/layout.js';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const samples = join(repo, 'samples');
+const config = JSON.parse(readFileSync(join(samples, 'config.json'), 'utf8')) as { destination_path: string };
+const destination = resolve(repo, config.destination_path);
+
+const child = spawn(
+  process.execPath,
+  [join(repo, 'dist/connector/cli.js'), 'write', '--config', join(samples, 'config.json'), '--catalog', join(samples, 'catalog.json')],
+  { cwd: repo, stdio: ['pipe', 'pipe', 'inherit'] },
+);
+createReadStream(join(samples, 'messages.jsonl')).pipe(child.stdin);
+
+let states = 0;
+let failure: string | undefined;
+for await (const line of createInterface({ input: child.stdout })) {
+  const message = JSON.parse(line) as { type: string; log?: { message: string }; trace?: { error?: { message: string } } };
+  if (message.type === 'STATE') states++;
+  else if (message.type === 'LOG') console.log(`  log: ${message.log!.message}`);
+  else if (message.type === 'TRACE' && message.trace?.error) failure = message.trace.error.message;
+}
+const code: number = await new Promise((r) => child.on('close', (c) => r(c ?? 1)));
+if (code !== 0) {
+  console.error(`demo failed (exit ${code}): ${failure ?? 'see the messages above'}`);
+  process.exit(code);
+}
+
+const runsDir = join(destination, CONTROL_DIR, 'runs');
+const latest = readdirSync(runsDir).sort().at(-1)!;
+const manifest = JSON.parse(readFileSync(join(runsDir, latest, 'manifest.json'), 'utf8')) as RunManifest;
+
+console.log(`\nRun ${manifest.run_id}: ${manifest.records_in} records in, ${manifest.rows_out} rows out, ${manifest.batches.length} batches, ${states} STATE messages echoed`);
+console.log(`Tokens: ${manifest.tokens.input} in, ${manifest.tokens.output} out`);
+for (const s of manifest.streams) {
+  console.log(`\n${s.namespace ?? 'default'}.${s.stream}: ${s.rows} rows ${JSON.stringify(s.by_status)}`);
+  console.log(`  ${relative(repo, dirname(s.files[0]!))}/ (${s.files.length} Parquet files)`);
+  const reader = await parquet.ParquetReader.openFile(s.files[0]!);
+  const cursor = reader.getCursor();
+  for (let i = 0; i < 3; i++) {
+    const row = await cursor.next();
+    if (!row) break;
+    console.log(`  ${String(row.id).padEnd(10)} ${String(row.title).slice(0, 48).padEnd(48)} → ${String(row._claude_output)}`);
+  }
+  await reader.close();
+}
+console.log(`\nManifest: ${relative(repo, join(runsDir, latest, 'manifest.json'))}`);
+console.log(`Query it: duckdb -c "SELECT doc_type, _claude_output, count(*) FROM read_parquet('${relative(repo, destination)}/**/*.parquet', hive_partitioning=true) GROUP BY ALL"`);

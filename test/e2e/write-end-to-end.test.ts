@@ -1,0 +1,151 @@
+// Guards the main path as a platform runs it: the built CLI reads protocol messages on stdin, submits
+// batches to the Batches API (the emulator, through the real SDK), and writes one Parquet row per record,
+// joined to the right result, with STATE echoed only after its records are in committed files.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
+import { ofType, runCli, tempDir, writeJson } from '../helpers/cli.js';
+import { columnTypes, duck } from '../helpers/duckdb.js';
+import { catalogFor, docs, recordLine, stateLine } from '../helpers/records.js';
+
+let emu: RunningEmulator;
+beforeAll(async () => {
+  emu = await startEmulator({ apiKeys: ['test-key'] });
+});
+afterAll(() => emu.close());
+
+function setup(extra: Record<string, unknown> = {}, streams = ['notes']) {
+  const dir = tempDir();
+  const destination = join(dir, 'out');
+  const config = writeJson(dir, 'config.json', {
+    api_key: 'test-key',
+    base_url: emu.url,
+    destination_path: destination,
+    prompt_template: 'Summarise {{ id }}: {{ body }}',
+    max_requests_per_batch: 10,
+    poll_interval_seconds: 0.05,
+    ...extra,
+  });
+  const catalog = writeJson(dir, 'catalog.json', catalogFor(streams));
+  return { dir, destination, args: ['write', '--config', config, '--catalog', catalog] };
+}
+
+const glob = (destination: string) => `${destination}/**/*.parquet`;
+
+describe('write, end to end', () => {
+  it('writes one typed row per record, joined to its own result, with states after their rows', async () => {
+    const { destination, args } = setup();
+    const records = docs(25);
+    const lines = [
+      ...records.slice(0, 12).map((d) => recordLine('notes', { ...d })),
+      stateLine('notes', 12, 12),
+      ...records.slice(12).map((d) => recordLine('notes', { ...d })),
+      stateLine('notes', 25, 13),
+    ];
+    const before = { ...emu.calls };
+    const stateChecks: Array<{ parts: string[] }> = [];
+    const result = await runCli(args, {
+      stdin: lines.join('\n') + '\n',
+      onMessage: (m) => {
+        if (m.type === 'STATE' && m.state.stream.stream_descriptor.name === 'notes') {
+          const dir = readdirSync(destination, { recursive: true }) as string[];
+          stateChecks.push({ parts: dir.filter((p) => p.endsWith('.parquet')).sort() });
+        }
+      },
+    });
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(ofType(result.messages, 'TRACE')).toEqual([]);
+
+    // 25 records, 10 per batch → 3 batches.
+    expect(emu.calls.create - (before.create ?? 0)).toBe(3);
+
+    // First state follows record 12 (batch 1), so parts 0 and 1 must already be committed; the second needs all three.
+    expect(stateChecks).toHaveLength(2);
+    expect(stateChecks[0]!.parts.filter((p) => /part-0000[01]\.parquet$/.test(p))).toHaveLength(2);
+    expect(stateChecks[1]!.parts).toHaveLength(3);
+    const states = ofType(result.messages, 'STATE').filter((m) => m.state.stream.stream_descriptor.name === 'notes');
+    expect(states.map((s) => s.state.destinationStats.recordCount)).toEqual([12, 13]);
+
+    const rows = await duck(
+      `SELECT id, _claude_output, _claude_status, _claude_custom_id, _claude_batch_id, amount, run_id FROM read_parquet('${glob(destination)}', hive_partitioning = true) ORDER BY id`,
+    );
+    expect(rows).toHaveLength(25);
+    for (const [i, row] of rows.entries()) {
+      expect(row.id).toBe(records[i]!.id);
+      expect(row._claude_status).toBe('succeeded');
+      expect(String(row._claude_output)).toContain(records[i]!.id); // joined to its own result, not a neighbour's
+      expect(String(row._claude_custom_id)).toMatch(/^[a-zA-Z0-9_-]{1,64}$/);
+      expect(String(row._claude_batch_id)).toMatch(/^msgbatch_/);
+      expect(row.amount).toBe(records[i]!.amount);
+    }
+    const types = await columnTypes(glob(destination));
+    expect(types).toMatchObject({
+      id: 'VARCHAR',
+      amount: 'DOUBLE',
+      received_at: expect.stringMatching(/^TIMESTAMP/),
+      _airbyte_raw_id: 'VARCHAR',
+      _airbyte_extracted_at: expect.stringMatching(/^TIMESTAMP/),
+      _airbyte_generation_id: 'BIGINT',
+      _claude_input_tokens: 'BIGINT',
+      run_id: 'VARCHAR',
+    });
+  });
+
+  it('gives the same custom_id to the same record in two runs, and a valid one', async () => {
+    const first = setup();
+    const second = setup();
+    const stdin = docs(8).map((d) => recordLine('notes', { ...d })).join('\n');
+    expect((await runCli(first.args, { stdin })).code).toBe(0);
+    expect((await runCli(second.args, { stdin })).code).toBe(0);
+    const q = (d: string) => duck(`SELECT id, _claude_custom_id AS c FROM read_parquet('${glob(d)}') ORDER BY id`);
+    const [a, b] = [await q(first.destination), await q(second.destination)];
+    expect(a).toHaveLength(8);
+    expect(a).toEqual(b);
+  });
+
+  it('splits batches at the byte cap as well as the count cap', async () => {
+    const { destination, args } = setup({ max_requests_per_batch: 1000, max_batch_bytes: 2048 });
+    const before = emu.calls.create ?? 0;
+    const stdin = docs(20).map((d) => recordLine('notes', { ...d })).join('\n');
+    const result = await runCli(args, { stdin });
+    expect(result.code, result.stdout).toBe(0);
+    const batches = emu.calls.create - before;
+    expect(batches).toBeGreaterThan(2);
+    const rows = await duck(`SELECT count(*)::INT AS n, count(DISTINCT _claude_batch_id)::INT AS b FROM read_parquet('${glob(destination)}')`);
+    expect(rows[0]).toEqual({ n: 20, b: batches });
+  });
+
+  it('sends identical requests once and fans the answer out to every record', async () => {
+    const { destination, args } = setup();
+    const same = { id: 'dup', title: 't', body: 'same text' };
+    const before = emu.calls.create ?? 0;
+    const result = await runCli(args, { stdin: [recordLine('notes', same), recordLine('notes', same)].join('\n') });
+    expect(result.code).toBe(0);
+    expect(emu.calls.create - before).toBe(1);
+    const batch = emu.batches().at(0)!;
+    expect(batch.request_counts.processing + batch.request_counts.succeeded).toBe(1);
+    const rows = await duck(`SELECT _claude_output, _airbyte_raw_id FROM read_parquet('${glob(destination)}')`);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]!._claude_output).toBe(rows[1]!._claude_output);
+    expect(rows[0]!._airbyte_raw_id).not.toBe(rows[1]!._airbyte_raw_id);
+  });
+
+  it('echoes states even when no records arrive, and writes nothing', async () => {
+    const { args } = setup();
+    const result = await runCli(args, { stdin: stateLine('notes', 0, 0) + '\n' });
+    expect(result.code).toBe(0);
+    const states = ofType(result.messages, 'STATE').filter((m) => m.state.stream.stream_descriptor.name === 'notes');
+    expect(states).toHaveLength(1);
+    expect(states[0]!.state.destinationStats).toEqual({ recordCount: 0 });
+  });
+
+  it('fails with a TRACE naming the line when a record is for a stream not in the catalog', async () => {
+    const { args } = setup();
+    const result = await runCli(args, { stdin: [recordLine('notes', docs(1)[0] as never), recordLine('ghost', { id: 'x' })].join('\n') });
+    expect(result.code).not.toBe(0);
+    const [trace] = ofType(result.messages, 'TRACE');
+    expect(trace!.trace.error.failure_type).toBe('config_error');
+    expect(trace!.trace.error.message).toMatch(/line 2.*"ghost"/);
+  });
+});

@@ -1,0 +1,65 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+export const CLI = join(REPO, 'dist/connector/cli.js');
+
+export interface CliResult {
+  code: number | null;
+  messages: Array<Record<string, any>>;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the built CLI as a child process, exactly as a platform does: arguments, stdin, stdout with one
+ * JSON message per line. `onMessage` sees each message the moment its line arrives.
+ */
+export function runCli(
+  args: string[],
+  options: { stdin?: string; env?: NodeJS.ProcessEnv; onMessage?: (m: Record<string, any>) => void; cwd?: string } = {},
+): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: options.cwd ?? REPO,
+      env: { PATH: process.env.PATH, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    const messages: Array<Record<string, any>> = [];
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      partial += chunk;
+      let nl: number;
+      while ((nl = partial.indexOf('\n')) !== -1) {
+        const line = partial.slice(0, nl);
+        partial = partial.slice(nl + 1);
+        if (!line.trim()) continue;
+        const message = JSON.parse(line) as Record<string, any>;
+        messages.push(message);
+        options.onMessage?.(message);
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, messages, stdout, stderr }));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+export function tempDir(prefix = 'claude-batch-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function writeJson(dir: string, name: string, value: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, JSON.stringify(value));
+  return path;
+}
+
+export const ofType = (messages: CliResult['messages'], type: string) => messages.filter((m) => m.type === type);

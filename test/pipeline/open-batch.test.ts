@@ -1,0 +1,51 @@
+// Guards batch packing at the API's limits: a batch is sealed exactly when one more request would pass
+// the request count or the measured body size, and a repeated custom_id never counts twice.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { OpenBatch } from '../../connector/pipeline/open-batch.js';
+import { BatchSpool, recordsFile, requestsFile } from '../../connector/state/spool.js';
+
+const record = (custom_id: string, line: number) => ({ line, stream: 's', namespace: null, data: { line }, emitted_at: 1, raw_id: `raw-${line}`, custom_id });
+
+async function batch() {
+  return new OpenBatch(await BatchSpool.open(mkdtempSync(join(tmpdir(), 'ob-')), 0));
+}
+
+describe('OpenBatch', () => {
+  it('fits exactly max_requests requests', async () => {
+    const b = await batch();
+    const limits = { maxRequests: 3, maxBytes: 1_000_000 };
+    for (let i = 0; i < 3; i++) {
+      expect(b.fits(`id${i}`, 10, limits)).toBe(true);
+      await b.add(record(`id${i}`, i), `{"custom_id":"id${i}"}`, 10);
+    }
+    expect(b.fits('id3', 10, limits)).toBe(false);
+    expect(b.fits('id0', 10, limits)).toBe(true); // a duplicate adds no request
+  });
+
+  it('measures the body as the API will: envelope, requests and commas', async () => {
+    const b = await batch();
+    const one = JSON.stringify({ custom_id: 'a', params: {} });
+    const size = Buffer.byteLength(one);
+    const exact = Buffer.byteLength(`{"requests":[${one},${one.replace('"a"', '"b"')}]}`);
+    const limits = { maxRequests: 10, maxBytes: exact };
+    await b.add(record('a', 1), one, size);
+    expect(b.fits('b', size, limits)).toBe(true);
+    expect(b.fits('b', size, { ...limits, maxBytes: exact - 1 })).toBe(false);
+    await b.add(record('b', 2), one.replace('"a"', '"b"'), size);
+    expect(b.bytes).toBe(exact);
+  });
+
+  it('spools every record but each distinct request once', async () => {
+    const b = await batch();
+    await b.add(record('a', 1), '{"custom_id":"a"}', 17);
+    await b.add(record('a', 2), '{"custom_id":"a"}', 17);
+    await b.spool.seal();
+    expect(b.records).toBe(2);
+    expect(b.requests).toBe(1);
+    expect(readFileSync(recordsFile(b.spool.dir), 'utf8').trim().split('\n')).toHaveLength(2);
+    expect(readFileSync(requestsFile(b.spool.dir), 'utf8').trim().split('\n')).toHaveLength(1);
+  });
+});
