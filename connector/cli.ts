@@ -49,8 +49,9 @@ program
   .option('--host <host>', 'interface to listen on', '127.0.0.1')
   .option('--processing-ms <n>', 'how long each batch stays in_progress', (v) => Number(v), 0)
   .option('--api-key <key>', 'the key the emulator accepts', 'emulator-key')
-  .option('--faults <json>', 'fault injection settings (JSON)')
-  .action((o: { port: number; host: string; processingMs: number; apiKey: string; faults?: string }) =>
+  .option('--faults <json>', 'fault injection settings (JSON), e.g. \'{"erroredShare":0.1}\'')
+  .option('--data-dir <dir>', 'keep batches and results here, across restarts')
+  .action((o: { port: number; host: string; processingMs: number; apiKey: string; faults?: string; dataDir?: string }) =>
     guarded(() => runEmulatorCommand(o)),
   );
 

@@ -123,10 +123,9 @@ describe('write, end to end', () => {
     const result = await runCli(args, { stdin: [recordLine('notes', same), recordLine('notes', same)].join('\n') });
     expect(result.code).toBe(0);
     expect(emu.calls.create - before).toBe(1);
-    const batch = emu.batches().at(0)!;
-    expect(batch.request_counts.processing + batch.request_counts.succeeded).toBe(1);
-    const rows = await duck(`SELECT _claude_output, _airbyte_raw_id FROM read_parquet('${glob(destination)}')`);
+    const rows = await duck(`SELECT _claude_output, _airbyte_raw_id, _claude_batch_id FROM read_parquet('${glob(destination)}')`);
     expect(rows).toHaveLength(2);
+    expect(emu.requestsOf(String(rows[0]!._claude_batch_id))).toHaveLength(1);
     expect(rows[0]!._claude_output).toBe(rows[1]!._claude_output);
     expect(rows[0]!._airbyte_raw_id).not.toBe(rows[1]!._airbyte_raw_id);
   });

@@ -1,0 +1,34 @@
+import { rfc3339 } from './random.js';
+
+/** Models the emulator answers for: the SDK's known model names (resources/messages/messages.d.ts `Model`). */
+export const KNOWN_MODELS: readonly string[] = [
+  'claude-fable-5-2', 'claude-mythos-5-2', 'claude-haiku-5-5', 'claude-sonnet-5-5', 'claude-fable-5-1',
+  'claude-opus-5-5', 'claude-mythos-5-1', 'claude-sonnet-5', 'claude-fable-5', 'claude-mythos-5', 'claude-opus-5',
+  'claude-opus-4-8', 'claude-opus-4-7', 'claude-mythos-preview', 'claude-opus-4-6', 'claude-sonnet-4-6',
+  'claude-haiku-4-5', 'claude-haiku-4-5-20251001', 'claude-opus-4-5', 'claude-opus-4-5-20251101',
+  'claude-sonnet-4-5', 'claude-sonnet-4-5-20250929',
+];
+
+/** Output token ceiling per model family, for max_tokens validation. */
+export function maxOutputTokens(model: string): number {
+  if (model.includes('haiku')) return 64_000;
+  return 128_000;
+}
+
+const RELEASED = Date.parse('2025-10-01T00:00:00Z');
+
+export function modelInfo(id: string): Record<string, unknown> {
+  return {
+    type: 'model',
+    id,
+    display_name: `${id} (emulated)`,
+    created_at: rfc3339(RELEASED),
+    capabilities: null,
+    deprecated_at: null,
+    lifecycle: 'active',
+    line: null,
+    max_input_tokens: 200_000,
+    max_tokens: maxOutputTokens(id),
+    retires_at: null,
+  };
+}

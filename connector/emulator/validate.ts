@@ -1,0 +1,119 @@
+import { KNOWN_MODELS, maxOutputTokens } from './models.js';
+
+/** A 4xx the emulator answers with, in the API's error shape. */
+export class EmulatedHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+const invalid = (message: string) => new EmulatedHttpError(400, 'invalid_request_error', message);
+const CUSTOM_ID = /^[a-zA-Z0-9_-]{1,64}$/;
+
+export interface BatchRequestInput {
+  custom_id: string;
+  params: Record<string, unknown>;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The checks create makes synchronously (HTTP 400 before any batch exists): the envelope, the count, and
+ * each custom_id. Request params are NOT checked here — the real API reports them per request, as
+ * `errored` results, once the batch ends.
+ */
+export function validateCreateBody(body: unknown, maxRequests: number): BatchRequestInput[] {
+  if (!isObject(body)) throw invalid('Input should be a valid dictionary');
+  for (const key of Object.keys(body)) if (key !== 'requests') throw invalid(`${key}: Extra inputs are not permitted`);
+  const requests = body.requests;
+  if (requests === undefined) throw invalid('requests: Field required');
+  if (!Array.isArray(requests)) throw invalid('requests: Input should be a valid list');
+  if (requests.length === 0) throw invalid('requests: List should have at least 1 item after validation, not 0');
+  if (requests.length > maxRequests) throw invalid(`requests: List should have at most ${maxRequests} items after validation, not ${requests.length}`);
+  const seen = new Set<string>();
+  requests.forEach((request: unknown, i) => {
+    if (!isObject(request)) throw invalid(`requests.${i}: Input should be a valid dictionary`);
+    for (const key of Object.keys(request)) {
+      if (key !== 'custom_id' && key !== 'params') throw invalid(`requests.${i}.${key}: Extra inputs are not permitted`);
+    }
+    const id = request.custom_id;
+    if (id === undefined) throw invalid(`requests.${i}.custom_id: Field required`);
+    if (typeof id !== 'string') throw invalid(`requests.${i}.custom_id: Input should be a valid string`);
+    if (id.length < 1) throw invalid(`requests.${i}.custom_id: String should have at least 1 character`);
+    if (id.length > 64) throw invalid(`requests.${i}.custom_id: String should have at most 64 characters`);
+    if (!CUSTOM_ID.test(id)) throw invalid(`requests.${i}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'`);
+    if (seen.has(id)) throw invalid(`requests.${i}.custom_id: Duplicate custom_id '${id}': each request in a batch must have a unique custom_id`);
+    seen.add(id);
+    if (request.params === undefined) throw invalid(`requests.${i}.params: Field required`);
+    if (!isObject(request.params)) throw invalid(`requests.${i}.params: Input should be a valid dictionary`);
+  });
+  return requests as BatchRequestInput[];
+}
+
+const MESSAGE_PARAMS = new Set([
+  'model', 'max_tokens', 'messages', 'system', 'temperature', 'top_p', 'top_k', 'stop_sequences', 'tools',
+  'tool_choice', 'metadata', 'thinking', 'output_config', 'service_tier', 'container', 'mcp_servers',
+  'context_management', 'inference_geo',
+]);
+/** Accepted by the Messages API but refused inside a batch. */
+const NOT_IN_BATCH = new Set(['stream', 'speed', 'store', 'previous_thread_event_id', 'cache_hint', 'context_hint']);
+
+export interface ParamsProblem {
+  type: 'invalid_request_error' | 'not_found_error';
+  message: string;
+}
+
+const textOk = (content: unknown): boolean =>
+  typeof content === 'string'
+    ? content.length > 0
+    : Array.isArray(content) && content.length > 0 && content.every((b) => isObject(b) && typeof b.type === 'string');
+
+/** Per-request validation, reported as an `errored` result (never a failed create), as the real API does. */
+export function validateParams(params: Record<string, unknown>, models: ReadonlySet<string> = new Set(KNOWN_MODELS)): ParamsProblem | undefined {
+  const bad = (message: string): ParamsProblem => ({ type: 'invalid_request_error', message });
+  for (const key of Object.keys(params)) {
+    if (NOT_IN_BATCH.has(key)) return bad(`${key}: not supported in Message Batches requests`);
+    if (!MESSAGE_PARAMS.has(key)) return bad(`${key}: Extra inputs are not permitted`);
+  }
+  const model = params.model;
+  if (model === undefined) return bad('model: Field required');
+  if (typeof model !== 'string') return bad('model: Input should be a valid string');
+  if (!models.has(model)) return { type: 'not_found_error', message: `model: ${model}` };
+  const maxTokens = params.max_tokens;
+  if (maxTokens === undefined) return bad('max_tokens: Field required');
+  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens)) return bad('max_tokens: Input should be a valid integer');
+  if (maxTokens < 1) return bad('max_tokens: Input should be greater than or equal to 1');
+  const ceiling = maxOutputTokens(model);
+  if (maxTokens > ceiling) return bad(`max_tokens: ${maxTokens} > ${ceiling}, which is the maximum allowed number of output tokens for ${model}`);
+  const messages = params.messages;
+  if (messages === undefined) return bad('messages: Field required');
+  if (!Array.isArray(messages) || messages.length === 0) return bad('messages: at least one message is required');
+  for (const [i, m] of messages.entries()) {
+    if (!isObject(m)) return bad(`messages.${i}: Input should be a valid dictionary`);
+    if (m.role !== 'user' && m.role !== 'assistant') return bad(`messages.${i}.role: Input should be 'user' or 'assistant'`);
+    if (i === 0 && m.role !== 'user') return bad('messages: first message must use the "user" role');
+    if (!textOk(m.content)) return bad(`messages.${i}.content: must be a non-empty string or list of content blocks`);
+  }
+  if (params.system !== undefined && typeof params.system !== 'string' && !textOk(params.system)) {
+    return bad('system: Input should be a valid string or list of text blocks');
+  }
+  const temperature = params.temperature;
+  if (temperature !== undefined && (typeof temperature !== 'number' || temperature < 0 || temperature > 1)) {
+    return bad('temperature: Input should be less than or equal to 1 and greater than or equal to 0');
+  }
+  const outputConfig = params.output_config;
+  if (outputConfig !== undefined) {
+    if (!isObject(outputConfig)) return bad('output_config: Input should be a valid dictionary');
+    const format = outputConfig.format;
+    if (format !== undefined && format !== null) {
+      if (!isObject(format) || format.type !== 'json_schema') return bad("output_config.format.type: Input should be 'json_schema'");
+      if (!isObject(format.schema)) return bad('output_config.format.schema: Field required');
+    }
+  }
+  return undefined;
+}
