@@ -92,6 +92,43 @@ describe('write, end to end', () => {
     });
   });
 
+  it('holds a STATE back while an earlier batch is still running, even when later batches finish first', async () => {
+    // Batch #0 takes 1.5 s in the emulator; #1 and #2 end at once, so their files land first.
+    const slow = await startEmulator({ apiKeys: ['test-key'], processingMs: (i) => (i === 0 ? 1500 : 0) });
+    try {
+      const { destination, args } = setup({ base_url: slow.url });
+      const records = docs(25);
+      const lines = [
+        ...records.slice(0, 5).map((d) => recordLine('notes', d)),
+        stateLine('notes', 5, 5),
+        ...records.slice(5, 15).map((d) => recordLine('notes', d)),
+        stateLine('notes', 15, 10),
+        ...records.slice(15).map((d) => recordLine('notes', d)),
+        stateLine('notes', 25, 10),
+      ];
+      const seenAtState: string[][] = [];
+      const result = await runCli(args, {
+        stdin: lines.join('\n') + '\n',
+        onMessage: (m) => {
+          if (m.type === 'STATE' && m.state.stream.stream_descriptor.name === 'notes') {
+            seenAtState.push((readdirSync(destination, { recursive: true }) as string[]).filter((p) => p.endsWith('.parquet')).sort());
+          }
+        },
+      });
+      expect(result.code, result.stderr).toBe(0);
+      const logs = ofType(result.messages, 'LOG').map((m) => String(m.log.message));
+      const written = logs.filter((l) => / written: /.test(l)).map((l) => /batch #(\d+)/.exec(l)![1]);
+      expect(written[written.length - 1]).toBe('0'); // the slow first batch really finished last
+      const states = ofType(result.messages, 'STATE').filter((m) => m.state.stream.stream_descriptor.name === 'notes');
+      expect(states.map((s) => s.state.stream.stream_state.cursor)).toEqual([5, 15, 25]);
+      // Even the first state (5 records, all in batch #0) waited for part-00000.
+      for (const parts of seenAtState) expect(parts.filter((p) => p.endsWith('part-00000.parquet'))).toHaveLength(1);
+      expect(seenAtState.every((parts) => parts.length === 3)).toBe(true);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('gives the same custom_id to the same record in two runs, and a valid one', async () => {
     const first = setup();
     const second = setup();
