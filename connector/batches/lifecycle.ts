@@ -3,7 +3,9 @@ import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
+import { ConnectorError } from '../errors.js';
 import { apiError, httpStatus, retryAfterMs } from './api-errors.js';
+import { findUnrecordedBatch } from './reconcile.js';
 import { withRetry, type RetryPolicy, type Sleep } from './retry.js';
 
 export interface LifecycleOptions {
@@ -11,31 +13,92 @@ export interface LifecycleOptions {
   retry: RetryPolicy;
   sleep: Sleep;
   log: (message: string) => void;
+  /** Set when the run is asked to stop: waits end early with an Interrupted error. */
+  signal?: AbortSignal;
+}
+
+/** Thrown out of a wait when the run is stopping (SIGTERM/SIGINT, or submit_only's "don't wait"). */
+export class Interrupted extends Error {
+  constructor() {
+    super('interrupted');
+    this.name = 'Interrupted';
+  }
+}
+
+/** The API no longer knows this batch, or its results are gone: its requests must be sent again. */
+export class BatchLost extends Error {
+  constructor(
+    readonly batchId: string,
+    readonly reason: string,
+  ) {
+    super(`batch ${batchId} is lost: ${reason}`);
+    this.name = 'BatchLost';
+  }
+}
+
+function checkStop(options: LifecycleOptions): void {
+  if (options.signal?.aborted) throw new Interrupted();
+}
+
+async function readRequests(path: string): Promise<Anthropic.Messages.BatchCreateParams.Request[]> {
+  const requests: Anthropic.Messages.BatchCreateParams.Request[] = [];
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  for await (const line of lines) if (line) requests.push(JSON.parse(line));
+  return requests;
+}
+
+/** A refusal that proves no batch was made: safe to create again without looking. */
+function provablyRefused(err: unknown): boolean {
+  const status = httpStatus(err);
+  const code = (err as { cause?: { code?: string } }).cause?.code;
+  return (status !== undefined && status >= 400 && status < 500) || code === 'ECONNREFUSED';
 }
 
 /**
- * Creates the batch from a sealed spool's requests file. The SDK's own retries are off for create: a
- * create retried after the API accepted it makes a second, paid batch. Only answers that prove the
- * request was refused (429, 529, connection refused) are retried here; anything ambiguous fails the run
- * with the journal saying "submitting", for a human or a later run to reconcile.
+ * Creates a batch from a requests file, never paying twice. The SDK's own retries are off: a create
+ * retried after the API accepted it makes a second, paid batch. After any answer that leaves doubt
+ * (5xx, timeout, a reset connection) the recent batches are listed first, and a batch that matches this
+ * submission (same request count, created since `since`, not claimed by any journal) is adopted instead
+ * of creating another. 429/529 and refused connections are retried with backoff within the patience.
  */
-export async function createBatch(client: Anthropic, requestsPath: string, options: LifecycleOptions): Promise<MessageBatch> {
-  const requests: Anthropic.Messages.BatchCreateParams.Request[] = [];
-  const lines = createInterface({ input: createReadStream(requestsPath), crlfDelay: Infinity });
-  for await (const line of lines) if (line) requests.push(JSON.parse(line));
+export async function submitBatch(
+  client: Anthropic,
+  requestsPath: string,
+  expected: { requests: number; since: Date; claimed: (id: string) => boolean },
+  options: LifecycleOptions,
+): Promise<{ batch: MessageBatch; reconciled: boolean }> {
+  const requests = await readRequests(requestsPath);
+  let doubt = false;
   return withRetry(
-    () => client.messages.batches.create({ requests }, { maxRetries: 0 }),
+    async () => {
+      checkStop(options);
+      if (doubt) {
+        const found = await findUnrecordedBatch(client, expected);
+        if (found) return { batch: found, reconciled: true };
+        doubt = false;
+      }
+      try {
+        return { batch: await client.messages.batches.create({ requests }, { maxRetries: 0 }), reconciled: false };
+      } catch (err) {
+        doubt = !provablyRefused(err);
+        throw err;
+      }
+    },
     (err) => {
+      if (err instanceof Interrupted) return undefined;
       const status = httpStatus(err);
-      const refused = (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
-      if (status === 429 && !(err instanceof Anthropic.APIError && err.errorCode?.includes('spend_limit'))) return retryAfterMs(err) ?? 0;
-      if (status === 529 || refused) return 0;
-      return undefined;
+      if (status === 429) {
+        if (err instanceof Anthropic.APIError && err.errorCode?.includes('spend_limit')) return undefined;
+        return retryAfterMs(err) ?? 0;
+      }
+      if (status !== undefined && status < 500) return undefined;
+      return retryAfterMs(err) ?? 0;
     },
     options.retry,
     options.sleep,
-    (err, wait) => options.log(`create refused (${apiError(err, 'create').message}); retrying in ${wait} ms`),
+    (err, wait) => options.log(`create failed (${apiError(err, 'create').message}); retrying in ${wait} ms${doubt ? ' after checking whether it went through' : ''}`),
   ).catch((err) => {
+    if (err instanceof Interrupted) throw err;
     throw apiError(err, 'creating a batch');
   });
 }
@@ -48,74 +111,76 @@ function retryRetrieve(err: unknown, attempt: number): number | undefined {
   return undefined;
 }
 
-/** Polls until the batch has ended, calling onProgress on every answer. */
+async function retrieve(client: Anthropic, batchId: string, options: LifecycleOptions): Promise<MessageBatch> {
+  return withRetry(() => client.messages.batches.retrieve(batchId), retryRetrieve, options.retry, options.sleep).catch((err) => {
+    if (httpStatus(err) === 404) throw new BatchLost(batchId, 'the API answers 404 (not found) for this batch id');
+    throw apiError(err, `polling batch ${batchId}`);
+  });
+}
+
+/**
+ * Polls until the batch has ended. With `once`, returns after one look (ended or not): submit_only runs
+ * collect what has finished without waiting for the rest.
+ */
 export async function waitUntilEnded(
   client: Anthropic,
   batchId: string,
-  options: LifecycleOptions,
+  options: LifecycleOptions & { once?: boolean },
   onProgress: (batch: MessageBatch) => void = () => undefined,
 ): Promise<MessageBatch> {
   for (;;) {
-    const batch = await withRetry(() => client.messages.batches.retrieve(batchId), retryRetrieve, options.retry, options.sleep).catch((err) => {
-      throw apiError(err, `polling batch ${batchId}`);
-    });
+    checkStop(options);
+    const batch = await retrieve(client, batchId, options);
     onProgress(batch);
-    if (batch.processing_status === 'ended') return batch;
+    if (batch.processing_status === 'ended' || options.once) return batch;
     await options.sleep(options.pollIntervalMs);
   }
 }
 
-/** Where each result line sits in the downloaded file, so joining reads one line at a time, not the file. */
-export type ResultIndex = Map<string, { offset: number; length: number }>;
-
 /**
- * Streams a batch's results into `path` (JSONL, one line per result) and indexes them by custom_id.
- * A download cut mid-body (undici "terminated") is redone from the start: the file is rewritten whole.
+ * Streams a batch's results into `path` (JSONL, one line per result). A download cut mid-body (undici
+ * "terminated") is redone from the start and the file rewritten whole, so a partial file is never used.
  */
-export async function downloadResults(
-  client: Anthropic,
-  batchId: string,
-  path: string,
-  options: LifecycleOptions,
-): Promise<{ index: ResultIndex; lines: number }> {
+export async function downloadResults(client: Anthropic, batchId: string, path: string, options: LifecycleOptions): Promise<number> {
   return withRetry(
     async () => {
+      checkStop(options);
       const file = await open(path, 'w', 0o600);
-      const index: ResultIndex = new Map();
-      let offset = 0;
       let lines = 0;
       try {
         const decoder = await client.messages.batches.results(batchId);
         let buffered: string[] = [];
         let bufferedBytes = 0;
-        const flush = async () => {
-          if (!buffered.length) return;
-          await file.write(buffered.join(''));
-          buffered = [];
-          bufferedBytes = 0;
-        };
         for await (const result of decoder) {
           const line = JSON.stringify(result) + '\n';
-          const length = Buffer.byteLength(line);
-          index.set(result.custom_id, { offset, length });
-          offset += length;
           lines++;
           buffered.push(line);
-          bufferedBytes += length;
-          if (bufferedBytes > 1 << 20) await flush();
+          bufferedBytes += line.length;
+          if (bufferedBytes > 1 << 20) {
+            await file.write(buffered.join(''));
+            buffered = [];
+            bufferedBytes = 0;
+          }
         }
-        await flush();
+        if (buffered.length) await file.write(buffered.join(''));
         await file.sync();
       } finally {
         await file.close();
       }
-      return { index, lines };
+      return lines;
     },
-    (err, attempt) => (attempt < 4 && (retryRetrieve(err, attempt) !== undefined || isTerminated(err)) ? 0 : undefined),
+    (err, attempt) => {
+      if (err instanceof Interrupted) return undefined;
+      if (isTerminated(err)) return attempt < 8 ? 0 : undefined;
+      return retryRetrieve(err, attempt);
+    },
     options.retry,
     options.sleep,
-    (err, wait) => options.log(`results download for ${batchId} failed (${(err as Error).message}); retrying in ${wait} ms`),
+    (err, wait) => options.log(`results download for ${batchId} failed (${(err as Error).message}); starting it again in ${wait} ms`),
   ).catch((err) => {
+    if (err instanceof Interrupted) throw err;
+    if (httpStatus(err) === 404) throw new BatchLost(batchId, 'its results file is gone (HTTP 404)');
+    if (err instanceof ConnectorError) throw err;
     throw apiError(err, `downloading results of batch ${batchId}`);
   });
 }
@@ -127,4 +192,15 @@ function isTerminated(err: unknown): boolean {
     ['UND_ERR_SOCKET', 'ECONNRESET', 'UND_ERR_ABORTED'].includes(e?.cause?.code ?? '') ||
     /terminated|ECONNRESET|other side closed/i.test(e?.message ?? '')
   );
+}
+
+/** Cancels a batch; an already-ended batch is not an error (there is nothing left to stop). */
+export async function cancelBatch(client: Anthropic, batchId: string): Promise<MessageBatch | undefined> {
+  try {
+    return await client.messages.batches.cancel(batchId);
+  } catch (err) {
+    const status = httpStatus(err);
+    if (status === 400 || status === 404 || status === 409) return undefined;
+    throw apiError(err, `cancelling batch ${batchId}`);
+  }
 }

@@ -84,3 +84,27 @@ export function enrichmentColumns(outcome: Outcome, batchId: string, customId: s
     }
   }
 }
+
+/** Error types worth sending again unchanged: the API's trouble, not the request's. */
+const RETRYABLE_ERRORS = new Set(['api_error', 'overloaded_error', 'rate_limit_error', 'timeout_error']);
+
+export interface ResubmitPolicy {
+  retryExpired: boolean;
+  retryCanceled: boolean;
+}
+
+/** Why a request should go into a follow-up batch, or undefined if its outcome is final. */
+export function resubmitReason(outcome: Outcome, policy: ResubmitPolicy): string | undefined {
+  switch (outcome.status) {
+    case 'errored':
+      return RETRYABLE_ERRORS.has(outcome.errorType) ? outcome.errorType : undefined;
+    case 'expired':
+      return policy.retryExpired ? 'expired' : undefined;
+    case 'canceled':
+      return policy.retryCanceled ? 'canceled' : undefined;
+    case 'missing':
+      return 'missing';
+    default:
+      return undefined;
+  }
+}

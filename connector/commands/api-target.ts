@@ -1,7 +1,9 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type { ConnectorConfig } from '../config/config.js';
 import { createApiClient } from '../batches/client.js';
+import { join } from 'node:path';
 import { startEmulator } from '../emulator/index.js';
+import { CONTROL_DIR } from '../sinks/layout.js';
 
 export const EMULATOR_DEFAULT_KEY = 'emulator-key';
 
@@ -22,7 +24,8 @@ export async function openApiTarget(config: ConnectorConfig): Promise<ApiTarget>
     return { client: api.client, baseURL: config.base_url, embedded: false, close: api.close };
   }
   const key = config.api_key ?? EMULATOR_DEFAULT_KEY;
-  const emulator = await startEmulator({ apiKeys: [key], processingMs: 50 });
+  // Batches live beside the run journals, so a killed run resumed later still finds the batches it made.
+  const emulator = await startEmulator({ apiKeys: [key], processingMs: 50, dataDir: join(config.destination_path, CONTROL_DIR, 'emulator'), keepRequests: false });
   const api = createApiClient({ apiKey: key, baseURL: emulator.url });
   return {
     client: api.client,

@@ -4,8 +4,9 @@ import { loadConfig, readJsonFile } from '../config/config.js';
 import type { MessageWriter } from '../protocol/writer.js';
 import { realSleep, DEFAULT_RETRY, type Sleep } from '../batches/retry.js';
 import { RequestBuilder } from '../requests/build.js';
-import { WriteRun } from '../pipeline/write-run.js';
-import type { RunManifest } from '../sinks/manifest.js';
+import { WriteRun, type WriteOutcome } from '../pipeline/write-run.js';
+import { RUN_STATE_STREAM } from '../pipeline/open-batch.js';
+import { loadRuns } from '../pipeline/run-registry.js';
 import { openApiTarget } from './api-target.js';
 import { assertWritableDestination } from './destination-check.js';
 
@@ -15,22 +16,47 @@ export interface WriteCommandOptions {
   state?: string;
 }
 
+/** The run ids our own STATE (stream _claude_batch_run) names in a state file handed back by the platform. */
+function runIdsInState(state: unknown): string[] {
+  const messages = Array.isArray(state) ? state : [state];
+  const ids: string[] = [];
+  for (const m of messages) {
+    const s = (m as { stream?: { stream_descriptor?: { name?: string }; stream_state?: { run_id?: unknown } } })?.stream;
+    if (s?.stream_descriptor?.name === RUN_STATE_STREAM && typeof s.stream_state?.run_id === 'string') ids.push(s.stream_state.run_id);
+  }
+  return ids;
+}
+
 /**
  * `write`: everything that can be checked before reading stdin is checked first (config, templates,
- * catalog, destination), so a bad setup fails before any money is spent.
+ * catalog, destination), so a bad setup fails before any money is spent. SIGTERM/SIGINT (how a platform
+ * cancels a sync) stop the run cleanly: what is complete is flushed and the journal stays resumable.
  */
 export async function writeCommand(
   options: WriteCommandOptions,
   input: Readable,
   writer: MessageWriter,
   sleep: Sleep = realSleep,
-): Promise<RunManifest> {
+): Promise<WriteOutcome> {
   const config = await loadConfig(options.config);
   new RequestBuilder(config);
   const catalog = await loadCatalog(options.catalog);
-  if (options.state) await readJsonFile(options.state, 'state');
+  const state = options.state ? await readJsonFile(options.state, 'state') : undefined;
   await assertWritableDestination(config.destination_path);
+  const known = new Set(loadRuns(config.destination_path).map((r) => r.view.runId));
+  for (const id of runIdsInState(state)) {
+    if (!known.has(id)) {
+      await writer.log('WARN', `the state names run ${id}, but ${config.destination_path} has no journal for it; its batches cannot be joined to records here (was the destination moved or wiped?)`);
+    }
+  }
   const api = await openApiTarget(config);
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    void writer.log('WARN', `${signal} received: finishing what is complete, then stopping; the next write resumes this run`);
+    stop.abort();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   try {
     const run = new WriteRun({
       config,
@@ -38,15 +64,37 @@ export async function writeCommand(
       client: api.client,
       input,
       writer,
-      lifecycle: { pollIntervalMs: config.poll_interval_seconds * 1000, retry: DEFAULT_RETRY, sleep },
+      signal: stop.signal,
+      lifecycle: { pollIntervalMs: config.poll_interval_seconds * 1000, retry: DEFAULT_RETRY, sleep: abortableSleep(sleep, stop.signal) },
     });
-    const manifest = await run.run();
-    const statuses = manifest.streams
-      .map((s) => `${s.namespace ? `${s.namespace}.` : ''}${s.stream}: ${s.rows} rows ${JSON.stringify(s.by_status)}`)
-      .join('; ');
-    await writer.log('INFO', `run ${manifest.run_id} complete: ${manifest.records_in} records in, ${manifest.rows_out} rows out in ${manifest.batches.length} batches; ${statuses}`);
-    return manifest;
+    const outcome = await run.run();
+    const m = outcome.manifest;
+    if (m) {
+      const statuses = m.streams.map((s) => `${s.namespace ? `${s.namespace}.` : ''}${s.stream}: ${s.rows} rows ${JSON.stringify(s.by_status)}`).join('; ');
+      await writer.log('INFO', `run ${m.run_id} complete: ${m.records_in} records in, ${m.rows_out} rows out in ${m.batches.length} batches; ${statuses}`);
+    }
+    return outcome;
   } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
     await api.close();
   }
+}
+
+/** A sleep that ends early when the run is stopping, so a 30 s poll interval never delays a SIGTERM. */
+function abortableSleep(sleep: Sleep, signal: AbortSignal): Sleep {
+  if (sleep !== realSleep) return sleep;
+  return (ms) =>
+    new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
 }

@@ -18,6 +18,12 @@ export interface ConnectorConfig {
   max_batch_bytes: number;
   poll_interval_seconds: number;
   emit_run_state: boolean;
+  wait: 'until_done' | 'submit_only';
+  max_attempts: number;
+  retry_expired: boolean;
+  retry_canceled: boolean;
+  api_patience_seconds: number;
+  progress_interval_seconds: number;
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });

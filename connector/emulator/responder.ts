@@ -13,6 +13,8 @@ export interface ResponderParams {
   system?: string | Array<{ type: string; text?: string; cache_control?: unknown }>;
   messages: Array<{ role: string; content: string | Array<{ type: string; text?: string; cache_control?: unknown }> }>;
   output_config?: { format?: { type?: string; schema?: JsonSchema } };
+  /** Top-level cache control: marks the last cacheable block (the whole prompt here). */
+  cache_control?: unknown;
 }
 
 export type JsonSchema = {
@@ -32,11 +34,15 @@ export interface Answer {
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /** The TTL the cache write (if any) was made with: it decides `ephemeral_5m/1h_input_tokens`. */
+  cacheTtl: CacheTtl;
 }
 
+export type CacheTtl = '5m' | '1h';
+
 export interface CacheBook {
-  /** Whether a prompt prefix is already cached; records it as cached now if not. */
-  touch(prefixKey: string): boolean;
+  /** Whether a prompt prefix is already cached; (re)records it as cached for `ttlMs` from now either way. */
+  touch(prefixKey: string, ttlMs: number): boolean;
 }
 
 export const EMULATOR_PREFIX = '[emulator]';
@@ -50,19 +56,41 @@ type Block = { type: string; text?: string; cache_control?: unknown };
 const blocksOf = (content: string | Block[] | undefined): Block[] =>
   content === undefined ? [] : typeof content === 'string' ? [{ type: 'text', text: content }] : content;
 
-/** Input tokens split into the cached prefix (up to the last cache_control mark) and the rest. */
-export function promptTokens(params: Pick<ResponderParams, 'system' | 'messages'>): { total: number; cachedPrefix: number; prefixKey: string } {
+const ttlOf = (cacheControl: unknown): CacheTtl =>
+  typeof cacheControl === 'object' && cacheControl !== null && (cacheControl as { ttl?: unknown }).ttl === '1h' ? '1h' : '5m';
+
+export const CACHE_TTL_MS: Record<CacheTtl, number> = { '5m': 5 * 60_000, '1h': 60 * 60_000 };
+
+/**
+ * Input tokens split into the cached prefix (up to the last cache_control mark, or all of it for a top-level
+ * `cache_control`) and the rest. `prefixKey` identifies that prefix (and the model: caches are per model), so
+ * requests that share a cached system prompt but differ after it hit the same cache entry.
+ */
+export function promptTokens(params: Pick<ResponderParams, 'system' | 'messages' | 'cache_control'> & { model?: string }): {
+  total: number;
+  cachedPrefix: number;
+  prefixKey: string;
+  ttl: CacheTtl;
+} {
   const blocks = [...blocksOf(params.system), ...params.messages.flatMap((m) => blocksOf(m.content))];
   let total = 3;
   let cachedPrefix = 0;
-  const prefix = createHash('sha256');
+  let ttl: CacheTtl = '5m';
+  let prefixKey = '';
+  const prefix = createHash('sha256').update(`${params.model ?? ''}\u0000`);
+  const mark = (cacheControl: unknown) => {
+    cachedPrefix = total;
+    ttl = ttlOf(cacheControl);
+    prefixKey = prefix.copy().digest('hex');
+  };
   for (const block of blocks) {
     const text = block.text ?? JSON.stringify(block);
     total += estimateTokens(text);
-    prefix.update(text);
-    if (block.cache_control) cachedPrefix = total;
+    prefix.update(`${text}\u0000`);
+    if (block.cache_control) mark(block.cache_control);
   }
-  return { total, cachedPrefix, prefixKey: prefix.digest('hex') };
+  if (params.cache_control) mark(params.cache_control);
+  return { total, cachedPrefix, prefixKey, ttl };
 }
 
 export function answer(params: ResponderParams, cache: CacheBook, minCacheableTokens: number, invalid = false): Answer {
@@ -92,7 +120,7 @@ export function answer(params: ResponderParams, cache: CacheBook, minCacheableTo
   let cacheReadTokens = 0;
   let cacheWriteTokens = 0;
   if (tokens.cachedPrefix >= minCacheableTokens) {
-    if (cache.touch(tokens.prefixKey)) cacheReadTokens = tokens.cachedPrefix;
+    if (cache.touch(tokens.prefixKey, CACHE_TTL_MS[tokens.ttl])) cacheReadTokens = tokens.cachedPrefix;
     else cacheWriteTokens = tokens.cachedPrefix;
   }
   return {
@@ -102,6 +130,7 @@ export function answer(params: ResponderParams, cache: CacheBook, minCacheableTo
     outputTokens,
     cacheReadTokens,
     cacheWriteTokens,
+    cacheTtl: tokens.ttl,
   };
 }
 

@@ -8,7 +8,7 @@ import { modelInfo } from './models.js';
 import { promptTokens, type ResponderParams } from './responder.js';
 import { opaqueId } from './random.js';
 import type { BatchStore } from './store.js';
-import { EmulatedHttpError, validateCreateBody, validateParams } from './validate.js';
+import { COUNT_TOKENS_PARAMS, EmulatedHttpError, validateCreateBody, validateParams } from './validate.js';
 
 export interface HandlerContext {
   store: BatchStore;
@@ -39,6 +39,9 @@ interface Route {
 }
 
 const BATCHES = '/v1/messages/batches';
+/** The Messages and token-counting endpoints take at most 32 MB (batches: 256 MB). */
+const COUNT_TOKENS_MAX_BODY_BYTES = 32 * 1024 * 1024;
+const COUNT_TOKENS_KEYS_WITH_MAX: ReadonlySet<string> = new Set([...COUNT_TOKENS_PARAMS, 'max_tokens']);
 const ORGANIZATION_ID = '00000000-0000-4000-8000-0000e0e0e0e0';
 
 function route(method: string, path: string): Route | undefined {
@@ -114,16 +117,17 @@ export async function handle(ctx: HandlerContext, req: IncomingMessage, res: Ser
   const url = new URL(req.url ?? '/', 'http://emulator');
   const origin = ctx.publicOrigin ?? `http://${req.headers.host ?? 'localhost'}`;
   const found = route(req.method ?? 'GET', url.pathname);
-  const body = await readBody(req, ctx.maxBodyBytes);
+  const limit = found?.endpoint === 'count_tokens' ? Math.min(ctx.maxBodyBytes, COUNT_TOKENS_MAX_BODY_BYTES) : ctx.maxBodyBytes;
+  const body = await readBody(req, limit);
   if (!found) return sendError(res, 404, 'not_found_error', 'Not found');
   ctx.calls[found.endpoint]++;
   try {
-    const denied = authenticate(ctx, req);
-    if (denied) throw denied;
     if (body.tooLarge) {
-      // Answered at the edge (Cloudflare) in the real service: no request_id in the body.
+      // Answered at the edge (Cloudflare) in the real service, before the API looks at the key: no request_id in the body.
       return sendJson(res, 413, { type: 'error', error: { type: 'request_too_large', message: 'Request exceeds the maximum allowed number of bytes.' } });
     }
+    const denied = authenticate(ctx, req);
+    if (denied) throw denied;
     let parsed: unknown;
     if (body.text.length > 0) {
       try {
@@ -250,7 +254,8 @@ async function countTokens(ctx: HandlerContext, call: Call): Promise<Reply> {
   const body = call.body;
   if (!isObject(body)) throw new EmulatedHttpError(400, 'invalid_request_error', 'Input should be a valid dictionary');
   if ('max_tokens' in body) throw new EmulatedHttpError(400, 'invalid_request_error', 'max_tokens: Extra inputs are not permitted');
-  const problem = validateParams({ ...body, max_tokens: 1 }, new Set(ctx.models));
+  // The Messages checks, against count_tokens' own keys (which take `speed` and have no max_tokens).
+  const problem = validateParams({ ...body, max_tokens: 1 }, new Set(ctx.models), COUNT_TOKENS_KEYS_WITH_MAX);
   if (problem) throw new EmulatedHttpError(problem.type === 'not_found_error' ? 404 : 400, problem.type, problem.message);
   return { json: { input_tokens: promptTokens(body as unknown as ResponderParams).total } };
 }

@@ -187,7 +187,10 @@ export class BatchStore {
           output_tokens: a.outputTokens,
           cache_creation_input_tokens: a.cacheWriteTokens,
           cache_read_input_tokens: a.cacheReadTokens,
-          cache_creation: { ephemeral_1h_input_tokens: 0, ephemeral_5m_input_tokens: a.cacheWriteTokens },
+          cache_creation: {
+            ephemeral_1h_input_tokens: a.cacheTtl === '1h' ? a.cacheWriteTokens : 0,
+            ephemeral_5m_input_tokens: a.cacheTtl === '5m' ? a.cacheWriteTokens : 0,
+          },
           inference_geo: null,
           output_tokens_details: null,
           server_tool_use: null,
@@ -201,9 +204,9 @@ export class BatchStore {
   private cacheBook(): CacheBook {
     const now = this.options.now();
     return {
-      touch: (key) => {
+      touch: (key, ttlMs) => {
         const until = this.cachedPrefixes.get(key);
-        this.cachedPrefixes.set(key, now + 5 * 60_000);
+        this.cachedPrefixes.set(key, Math.max(until ?? 0, now + ttlMs));
         if (this.cachedPrefixes.size > 10_000) this.cachedPrefixes.delete(this.cachedPrefixes.keys().next().value!);
         return until !== undefined && until > now;
       },
@@ -222,22 +225,25 @@ export class BatchStore {
     return batch;
   }
 
+  /**
+   * Ends the batch if, by now, it has ended: at whichever comes first of finishing, a cancel settling, or the
+   * 24 h deadline. `ended_at` is that moment, not the moment someone happened to look.
+   */
   private async advance(batch: StoredBatch): Promise<void> {
     if (batch.status === 'ended') return;
-    const now = this.options.now();
     const processedShare = (at: number) =>
       batch.neverFinish ? 0 : batch.processingMs <= 0 ? 1 : Math.min(1, (at - batch.createdAt) / batch.processingMs);
-    if (batch.status === 'canceling' && now >= batch.cancelInitiatedAt! + CANCEL_SETTLE_MS) {
-      await this.finalize(batch, 'canceled', processedShare(batch.cancelInitiatedAt!));
-    } else if (now >= batch.expiresAt) {
-      await this.finalize(batch, 'expired', processedShare(batch.expiresAt));
-    } else if (batch.status === 'in_progress' && !batch.neverFinish && now >= batch.createdAt + batch.processingMs) {
-      await this.finalize(batch, 'expired', 1);
-    }
+    const finishAt = batch.neverFinish ? Infinity : batch.createdAt + Math.max(0, batch.processingMs);
+    const cancelAt = batch.cancelInitiatedAt === null ? Infinity : batch.cancelInitiatedAt + CANCEL_SETTLE_MS;
+    const endAt = Math.min(finishAt, cancelAt, batch.expiresAt);
+    if (this.options.now() < endAt) return;
+    if (endAt === finishAt) await this.finalize(batch, 'expired', 1, endAt);
+    else if (endAt === cancelAt) await this.finalize(batch, 'canceled', processedShare(batch.cancelInitiatedAt!), endAt);
+    else await this.finalize(batch, 'expired', processedShare(batch.expiresAt), endAt);
   }
 
   /** Writes the final results file: requests not processed by now become `unprocessedAs`. */
-  private finalize(batch: StoredBatch, unprocessedAs: 'canceled' | 'expired', processedShare: number): Promise<void> {
+  private finalize(batch: StoredBatch, unprocessedAs: 'canceled' | 'expired', processedShare: number, endedAt: number): Promise<void> {
     const running = this.finalizing.get(batch.id);
     if (running) return running;
     const done = (async () => {
@@ -262,7 +268,7 @@ export class BatchStore {
       rmSync(this.pendingPath(batch.id), { force: true });
       batch.counts = counts;
       batch.status = 'ended';
-      batch.endedAt = this.options.now();
+      batch.endedAt = endedAt;
       this.save(batch);
     })();
     this.finalizing.set(batch.id, done);

@@ -55,10 +55,19 @@ export function validateCreateBody(body: unknown, maxRequests: number): BatchReq
   return requests as BatchRequestInput[];
 }
 
+/**
+ * Body keys of a Messages request: the SDK's `MessageCreateParamsBase` body params (1.13), plus keys that SDK's
+ * types no longer declare but the connector or beta callers may send — sampling parameters (`temperature`,
+ * `top_p`, `top_k`; model-dependent on the real API) and beta features (`mcp_servers`, `context_management`).
+ */
 const MESSAGE_PARAMS = new Set([
-  'model', 'max_tokens', 'messages', 'system', 'temperature', 'top_p', 'top_k', 'stop_sequences', 'tools',
-  'tool_choice', 'metadata', 'thinking', 'output_config', 'service_tier', 'container', 'mcp_servers',
-  'context_management', 'inference_geo',
+  'model', 'max_tokens', 'messages', 'system', 'stop_sequences', 'tools', 'tool_choice', 'metadata', 'thinking',
+  'output_config', 'service_tier', 'container', 'inference_geo', 'cache_control', 'diagnostics',
+  'temperature', 'top_p', 'top_k', 'mcp_servers', 'context_management',
+]);
+/** Body keys of `POST /v1/messages/count_tokens` (the SDK's `MessageCountTokensParams` body params). */
+export const COUNT_TOKENS_PARAMS: ReadonlySet<string> = new Set([
+  'model', 'messages', 'system', 'tools', 'tool_choice', 'thinking', 'output_config', 'cache_control', 'speed',
 ]);
 /** Accepted by the Messages API but refused inside a batch. */
 const NOT_IN_BATCH = new Set(['stream', 'speed', 'store', 'previous_thread_event_id', 'cache_hint', 'context_hint']);
@@ -74,11 +83,16 @@ const textOk = (content: unknown): boolean =>
     : Array.isArray(content) && content.length > 0 && content.every((b) => isObject(b) && typeof b.type === 'string');
 
 /** Per-request validation, reported as an `errored` result (never a failed create), as the real API does. */
-export function validateParams(params: Record<string, unknown>, models: ReadonlySet<string> = new Set(KNOWN_MODELS)): ParamsProblem | undefined {
+export function validateParams(
+  params: Record<string, unknown>,
+  models: ReadonlySet<string> = new Set(KNOWN_MODELS),
+  allowedKeys: ReadonlySet<string> = MESSAGE_PARAMS,
+): ParamsProblem | undefined {
   const bad = (message: string): ParamsProblem => ({ type: 'invalid_request_error', message });
   for (const key of Object.keys(params)) {
+    if (allowedKeys.has(key)) continue;
     if (NOT_IN_BATCH.has(key)) return bad(`${key}: not supported in Message Batches requests`);
-    if (!MESSAGE_PARAMS.has(key)) return bad(`${key}: Extra inputs are not permitted`);
+    return bad(`${key}: Extra inputs are not permitted`);
   }
   const model = params.model;
   if (model === undefined) return bad('model: Field required');

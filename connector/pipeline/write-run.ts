@@ -1,26 +1,33 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { createReadStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type Anthropic from '@anthropic-ai/sdk';
 import type { Schema } from 'apache-arrow';
 import type { Catalog } from '../config/catalog.js';
 import type { ConnectorConfig } from '../config/config.js';
-import { ConnectorError } from '../errors.js';
-import { createBatch, downloadResults, waitUntilEnded, type LifecycleOptions } from '../batches/lifecycle.js';
+import { ConnectorError, configError, transientError } from '../errors.js';
+import { Interrupted, type LifecycleOptions } from '../batches/lifecycle.js';
 import { streamKey, type AirbyteRecord, type AirbyteStateMessage } from '../protocol/messages.js';
 import { parseMessage, readLines } from '../protocol/reader.js';
 import type { MessageWriter } from '../protocol/writer.js';
 import { RequestBuilder } from '../requests/build.js';
 import { streamArrowSchema } from '../sinks/arrow-schema.js';
-import { writeBatchOutput, type StreamTally } from '../sinks/batch-writer.js';
-import { summariseStreams, writeJsonAtomic, type BatchSummary, type RunManifest } from '../sinks/manifest.js';
+import type { BatchWriteContext } from '../sinks/batch-writer.js';
+import type { RunManifest } from '../sinks/manifest.js';
 import { DEFAULT_PARQUET_OPTIONS } from '../sinks/parquet-file.js';
-import { runControlDir } from '../sinks/layout.js';
+import { CONTROL_DIR } from '../sinks/layout.js';
 import { CheckpointTracker } from '../state/checkpoints.js';
-import { Journal } from '../state/journal.js';
-import { BatchSpool, recordsFile, requestsFile, resultsFile } from '../state/spool.js';
+import { DestinationLock } from '../state/lock.js';
+import { RecordLedger, recordFingerprint } from '../state/record-ledger.js';
+import type { SeqView } from '../state/run-view.js';
+import { BatchSpool, batchDir, recordsFile, type SpooledRecord } from '../state/spool.js';
+import { BatchTask, type BatchTaskContext, type TaskResult } from './batch-task.js';
 import { OpenBatch, RUN_STATE_STREAM } from './open-batch.js';
+import { Progress } from './progress.js';
+import { claimedBatchIds, loadRuns } from './run-registry.js';
+import { RunSession } from './run-session.js';
 
 export interface WriteRunOptions {
   config: ConnectorConfig;
@@ -28,14 +35,37 @@ export interface WriteRunOptions {
   client: Anthropic;
   input: Readable;
   writer: MessageWriter;
-  lifecycle: Omit<LifecycleOptions, 'log'>;
+  lifecycle: Omit<LifecycleOptions, 'log' | 'signal'>;
+  /** Aborted by SIGTERM/SIGINT: stop reading, flush what is complete, leave the journal resumable. */
+  signal?: AbortSignal;
   runId?: string;
 }
 
-/** Hash of every setting that changes what is sent; the key never enters it. */
+export interface WriteOutcome {
+  runId: string;
+  resumed: boolean;
+  /** Present when the run completed (every record is a row). */
+  manifest?: RunManifest;
+  pendingBatches: number;
+  recordsIn: number;
+  /** Records the platform re-sent that an interrupted attempt already owned (each is still exactly one row). */
+  recordsAlreadyOwned: number;
+  collectedRuns: string[];
+}
+
+/** Hash of every setting; the key never enters it. */
 export function configFingerprint(config: ConnectorConfig): string {
   const { api_key: _key, ...rest } = config;
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+}
+
+/** Hash of the settings that change what is sent: a run may only be resumed under the same requests. */
+export function requestFingerprint(config: ConnectorConfig): string {
+  const { model, prompt_template, stream_prompt_templates, system_prompt, max_tokens, temperature } = config;
+  return createHash('sha256')
+    .update(JSON.stringify({ model, prompt_template, stream_prompt_templates, system_prompt, max_tokens, temperature }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export function newRunId(now = new Date()): string {
@@ -43,81 +73,268 @@ export function newRunId(now = new Date()): string {
 }
 
 /**
- * One `write` run: reads the protocol stream, spools records into batches on disk, and for every sealed
- * batch runs submit → poll → download → Parquet in the background while reading continues. Source STATE
- * messages are echoed only once every record before them is in a committed file.
+ * One `write` invocation. First it picks up what earlier runs left: an interrupted run (killed, stopped,
+ * failed) is resumed under its own run id, and detached runs (submit_only) have their finished batches
+ * collected. Then it reads the protocol stream, spools records into batches on disk, and for every sealed
+ * batch runs submit → poll → download → resubmit failures → Parquet in the background while reading goes
+ * on. Source STATE messages are echoed once every record before them is committed: written to Parquet
+ * (until_done), or durably spooled and submitted (submit_only, whose next run writes them).
  */
 export class WriteRun {
-  readonly runId: string;
-  private readonly runDir: string;
-  private journal!: Journal;
+  private session!: RunSession;
   private readonly builder: RequestBuilder;
   private readonly tracker = new CheckpointTracker();
   private readonly schemas = new Map<string, Schema>();
   private readonly tasks: Promise<void>[] = [];
-  private readonly tallies: StreamTally[] = [];
-  private readonly batches: BatchSummary[] = [];
+  private readonly stop = new AbortController();
+  private readonly released = new Set<number>();
   private readonly inFlight = new Map<number, string>();
+  private readonly progress: Progress;
+  private claimed = new Set<string>();
   private emitChain: Promise<void> = Promise.resolve();
   private open: OpenBatch | null = null;
   private nextSeq = 0;
   private lastSeqWithRecords = -1;
+  private recoveredBoundary = -1;
+  private ledger: RecordLedger | undefined;
   private recordsIn = 0;
+  private recordsAlreadyOwned = 0;
+  private pending = 0;
   private failure: unknown = null;
-  private readonly startedAt = new Date();
+  private readonly collected: string[] = [];
 
   constructor(private readonly o: WriteRunOptions) {
-    this.runId = o.runId ?? newRunId(this.startedAt);
-    this.runDir = runControlDir(o.config.destination_path, this.runId);
     this.builder = new RequestBuilder(o.config);
     for (const s of o.catalog.streams) this.schemas.set(streamKey(s), streamArrowSchema(s.jsonSchema));
+    this.progress = new Progress((send) => this.emit(() => send(o.writer)), o.config.progress_interval_seconds * 1000);
+    o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
   }
 
-  async run(): Promise<RunManifest> {
-    await mkdir(this.runDir, { recursive: true, mode: 0o700 });
-    this.journal = new Journal(join(this.runDir, 'journal.jsonl'));
-    this.journal.append({ type: 'run_started', run_id: this.runId, config_fingerprint: configFingerprint(this.o.config), at: this.startedAt.toISOString() });
-    await this.log('INFO', `run ${this.runId} started; control files in ${this.runDir}`);
+  private get waitForResults(): boolean {
+    return this.o.config.wait === 'until_done';
+  }
+
+  async run(): Promise<WriteOutcome> {
+    const destination = this.o.config.destination_path;
+    mkdirSync(join(destination, CONTROL_DIR), { recursive: true, mode: 0o700 });
+    const lock = DestinationLock.acquire(join(destination, CONTROL_DIR));
+    try {
+      return await this.runLocked(destination);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async runLocked(destination: string): Promise<WriteOutcome> {
+    const runs = loadRuns(destination);
+    this.claimed = claimedBatchIds(runs);
+    const unfinished = runs.filter((r) => !r.view.completed);
+    const resume = unfinished.filter((r) => !r.view.detached && !r.view.cancelRequested).at(-1);
+    if (resume && resume.view.requestFingerprint !== requestFingerprint(this.o.config)) {
+      throw configError(
+        'RUN_CONFIG_CHANGED',
+        `run ${resume.view.runId} in ${destination} is unfinished and was started with different request settings (model, prompt templates, system prompt, max_tokens or temperature). ` +
+          `Restore them and run again to resume it, or run "cancel --config <this config> --run ${resume.view.runId}" to stop it and have its finished results written before changing the config.`,
+      );
+    }
+    for (const other of unfinished) if (other !== resume) this.collect(other.dir, other.view);
+
+    this.session = resume
+      ? RunSession.reopen(resume.dir, resume.view)
+      : RunSession.create(destination, this.o.runId ?? newRunId(), { config: configFingerprint(this.o.config), request: requestFingerprint(this.o.config) }, this.o.config.wait);
+    const attempt = this.session.view.attempts + 1;
+    this.session.journal.append({ type: 'attempt_started', attempt, at: new Date().toISOString() });
+    await this.log('INFO', `run ${this.session.runId} ${resume ? `resumed (attempt ${attempt})` : 'started'}; control files in ${this.session.runDir}`);
+    if (resume) await this.recover();
+
+    this.progress.start();
     try {
       await this.readInput();
-      await this.sealOpenBatch();
+      if (this.stop.signal.aborted) await this.open?.spool.discard();
+      else await this.sealOpenBatch();
+      this.open = null;
       await Promise.all(this.tasks);
       if (this.failure) throw this.failure;
-      // States that arrived after the last record (or with no records at all) are releasable now.
-      for (const state of this.tracker.batchFinalised(this.nextSeq)) this.emit(() => this.o.writer.state(state));
-      await this.emitChain;
-      const manifest = await this.writeManifest();
-      this.journal.append({ type: 'run_completed', at: manifest.finished_at, records: this.recordsIn });
-      await rm(join(this.runDir, 'spool'), { recursive: true, force: true });
-      return manifest;
+      if (this.stop.signal.aborted) throw new Interrupted();
+      return await this.finish();
     } catch (err) {
       this.failure ??= err;
+      this.stop.abort();
       await Promise.allSettled(this.tasks);
+      await this.emitChain;
+      const reason = this.failure instanceof Interrupted ? 'stopped by signal' : (this.failure as Error).message;
+      this.session.journal.append({ type: 'run_interrupted', at: new Date().toISOString(), reason });
+      this.progress.end(false);
+      await this.emitChain;
+      if (this.failure instanceof Interrupted) {
+        throw transientError(
+          'INTERRUPTED',
+          `run ${this.session.runId} stopped on request before it finished; ${this.inFlight.size} submitted batches keep processing and the next write with this destination resumes the run without resubmitting them`,
+        );
+      }
       throw this.failure;
     } finally {
-      this.journal.close();
+      this.progress.stop();
+      this.session.close();
     }
+  }
+
+  /** Picks up an interrupted run: re-owns its sealed records and carries every unfinished batch on. */
+  private async recover(): Promise<void> {
+    const view = this.session.view;
+    this.session.cleanLeftovers(this.o.config.destination_path);
+    const fingerprints: bigint[] = [];
+    for (const seq of view.seqs.values()) {
+      const lines = createInterface({ input: createReadStream(recordsFile(batchDir(this.session.runDir, seq.seq))), crlfDelay: Infinity });
+      for await (const line of lines) {
+        if (!line) continue;
+        const r = JSON.parse(line) as SpooledRecord;
+        fingerprints.push(recordFingerprint(r.stream, r.namespace, r.data));
+      }
+    }
+    this.ledger = new RecordLedger(fingerprints);
+    this.nextSeq = this.session.nextSeq;
+    this.recoveredBoundary = this.nextSeq - 1;
+    for (const seq of view.seqs.values()) {
+      if (seq.finalised) this.releaseSeq(seq.seq);
+      else this.startTask(seq);
+    }
+    await this.log('INFO', `recovered ${view.seqs.size} sealed batches (${this.session.unfinalised.length} unfinished) holding ${this.ledger.size} records; re-sent copies of those records are not submitted again`);
+  }
+
+  /** Collects another unfinished run's batches under its own run id (detached, cancelled, or superseded). */
+  private collect(dir: string, view: RunSession['view']): void {
+    const session = RunSession.reopen(dir, view);
+    const ctx = this.taskContext(session, { retryCanceled: false });
+    const task = (async () => {
+      const results = await Promise.all([...view.seqs.values()].filter((s) => !s.finalised).map((s) => new BatchTask(ctx, s).run(this.waitForResults)));
+      if (results.every((r) => r.state === 'finalised')) {
+        await session.complete(this.o.config.model);
+        this.collected.push(view.runId);
+        await this.log('INFO', `collected run ${view.runId}: all its batches are written`);
+      } else {
+        await this.log('INFO', `run ${view.runId}: ${results.filter((r) => r.state === 'pending').length} batches still processing; a later run collects them`);
+      }
+    })()
+      .catch((err) => this.fail(err))
+      .finally(() => session.close());
+    this.tasks.push(task);
+  }
+
+  private taskContext(session: RunSession, overrides: { retryCanceled?: boolean } = {}): BatchTaskContext {
+    const config = this.o.config;
+    const output: BatchWriteContext = {
+      destination: config.destination_path,
+      runId: session.runId,
+      catalog: this.o.catalog,
+      schemas: this.schemas,
+      parquet: DEFAULT_PARQUET_OPTIONS,
+    };
+    const mine = session === this.session;
+    return {
+      client: this.o.client,
+      journal: session.journal,
+      runDir: session.runDir,
+      output,
+      lifecycle: {
+        ...this.o.lifecycle,
+        retry: { ...this.o.lifecycle.retry, patienceMs: config.api_patience_seconds * 1000 },
+        signal: this.stop.signal,
+        log: (m) => void this.log('WARN', m),
+      },
+      resubmit: { retryExpired: config.retry_expired, retryCanceled: (overrides.retryCanceled ?? config.retry_canceled) && !session.view.cancelRequested },
+      maxAttempts: session.view.cancelRequested ? 1 : config.max_attempts,
+      claimed: this.claimed,
+      log: (m) => void this.log('INFO', m),
+      onSubmitted: (seq, round, batchId) => {
+        if (!mine) return;
+        this.inFlight.set(seq, batchId);
+        const requests = session.view.seqs.get(seq)?.rounds[round]?.requests ?? 0;
+        this.progress.submitted(seq, batchId, requests);
+        this.emitRunState();
+        if (!this.waitForResults && round === 0) this.releaseSeq(seq);
+      },
+      onPoll: (_seq, batch) => this.progress.polled(batch),
+    };
+  }
+
+  private startTask(view: SeqView): void {
+    const ctx = this.taskContext(this.session);
+    const task = new BatchTask(ctx, view)
+      .run(this.waitForResults)
+      .then((result: TaskResult) => {
+        if (result.state === 'pending') {
+          this.pending++;
+          return;
+        }
+        const rows = result.tallies.reduce((n, t) => n + t.rows, 0);
+        this.progress.finished(view.rounds.map((r) => r.batchId), rows);
+        this.inFlight.delete(view.seq);
+        void this.log('INFO', `batch #${view.seq} written: ${result.tallies.map((t) => `${t.rows} rows → ${t.path}`).join(', ') || 'no rows'}`);
+        this.emitRunState();
+        this.releaseSeq(view.seq);
+      })
+      .catch((err) => this.fail(err));
+    this.tasks.push(task);
+  }
+
+  private fail(err: unknown): void {
+    if (err instanceof Interrupted && this.stop.signal.aborted) return;
+    this.failure ??= err;
+    this.stop.abort();
+  }
+
+  /** A seq's records are committed: echo the source states that were waiting on it. */
+  private releaseSeq(seq: number): void {
+    if (this.released.has(seq)) return;
+    this.released.add(seq);
+    for (const state of this.tracker.batchFinalised(seq)) this.emitState(state);
+  }
+
+  private emitState(state: AirbyteStateMessage): void {
+    this.emit(async () => {
+      await this.o.writer.state(state);
+      const stream = state.stream?.stream_descriptor ? streamKey(state.stream.stream_descriptor) : null;
+      this.session.journal.append({ type: 'state_emitted', stream, records: state.destinationStats?.recordCount ?? 0 });
+    });
   }
 
   private async readInput(): Promise<void> {
-    for await (const line of readLines(this.o.input)) {
-      if (this.failure) throw this.failure;
-      const message = parseMessage(line);
-      if (!message) continue;
-      if (message.type === 'RECORD') await this.addRecord(message.record, line.lineNumber);
-      else if (message.type === 'STATE') {
-        const released = this.tracker.stateSeen(message.state, this.lastSeqWithRecords);
-        for (const state of released) this.emit(() => this.o.writer.state(state));
+    const input = this.o.input;
+    const onAbort = () => input.destroy();
+    this.stop.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const line of readLines(input)) {
+        if (this.stop.signal.aborted) break;
+        const message = parseMessage(line);
+        if (!message) continue;
+        if (message.type === 'RECORD') await this.addRecord(message.record, line.lineNumber, line.text.length);
+        else if (message.type === 'STATE') {
+          for (const state of this.tracker.stateSeen(message.state, this.lastSeqWithRecords)) this.emitState(state);
+        }
+        // LOG, TRACE and other message types from the source are not ours to act on.
       }
-      // LOG, TRACE and other message types from the source are not ours to act on.
+    } catch (err) {
+      if (!this.stop.signal.aborted) throw err;
+    } finally {
+      this.stop.signal.removeEventListener('abort', onAbort);
     }
   }
 
-  private async addRecord(record: AirbyteRecord, lineNumber: number): Promise<void> {
+  private async addRecord(record: AirbyteRecord, lineNumber: number, bytesIn: number): Promise<void> {
     const stream = this.o.catalog.find({ name: record.stream, namespace: record.namespace });
     if (!stream) {
       const ns = record.namespace ? `${record.namespace}.` : '';
       throw new ConnectorError('config_error', 'STREAM_NOT_IN_CATALOG', `stdin line ${lineNumber}: RECORD for stream "${ns}${record.stream}", which is not in the configured catalog`);
+    }
+    this.progress.recordRead(stream, bytesIn);
+    this.recordsIn++;
+    if (this.ledger?.take(recordFingerprint(record.stream, stream.namespace, record.data))) {
+      // Re-sent by the platform after a restart: the interrupted attempt already owns this record.
+      this.recordsAlreadyOwned++;
+      this.lastSeqWithRecords = Math.max(this.lastSeqWithRecords, this.recoveredBoundary);
+      this.tracker.recordSeen(stream);
+      return;
     }
     const request = this.builder.build(record);
     const serialized = JSON.stringify({ custom_id: request.customId, params: request.params });
@@ -127,7 +344,8 @@ export class WriteRun {
       throw new ConnectorError('config_error', 'RECORD_TOO_LARGE', `stdin line ${lineNumber}: the request for this record is ${bytes} bytes, over max_batch_bytes (${limits.maxBytes})`);
     }
     if (this.open && !this.open.fits(request.customId, bytes, limits)) await this.sealOpenBatch();
-    if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.runDir, this.nextSeq++));
+    if (this.stop.signal.aborted) return;
+    if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++));
     await this.open.add(
       {
         line: lineNumber,
@@ -143,7 +361,6 @@ export class WriteRun {
     );
     this.lastSeqWithRecords = this.open.spool.seq;
     this.tracker.recordSeen(stream);
-    this.recordsIn++;
   }
 
   private async sealOpenBatch(): Promise<void> {
@@ -152,45 +369,37 @@ export class WriteRun {
     if (!batch) return;
     await batch.spool.seal();
     const { seq } = batch.spool;
-    this.journal.append({ type: 'batch_sealed', seq, records: batch.records, requests: batch.requests, bytes: batch.bytes });
-    const task = this.processBatch(seq, batch).catch((err) => {
-      this.failure ??= err;
-    });
-    this.tasks.push(task);
+    this.session.journal.append({ type: 'batch_sealed', seq, records: batch.records, requests: batch.requests, bytes: batch.bytes });
+    const view: SeqView = { seq, records: batch.records, requests: batch.requests, rounds: [{ round: 0, requests: batch.requests, downloaded: false }], tallies: [], finalised: false };
+    this.session.view.seqs.set(seq, view);
+    this.session.view.records += batch.records;
+    this.startTask(view);
   }
 
-  private async processBatch(seq: number, batch: OpenBatch): Promise<void> {
-    const dir = batch.spool.dir;
-    const lifecycle: LifecycleOptions = { ...this.o.lifecycle, log: (m) => void this.log('WARN', `batch #${seq}: ${m}`) };
-    const client = this.o.client;
-    this.journal.append({ type: 'batch_submitting', seq, at: new Date().toISOString() });
-    const created = await createBatch(client, requestsFile(dir), lifecycle);
-    this.journal.append({ type: 'batch_submitted', seq, batch_id: created.id, at: created.created_at });
-    this.inFlight.set(seq, created.id);
+  private async finish(): Promise<WriteOutcome> {
+    // States that arrived after the last record (or with no records at all) are releasable now.
+    this.releaseSeq(this.nextSeq);
+    const base = {
+      runId: this.session.runId,
+      resumed: this.session.view.attempts > 0 && this.ledger !== undefined,
+      pendingBatches: this.pending,
+      recordsIn: this.recordsIn,
+      recordsAlreadyOwned: this.recordsAlreadyOwned,
+      collectedRuns: this.collected,
+    };
+    if (this.pending > 0) {
+      this.session.journal.append({ type: 'run_detached', at: new Date().toISOString(), pending: this.pending });
+      await this.log('INFO', `run ${this.session.runId}: ${this.pending} batches submitted and still processing (wait = submit_only); the next write collects and writes them`);
+      this.emitRunState();
+      this.progress.end(true);
+      await this.emitChain;
+      return base;
+    }
+    const manifest = await this.session.complete(this.o.config.model);
     this.emitRunState();
-    await this.log('INFO', `batch #${seq} submitted as ${created.id}: ${batch.requests} requests for ${batch.records} records`);
-    const ended = await waitUntilEnded(client, created.id, lifecycle);
-    const counts = { ...ended.request_counts } as unknown as Record<string, number>;
-    this.journal.append({ type: 'batch_ended', seq, batch_id: created.id, counts, at: ended.ended_at ?? new Date().toISOString() });
-    const { index, lines } = await downloadResults(client, created.id, resultsFile(dir), lifecycle);
-    this.journal.append({ type: 'results_downloaded', seq, batch_id: created.id, lines });
-    const tallies = await writeBatchOutput(
-      { destination: this.o.config.destination_path, runId: this.runId, catalog: this.o.catalog, schemas: this.schemas, parquet: DEFAULT_PARQUET_OPTIONS },
-      seq,
-      created.id,
-      recordsFile(dir),
-      resultsFile(dir),
-      index,
-    );
-    for (const t of tallies) this.journal.append({ type: 'file_written', seq, path: t.path, rows: t.rows });
-    this.journal.append({ type: 'batch_finalised', seq });
-    this.tallies.push(...tallies);
-    this.batches.push({ seq, batch_id: created.id, records: batch.records, requests: batch.requests, counts });
-    this.inFlight.delete(seq);
-    await rm(dir, { recursive: true, force: true });
-    await this.log('INFO', `batch #${seq} (${created.id}) written: ${tallies.map((t) => `${t.rows} rows → ${t.path}`).join(', ')}`);
-    this.emitRunState();
-    for (const state of this.tracker.batchFinalised(seq)) this.emit(() => this.o.writer.state(state));
+    this.progress.end(true);
+    await this.emitChain;
+    return { ...base, manifest };
   }
 
   /** Our own checkpoint: the run id and the batches still in flight, as a STATE of a reserved stream. */
@@ -201,9 +410,9 @@ export class WriteRun {
       stream: {
         stream_descriptor: { name: RUN_STATE_STREAM },
         stream_state: {
-          run_id: this.runId,
+          run_id: this.session.runId,
           pending_batches: [...this.inFlight].map(([seq, batch_id]) => ({ seq, batch_id })),
-          finalised_batches: this.batches.length,
+          finalised_batches: [...this.session.view.seqs.values()].filter((s) => s.finalised).length,
         },
       },
     };
@@ -218,25 +427,5 @@ export class WriteRun {
   private log(level: 'INFO' | 'WARN', message: string): Promise<void> {
     this.emit(() => this.o.writer.log(level, message));
     return this.emitChain;
-  }
-
-  private async writeManifest(): Promise<RunManifest> {
-    const manifest: RunManifest = {
-      run_id: this.runId,
-      started_at: this.startedAt.toISOString(),
-      finished_at: new Date().toISOString(),
-      model: this.o.config.model,
-      config_fingerprint: configFingerprint(this.o.config),
-      records_in: this.recordsIn,
-      rows_out: this.tallies.reduce((n, t) => n + t.rows, 0),
-      streams: summariseStreams(this.tallies),
-      batches: [...this.batches].sort((a, b) => a.seq - b.seq),
-      tokens: {
-        input: this.tallies.reduce((n, t) => n + t.inputTokens, 0),
-        output: this.tallies.reduce((n, t) => n + t.outputTokens, 0),
-      },
-    };
-    await writeJsonAtomic(join(this.runDir, 'manifest.json'), manifest);
-    return manifest;
   }
 }

@@ -14,40 +14,124 @@ import type { JsonSchema } from '../config/catalog.js';
 /**
  * How a column's values are coerced; kept in the Arrow field metadata so the Arrow schema is the one
  * description of a stream's columns that both the coercion and the Parquet schema are derived from.
+ *
+ * | kind        | Arrow                     | Parquet (physical / converted)   | DuckDB reads it as        |
+ * |-------------|---------------------------|----------------------------------|---------------------------|
+ * | `string`    | Utf8                      | BYTE_ARRAY / UTF8                | VARCHAR                   |
+ * | `json`      | Utf8 (JSON text)          | BYTE_ARRAY / UTF8                | VARCHAR                   |
+ * | `integer`   | Int64                     | INT64                            | BIGINT                    |
+ * | `number`    | Float64                   | DOUBLE                           | DOUBLE                    |
+ * | `boolean`   | Bool                      | BOOLEAN                          | BOOLEAN                   |
+ * | `timestamp` | Timestamp(µs, 'UTC')      | INT64 / TIMESTAMP_MICROS (UTC)   | TIMESTAMP WITH TIME ZONE  |
+ * | `date`      | Date(day)                 | INT32 / DATE                     | DATE                      |
  */
 export type ColumnKind = 'string' | 'json' | 'integer' | 'number' | 'boolean' | 'timestamp' | 'date';
 const KIND = 'claude_batch.kind';
+/** Marks the `_airbyte_data` column of a stream without properties, which holds the whole record. */
+const WHOLE_RECORD = 'claude_batch.whole_record';
 
-function field(name: string, kind: ColumnKind, nullable = true): Field {
-  const types: Record<ColumnKind, DataType> = {
-    string: new Utf8(),
-    json: new Utf8(),
-    integer: new Int64(),
-    number: new Float64(),
-    boolean: new Bool(),
-    timestamp: new TimestampMicrosecond('UTC'),
-    date: new DateDay(),
-  };
-  return new Field(name, types[kind], nullable, new Map([[KIND, kind]]));
+const ARROW_TYPE: Record<ColumnKind, () => DataType> = {
+  string: () => new Utf8(),
+  json: () => new Utf8(),
+  integer: () => new Int64(),
+  number: () => new Float64(),
+  boolean: () => new Bool(),
+  timestamp: () => new TimestampMicrosecond('UTC'),
+  date: () => new DateDay(),
+};
+
+function field(name: string, kind: ColumnKind, nullable = true, extra: Array<[string, string]> = []): Field {
+  return new Field(name, ARROW_TYPE[kind](), nullable, new Map([[KIND, kind], ...extra]));
 }
 
 export function columnKind(f: Field): ColumnKind {
   return (f.metadata.get(KIND) as ColumnKind | undefined) ?? 'string';
 }
 
-/** Maps one JSON-schema property to a column kind; unions, objects and arrays keep their value as JSON text. */
-export function kindOf(schema: unknown): ColumnKind {
-  if (typeof schema !== 'object' || schema === null) return 'json';
-  const s = schema as Record<string, unknown>;
-  const types = (Array.isArray(s.type) ? s.type : s.type === undefined ? [] : [s.type]).filter((t) => t !== 'null');
-  if (types.length !== 1 || s.oneOf || s.anyOf) return 'json';
-  const airbyteType = s.airbyte_type;
+/** Whether the column holds the whole record as JSON (the fallback for a stream without properties). */
+export function isWholeRecordColumn(f: Field): boolean {
+  return f.metadata.get(WHOLE_RECORD) === 'true';
+}
+
+/**
+ * Airbyte protocol v1 "well-known types" (`{"$ref": "WellKnownTypes.json#/definitions/<Name>"}`).
+ * BinaryData is base64 text, and times of day have no Parquet type parquetjs-lite can write, so both stay strings.
+ */
+const WELL_KNOWN: Record<string, ColumnKind> = {
+  String: 'string',
+  BinaryData: 'string',
+  Number: 'number',
+  Integer: 'integer',
+  Boolean: 'boolean',
+  Date: 'date',
+  TimestampWithTimezone: 'timestamp',
+  TimestampWithoutTimezone: 'timestamp',
+  TimeWithTimezone: 'string',
+  TimeWithoutTimezone: 'string',
+};
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Follows a local `#/definitions/...` or `#/$defs/...` pointer inside the stream's own schema. */
+function resolveLocalRef(ref: string, root: Obj | undefined): unknown {
+  if (!root || !ref.startsWith('#/')) return undefined;
+  let node: unknown = root;
+  for (const raw of ref.slice(2).split('/')) {
+    const key = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
+    if (!isObj(node) || !Object.hasOwn(node, key)) return undefined;
+    node = node[key];
+  }
+  return node;
+}
+
+/**
+ * Maps one JSON-schema property to a column kind.
+ *
+ * - `string` → string, except `format: date-time` / `airbyte_type: timestamp_with(out)_timezone` → timestamp
+ *   and `format: date` / `airbyte_type: date` → date. `airbyte_type: time_with(out)_timezone` and `format: time`
+ *   stay strings (no time-of-day type is writable).
+ * - `integer`, or `number` with `airbyte_type: integer` → integer (INT64).
+ * - `airbyte_type: big_integer` → **string**: Airbyte uses it for values that may exceed 64 bits (and sends them
+ *   as strings), so VARCHAR keeps every digit where INT64 would have to null the value.
+ * - `number` → number (DOUBLE), `boolean` → boolean.
+ * - Objects, arrays, real unions (`oneOf`/`anyOf`/`allOf` or several non-null types), unknown `$ref`s, empty or
+ *   malformed schemas → json (the value as JSON text). A union of `null` and exactly one other branch
+ *   (`anyOf: [{type: null}, {type: string}]`) is just a nullable column of that branch's type.
+ *
+ * `root` is the stream's whole schema, used to resolve local `$ref`s.
+ */
+export function kindOf(schema: unknown, root?: JsonSchema, depth = 0): ColumnKind {
+  if (!isObj(schema) || depth > 16) return 'json';
+  const airbyteType = schema.airbyte_type;
+  if (airbyteType === 'big_integer') return 'string';
+
+  if (typeof schema.$ref === 'string') {
+    const wellKnown = /(?:^|\/)WellKnownTypes\.json#\/definitions\/(\w+)$/.exec(schema.$ref)?.[1];
+    if (wellKnown) return WELL_KNOWN[wellKnown] ?? 'json';
+    const target = resolveLocalRef(schema.$ref, root);
+    return target === undefined ? 'json' : kindOf(target, root, depth + 1);
+  }
+
+  if (schema.allOf !== undefined) return 'json';
+  for (const key of ['oneOf', 'anyOf'] as const) {
+    if (schema[key] === undefined) continue;
+    const branches = Array.isArray(schema[key]) ? (schema[key] as unknown[]) : [];
+    const nonNull = branches.filter((b) => !(isObj(b) && (b.type === 'null' || (Array.isArray(b.type) && b.type.every((t) => t === 'null')))));
+    // Only "null or X" collapses to a nullable X; any other union, even of one branch, stays JSON.
+    if (nonNull.length !== 1 || nonNull.length === branches.length || schema.type !== undefined) return 'json';
+    return kindOf(nonNull[0], root, depth + 1);
+  }
+
+  const types = (Array.isArray(schema.type) ? schema.type : schema.type === undefined ? [] : [schema.type]).filter((t) => t !== 'null');
+  if (types.length !== 1) return 'json';
   switch (types[0]) {
     case 'string':
-      if (s.format === 'date-time' || airbyteType === 'timestamp_with_timezone' || airbyteType === 'timestamp_without_timezone') {
+      if (schema.format === 'date-time' || airbyteType === 'timestamp_with_timezone' || airbyteType === 'timestamp_without_timezone') {
         return 'timestamp';
       }
-      return s.format === 'date' ? 'date' : 'string';
+      if (schema.format === 'date' || airbyteType === 'date') return 'date';
+      return 'string';
     case 'integer':
       return 'integer';
     case 'number':
@@ -79,21 +163,35 @@ export const ENRICHMENT_COLUMNS: ReadonlyArray<[string, ColumnKind]> = [
   ['_claude_batch_id', 'string'],
 ];
 
+/** Enrichment columns that are set on every row. */
+const REQUIRED = new Set(['_airbyte_raw_id', '_airbyte_extracted_at', '_claude_custom_id', '_claude_status']);
 const RESERVED = new Set(ENRICHMENT_COLUMNS.map(([name]) => name));
+
+/** Whether a column of a stream's schema holds record data (as opposed to a connector-added column). */
+export function isDataColumn(name: string): boolean {
+  return !RESERVED.has(name);
+}
+
+/**
+ * Property names that cannot become a column: the connector's own columns (a record's `_airbyte_meta` must not
+ * shadow ours), the empty name, and `__proto__` (parquetjs-lite keeps columns in plain objects, where that key
+ * would replace the prototype instead of adding a column).
+ */
+function usableName(name: string): boolean {
+  return name !== '' && name !== '__proto__' && !RESERVED.has(name);
+}
 
 /**
  * The Arrow schema of a stream's output: the record's properties (typed from its JSON schema, always
- * nullable since a record may omit any field), then the enrichment columns. A schema with no properties
- * keeps the whole record as JSON in `_airbyte_data`.
+ * nullable since a record may omit any field), then the enrichment columns. A schema with no (usable)
+ * properties keeps the whole record as JSON in `_airbyte_data`.
  */
 export function streamArrowSchema(jsonSchema: JsonSchema): Schema {
-  const properties = (jsonSchema.properties ?? {}) as Record<string, unknown>;
+  const properties = isObj(jsonSchema?.properties) ? jsonSchema.properties : {};
   const dataFields = Object.entries(properties)
-    .filter(([name]) => !RESERVED.has(name))
-    .map(([name, prop]) => field(name, kindOf(prop)));
-  if (dataFields.length === 0) dataFields.push(field('_airbyte_data', 'json'));
-  const extra = ENRICHMENT_COLUMNS.map(([name, kind]) =>
-    field(name, kind, !['_airbyte_raw_id', '_airbyte_extracted_at', '_claude_custom_id', '_claude_status'].includes(name)),
-  );
+    .filter(([name]) => usableName(name))
+    .map(([name, prop]) => field(name, kindOf(prop, jsonSchema)));
+  if (dataFields.length === 0) dataFields.push(field('_airbyte_data', 'json', true, [[WHOLE_RECORD, 'true']]));
+  const extra = ENRICHMENT_COLUMNS.map(([name, kind]) => field(name, kind, !REQUIRED.has(name)));
   return new Schema([...dataFields, ...extra]);
 }

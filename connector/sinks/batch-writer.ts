@@ -3,9 +3,8 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Schema } from 'apache-arrow';
-import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
 import { enrichmentColumns, outcomeOf, type OutcomeStatus, type Outcome } from '../batches/outcome.js';
-import type { ResultIndex } from '../batches/lifecycle.js';
+import { readResult, type ResultIndex } from '../batches/results-file.js';
 import type { Catalog } from '../config/catalog.js';
 import { streamKey } from '../protocol/messages.js';
 import type { SpooledRecord } from '../state/spool.js';
@@ -62,12 +61,11 @@ export function buildRow(
   return row;
 }
 
-async function readResult(file: FileHandle, index: ResultIndex, customId: string): Promise<MessageBatchIndividualResponse | undefined> {
-  const at = index.get(customId);
-  if (!at) return undefined;
-  const buf = Buffer.allocUnsafe(at.length);
-  await file.read(buf, 0, at.length, at.offset);
-  return JSON.parse(buf.toString('utf8')) as MessageBatchIndividualResponse;
+/** A seq's answers across its rounds: one results file and batch id per round, and where each answer is. */
+export interface BatchResults {
+  files: Array<string | undefined>;
+  batchIds: Array<string | undefined>;
+  index: ResultIndex;
 }
 
 /**
@@ -78,13 +76,13 @@ async function readResult(file: FileHandle, index: ResultIndex, customId: string
 export async function writeBatchOutput(
   ctx: BatchWriteContext,
   seq: number,
-  batchId: string,
   recordsPath: string,
-  resultsPath: string,
-  index: ResultIndex,
+  results: BatchResults,
 ): Promise<StreamTally[]> {
   const files = new Map<string, { file: AtomicParquetFile; tally: StreamTally; schema: Schema; generationId: number; syncId: number | null }>();
-  const results = await open(resultsPath, 'r');
+  const handles: FileHandle[] = [];
+  for (const path of results.files) handles.push((path ? await open(path, 'r') : undefined)!);
+  const lastBatchId = results.batchIds.filter(Boolean).at(-1) ?? '';
   try {
     const lines = createInterface({ input: createReadStream(recordsPath), crlfDelay: Infinity });
     for await (const line of lines) {
@@ -108,7 +106,9 @@ export async function writeBatchOutput(
         };
         files.set(key, target);
       }
-      const outcome = outcomeOf(await readResult(results, index, record.custom_id));
+      const at = results.index.get(record.custom_id);
+      const outcome = outcomeOf(await readResult(handles, at));
+      const batchId = (at && results.batchIds[at.round]) || lastBatchId;
       await target.file.append(buildRow(target.schema, record, outcome, batchId, target.generationId, target.syncId));
       const t = target.tally;
       t.rows++;
@@ -123,7 +123,7 @@ export async function writeBatchOutput(
     await Promise.all([...files.values()].map(({ file }) => file.abort()));
     throw err;
   } finally {
-    await results.close();
+    await Promise.all(handles.map((h) => h?.close()));
   }
   return [...files.values()].map((f) => f.tally);
 }

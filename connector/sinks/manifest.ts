@@ -6,10 +6,13 @@ import type { OutcomeStatus } from '../batches/outcome.js';
 
 export interface BatchSummary {
   seq: number;
+  /** The first submission's batch id; `batch_ids` lists every round's (follow-ups hold only resubmitted requests). */
   batch_id: string;
+  batch_ids: Array<string | null>;
   records: number;
   requests: number;
   counts: Record<string, number>;
+  resubmitted: number;
 }
 
 export interface RunManifest {

@@ -1,16 +1,29 @@
 import { openSync, writeSync, fsyncSync, closeSync, readFileSync, existsSync } from 'node:fs';
+import type { StreamTally } from '../sinks/batch-writer.js';
 
-/** Every fact the run depends on, in the order it became true. The journal is the source of truth for resume. */
+export type WaitMode = 'until_done' | 'submit_only';
+
+/**
+ * Every fact a run depends on, in the order it became true. The journal is the single source of truth
+ * for resume: a batch is identified by its `seq` (a sealed group of records) and `round` (0 = first
+ * submission, k = the k-th resubmission of the requests that failed in round k-1).
+ */
 export type JournalEntry =
-  | { type: 'run_started'; run_id: string; config_fingerprint: string; at: string }
+  | { type: 'run_started'; run_id: string; config_fingerprint: string; request_fingerprint: string; wait: WaitMode; at: string }
+  | { type: 'attempt_started'; attempt: number; at: string }
   | { type: 'batch_sealed'; seq: number; records: number; requests: number; bytes: number }
-  | { type: 'batch_submitting'; seq: number; at: string }
-  | { type: 'batch_submitted'; seq: number; batch_id: string; at: string }
-  | { type: 'batch_ended'; seq: number; batch_id: string; counts: Record<string, number>; at: string }
-  | { type: 'results_downloaded'; seq: number; batch_id: string; lines: number }
-  | { type: 'file_written'; seq: number; path: string; rows: number }
+  | { type: 'round_sealed'; seq: number; round: number; requests: number; reasons: Record<string, number> }
+  | { type: 'batch_submitting'; seq: number; round: number; at: string }
+  | { type: 'batch_submitted'; seq: number; round: number; batch_id: string; at: string; reconciled?: boolean }
+  | { type: 'batch_lost'; seq: number; round: number; batch_id: string; reason: string }
+  | { type: 'batch_ended'; seq: number; round: number; batch_id: string; counts: Record<string, number>; at: string }
+  | { type: 'results_downloaded'; seq: number; round: number; batch_id: string; lines: number }
+  | { type: 'file_written'; seq: number; tally: StreamTally }
   | { type: 'batch_finalised'; seq: number }
-  | { type: 'state_emitted'; count: number }
+  | { type: 'state_emitted'; stream: string | null; records: number }
+  | { type: 'cancel_requested'; batch_ids: string[]; at: string }
+  | { type: 'run_detached'; at: string; pending: number }
+  | { type: 'run_interrupted'; at: string; reason: string }
   | { type: 'run_completed'; at: string; records: number };
 
 /**

@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { BatchCreateParams } from '@anthropic-ai/sdk/resources/messages/batches';
@@ -19,9 +19,11 @@ export function batchDir(runDir: string, seq: number): string {
   return join(runDir, 'spool', `batch-${String(seq).padStart(5, '0')}`);
 }
 
+/** A seq's records (every input record, in order) live once; each round has its own requests and results. */
 export const recordsFile = (dir: string) => join(dir, 'records.jsonl');
-export const requestsFile = (dir: string) => join(dir, 'requests.jsonl');
-export const resultsFile = (dir: string) => join(dir, 'results.jsonl');
+export const roundDir = (dir: string, round: number) => join(dir, `round-${round}`);
+export const requestsFile = (dir: string, round: number) => join(roundDir(dir, round), 'requests.jsonl');
+export const resultsFile = (dir: string, round: number) => join(roundDir(dir, round), 'results.jsonl');
 
 /**
  * The open batch's spool: records (every input record, in order) and requests (one per distinct
@@ -33,12 +35,14 @@ export class BatchSpool {
 
   private constructor(readonly seq: number, readonly dir: string) {
     this.records = createWriteStream(recordsFile(dir), { mode: 0o600 });
-    this.requests = createWriteStream(requestsFile(dir), { mode: 0o600 });
+    this.requests = createWriteStream(requestsFile(dir, 0), { mode: 0o600 });
   }
 
   static async open(runDir: string, seq: number): Promise<BatchSpool> {
     const dir = batchDir(runDir, seq);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // A leftover folder is an unsealed batch from a killed run: never acknowledged, so start it afresh.
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(roundDir(dir, 0), { recursive: true, mode: 0o700 });
     return new BatchSpool(seq, dir);
   }
 
@@ -56,11 +60,25 @@ export class BatchSpool {
     for (const stream of [this.records, this.requests]) {
       stream.end();
       await once(stream, 'finish');
-      const handle = await open(stream.path as string, 'r');
-      await handle.sync();
-      await handle.close();
+      await fsyncFile(stream.path as string);
     }
+  }
+
+  /** Drops an unsealed batch (a stop before its records were acknowledged). */
+  async discard(): Promise<void> {
+    this.records.destroy();
+    this.requests.destroy();
+    await rm(this.dir, { recursive: true, force: true });
   }
 }
 
 export type BatchRequest = BatchCreateParams.Request;
+
+export async function fsyncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
-import { ofType, runCli, tempDir, writeJson } from '../helpers/cli.js';
+import { ofType, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { columnTypes, duck } from '../helpers/duckdb.js';
 import { catalogFor, docs, recordLine, stateLine } from '../helpers/records.js';
 
@@ -55,7 +55,7 @@ describe('write, end to end', () => {
       },
     });
     expect(result.code, result.stdout + result.stderr).toBe(0);
-    expect(ofType(result.messages, 'TRACE')).toEqual([]);
+    expect(traceErrors(result.messages)).toEqual([]);
 
     // 25 records, 10 per batch → 3 batches.
     expect(emu.calls.create - (before.create ?? 0)).toBe(3);
@@ -180,7 +180,7 @@ describe('write, end to end', () => {
     const { args } = setup();
     const result = await runCli(args, { stdin: [recordLine('notes', docs(1)[0] as never), recordLine('ghost', { id: 'x' })].join('\n') });
     expect(result.code).not.toBe(0);
-    const [trace] = ofType(result.messages, 'TRACE');
+    const [trace] = traceErrors(result.messages);
     expect(trace!.trace.error.failure_type).toBe('config_error');
     expect(trace!.trace.error.message).toMatch(/line 2.*"ghost"/);
   });

@@ -63,3 +63,6 @@ export function writeJson(dir: string, name: string, value: unknown): string {
 }
 
 export const ofType = (messages: CliResult['messages'], type: string) => messages.filter((m) => m.type === type);
+
+/** The TRACE ERROR messages (a run also emits STREAM_STATUS and ESTIMATE traces). */
+export const traceErrors = (messages: CliResult['messages']) => messages.filter((m) => m.type === 'TRACE' && m.trace?.type === 'ERROR');

@@ -1,0 +1,191 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import type Anthropic from '@anthropic-ai/sdk';
+import { BatchLost, downloadResults, submitBatch, waitUntilEnded, type LifecycleOptions } from '../batches/lifecycle.js';
+import { findUnrecordedBatch } from '../batches/reconcile.js';
+import { resubmitReason, type ResubmitPolicy } from '../batches/outcome.js';
+import { indexResults, type ResultIndex } from '../batches/results-file.js';
+import { writeBatchOutput, type BatchWriteContext, type StreamTally } from '../sinks/batch-writer.js';
+import type { Journal } from '../state/journal.js';
+import type { RoundView, SeqView } from '../state/run-view.js';
+import { batchDir, fsyncFile, recordsFile, requestsFile, resultsFile, roundDir } from '../state/spool.js';
+
+export interface BatchTaskContext {
+  client: Anthropic;
+  journal: Journal;
+  runDir: string;
+  output: BatchWriteContext;
+  lifecycle: LifecycleOptions;
+  resubmit: ResubmitPolicy;
+  maxAttempts: number;
+  claimed: Set<string>;
+  log: (message: string) => void;
+  onSubmitted: (seq: number, round: number, batchId: string) => void;
+  onPoll: (seq: number, batch: Anthropic.Messages.MessageBatch) => void;
+}
+
+export type TaskResult = { state: 'finalised'; tallies: StreamTally[] } | { state: 'pending' };
+
+async function customIdsOf(path: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  for await (const line of lines) if (line) ids.add((JSON.parse(line) as { custom_id: string }).custom_id);
+  return ids;
+}
+
+/**
+ * Carries one sealed seq from wherever its journal left it to committed Parquet: submit (or adopt a
+ * batch an earlier attempt made), poll, download, resubmit only the failed requests in follow-up rounds,
+ * then join every record to its latest answer and write the files. Every step is journaled after it is
+ * durable, so a crash at any point resumes here without paying twice or losing a row.
+ */
+export class BatchTask {
+  private readonly dir: string;
+
+  constructor(
+    private readonly ctx: BatchTaskContext,
+    private readonly view: SeqView,
+  ) {
+    this.dir = batchDir(ctx.runDir, view.seq);
+  }
+
+  get seq(): number {
+    return this.view.seq;
+  }
+
+  /** With waitForResults false, a batch still processing leaves the task 'pending' (submit_only). */
+  async run(waitForResults: boolean): Promise<TaskResult> {
+    const index: ResultIndex = new Map();
+    const files: Array<string | undefined> = [];
+    const batchIds: Array<string | undefined> = [];
+    for (let r = 0; ; r++) {
+      const round = this.view.rounds[r]!;
+      if (!round.lost) {
+        if (!round.batchId) await this.submit(round);
+        batchIds[r] = round.batchId;
+        if (!round.downloaded) {
+          const ready = await this.collect(round, waitForResults);
+          if (ready === 'pending') return { state: 'pending' };
+        }
+      }
+      batchIds[r] = round.batchId;
+      const retry = await this.classify(round, index, files);
+      if (this.view.rounds[r + 1]) continue;
+      if (retry.size > 0 && r + 1 < this.ctx.maxAttempts) {
+        await this.sealRound(r + 1, retry);
+        continue;
+      }
+      if (retry.size > 0) this.ctx.log(`batch #${this.seq}: ${retry.size} requests still failed after ${this.ctx.maxAttempts} attempts; written with their last status`);
+      break;
+    }
+    const tallies = await writeBatchOutput(this.ctx.output, this.seq, recordsFile(this.dir), { files, batchIds, index });
+    for (const tally of tallies) this.ctx.journal.append({ type: 'file_written', seq: this.seq, tally });
+    this.ctx.journal.append({ type: 'batch_finalised', seq: this.seq });
+    this.view.finalised = true;
+    this.view.tallies = tallies;
+    // Keep records.jsonl until the run completes (it identifies records the platform may re-send).
+    for (const round of this.view.rounds) await rm(roundDir(this.dir, round.round), { recursive: true, force: true });
+    return { state: 'finalised', tallies };
+  }
+
+  private async submit(round: RoundView): Promise<void> {
+    const { client, journal, claimed } = this.ctx;
+    const claimedFn = (id: string) => claimed.has(id);
+    let since: Date;
+    if (round.submittingAt) {
+      // An earlier attempt died while creating this batch: the API may have it although we never saw the id.
+      since = new Date(round.submittingAt);
+      const orphan = await findUnrecordedBatch(client, { requests: round.requests, since, claimed: claimedFn });
+      if (orphan) return this.recordSubmitted(round, orphan.id, orphan.created_at, true);
+    } else {
+      since = new Date();
+      round.submittingAt = since.toISOString();
+      journal.append({ type: 'batch_submitting', seq: this.seq, round: round.round, at: round.submittingAt });
+    }
+    const { batch, reconciled } = await submitBatch(
+      client,
+      requestsFile(this.dir, round.round),
+      { requests: round.requests, since, claimed: claimedFn },
+      this.ctx.lifecycle,
+    );
+    this.recordSubmitted(round, batch.id, batch.created_at, reconciled);
+  }
+
+  private recordSubmitted(round: RoundView, batchId: string, at: string, reconciled: boolean): void {
+    this.ctx.journal.append({ type: 'batch_submitted', seq: this.seq, round: round.round, batch_id: batchId, at, ...(reconciled ? { reconciled } : {}) });
+    this.ctx.claimed.add(batchId);
+    Object.assign(round, { batchId, submittedAt: at });
+    const what = round.round === 0 ? `${this.view.requests} requests for ${this.view.records} records` : `${round.requests} resubmitted requests (attempt ${round.round + 1})`;
+    this.ctx.log(`batch #${this.seq} ${reconciled ? 'found already submitted' : 'submitted'} as ${batchId}: ${what}`);
+    this.ctx.onSubmitted(this.seq, round.round, batchId);
+  }
+
+  private async collect(round: RoundView, waitForResults: boolean): Promise<'ready' | 'pending'> {
+    const batchId = round.batchId!;
+    try {
+      const ended = await waitUntilEnded(this.ctx.client, batchId, { ...this.ctx.lifecycle, once: !waitForResults }, (b) => this.ctx.onPoll(this.seq, b));
+      if (ended.processing_status !== 'ended') return 'pending';
+      const counts = { ...ended.request_counts } as unknown as Record<string, number>;
+      if (!round.counts) {
+        this.ctx.journal.append({ type: 'batch_ended', seq: this.seq, round: round.round, batch_id: batchId, counts, at: ended.ended_at ?? new Date().toISOString() });
+        round.counts = counts;
+      }
+      const lines = await downloadResults(this.ctx.client, batchId, resultsFile(this.dir, round.round), this.ctx.lifecycle);
+      this.ctx.journal.append({ type: 'results_downloaded', seq: this.seq, round: round.round, batch_id: batchId, lines });
+      round.downloaded = true;
+    } catch (err) {
+      if (!(err instanceof BatchLost)) throw err;
+      this.ctx.log(`batch #${this.seq}: ${err.message}; its requests go into a follow-up batch`);
+      this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: batchId, reason: err.reason });
+      round.lost = err.reason;
+    }
+    return 'ready';
+  }
+
+  /** Indexes a round's answers and returns the custom_ids to send again, with why. */
+  private async classify(round: RoundView, index: ResultIndex, files: Array<string | undefined>): Promise<Map<string, string>> {
+    const expected = await customIdsOf(requestsFile(this.dir, round.round));
+    const retry = new Map<string, string>();
+    if (round.lost) {
+      for (const id of expected) retry.set(id, 'batch_lost');
+      return retry;
+    }
+    const path = resultsFile(this.dir, round.round);
+    files[round.round] = path;
+    const answered = new Set<string>();
+    const scan = await indexResults(path, round.round, index, expected, (id, outcome) => {
+      answered.add(id);
+      const reason = resubmitReason(outcome, this.ctx.resubmit);
+      if (reason) retry.set(id, reason);
+      else retry.delete(id);
+    });
+    if (scan.unknown > 0) this.ctx.log(`batch #${this.seq}: ignored ${scan.unknown} result lines for requests this batch never sent`);
+    for (const id of expected) if (!answered.has(id)) retry.set(id, 'missing');
+    return retry;
+  }
+
+  /** Writes the next round's requests (only the failed ones) and journals it. */
+  private async sealRound(round: number, retry: Map<string, string>): Promise<void> {
+    await mkdir(roundDir(this.dir, round), { recursive: true, mode: 0o700 });
+    const out = createWriteStream(requestsFile(this.dir, round), { mode: 0o600 });
+    const lines = createInterface({ input: createReadStream(requestsFile(this.dir, round - 1)), crlfDelay: Infinity });
+    let count = 0;
+    for await (const line of lines) {
+      if (!line) continue;
+      const id = (JSON.parse(line) as { custom_id: string }).custom_id;
+      if (!retry.has(id)) continue;
+      if (!out.write(line + '\n')) await once(out, 'drain');
+      count++;
+    }
+    out.end();
+    await once(out, 'finish');
+    await fsyncFile(requestsFile(this.dir, round));
+    const reasons: Record<string, number> = {};
+    for (const reason of retry.values()) reasons[reason] = (reasons[reason] ?? 0) + 1;
+    this.ctx.journal.append({ type: 'round_sealed', seq: this.seq, round, requests: count, reasons });
+    this.view.rounds.push({ round, requests: count, downloaded: false });
+    this.ctx.log(`batch #${this.seq}: resubmitting ${count} failed requests (${Object.entries(reasons).map(([k, v]) => `${v} ${k}`).join(', ')})`);
+  }
+}

@@ -1,0 +1,28 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONTROL_DIR } from '../sinks/layout.js';
+import { Journal } from '../state/journal.js';
+import { foldJournal, type RunView } from '../state/run-view.js';
+
+export const journalPath = (runDir: string) => join(runDir, 'journal.jsonl');
+export const runsDir = (destination: string) => join(destination, CONTROL_DIR, 'runs');
+
+/** Every run the destination's journals know, oldest first. */
+export function loadRuns(destination: string): Array<{ dir: string; view: RunView }> {
+  const root = runsDir(destination);
+  if (!existsSync(root)) return [];
+  const runs = [];
+  for (const name of readdirSync(root).sort()) {
+    const dir = join(root, name);
+    const view = foldJournal(Journal.read(journalPath(dir)));
+    if (view) runs.push({ dir, view });
+  }
+  return runs.sort((a, b) => a.view.startedAt.localeCompare(b.view.startedAt));
+}
+
+/** Batch ids any journal has recorded: a batch found by listing is adopted only if none claims it. */
+export function claimedBatchIds(runs: Array<{ view: RunView }>): Set<string> {
+  const ids = new Set<string>();
+  for (const { view } of runs) for (const seq of view.seqs.values()) for (const r of seq.rounds) if (r.batchId) ids.add(r.batchId);
+  return ids;
+}

@@ -1,0 +1,113 @@
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { summariseStreams, writeJsonAtomic, type RunManifest } from '../sinks/manifest.js';
+import { CONTROL_DIR, runControlDir } from '../sinks/layout.js';
+import { Journal, type WaitMode } from '../state/journal.js';
+import { foldJournal, type RunView } from '../state/run-view.js';
+import { journalPath } from './run-registry.js';
+
+/** One run's control folder and journal, opened fresh or re-opened for resume or collection. */
+export class RunSession {
+  private constructor(
+    readonly runDir: string,
+    readonly journal: Journal,
+    readonly view: RunView,
+  ) {}
+
+  get runId(): string {
+    return this.view.runId;
+  }
+
+  static create(destination: string, runId: string, fingerprints: { config: string; request: string }, wait: WaitMode): RunSession {
+    const runDir = runControlDir(destination, runId);
+    mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    const journal = new Journal(journalPath(runDir));
+    journal.append({ type: 'run_started', run_id: runId, config_fingerprint: fingerprints.config, request_fingerprint: fingerprints.request, wait, at: new Date().toISOString() });
+    return new RunSession(runDir, journal, foldJournal(Journal.read(journalPath(runDir)))!);
+  }
+
+  static reopen(runDir: string, view: RunView): RunSession {
+    return new RunSession(runDir, new Journal(journalPath(runDir)), view);
+  }
+
+  get unfinalised(): number[] {
+    return [...this.view.seqs.values()].filter((s) => !s.finalised).map((s) => s.seq);
+  }
+
+  get nextSeq(): number {
+    return Math.max(-1, ...this.view.seqs.keys()) + 1;
+  }
+
+  /** Removes what a killed attempt left half-done: unsealed spool folders and temp files beside outputs. */
+  cleanLeftovers(destination: string): void {
+    const spool = join(this.runDir, 'spool');
+    try {
+      for (const name of readdirSync(spool)) {
+        const seq = Number(/^batch-(\d+)$/.exec(name)?.[1] ?? NaN);
+        if (!this.view.seqs.has(seq)) rmSync(join(spool, name), { recursive: true, force: true });
+      }
+    } catch {
+      // no spool yet
+    }
+    const partition = `run_id=${this.runId}`;
+    const walk = (dir: string, depth: number): void => {
+      let entries;
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        if (!e.isDirectory() || e.name === CONTROL_DIR) continue;
+        const path = join(dir, e.name);
+        if (e.name === partition) {
+          for (const f of readdirSync(path)) if (f.startsWith('.') && f.endsWith('.tmp')) rmSync(join(path, f), { force: true });
+        } else if (depth < 2) walk(path, depth + 1);
+      }
+    };
+    walk(destination, 0);
+  }
+
+  manifest(model: string, startedAt: string, finishedAt: string): RunManifest {
+    const seqs = [...this.view.seqs.values()].sort((a, b) => a.seq - b.seq);
+    const tallies = seqs.flatMap((s) => s.tallies);
+    return {
+      run_id: this.runId,
+      started_at: startedAt,
+      finished_at: finishedAt,
+      model,
+      config_fingerprint: this.view.configFingerprint,
+      records_in: this.view.records,
+      rows_out: tallies.reduce((n, t) => n + t.rows, 0),
+      streams: summariseStreams(tallies),
+      batches: seqs.map((s) => ({
+        seq: s.seq,
+        batch_id: s.rounds[0]?.batchId ?? '',
+        batch_ids: s.rounds.map((r) => r.batchId ?? null),
+        records: s.records,
+        requests: s.requests,
+        counts: s.rounds[0]?.counts ?? {},
+        resubmitted: s.rounds.slice(1).reduce((n, r) => n + r.requests, 0),
+      })),
+      tokens: {
+        input: tallies.reduce((n, t) => n + t.inputTokens, 0),
+        output: tallies.reduce((n, t) => n + t.outputTokens, 0),
+      },
+    };
+  }
+
+  /** Writes the manifest, marks the run complete and drops its spool. */
+  async complete(model: string): Promise<RunManifest> {
+    const manifest = this.manifest(model, this.view.startedAt, new Date().toISOString());
+    await writeJsonAtomic(join(this.runDir, 'manifest.json'), manifest);
+    this.journal.append({ type: 'run_completed', at: manifest.finished_at, records: this.view.records });
+    this.view.completed = true;
+    await rm(join(this.runDir, 'spool'), { recursive: true, force: true });
+    return manifest;
+  }
+
+  close(): void {
+    this.journal.close();
+  }
+}

@@ -1,0 +1,46 @@
+import { createHash } from 'node:crypto';
+
+/** 8 bytes of a record's identity: stream, namespace and data exactly as received. */
+export function recordFingerprint(stream: string, namespace: string | null | undefined, data: unknown): bigint {
+  const digest = createHash('sha256').update(JSON.stringify([namespace ?? null, stream, data])).digest();
+  return digest.readBigUInt64BE(0);
+}
+
+/**
+ * The records an interrupted run already owns (sealed in its spool), as a multiset of fingerprints.
+ * When the platform re-sends them after a restart, each one is matched once and skipped, so it becomes
+ * exactly one row and its request is never paid for twice. Compact: 8 bytes per record in a sorted array
+ * plus one bit for "already matched", so millions of records fit in a few tens of MB.
+ */
+export class RecordLedger {
+  private readonly sorted: BigUint64Array;
+  private readonly matched: Uint8Array;
+
+  constructor(fingerprints: Iterable<bigint>) {
+    this.sorted = BigUint64Array.from(fingerprints).sort();
+    this.matched = new Uint8Array(Math.ceil(this.sorted.length / 8));
+  }
+
+  get size(): number {
+    return this.sorted.length;
+  }
+
+  /** True (and consumes one copy) if this record is owned and not yet matched in this attempt. */
+  take(fingerprint: bigint): boolean {
+    let lo = 0;
+    let hi = this.sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.sorted[mid]! < fingerprint) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.sorted.length && this.sorted[i] === fingerprint; i++) {
+      const bit = 1 << (i & 7);
+      if ((this.matched[i >>> 3]! & bit) === 0) {
+        this.matched[i >>> 3]! |= bit;
+        return true;
+      }
+    }
+    return false;
+  }
+}
