@@ -1,0 +1,144 @@
+// Guards what create refuses synchronously (envelope, count, size, custom_id rules → HTTP 400/413, no batch made) versus per-request param problems, which the real API reports only as `errored` results while the rest of the batch runs.
+import { BadRequestError, ContentTooLargeError } from '@anthropic-ai/sdk';
+import type { BatchCreateParams, MessageBatchErroredResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ask, clientFor, ERROR_RESPONSE_KEYS, expectKeys, failure, HAIKU, rawRequest, resultsById, retrieveEnded, start, succeeded, type Harness } from './helpers.js';
+
+let strict: Harness;
+let roomy: Harness;
+beforeAll(async () => {
+  strict = await start({ maxRequestsPerBatch: 5, maxBodyBytes: 2000 });
+  roomy = await start();
+});
+afterAll(() => Promise.all([strict.emu.close(), roomy.emu.close()]));
+
+/** The create fails with a 400 invalid_request_error whose message contains `text`, and leaves no batch behind. */
+async function refused(requests: BatchCreateParams.Request[], text: string): Promise<void> {
+  const before = (await strict.client.messages.batches.list()).data.length;
+  const err = await failure(strict.client.messages.batches.create({ requests }));
+  expect(err).toBeInstanceOf(BadRequestError);
+  const e = err as BadRequestError;
+  expect(e.status).toBe(400);
+  expect(e.type).toBe('invalid_request_error');
+  expect(e.message).toContain(text);
+  expect(e.apiMessage).toContain(text);
+  expect(e.requestID).toMatch(/^req_/);
+  expect((e.error as { request_id?: string }).request_id).toBe(e.requestID);
+  expect((await strict.client.messages.batches.list()).data.length).toBe(before);
+}
+
+describe('create refuses the envelope', () => {
+  it('refuses a 65-character custom_id with the API’s own message', async () => {
+    await refused([ask('x'.repeat(65), 'hi')], 'requests.0.custom_id: String should have at most 64 characters');
+  });
+
+  it('accepts a 64-character custom_id', async () => {
+    const batch = await strict.client.messages.batches.create({ requests: [ask('x'.repeat(64), 'hi')] });
+    expect(batch.request_counts.processing).toBe(1);
+  });
+
+  it('refuses custom_ids with characters outside [a-zA-Z0-9_-], and an empty one', async () => {
+    for (const bad of ['has space', 'dot.id', 'slash/id', 'ümlaut', 'colon:1']) {
+      await refused([ask('fine', 'a'), ask(bad, 'b')], 'requests.1.custom_id: String should match pattern');
+    }
+    await refused([ask('', 'a')], 'requests.0.custom_id: String should have at least 1 character');
+  });
+
+  it('refuses a custom_id repeated within the batch', async () => {
+    await refused([ask('same', 'a'), ask('other', 'b'), ask('same', 'c')], 'requests.2.custom_id');
+  });
+
+  it('refuses an empty request list', async () => {
+    await refused([], 'requests: List should have at least 1 item');
+  });
+
+  it('refuses more requests than the per-batch maximum, and takes exactly the maximum', async () => {
+    const many = (n: number) => Array.from({ length: n }, (_, i) => ask(`m${i}`, 'x'));
+    await refused(many(6), 'requests: List should have at most 5 items');
+    const batch = await strict.client.messages.batches.create({ requests: many(5) });
+    expect(batch.request_counts.processing).toBe(5);
+  });
+
+  it('answers 413 request_too_large for a body over the byte limit', async () => {
+    const before = (await strict.client.messages.batches.list()).data.length;
+    const err = await failure(strict.client.messages.batches.create({ requests: [ask('big', 'y'.repeat(2500))] }));
+    expect(err).toBeInstanceOf(ContentTooLargeError);
+    const e = err as ContentTooLargeError;
+    expect(e.status).toBe(413);
+    expect(e.type as string).toBe('request_too_large'); // the edge's type: not in the SDK's ErrorType union
+    expect((await strict.client.messages.batches.list()).data.length).toBe(before);
+    await strict.client.messages.batches.create({ requests: [ask('small', 'y'.repeat(1500))] });
+    // The edge answers before the API looks at the key.
+    const anyKey = await failure(clientFor(strict.emu, 'wrong-key').messages.batches.create({ requests: [ask('big', 'y'.repeat(2500))] }));
+    expect(anyKey).toBeInstanceOf(ContentTooLargeError);
+  });
+});
+
+describe('per-request params fail only their own request', () => {
+  it('returns errored results for bad params while the other requests succeed', async () => {
+    const { client } = roomy;
+    const base = { model: HAIKU, max_tokens: 100, messages: [{ role: 'user', content: 'hello' }] };
+    const requests = [
+      ask('good-1', 'first good one'),
+      rawRequest('zero-tokens', { ...base, max_tokens: 0 }),
+      rawRequest('unknown-model', { ...base, model: 'claude-nonexistent-9' }),
+      rawRequest('streaming', { ...base, stream: true }),
+      rawRequest('extra-key', { ...base, frobnicate: 1 }),
+      rawRequest('too-many-tokens', { ...base, max_tokens: 10_000_000 }),
+      rawRequest('no-messages', { model: HAIKU, max_tokens: 10 }),
+      rawRequest('speed', { ...base, speed: 'fast' }),
+      ask('good-2', 'second good one'),
+    ];
+    const created = await client.messages.batches.create({ requests });
+    expect(created.request_counts.processing).toBe(requests.length);
+
+    const ended = await retrieveEnded(client, created.id);
+    expect(ended.request_counts).toMatchObject({ succeeded: 2, errored: requests.length - 2 });
+
+    const results = await resultsById(client, created.id);
+    succeeded(results.get('good-1'));
+    succeeded(results.get('good-2'));
+    const innerType = (id: string) => {
+      const result = results.get(id);
+      if (result?.type !== 'errored') throw new Error(`${id}: expected errored, got ${JSON.stringify(result)}`);
+      const errored: MessageBatchErroredResult = result;
+      expectKeys(errored, ['error', 'type']);
+      expectKeys(errored.error, ERROR_RESPONSE_KEYS);
+      expect(errored.error.type).toBe('error');
+      expect(errored.error.error.message.length).toBeGreaterThan(0);
+      return errored.error.error.type;
+    };
+    expect(innerType('zero-tokens')).toBe('invalid_request_error');
+    expect(innerType('unknown-model')).toBe('not_found_error');
+    expect(innerType('streaming')).toBe('invalid_request_error');
+    expect(innerType('extra-key')).toBe('invalid_request_error');
+    expect(innerType('too-many-tokens')).toBe('invalid_request_error');
+    expect(innerType('no-messages')).toBe('invalid_request_error');
+    expect(innerType('speed')).toBe('invalid_request_error');
+  });
+
+  it('accepts every body param the SDK declares for a Messages request (except those barred from batches)', async () => {
+    const { client } = roomy;
+    // One request per optional body key of MessageCreateParamsBase (resources/messages/messages.d.ts).
+    const optional: Array<Partial<BatchCreateParams.Request['params']>> = [
+      { cache_control: { type: 'ephemeral' } },
+      { container: null },
+      { diagnostics: null },
+      { inference_geo: 'us' },
+      { metadata: { user_id: 'u-1' } },
+      { output_config: { effort: 'low' } },
+      { service_tier: 'auto' },
+      { stop_sequences: ['###'] },
+      { system: [{ type: 'text', text: 'Be brief.' }] },
+      { thinking: { type: 'adaptive' } },
+      { tool_choice: { type: 'auto' } },
+      { tools: [{ name: 'lookup', input_schema: { type: 'object', properties: {} } }] },
+    ];
+    const requests = optional.map((params, i) => ask(`opt-${i}`, 'hello', params));
+    const created = await client.messages.batches.create({ requests });
+    const results = await resultsById(client, created.id);
+    for (const [i, params] of optional.entries()) {
+      expect(results.get(`opt-${i}`)?.type, JSON.stringify(params)).toBe('succeeded');
+    }
+  });
+});
