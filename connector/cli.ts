@@ -6,6 +6,8 @@ import { specCommand } from './commands/spec.js';
 import { checkCommand } from './commands/check.js';
 import { writeCommand } from './commands/write.js';
 import { runEmulatorCommand } from './emulator/cli.js';
+import { statusCommand } from './commands/status.js';
+import { cancelCommand } from './commands/cancel.js';
 
 const writer = new MessageWriter(process.stdout);
 
@@ -41,6 +43,21 @@ program
   .requiredOption('--catalog <file>', 'ConfiguredAirbyteCatalog JSON')
   .option('--state <file>', 'state JSON handed back by the orchestrator')
   .action((o: { config: string; catalog: string; state?: string }) => guarded(() => writeCommand(o, process.stdin, writer)));
+
+program
+  .command('status')
+  .description("show the destination's runs: phase, batches written, batches still processing (journal + API)")
+  .requiredOption('--config <file>', 'config JSON')
+  .option('--run <id>', 'only this run')
+  .option('--json', 'print JSON instead of text')
+  .action((o: { config: string; run?: string; json?: boolean }) => guarded(() => statusCommand(o)));
+
+program
+  .command('cancel')
+  .description("cancel an unfinished run's batches at the API; the next write collects what finished and resubmits nothing")
+  .requiredOption('--config <file>', 'config JSON')
+  .option('--run <id>', 'only this run (default: every unfinished run)')
+  .action((o: { config: string; run?: string }) => guarded(() => cancelCommand(o)));
 
 program
   .command('emulator')

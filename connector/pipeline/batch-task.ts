@@ -10,6 +10,7 @@ import { indexResults, type ResultIndex } from '../batches/results-file.js';
 import { writeBatchOutput, type BatchWriteContext, type StreamTally } from '../sinks/batch-writer.js';
 import type { Journal } from '../state/journal.js';
 import type { RoundView, SeqView } from '../state/run-view.js';
+import { failpoint } from '../state/failpoints.js';
 import { batchDir, fsyncFile, recordsFile, requestsFile, resultsFile, roundDir } from '../state/spool.js';
 
 export interface BatchTaskContext {
@@ -20,6 +21,8 @@ export interface BatchTaskContext {
   lifecycle: LifecycleOptions;
   resubmit: ResubmitPolicy;
   maxAttempts: number;
+  /** Set for a run stopped with the cancel command: nothing new is submitted, unsent requests are rows marked canceled. */
+  cancelled: boolean;
   claimed: Set<string>;
   log: (message: string) => void;
   onSubmitted: (seq: number, round: number, batchId: string) => void;
@@ -62,6 +65,10 @@ export class BatchTask {
     const batchIds: Array<string | undefined> = [];
     for (let r = 0; ; r++) {
       const round = this.view.rounds[r]!;
+      if (!round.lost && !round.batchId && this.ctx.cancelled) {
+        this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: '', reason: 'run cancelled before submission' });
+        round.lost = 'run cancelled before submission';
+      }
       if (!round.lost) {
         if (!round.batchId) await this.submit(round);
         batchIds[r] = round.batchId;
@@ -80,9 +87,11 @@ export class BatchTask {
       if (retry.size > 0) this.ctx.log(`batch #${this.seq}: ${retry.size} requests still failed after ${this.ctx.maxAttempts} attempts; written with their last status`);
       break;
     }
-    const tallies = await writeBatchOutput(this.ctx.output, this.seq, recordsFile(this.dir), { files, batchIds, index });
+    const unanswered = this.ctx.cancelled ? ({ status: 'canceled' } as const) : undefined;
+    const tallies = await writeBatchOutput(this.ctx.output, this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered });
     for (const tally of tallies) this.ctx.journal.append({ type: 'file_written', seq: this.seq, tally });
     this.ctx.journal.append({ type: 'batch_finalised', seq: this.seq });
+    failpoint('after_finalised');
     this.view.finalised = true;
     this.view.tallies = tallies;
     // Keep records.jsonl until the run completes (it identifies records the platform may re-send).
@@ -104,12 +113,14 @@ export class BatchTask {
       round.submittingAt = since.toISOString();
       journal.append({ type: 'batch_submitting', seq: this.seq, round: round.round, at: round.submittingAt });
     }
+    failpoint('before_create');
     const { batch, reconciled } = await submitBatch(
       client,
       requestsFile(this.dir, round.round),
       { requests: round.requests, since, claimed: claimedFn },
       this.ctx.lifecycle,
     );
+    failpoint('after_create');
     this.recordSubmitted(round, batch.id, batch.created_at, reconciled);
   }
 
@@ -117,6 +128,7 @@ export class BatchTask {
     this.ctx.journal.append({ type: 'batch_submitted', seq: this.seq, round: round.round, batch_id: batchId, at, ...(reconciled ? { reconciled } : {}) });
     this.ctx.claimed.add(batchId);
     Object.assign(round, { batchId, submittedAt: at });
+    failpoint('after_submitted');
     const what = round.round === 0 ? `${this.view.requests} requests for ${this.view.records} records` : `${round.requests} resubmitted requests (attempt ${round.round + 1})`;
     this.ctx.log(`batch #${this.seq} ${reconciled ? 'found already submitted' : 'submitted'} as ${batchId}: ${what}`);
     this.ctx.onSubmitted(this.seq, round.round, batchId);
@@ -133,6 +145,7 @@ export class BatchTask {
         round.counts = counts;
       }
       const lines = await downloadResults(this.ctx.client, batchId, resultsFile(this.dir, round.round), this.ctx.lifecycle);
+      failpoint('after_download');
       this.ctx.journal.append({ type: 'results_downloaded', seq: this.seq, round: round.round, batch_id: batchId, lines });
       round.downloaded = true;
     } catch (err) {

@@ -19,6 +19,7 @@ import type { RunManifest } from '../sinks/manifest.js';
 import { DEFAULT_PARQUET_OPTIONS } from '../sinks/parquet-file.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
 import { CheckpointTracker } from '../state/checkpoints.js';
+import { failpoint } from '../state/failpoints.js';
 import { DestinationLock } from '../state/lock.js';
 import { RecordLedger, recordFingerprint } from '../state/record-ledger.js';
 import type { SeqView } from '../state/run-view.js';
@@ -244,6 +245,7 @@ export class WriteRun {
       },
       resubmit: { retryExpired: config.retry_expired, retryCanceled: (overrides.retryCanceled ?? config.retry_canceled) && !session.view.cancelRequested },
       maxAttempts: session.view.cancelRequested ? 1 : config.max_attempts,
+      cancelled: session.view.cancelRequested,
       claimed: this.claimed,
       log: (m) => void this.log('INFO', m),
       onSubmitted: (seq, round, batchId) => {
@@ -373,6 +375,7 @@ export class WriteRun {
     const view: SeqView = { seq, records: batch.records, requests: batch.requests, rounds: [{ round: 0, requests: batch.requests, downloaded: false }], tallies: [], finalised: false };
     this.session.view.seqs.set(seq, view);
     this.session.view.records += batch.records;
+    failpoint('after_seal');
     this.startTask(view);
   }
 

@@ -12,6 +12,7 @@ import { columnKind } from './arrow-schema.js';
 import { coerce, type MetaChange } from './coerce.js';
 import { AtomicParquetFile, type ParquetOptions } from './parquet-file.js';
 import { partFileName, partitionDir } from './layout.js';
+import { failpoint } from '../state/failpoints.js';
 
 export interface StreamTally {
   stream: string;
@@ -66,6 +67,8 @@ export interface BatchResults {
   files: Array<string | undefined>;
   batchIds: Array<string | undefined>;
   index: ResultIndex;
+  /** The outcome of a record whose request got no answer at all (default: missing). */
+  unanswered?: Outcome;
 }
 
 /**
@@ -107,7 +110,7 @@ export async function writeBatchOutput(
         files.set(key, target);
       }
       const at = results.index.get(record.custom_id);
-      const outcome = outcomeOf(await readResult(handles, at));
+      const outcome = at ? outcomeOf(await readResult(handles, at)) : (results.unanswered ?? outcomeOf(undefined));
       const batchId = (at && results.batchIds[at.round]) || lastBatchId;
       await target.file.append(buildRow(target.schema, record, outcome, batchId, target.generationId, target.syncId));
       const t = target.tally;
@@ -118,7 +121,11 @@ export async function writeBatchOutput(
         t.outputTokens += outcome.outputTokens;
       }
     }
-    for (const { file } of files.values()) await file.commit();
+    failpoint('mid_parquet');
+    for (const { file } of files.values()) {
+      await file.commit();
+      failpoint('after_file_commit');
+    }
   } catch (err) {
     await Promise.all([...files.values()].map(({ file }) => file.abort()));
     throw err;

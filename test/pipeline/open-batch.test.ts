@@ -46,6 +46,6 @@ describe('OpenBatch', () => {
     expect(b.records).toBe(2);
     expect(b.requests).toBe(1);
     expect(readFileSync(recordsFile(b.spool.dir), 'utf8').trim().split('\n')).toHaveLength(2);
-    expect(readFileSync(requestsFile(b.spool.dir), 'utf8').trim().split('\n')).toHaveLength(1);
+    expect(readFileSync(requestsFile(b.spool.dir, 0), 'utf8').trim().split('\n')).toHaveLength(1);
   });
 });
