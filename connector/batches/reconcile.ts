@@ -1,26 +1,32 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 
-/** Server and local clocks differ a little; look this far before the journaled submit time. */
-const CLOCK_SKEW_MS = 5 * 60_000;
+/** Host and API clocks differ a little; a batch created this long before the journaled submit time still counts. */
+const CLOCK_SKEW_MS = 30_000;
+/** A create that answers at all answers within the SDK timeout; nothing created later than this is ours. */
+const CREATE_WINDOW_MS = 15 * 60_000;
 
 const total = (b: MessageBatch) => Object.values(b.request_counts).reduce((n, c) => n + c, 0);
 
 /**
  * Finds a batch a create made but the journal never recorded (the process died, or the answer was lost,
- * between the API accepting the create and us writing down its id). Lists newest first back to
- * `since`; a batch with the same number of requests that no journal claims is ours. Among several,
- * the oldest is taken, matching submissions made in seq order.
+ * between the API accepting the create and us writing down its id). Candidates: same number of requests,
+ * created around the journaled submit time, claimed by no journal; the one created closest to that time
+ * wins. Listing cannot show a batch's custom_ids, so an adoption is checked again when its results arrive
+ * (a batch that answers none of our requests was not ours, and the requests are sent after all).
  */
 export async function findUnrecordedBatch(
   client: Anthropic,
   expected: { requests: number; since: Date; claimed: (id: string) => boolean },
 ): Promise<MessageBatch | undefined> {
-  const floor = expected.since.getTime() - CLOCK_SKEW_MS;
-  let match: MessageBatch | undefined;
+  const at = expected.since.getTime();
+  let best: { batch: MessageBatch; distance: number } | undefined;
   for await (const batch of client.messages.batches.list({ limit: 100 })) {
-    if (Date.parse(batch.created_at) < floor) break;
-    if (total(batch) === expected.requests && !expected.claimed(batch.id)) match = batch;
+    const created = Date.parse(batch.created_at);
+    if (created < at - CLOCK_SKEW_MS) break;
+    if (created > at + CREATE_WINDOW_MS || total(batch) !== expected.requests || expected.claimed(batch.id)) continue;
+    const distance = Math.abs(created - at);
+    if (!best || distance < best.distance) best = { batch, distance };
   }
-  return match;
+  return best?.batch;
 }

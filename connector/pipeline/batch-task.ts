@@ -29,6 +29,8 @@ export interface BatchTaskContext {
   onPoll: (seq: number, batch: Anthropic.Messages.MessageBatch) => void;
 }
 
+const NOT_OURS = 'adopted batch answered none of our requests';
+
 export type TaskResult = { state: 'finalised'; tallies: StreamTally[] } | { state: 'pending' };
 
 async function customIdsOf(path: string): Promise<Set<string>> {
@@ -80,7 +82,9 @@ export class BatchTask {
       batchIds[r] = round.batchId;
       const retry = await this.classify(round, index, files);
       if (this.view.rounds[r + 1]) continue;
-      if (retry.size > 0 && r + 1 < this.ctx.maxAttempts) {
+      // A batch adopted by listing that answered none of our requests was someone else's: not an attempt.
+      const notOurs = round.lost === NOT_OURS;
+      if (retry.size > 0 && (r + 1 < this.ctx.maxAttempts + this.notOursRounds() || notOurs)) {
         await this.sealRound(r + 1, retry);
         continue;
       }
@@ -127,7 +131,7 @@ export class BatchTask {
   private recordSubmitted(round: RoundView, batchId: string, at: string, reconciled: boolean): void {
     this.ctx.journal.append({ type: 'batch_submitted', seq: this.seq, round: round.round, batch_id: batchId, at, ...(reconciled ? { reconciled } : {}) });
     this.ctx.claimed.add(batchId);
-    Object.assign(round, { batchId, submittedAt: at });
+    Object.assign(round, { batchId, submittedAt: at, reconciled });
     failpoint('after_submitted');
     const what = round.round === 0 ? `${this.view.requests} requests for ${this.view.records} records` : `${round.requests} resubmitted requests (attempt ${round.round + 1})`;
     this.ctx.log(`batch #${this.seq} ${reconciled ? 'found already submitted' : 'submitted'} as ${batchId}: ${what}`);
@@ -157,6 +161,10 @@ export class BatchTask {
     return 'ready';
   }
 
+  private notOursRounds(): number {
+    return this.view.rounds.filter((r) => r.lost === NOT_OURS).length;
+  }
+
   /** Indexes a round's answers and returns the custom_ids to send again, with why. */
   private async classify(round: RoundView, index: ResultIndex, files: Array<string | undefined>): Promise<Map<string, string>> {
     const expected = await customIdsOf(requestsFile(this.dir, round.round));
@@ -174,6 +182,14 @@ export class BatchTask {
       if (reason) retry.set(id, reason);
       else retry.delete(id);
     });
+    if (round.reconciled && answered.size === 0 && expected.size > 0) {
+      this.ctx.log(`batch #${this.seq}: adopted batch ${round.batchId} answered none of this batch's requests, so it was not ours; sending them now`);
+      this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: round.batchId!, reason: NOT_OURS });
+      round.lost = NOT_OURS;
+      files[round.round] = undefined;
+      for (const id of expected) retry.set(id, 'not_ours');
+      return retry;
+    }
     if (scan.unknown > 0) this.ctx.log(`batch #${this.seq}: ignored ${scan.unknown} result lines for requests this batch never sent`);
     for (const id of expected) if (!answered.has(id)) retry.set(id, 'missing');
     return retry;

@@ -7,6 +7,8 @@ export interface RoundView {
   submittingAt?: string;
   batchId?: string;
   submittedAt?: string;
+  /** Adopted by listing after a create whose answer was lost; checked against its results. */
+  reconciled?: boolean;
   counts?: Record<string, number>;
   downloaded: boolean;
   lost?: string;
@@ -81,7 +83,7 @@ export function foldJournal(entries: JournalEntry[]): RunView | undefined {
       }
       case 'batch_submitted': {
         const r = round(e.seq, e.round);
-        if (r) Object.assign(r, { batchId: e.batch_id, submittedAt: e.at });
+        if (r) Object.assign(r, { batchId: e.batch_id, submittedAt: e.at, reconciled: e.reconciled === true });
         break;
       }
       case 'batch_lost': {

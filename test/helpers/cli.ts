@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -8,6 +8,7 @@ export const CLI = join(REPO, 'dist/connector/cli.js');
 
 export interface CliResult {
   code: number | null;
+  signal: NodeJS.Signals | null;
   messages: Array<Record<string, any>>;
   stdout: string;
   stderr: string;
@@ -19,7 +20,12 @@ export interface CliResult {
  */
 export function runCli(
   args: string[],
-  options: { stdin?: string; env?: NodeJS.ProcessEnv; onMessage?: (m: Record<string, any>) => void; cwd?: string } = {},
+  options: {
+    stdin?: string;
+    env?: NodeJS.ProcessEnv;
+    onMessage?: (m: Record<string, any>, child: ChildProcess) => void;
+    cwd?: string;
+  } = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
@@ -41,12 +47,12 @@ export function runCli(
         if (!line.trim()) continue;
         const message = JSON.parse(line) as Record<string, any>;
         messages.push(message);
-        options.onMessage?.(message);
+        options.onMessage?.(message, child);
       }
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, messages, stdout, stderr }));
+    child.on('close', (code, signal) => resolvePromise({ code, signal, messages, stdout, stderr }));
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.stdin ?? '');
   });

@@ -1,0 +1,107 @@
+// Guards the promise that a crash never pays twice and never loses or duplicates a row: the CLI is
+// SIGKILLed (a failpoint kills it at an exact step), restarted the way a platform restarts a sync, and
+// the output is read back by DuckDB and the emulator's own submission counts are checked.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
+import { traceErrors } from '../helpers/cli.js';
+import { destinationSetup, expectEachIdOnce, idsOf, journalOf, resendAfterLastState, submittedSince, syncInput } from '../helpers/resume.js';
+
+let emu: RunningEmulator;
+beforeAll(async () => {
+  emu = await startEmulator({ apiKeys: ['test-key'] });
+});
+afterAll(() => emu.close());
+
+// Each test gets its own records, so custom_ids never repeat across tests sharing the emulator.
+let tests = 0;
+const fresh = () => {
+  const prefix = `t${++tests}`;
+  return { prefix, input: syncInput(25, prefix), ids: idsOf(25, prefix) };
+};
+
+const STAGES = [
+  ['after_seal', 'a batch is sealed on disk but not yet submitted'],
+  ['before_create', 'the journal says "submitting" but create was never called'],
+  ['after_create', 'the API made the batch but its id never reached the journal'],
+  ['after_submitted', 'the batch id is journaled and the batch is processing'],
+  ['after_download', 'results are downloaded but not yet journaled'],
+  ['mid_parquet', 'Parquet rows are in a temp file that was never renamed'],
+  ['after_file_commit', 'a Parquet file is renamed into place but the batch is not marked finalised'],
+  ['after_finalised:2', 'two batches are finalised and a STATE may have been echoed'],
+] as const;
+
+describe('killed and restarted', () => {
+  it.each(STAGES)('at %s (%s): every record becomes exactly one row and nothing is submitted twice', async (failpoint) => {
+    const { destination, write } = destinationSetup(emu);
+    const { prefix, input, ids } = fresh();
+    void prefix;
+    const before = new Map(emu.submissions());
+    const batchesBefore = (await emu.batches()).length;
+
+    const first = await write(input, { env: { CLAUDE_BATCH_FAILPOINT: failpoint } });
+    expect(first.signal, first.stderr).toBe('SIGKILL');
+
+    const second = await write(resendAfterLastState(input, first.messages));
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(traceErrors(second.messages)).toEqual([]);
+
+    const rows = await expectEachIdOnce(destination, ids);
+    for (const row of rows) expect(String(row.output)).toContain(String(row.id));
+    const sent = submittedSince(emu, before, rows.map((r) => String(r.custom_id)));
+    expect([...sent.values()].every((n) => n === 1), JSON.stringify([...sent])).toBe(true);
+    expect((await emu.batches()).length - batchesBefore).toBe(3);
+
+    // The second attempt resumed the same run, and the STATEs it echoed complete the source's checkpoints.
+    const journal = journalOf(destination);
+    expect(journal.filter((e) => e.type === 'run_started')).toHaveLength(1);
+    expect(journal.filter((e) => e.type === 'run_completed')).toHaveLength(1);
+    const states = [...first.messages, ...second.messages].filter((m) => m.type === 'STATE' && m.state.stream.stream_descriptor.name === 'notes');
+    expect(states.at(-1)!.state.stream.stream_state.cursor).toBe(`${prefix}-25`);
+  });
+
+  it('also holds when the platform re-sends the whole input (a source without state)', async () => {
+    const { destination, write } = destinationSetup(emu);
+    const { prefix, input, ids } = fresh();
+    void prefix;
+    const before = new Map(emu.submissions());
+    const first = await write(input, { env: { CLAUDE_BATCH_FAILPOINT: 'after_finalised:1' } });
+    expect(first.signal).toBe('SIGKILL');
+    const second = await write(input);
+    expect(second.code, second.stderr).toBe(0);
+    const rows = await expectEachIdOnce(destination, ids);
+    const sent = submittedSince(emu, before, rows.map((r) => String(r.custom_id)));
+    expect([...sent.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('survives being killed twice in a row, at different steps', async () => {
+    const { destination, write } = destinationSetup(emu);
+    const { prefix, input, ids } = fresh();
+    void prefix;
+    const before = new Map(emu.submissions());
+    const first = await write(input, { env: { CLAUDE_BATCH_FAILPOINT: 'after_submitted:2' } });
+    expect(first.signal).toBe('SIGKILL');
+    const resent = resendAfterLastState(input, first.messages);
+    const second = await write(resent, { env: { CLAUDE_BATCH_FAILPOINT: 'mid_parquet' } });
+    expect(second.signal).toBe('SIGKILL');
+    const third = await write(resendAfterLastState(resent, second.messages));
+    expect(third.code, third.stderr).toBe(0);
+    const rows = await expectEachIdOnce(destination, ids);
+    const sent = submittedSince(emu, before, rows.map((r) => String(r.custom_id)));
+    expect([...sent.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('refuses to resume under changed request settings, naming the run and the way out', async () => {
+    const { write } = destinationSetup(emu);
+    const { prefix, input, ids } = fresh();
+    void prefix;
+    const first = await write(input, { env: { CLAUDE_BATCH_FAILPOINT: 'after_submitted' } });
+    expect(first.signal).toBe('SIGKILL');
+    const createsBefore = emu.calls.create;
+    const second = await write(input, { config: { prompt_template: 'Classify {{ id }}' } });
+    expect(second.code).not.toBe(0);
+    const [trace] = traceErrors(second.messages);
+    expect(trace!.trace.error.failure_type).toBe('config_error');
+    expect(trace!.trace.error.message).toMatch(/unfinished.*different request settings.*cancel/);
+    expect(emu.calls.create).toBe(createsBefore);
+  });
+});
