@@ -24,6 +24,10 @@ export interface ConnectorConfig {
   retry_canceled: boolean;
   api_patience_seconds: number;
   progress_interval_seconds: number;
+  compression: 'SNAPPY' | 'GZIP' | 'UNCOMPRESSED';
+  row_group_size: number;
+  max_rows_per_file?: number;
+  max_file_size_mb?: number;
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });

@@ -16,7 +16,7 @@ import { RequestBuilder } from '../requests/build.js';
 import { streamArrowSchema } from '../sinks/arrow-schema.js';
 import type { BatchWriteContext } from '../sinks/batch-writer.js';
 import type { RunManifest } from '../sinks/manifest.js';
-import { DEFAULT_PARQUET_OPTIONS } from '../sinks/parquet-file.js';
+import { parquetOptionsFrom, type ParquetOptions } from '../sinks/parquet-file.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
 import { CheckpointTracker } from '../state/checkpoints.js';
 import { failpoint } from '../state/failpoints.js';
@@ -91,6 +91,7 @@ export class WriteRun {
   private readonly released = new Set<number>();
   private readonly inFlight = new Map<number, string>();
   private readonly progress: Progress;
+  private readonly parquet: ParquetOptions;
   private claimed = new Set<string>();
   private emitChain: Promise<void> = Promise.resolve();
   private open: OpenBatch | null = null;
@@ -106,6 +107,7 @@ export class WriteRun {
 
   constructor(private readonly o: WriteRunOptions) {
     this.builder = new RequestBuilder(o.config);
+    this.parquet = parquetOptionsFrom(o.config);
     for (const s of o.catalog.streams) this.schemas.set(streamKey(s), streamArrowSchema(s.jsonSchema));
     this.progress = new Progress((send) => this.emit(() => send(o.writer)), o.config.progress_interval_seconds * 1000);
     o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
@@ -229,7 +231,7 @@ export class WriteRun {
       runId: session.runId,
       catalog: this.o.catalog,
       schemas: this.schemas,
-      parquet: DEFAULT_PARQUET_OPTIONS,
+      parquet: this.parquet,
     };
     const mine = session === this.session;
     return {
@@ -357,6 +359,7 @@ export class WriteRun {
         emitted_at: typeof record.emitted_at === 'number' ? record.emitted_at : Date.now(),
         raw_id: randomUUID(),
         custom_id: request.customId,
+        ...(Array.isArray(record.meta?.changes) && record.meta.changes.length ? { changes: record.meta.changes } : {}),
       },
       serialized,
       bytes,

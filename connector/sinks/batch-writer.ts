@@ -8,16 +8,18 @@ import { readResult, type ResultIndex } from '../batches/results-file.js';
 import type { Catalog } from '../config/catalog.js';
 import { streamKey } from '../protocol/messages.js';
 import type { SpooledRecord } from '../state/spool.js';
-import { columnKind } from './arrow-schema.js';
-import { coerce, type MetaChange } from './coerce.js';
-import { AtomicParquetFile, type ParquetOptions } from './parquet-file.js';
+import { coerceRecord } from './coerce.js';
+import { RollingParquetWriter, type ParquetOptions } from './parquet-file.js';
+import { streamArrowSchema } from './arrow-schema.js';
 import { partFileName, partitionDir } from './layout.js';
 import { failpoint } from '../state/failpoints.js';
 
 export interface StreamTally {
   stream: string;
   namespace: string | null;
+  /** The first file; `paths` lists all when the output rolled over `max_rows_per_file`/`max_file_size_mb`. */
   path: string;
+  paths: string[];
   rows: number;
   byStatus: Partial<Record<OutcomeStatus, number>>;
   inputTokens: number;
@@ -41,19 +43,11 @@ export function buildRow(
   generationId: number,
   syncId: number | null,
 ): Record<string, unknown> {
-  const row: Record<string, unknown> = {};
-  const changes: MetaChange[] = [];
-  for (const f of schema.fields) {
-    if (f.name.startsWith('_airbyte_') && f.name !== '_airbyte_data') continue;
-    if (f.name.startsWith('_claude_')) continue;
-    const raw = f.name === '_airbyte_data' ? record.data : record.data[f.name];
-    if (raw === undefined || raw === null) continue;
-    const value = coerce(columnKind(f), raw);
-    if (value === undefined) changes.push({ field: f.name, change: 'NULLED', reason: 'DESTINATION_TYPECAST_ERROR' });
-    else row[f.name] = value;
-  }
+  const { row, changes: ours } = coerceRecord(schema, record.data);
+  // The source's own changes (e.g. fields it truncated) travel with the record, ahead of ours.
+  const changes = [...(record.changes ?? []), ...ours];
   row._airbyte_raw_id = record.raw_id;
-  row._airbyte_extracted_at = BigInt(Math.max(0, Math.trunc(record.emitted_at))) * 1000n;
+  row._airbyte_extracted_at = BigInt(Math.trunc(record.emitted_at)) * 1000n;
   row._airbyte_generation_id = generationId;
   row._airbyte_meta = JSON.stringify({ changes, ...(syncId !== null ? { sync_id: syncId } : {}) });
   for (const [key, value] of Object.entries(enrichmentColumns(outcome, batchId, record.custom_id))) {
@@ -82,7 +76,7 @@ export async function writeBatchOutput(
   recordsPath: string,
   results: BatchResults,
 ): Promise<StreamTally[]> {
-  const files = new Map<string, { file: AtomicParquetFile; tally: StreamTally; schema: Schema; generationId: number; syncId: number | null }>();
+  const files = new Map<string, { file: RollingParquetWriter; tally: StreamTally; schema: Schema; generationId: number; syncId: number | null }>();
   const handles: FileHandle[] = [];
   for (const path of results.files) handles.push((path ? await open(path, 'r') : undefined)!);
   const lastBatchId = results.batchIds.filter(Boolean).at(-1) ?? '';
@@ -95,17 +89,18 @@ export async function writeBatchOutput(
       const key = streamKey(descriptor);
       let target = files.get(key);
       if (!target) {
-        const stream = ctx.catalog.find(descriptor)!;
-        const schema = ctx.schemas.get(key)!;
+        // A stream collected from an older run may have left the catalog since: keep its data as JSON.
+        const stream = ctx.catalog.find(descriptor);
+        const schema = ctx.schemas.get(key) ?? streamArrowSchema({});
         const dir = partitionDir(ctx.destination, record.namespace, record.stream, ctx.runId);
         await mkdir(dir, { recursive: true, mode: 0o755 });
         const path = join(dir, partFileName(seq));
         target = {
-          file: await AtomicParquetFile.create(path, schema, ctx.parquet),
-          tally: { stream: record.stream, namespace: record.namespace, path, rows: 0, byStatus: {}, inputTokens: 0, outputTokens: 0 },
+          file: await RollingParquetWriter.create(path, schema, ctx.parquet),
+          tally: { stream: record.stream, namespace: record.namespace, path, paths: [path], rows: 0, byStatus: {}, inputTokens: 0, outputTokens: 0 },
           schema,
-          generationId: stream.generationId,
-          syncId: stream.syncId,
+          generationId: stream?.generationId ?? 0,
+          syncId: stream?.syncId ?? null,
         };
         files.set(key, target);
       }
@@ -122,8 +117,8 @@ export async function writeBatchOutput(
       }
     }
     failpoint('mid_parquet');
-    for (const { file } of files.values()) {
-      await file.commit();
+    for (const { file, tally } of files.values()) {
+      tally.paths = await file.commit();
       failpoint('after_file_commit');
     }
   } catch (err) {

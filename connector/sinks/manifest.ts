@@ -41,7 +41,7 @@ export function summariseStreams(tallies: StreamTally[]): RunManifest['streams']
     const key = JSON.stringify([t.namespace, t.stream]);
     const entry = byStream.get(key) ?? { namespace: t.namespace, stream: t.stream, rows: 0, by_status: {}, files: [] };
     entry.rows += t.rows;
-    entry.files.push(t.path);
+    entry.files.push(...(t.paths ?? [t.path]));
     for (const [status, n] of Object.entries(t.byStatus) as Array<[OutcomeStatus, number]>) {
       entry.by_status[status] = (entry.by_status[status] ?? 0) + n;
     }

@@ -13,6 +13,8 @@ export interface SpooledRecord {
   emitted_at: number;
   raw_id: string;
   custom_id: string;
+  /** `record.meta.changes` from the source, when it sent any. */
+  changes?: unknown[];
 }
 
 export function batchDir(runDir: string, seq: number): string {
