@@ -12,6 +12,17 @@ export type Outcome =
       cacheReadTokens: number;
       cacheWriteTokens: number;
     }
+  | {
+      status: 'invalid_output';
+      output: string;
+      reason: string;
+      model: string;
+      stopReason: string | null;
+      inputTokens: number;
+      outputTokens: number;
+      cacheReadTokens: number;
+      cacheWriteTokens: number;
+    }
   | { status: 'errored'; errorType: string; errorMessage: string }
   | { status: 'expired' }
   | { status: 'canceled' }
@@ -63,6 +74,19 @@ export function enrichmentColumns(outcome: Outcome, batchId: string, customId: s
       return {
         ...base,
         _claude_output: outcome.output,
+        _claude_model: outcome.model,
+        _claude_stop_reason: outcome.stopReason,
+        _claude_input_tokens: outcome.inputTokens,
+        _claude_output_tokens: outcome.outputTokens,
+        _claude_cache_read_tokens: outcome.cacheReadTokens,
+        _claude_cache_write_tokens: outcome.cacheWriteTokens,
+      };
+    case 'invalid_output':
+      return {
+        ...base,
+        _claude_output: outcome.output,
+        _claude_error_type: 'invalid_output',
+        _claude_error: outcome.reason,
         _claude_model: outcome.model,
         _claude_stop_reason: outcome.stopReason,
         _claude_input_tokens: outcome.inputTokens,

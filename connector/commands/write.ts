@@ -39,6 +39,7 @@ export async function writeCommand(
   sleep: Sleep = realSleep,
 ): Promise<WriteOutcome> {
   const config = await loadConfig(options.config);
+  if (config.sink !== 'parquet') writer.divertDiagnostics(process.stderr);
   new RequestBuilder(config);
   const catalog = await loadCatalog(options.catalog);
   const state = options.state ? await readJsonFile(options.state, 'state') : undefined;

@@ -8,7 +8,7 @@ export interface ConfiguredStream {
   name: string;
   namespace: string | null;
   jsonSchema: JsonSchema;
-  destinationSyncMode: 'append' | 'overwrite' | 'append_dedup';
+  destinationSyncMode: 'append' | 'overwrite';
   generationId: number;
   syncId: number | null;
 }
@@ -26,7 +26,7 @@ export class Catalog {
   }
 }
 
-/** Validates a ConfiguredAirbyteCatalog. Only `append` is supported in this version; others are rejected. */
+/** Validates a ConfiguredAirbyteCatalog. `append` and `overwrite` are supported; `append_dedup` is rejected, never silently appended. */
 export function parseCatalog(raw: unknown): Catalog {
   const streamsRaw = (raw as { streams?: unknown } | null)?.streams;
   if (!Array.isArray(streamsRaw)) throw configError('CATALOG_INVALID', 'catalog must be an object with a "streams" array');
@@ -40,17 +40,17 @@ export function parseCatalog(raw: unknown): Catalog {
     }
     const e = entry as Record<string, unknown>;
     const mode = (e.destination_sync_mode ?? 'append') as string;
-    if (mode !== 'append') {
+    if (mode !== 'append' && mode !== 'overwrite') {
       throw configError(
         'CATALOG_UNSUPPORTED_MODE',
-        `${where} (${s.name}): destination_sync_mode "${mode}" is not supported yet; use "append"`,
+        `${where} (${s.name}): destination_sync_mode "${mode}" is not supported; use "append" (each run adds a run_id partition) or "overwrite" (the new run replaces the old ones once it is complete)`,
       );
     }
     return {
       name: s.name,
       namespace: typeof s.namespace === 'string' && s.namespace !== '' ? s.namespace : null,
       jsonSchema: schema as JsonSchema,
-      destinationSyncMode: 'append',
+      destinationSyncMode: mode,
       generationId: typeof e.generation_id === 'number' ? e.generation_id : 0,
       syncId: typeof e.sync_id === 'number' ? e.sync_id : null,
     };

@@ -24,6 +24,13 @@ export interface ConnectorConfig {
   retry_canceled: boolean;
   api_patience_seconds: number;
   progress_interval_seconds: number;
+  output_mode: 'text' | 'label' | 'json';
+  labels?: string[];
+  output_schema?: Record<string, unknown>;
+  output_column_prefix: string;
+  retry_invalid_output: boolean;
+  sink: 'parquet' | 'records' | 'both';
+  prompt_caching: boolean;
   compression: 'SNAPPY' | 'GZIP' | 'UNCOMPRESSED';
   row_group_size: number;
   max_rows_per_file?: number;

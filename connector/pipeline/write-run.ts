@@ -27,6 +27,7 @@ import { BatchSpool, batchDir, recordsFile, type SpooledRecord } from '../state/
 import { BatchTask, type BatchTaskContext, type TaskResult } from './batch-task.js';
 import { OpenBatch, RUN_STATE_STREAM } from './open-batch.js';
 import { Progress } from './progress.js';
+import { pruneOverwrittenRuns } from './overwrite.js';
 import { claimedBatchIds, loadRuns } from './run-registry.js';
 import { RunSession } from './run-session.js';
 
@@ -108,7 +109,7 @@ export class WriteRun {
   constructor(private readonly o: WriteRunOptions) {
     this.builder = new RequestBuilder(o.config);
     this.parquet = parquetOptionsFrom(o.config);
-    for (const s of o.catalog.streams) this.schemas.set(streamKey(s), streamArrowSchema(s.jsonSchema));
+    for (const s of o.catalog.streams) this.schemas.set(streamKey(s), streamArrowSchema(s.jsonSchema, this.builder.output.columns));
     this.progress = new Progress((send) => this.emit(() => send(o.writer)), o.config.progress_interval_seconds * 1000);
     o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
   }
@@ -232,6 +233,10 @@ export class WriteRun {
       catalog: this.o.catalog,
       schemas: this.schemas,
       parquet: this.parquet,
+      output: this.builder.output,
+      promptVersion: (stream, namespace) => this.builder.promptVersionFor(stream, namespace),
+      writeFiles: config.sink !== 'records',
+      ...(config.sink !== 'parquet' ? { onRecord: (record: AirbyteRecord) => this.o.writer.emit({ type: 'RECORD', record }) } : {}),
     };
     const mine = session === this.session;
     return {
@@ -402,6 +407,9 @@ export class WriteRun {
       return base;
     }
     const manifest = await this.session.complete(this.o.config.model);
+    const completed = new Set(loadRuns(this.o.config.destination_path).filter((r) => r.view.completed).map((r) => r.view.runId));
+    const pruned = await pruneOverwrittenRuns(this.o.config.destination_path, this.o.catalog, this.session.runId, completed);
+    if (pruned.length) await this.log('INFO', `overwrite: removed ${pruned.length} partitions of older runs (${pruned.join(', ')})`);
     this.emitRunState();
     this.progress.end(true);
     await this.emitChain;

@@ -9,11 +9,19 @@ import type { AirbyteMessage, AirbyteStateMessage, FailureTypeName } from './mes
  * growing an in-memory queue.
  */
 export class MessageWriter {
+  private diagnostics: Writable | undefined;
+
   constructor(private readonly out: Writable) {}
+
+  /** Transform mode: stdout carries only RECORD and STATE (for the next destination); LOG and TRACE go here. */
+  divertDiagnostics(to: Writable): void {
+    this.diagnostics = to;
+  }
 
   async emit(message: AirbyteMessage): Promise<void> {
     const line = redact(JSON.stringify(message)) + '\n';
-    if (!this.out.write(line)) await once(this.out, 'drain');
+    const target = this.diagnostics && (message.type === 'LOG' || message.type === 'TRACE') ? this.diagnostics : this.out;
+    if (!target.write(line)) await once(target, 'drain');
   }
 
   log(level: 'ERROR' | 'WARN' | 'INFO' | 'DEBUG', message: string): Promise<void> {

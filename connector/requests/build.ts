@@ -3,6 +3,7 @@ import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resource
 import type { ConnectorConfig } from '../config/config.js';
 import type { AirbyteRecord } from '../protocol/messages.js';
 import { parseTemplate, renderTemplate, type Template } from './template.js';
+import { labelInstruction, outputSpecFrom, promptVersion, type OutputSpec } from './output-spec.js';
 
 export interface BuiltRequest {
   customId: string;
@@ -25,12 +26,33 @@ export function customIdFor(params: MessageCreateParamsNonStreaming): string {
 export class RequestBuilder {
   private readonly templates = new Map<string, Template>();
   private readonly defaultTemplate: Template;
+  readonly output: OutputSpec;
+  private readonly system: MessageCreateParamsNonStreaming['system'] | undefined;
+  private readonly versions = new Map<Template, string>();
 
   constructor(private readonly config: ConnectorConfig) {
     this.defaultTemplate = parseTemplate(config.prompt_template, 'prompt_template');
     for (const [stream, source] of Object.entries(config.stream_prompt_templates)) {
       this.templates.set(stream, parseTemplate(source, `stream_prompt_templates.${stream}`));
     }
+    this.output = outputSpecFrom(config);
+    // The shared part of every request (system prompt, label instruction) goes first, as one block,
+    // marked for prompt caching so repeated prefixes bill as cache reads.
+    const shared = [config.system_prompt, this.output.mode === 'label' ? labelInstruction(this.output.labels) : undefined].filter(Boolean).join('\n\n');
+    if (shared) {
+      this.system = config.prompt_caching ? [{ type: 'text', text: shared, cache_control: { type: 'ephemeral' } }] : shared;
+    }
+  }
+
+  /** The prompt version (see output-spec.ts) of a stream's requests. */
+  promptVersionFor(stream: string, namespace?: string | null): string {
+    const template = this.templateFor(stream, namespace);
+    let version = this.versions.get(template);
+    if (!version) {
+      version = promptVersion(this.config, template.source, this.output);
+      this.versions.set(template, version);
+    }
+    return version;
   }
 
   templateFor(stream: string, namespace?: string | null): Template {
@@ -48,9 +70,10 @@ export class RequestBuilder {
     const params: MessageCreateParamsNonStreaming = {
       model: c.model,
       max_tokens: c.max_tokens,
-      ...(c.system_prompt ? { system: c.system_prompt } : {}),
+      ...(this.system ? { system: this.system } : {}),
       ...(c.temperature !== undefined ? { temperature: c.temperature } : {}),
       messages: [{ role: 'user', content: rendered.text }],
+      ...(this.output.mode === 'json' ? { output_config: { format: { type: 'json_schema' as const, schema: this.output.schema! } } } : {}),
     };
     return { customId: customIdFor(params), params, missingFields: rendered.missing };
   }

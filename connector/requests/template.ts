@@ -4,6 +4,7 @@ type Part = { kind: 'text'; text: string } | { kind: 'field'; path: string[]; so
 
 /** A parsed prompt template. Placeholders are field paths only: nothing in a template is ever evaluated. */
 export interface Template {
+  readonly source: string;
   readonly parts: readonly Part[];
   readonly fields: readonly string[];
 }
@@ -43,7 +44,7 @@ export function parseTemplate(source: string, where: string): Template {
   }
   const fields = parts.flatMap((p) => (p.kind === 'field' ? [p.source] : []));
   if (fields.length === 0) throw configError('TEMPLATE_NO_FIELDS', `${where}: the template references no record field; add at least one {{ field }}`);
-  return { parts, fields };
+  return { source, parts, fields };
 }
 
 /** Renders a template against a record's data; objects and arrays render as JSON, missing values as ''. */

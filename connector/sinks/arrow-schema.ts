@@ -161,10 +161,12 @@ export const ENRICHMENT_COLUMNS: ReadonlyArray<[string, ColumnKind]> = [
   ['_claude_cache_read_tokens', 'integer'],
   ['_claude_cache_write_tokens', 'integer'],
   ['_claude_batch_id', 'string'],
+  ['_claude_attempt', 'integer'],
+  ['_claude_prompt_version', 'string'],
 ];
 
 /** Enrichment columns that are set on every row. */
-const REQUIRED = new Set(['_airbyte_raw_id', '_airbyte_extracted_at', '_claude_custom_id', '_claude_status']);
+const REQUIRED = new Set(['_airbyte_raw_id', '_airbyte_extracted_at', '_claude_custom_id', '_claude_status', '_claude_attempt', '_claude_prompt_version']);
 const RESERVED = new Set(ENRICHMENT_COLUMNS.map(([name]) => name));
 
 /** Whether a column of a stream's schema holds record data (as opposed to a connector-added column). */
@@ -186,12 +188,15 @@ function usableName(name: string): boolean {
  * nullable since a record may omit any field), then the enrichment columns. A schema with no (usable)
  * properties keeps the whole record as JSON in `_airbyte_data`.
  */
-export function streamArrowSchema(jsonSchema: JsonSchema): Schema {
+export function streamArrowSchema(jsonSchema: JsonSchema, outputColumns: ReadonlyArray<{ column: string; kind: ColumnKind }> = []): Schema {
   const properties = isObj(jsonSchema?.properties) ? jsonSchema.properties : {};
+  const taken = new Set(outputColumns.map((c) => c.column));
   const dataFields = Object.entries(properties)
-    .filter(([name]) => usableName(name))
+    .filter(([name]) => usableName(name) && !taken.has(name))
     .map(([name, prop]) => field(name, kindOf(prop, jsonSchema)));
   if (dataFields.length === 0) dataFields.push(field('_airbyte_data', 'json', true, [[WHOLE_RECORD, 'true']]));
   const extra = ENRICHMENT_COLUMNS.map(([name, kind]) => field(name, kind, !REQUIRED.has(name)));
-  return new Schema([...dataFields, ...extra]);
+  // Extracted answer fields (json output mode) follow, typed by the output schema; they win a name clash.
+  const extracted = outputColumns.map((c) => field(c.column, c.kind));
+  return new Schema([...dataFields, ...extra, ...extracted]);
 }

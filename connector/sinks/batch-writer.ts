@@ -8,7 +8,9 @@ import { readResult, type ResultIndex } from '../batches/results-file.js';
 import type { Catalog } from '../config/catalog.js';
 import { streamKey } from '../protocol/messages.js';
 import type { SpooledRecord } from '../state/spool.js';
-import { coerceRecord } from './coerce.js';
+import { coerceRecord, coerceValue } from './coerce.js';
+import { interpretAnswer, type OutputSpec } from '../requests/output-spec.js';
+import type { AirbyteRecord } from '../protocol/messages.js';
 import { RollingParquetWriter, type ParquetOptions } from './parquet-file.js';
 import { streamArrowSchema } from './arrow-schema.js';
 import { partFileName, partitionDir } from './layout.js';
@@ -32,28 +34,61 @@ export interface BatchWriteContext {
   catalog: Catalog;
   schemas: Map<string, Schema>;
   parquet: ParquetOptions;
+  output: OutputSpec;
+  promptVersion: (stream: string, namespace: string | null) => string;
+  /** false in transform mode (sink "records"): rows go only to onRecord. */
+  writeFiles: boolean;
+  /** Transform mode: each enriched record as a RECORD message, in input order within the batch. */
+  onRecord?: (record: AirbyteRecord) => Promise<void>;
 }
 
-/** Builds one output row: the record's fields coerced to their column types, Airbyte metadata, enrichment. */
+/** An answer in the configured output shape: a label, validated JSON with its fields, or why it does not fit. */
+export function shapeOutcome(outcome: Outcome, spec: OutputSpec): { outcome: Outcome; extracted?: Record<string, unknown> } {
+  if (outcome.status !== 'succeeded' || spec.mode === 'text') return { outcome };
+  const shaped = interpretAnswer(spec, outcome.output, outcome.stopReason);
+  if (!shaped.ok) return { outcome: { ...outcome, status: 'invalid_output', reason: shaped.reason } };
+  return { outcome: { ...outcome, output: shaped.value }, extracted: shaped.extracted };
+}
+
+/** Builds one output row: the record's fields coerced to their column types, Airbyte metadata, enrichment, lineage. */
 export function buildRow(
   schema: Schema,
   record: SpooledRecord,
-  outcome: Outcome,
-  batchId: string,
+  shaped: { outcome: Outcome; extracted?: Record<string, unknown> },
+  lineage: { batchId: string; attempt: number; promptVersion: string; output: OutputSpec },
   generationId: number,
   syncId: number | null,
 ): Record<string, unknown> {
   const { row, changes: ours } = coerceRecord(schema, record.data);
   // The source's own changes (e.g. fields it truncated) travel with the record, ahead of ours.
-  const changes = [...(record.changes ?? []), ...ours];
+  const changes: unknown[] = [...(record.changes ?? []), ...ours];
+  for (const c of lineage.output.columns) {
+    delete row[c.column];
+    const raw = shaped.extracted?.[c.property];
+    if (raw === undefined || raw === null) continue;
+    const value = coerceValue(c.kind, raw);
+    if (value.ok) row[c.column] = value.value;
+    else changes.push({ field: c.column, change: 'NULLED', reason: value.reason });
+  }
   row._airbyte_raw_id = record.raw_id;
   row._airbyte_extracted_at = BigInt(Math.trunc(record.emitted_at)) * 1000n;
   row._airbyte_generation_id = generationId;
   row._airbyte_meta = JSON.stringify({ changes, ...(syncId !== null ? { sync_id: syncId } : {}) });
-  for (const [key, value] of Object.entries(enrichmentColumns(outcome, batchId, record.custom_id))) {
+  for (const [key, value] of Object.entries(enrichmentColumns(shaped.outcome, lineage.batchId, record.custom_id))) {
     if (value !== null && value !== undefined) row[key] = value;
   }
+  row._claude_prompt_version = lineage.promptVersion;
+  row._claude_attempt = lineage.attempt;
   return row;
+}
+
+/** The enriched record a transform emits: the source's data plus the enrichment and extracted fields. */
+function enrichedRecord(record: SpooledRecord, row: Record<string, unknown>, output: OutputSpec): AirbyteRecord {
+  const data: Record<string, unknown> = { ...record.data };
+  for (const [key, value] of Object.entries(row)) {
+    if (key.startsWith('_claude_') || output.columns.some((c) => c.column === key)) data[key] = typeof value === 'bigint' ? Number(value) : value;
+  }
+  return { stream: record.stream, ...(record.namespace ? { namespace: record.namespace } : {}), data, emitted_at: record.emitted_at };
 }
 
 /** A seq's answers across its rounds: one results file and batch id per round, and where each answer is. */
@@ -76,7 +111,7 @@ export async function writeBatchOutput(
   recordsPath: string,
   results: BatchResults,
 ): Promise<StreamTally[]> {
-  const files = new Map<string, { file: RollingParquetWriter; tally: StreamTally; schema: Schema; generationId: number; syncId: number | null }>();
+  const files = new Map<string, { file: RollingParquetWriter | undefined; tally: StreamTally; schema: Schema; generationId: number; syncId: number | null }>();
   const handles: FileHandle[] = [];
   for (const path of results.files) handles.push((path ? await open(path, 'r') : undefined)!);
   const lastBatchId = results.batchIds.filter(Boolean).at(-1) ?? '';
@@ -93,10 +128,10 @@ export async function writeBatchOutput(
         const stream = ctx.catalog.find(descriptor);
         const schema = ctx.schemas.get(key) ?? streamArrowSchema({});
         const dir = partitionDir(ctx.destination, record.namespace, record.stream, ctx.runId);
-        await mkdir(dir, { recursive: true, mode: 0o755 });
+        if (ctx.writeFiles) await mkdir(dir, { recursive: true, mode: 0o755 });
         const path = join(dir, partFileName(seq));
         target = {
-          file: await RollingParquetWriter.create(path, schema, ctx.parquet),
+          file: ctx.writeFiles ? await RollingParquetWriter.create(path, schema, ctx.parquet) : undefined,
           tally: { stream: record.stream, namespace: record.namespace, path, paths: [path], rows: 0, byStatus: {}, inputTokens: 0, outputTokens: 0 },
           schema,
           generationId: stream?.generationId ?? 0,
@@ -105,24 +140,28 @@ export async function writeBatchOutput(
         files.set(key, target);
       }
       const at = results.index.get(record.custom_id);
-      const outcome = at ? outcomeOf(await readResult(handles, at)) : (results.unanswered ?? outcomeOf(undefined));
+      const shaped = shapeOutcome(at ? outcomeOf(await readResult(handles, at)) : (results.unanswered ?? outcomeOf(undefined)), ctx.output);
+      const outcome = shaped.outcome;
       const batchId = (at && results.batchIds[at.round]) || lastBatchId;
-      await target.file.append(buildRow(target.schema, record, outcome, batchId, target.generationId, target.syncId));
+      const lineage = { batchId, attempt: at ? at.round + 1 : results.files.length, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output };
+      const row = buildRow(target.schema, record, shaped, lineage, target.generationId, target.syncId);
+      await target.file?.append(row);
+      if (ctx.onRecord) await ctx.onRecord(enrichedRecord(record, row, ctx.output));
       const t = target.tally;
       t.rows++;
       t.byStatus[outcome.status] = (t.byStatus[outcome.status] ?? 0) + 1;
-      if (outcome.status === 'succeeded') {
+      if (outcome.status === 'succeeded' || outcome.status === 'invalid_output') {
         t.inputTokens += outcome.inputTokens;
         t.outputTokens += outcome.outputTokens;
       }
     }
     failpoint('mid_parquet');
     for (const { file, tally } of files.values()) {
-      tally.paths = await file.commit();
+      tally.paths = file ? await file.commit() : [];
       failpoint('after_file_commit');
     }
   } catch (err) {
-    await Promise.all([...files.values()].map(({ file }) => file.abort()));
+    await Promise.all([...files.values()].map(({ file }) => file?.abort()));
     throw err;
   } finally {
     await Promise.all(handles.map((h) => h?.close()));

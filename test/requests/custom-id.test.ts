@@ -31,10 +31,24 @@ describe('custom_id', () => {
     expect(built.params).toEqual({
       model: 'claude-haiku-4-5',
       max_tokens: 64,
-      system: 'Be brief',
+      system: [{ type: 'text', text: 'Be brief', cache_control: { type: 'ephemeral' } }],
       temperature: 0.2,
       messages: [{ role: 'user', content: 'Summarise: doc' }],
     });
+    const uncached = new RequestBuilder(config({ system_prompt: 'Be brief', prompt_caching: false })).build(record('doc'));
+    expect(uncached.params.system).toBe('Be brief');
+  });
+
+  it('puts the label instruction in the cached shared prefix, and asks for structured output in json mode', () => {
+    const label = new RequestBuilder(config({ output_mode: 'label', labels: ['invoice', 'letter'] })).build(record('doc'));
+    expect(label.params.system).toEqual([
+      { type: 'text', text: 'Answer with exactly one of these labels and nothing else: invoice, letter.', cache_control: { type: 'ephemeral' } },
+    ]);
+    const schema = { type: 'object', properties: { total: { type: 'number' } }, required: ['total'] };
+    const json = new RequestBuilder(config({ output_mode: 'json', output_schema: schema })).build(record('doc'));
+    expect(json.params.output_config).toEqual({ format: { type: 'json_schema', schema } });
+    expect(() => new RequestBuilder(config({ output_mode: 'label', labels: ['only'] }))).toThrow(/at least two/);
+    expect(() => new RequestBuilder(config({ output_mode: 'json' }))).toThrow(/output_schema/);
   });
 
   it('uses the per-stream template when one is configured', () => {
