@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { constants as fsConstants, createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import Anthropic from '@anthropic-ai/sdk';
@@ -138,36 +138,24 @@ export async function waitUntilEnded(
 }
 
 /**
- * Streams a batch's results into `path` (JSONL, one line per result). A download cut mid-body (undici
- * "terminated") is redone from the start and the file rewritten whole, so a partial file is never used.
+ * Streams a batch's results into `path` exactly as the API sent them (raw JSONL bytes, never re-encoded), and
+ * returns how many lines the body had. Lines are not parsed here: one malformed, blank or unexpected line must
+ * not cost the whole download; indexResults() sorts them out. A download cut mid-body (undici "terminated",
+ * a reset) is redone from the start and the file rewritten whole, so a partial file is never used.
  */
 export async function downloadResults(client: Anthropic, batchId: string, path: string, options: LifecycleOptions): Promise<number> {
   return withRetry(
     async () => {
       checkStop(options);
-      const file = await open(path, 'w', 0o600);
-      let lines = 0;
-      try {
-        const decoder = await client.messages.batches.results(batchId);
-        let buffered: string[] = [];
-        let bufferedBytes = 0;
-        for await (const result of decoder) {
-          const line = JSON.stringify(result) + '\n';
-          lines++;
-          buffered.push(line);
-          bufferedBytes += line.length;
-          if (bufferedBytes > 1 << 20) {
-            await file.write(buffered.join(''));
-            buffered = [];
-            bufferedBytes = 0;
-          }
-        }
-        if (buffered.length) await file.write(buffered.join(''));
-        await file.sync();
-      } finally {
-        await file.close();
+      const batch = await client.messages.batches.retrieve(batchId);
+      if (!batch.results_url) {
+        throw new Error(`batch ${batchId} has no results_url yet (processing_status ${batch.processing_status})`);
       }
-      return lines;
+      // What the SDK's results() does, minus its JSONL decoder: the body as bytes.
+      const response = await client
+        .get<unknown>(batch.results_url, { headers: { Accept: 'application/binary' }, stream: true, __binaryResponse: true })
+        .asResponse();
+      return writeBody(response, path, options);
     },
     (err, attempt) => {
       if (err instanceof Interrupted) return undefined;
@@ -183,6 +171,40 @@ export async function downloadResults(client: Anthropic, batchId: string, path: 
     if (err instanceof ConnectorError) throw err;
     throw apiError(err, `downloading results of batch ${batchId}`);
   });
+}
+
+/** Our own files never follow a symlink someone planted where they go. */
+const WRITE_NOFOLLOW = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | (fsConstants.O_NOFOLLOW ?? 0);
+
+/** Copies a response body to `path` chunk by chunk (no whole-body buffering), fsyncs it, and counts its lines. */
+async function writeBody(response: Response, path: string, options: LifecycleOptions): Promise<number> {
+  const body = response.body;
+  if (!body) throw new Error('the results response has no body');
+  let file;
+  try {
+    file = await open(path, WRITE_NOFOLLOW, 0o600);
+  } catch (err) {
+    await body.cancel().catch(() => undefined);
+    throw err;
+  }
+  let newlines = 0;
+  let last = 0x0a;
+  try {
+    for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+      if (options.signal?.aborted) throw new Interrupted();
+      if (chunk.length === 0) continue;
+      await file.write(chunk);
+      for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) newlines++;
+      last = chunk[chunk.length - 1]!;
+    }
+    await file.sync();
+  } catch (err) {
+    await body.cancel().catch(() => undefined);
+    throw err;
+  } finally {
+    await file.close();
+  }
+  return newlines + (last === 0x0a ? 0 : 1);
 }
 
 function isTerminated(err: unknown): boolean {

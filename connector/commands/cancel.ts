@@ -1,9 +1,13 @@
-import { loadConfig } from '../config/config.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, type ConnectorConfig } from '../config/config.js';
 import { cancelBatch } from '../batches/lifecycle.js';
 import { loadRuns, journalPath } from '../pipeline/run-registry.js';
 import { Journal } from '../state/journal.js';
 import { pendingBatchIds } from '../state/run-view.js';
-import { configError } from '../errors.js';
+import { ConnectorError, configError } from '../errors.js';
+import { CONTROL_DIR } from '../sinks/layout.js';
+import { DestinationLock } from '../state/lock.js';
 import { openApiTarget } from './api-target.js';
 
 export interface CancelOptions {
@@ -15,9 +19,27 @@ export interface CancelOptions {
  * `cancel`: stops a run on purpose. Its batches still at the API are cancelled (requests already answered
  * keep their results, which are paid for), and the journal records the cancel, so the next `write`
  * collects what finished, writes unsent requests as rows with status canceled, and resubmits nothing.
+ * It takes the destination's write lock: a write still running would never see the cancel and would
+ * resubmit the canceled requests, so that write has to be stopped first.
  */
 export async function cancelCommand(options: CancelOptions, out: NodeJS.WritableStream = process.stdout): Promise<string[]> {
   const config = await loadConfig(options.config);
+  const control = join(config.destination_path, CONTROL_DIR);
+  let lock: DestinationLock | undefined;
+  try {
+    lock = existsSync(control) ? DestinationLock.acquire(control) : undefined;
+  } catch (err) {
+    if (!(err instanceof ConnectorError) || err.code !== 'DESTINATION_BUSY') throw err;
+    throw configError('DESTINATION_BUSY', `cannot cancel now: ${err.message}. A running write would resubmit what is cancelled under it; stop it first (SIGTERM), then cancel`);
+  }
+  try {
+    return await cancelRuns(options, config, out);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function cancelRuns(options: CancelOptions, config: ConnectorConfig, out: NodeJS.WritableStream): Promise<string[]> {
   const runs = loadRuns(config.destination_path).filter((r) => !r.view.completed && (!options.run || r.view.runId === options.run));
   if (options.run && runs.length === 0) throw configError('RUN_NOT_FOUND', `no unfinished run ${options.run} in ${config.destination_path}`);
   const cancelled: string[] = [];

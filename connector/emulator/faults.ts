@@ -48,6 +48,21 @@ export interface Faults {
   neverFinish: boolean;
   /** Serve results without a content-type, as the API once did. */
   resultsWithoutContentType: boolean;
+  // Results-file damage, decided when a batch ends and kept in its results file (every download of that batch
+  // gets the same body). The line faults (malformed, truncated, missing) hit one custom_id at most
+  // `resultsFaultAttempts` times, so a follow-up batch resubmitting the damaged requests comes back whole.
+  /** The first n lines are replaced by junk: cut-off JSON, not JSON, invalid UTF-8, JSON of the wrong shape, blank. */
+  resultsMalformedLines: number;
+  /** The results end (cleanly, at a line boundary) after this many lines; unset: no truncation. */
+  resultsTruncateAfterLines?: number;
+  /** Share of requests (chosen by custom_id) whose result has a `type` the SDK does not know. */
+  resultsUnknownTypeShare: number;
+  /** This many extra lines, for custom_ids never sent in the batch. */
+  resultsStrayLines: number;
+  /** Share of requests (chosen by custom_id) that have no line in the results at all. */
+  resultsMissingShare: number;
+  /** How many times one custom_id is hit by the malformed/truncated/missing faults before its line is let through. */
+  resultsFaultAttempts: number;
 }
 
 export function defaultFaults(): Faults {
@@ -64,6 +79,11 @@ export function defaultFaults(): Faults {
     resultsLineDelayMs: 0,
     neverFinish: false,
     resultsWithoutContentType: false,
+    resultsMalformedLines: 0,
+    resultsUnknownTypeShare: 0,
+    resultsStrayLines: 0,
+    resultsMissingShare: 0,
+    resultsFaultAttempts: 1,
   };
 }
 

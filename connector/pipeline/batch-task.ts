@@ -23,6 +23,8 @@ export interface BatchTaskContext {
   maxAttempts: number;
   /** Set for a run stopped with the cancel command: nothing new is submitted, unsent requests are rows marked canceled. */
   cancelled: boolean;
+  /** Label/json modes: an answer cut off by max_tokens is sent once more with this many max_tokens. */
+  truncatedRetryMaxTokens?: number;
   claimed: Set<string>;
   log: (message: string) => void;
   onSubmitted: (seq: number, round: number, batchId: string) => void;
@@ -178,7 +180,8 @@ export class BatchTask {
     const answered = new Set<string>();
     const scan = await indexResults(path, round.round, index, expected, (id, outcome) => {
       answered.add(id);
-      const reason = resubmitReason(outcome, this.ctx.resubmit);
+      const truncated = outcome.status === 'succeeded' && outcome.stopReason === 'max_tokens' && this.ctx.truncatedRetryMaxTokens !== undefined;
+      const reason = truncated && !this.view.rounds.some((r) => r.round <= round.round && r.bumped) ? 'max_tokens' : resubmitReason(outcome, this.ctx.resubmit);
       if (reason) retry.set(id, reason);
       else retry.delete(id);
     });
@@ -203,9 +206,12 @@ export class BatchTask {
     let count = 0;
     for await (const line of lines) {
       if (!line) continue;
-      const id = (JSON.parse(line) as { custom_id: string }).custom_id;
-      if (!retry.has(id)) continue;
-      if (!out.write(line + '\n')) await once(out, 'drain');
+      const request = JSON.parse(line) as { custom_id: string; params: { max_tokens: number } };
+      const reason = retry.get(request.custom_id);
+      if (!reason) continue;
+      // Same custom_id (unique per batch is all the API asks), bigger budget: the answer still joins its record.
+      const text = reason === 'max_tokens' ? JSON.stringify({ ...request, params: { ...request.params, max_tokens: this.ctx.truncatedRetryMaxTokens } }) : line;
+      if (!out.write(text + '\n')) await once(out, 'drain');
       count++;
     }
     out.end();
@@ -214,7 +220,7 @@ export class BatchTask {
     const reasons: Record<string, number> = {};
     for (const reason of retry.values()) reasons[reason] = (reasons[reason] ?? 0) + 1;
     this.ctx.journal.append({ type: 'round_sealed', seq: this.seq, round, requests: count, reasons });
-    this.view.rounds.push({ round, requests: count, downloaded: false });
+    this.view.rounds.push({ round, requests: count, downloaded: false, ...(reasons.max_tokens ? { bumped: true } : {}) });
     this.ctx.log(`batch #${this.seq}: resubmitting ${count} failed requests (${Object.entries(reasons).map(([k, v]) => `${v} ${k}`).join(', ')})`);
   }
 }

@@ -93,7 +93,11 @@ export class RunSession {
       tokens: {
         input: tallies.reduce((n, t) => n + t.inputTokens, 0),
         output: tallies.reduce((n, t) => n + t.outputTokens, 0),
+        cache_read: tallies.reduce((n, t) => n + (t.cacheReadTokens ?? 0), 0),
+        cache_write: tallies.reduce((n, t) => n + (t.cacheWriteTokens ?? 0), 0),
       },
+      duration_seconds: Math.round((Date.parse(finishedAt) - Date.parse(startedAt)) / 100) / 10,
+      attempts: this.view.attempts,
     };
   }
 

@@ -253,6 +253,7 @@ export class WriteRun {
       resubmit: { retryExpired: config.retry_expired, retryCanceled: (overrides.retryCanceled ?? config.retry_canceled) && !session.view.cancelRequested },
       maxAttempts: session.view.cancelRequested ? 1 : config.max_attempts,
       cancelled: session.view.cancelRequested,
+      ...(config.output_mode !== 'text' && config.retry_invalid_output ? { truncatedRetryMaxTokens: Math.min(config.max_tokens * 2, 128_000) } : {}),
       claimed: this.claimed,
       log: (m) => void this.log('INFO', m),
       onSubmitted: (seq, round, batchId) => {

@@ -46,3 +46,16 @@ export type AirbyteTrace =
 export function streamKey(stream: StreamDescriptor): string {
   return JSON.stringify([stream.namespace ?? null, stream.name]);
 }
+
+/** Why a line of stdin is not a usable message (protocol/reader.ts InputError.kind). */
+export type InputErrorKind =
+  | 'not_json'
+  | 'not_object'
+  | 'no_type'
+  | 'unknown_type'
+  | 'record_without_data'
+  | 'record_data_not_object'
+  | 'invalid_utf8'
+  | 'nul_byte'
+  | 'line_too_long'
+  | 'truncated_line';

@@ -26,6 +26,8 @@ export interface StreamTally {
   byStatus: Partial<Record<OutcomeStatus, number>>;
   inputTokens: number;
   outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
 }
 
 export interface BatchWriteContext {
@@ -132,7 +134,7 @@ export async function writeBatchOutput(
         const path = join(dir, partFileName(seq));
         target = {
           file: ctx.writeFiles ? await RollingParquetWriter.create(path, schema, ctx.parquet) : undefined,
-          tally: { stream: record.stream, namespace: record.namespace, path, paths: [path], rows: 0, byStatus: {}, inputTokens: 0, outputTokens: 0 },
+          tally: { stream: record.stream, namespace: record.namespace, path, paths: [path], rows: 0, byStatus: {}, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
           schema,
           generationId: stream?.generationId ?? 0,
           syncId: stream?.syncId ?? null,
@@ -153,6 +155,8 @@ export async function writeBatchOutput(
       if (outcome.status === 'succeeded' || outcome.status === 'invalid_output') {
         t.inputTokens += outcome.inputTokens;
         t.outputTokens += outcome.outputTokens;
+        t.cacheReadTokens += outcome.cacheReadTokens;
+        t.cacheWriteTokens += outcome.cacheWriteTokens;
       }
     }
     failpoint('mid_parquet');

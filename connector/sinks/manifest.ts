@@ -31,7 +31,10 @@ export interface RunManifest {
     files: string[];
   }>;
   batches: BatchSummary[];
-  tokens: { input: number; output: number };
+  tokens: { input: number; output: number; cache_read: number; cache_write: number };
+  duration_seconds: number;
+  /** How many `write` invocations it took (more than 1 after a resume). */
+  attempts: number;
 }
 
 /** Folds per-batch, per-stream tallies into the manifest's stream list (files in batch order). */

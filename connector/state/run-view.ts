@@ -9,6 +9,8 @@ export interface RoundView {
   submittedAt?: string;
   /** Adopted by listing after a create whose answer was lost; checked against its results. */
   reconciled?: boolean;
+  /** This round resent answers cut off by max_tokens with a larger budget (done at most once per seq). */
+  bumped?: boolean;
   counts?: Record<string, number>;
   downloaded: boolean;
   lost?: string;
@@ -73,7 +75,7 @@ export function foldJournal(entries: JournalEntry[]): RunView | undefined {
         break;
       case 'round_sealed': {
         const seq = view.seqs.get(e.seq);
-        if (seq && seq.rounds.length === e.round) seq.rounds.push({ round: e.round, requests: e.requests, downloaded: false });
+        if (seq && seq.rounds.length === e.round) seq.rounds.push({ round: e.round, requests: e.requests, downloaded: false, ...(e.reasons.max_tokens ? { bumped: true } : {}) });
         break;
       }
       case 'batch_submitting': {

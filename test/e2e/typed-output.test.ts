@@ -115,6 +115,21 @@ describe('typed output', () => {
     expect(sent[0]!.params.output_config).toEqual({ format: { type: 'json_schema', schema } });
   });
 
+  it('json mode: an answer cut off by max_tokens is invalid_output, and is retried once with twice the budget', async () => {
+    const schema = { type: 'object', properties: { summary: { type: 'string' }, words: { type: 'integer' } }, required: ['summary', 'words'] };
+    const records = Array.from({ length: 5 }, (_, i) => recordLine('docs', { id: `m${i}`, body: `A somewhat long body of text number ${i} about deliveries and invoices` }));
+    const run = async (extra: Record<string, unknown>) => {
+      const { destination, args } = setup({ output_mode: 'json', output_schema: schema, max_tokens: 14, ...extra }, catalogFor(['docs']));
+      const result = await runCli(args, { stdin: records.join('\n') });
+      expect(result.code, result.stderr).toBe(0);
+      return duck(`SELECT _claude_status AS s, _claude_error AS e, _claude_attempt AS a, out_words AS w FROM read_parquet('${destination}/**/*.parquet')`);
+    };
+    const retried = await run({});
+    expect(retried.every((r) => r.s === 'succeeded' && r.a === 2n && typeof r.w === 'bigint')).toBe(true);
+    const notRetried = await run({ retry_invalid_output: false });
+    expect(notRetried.every((r) => r.s === 'invalid_output' && /truncated/.test(String(r.e)) && r.a === 1n)).toBe(true);
+  });
+
   it('label mode: answers are normalised to a label, and an unusable answer is invalid_output, not a failed run', async () => {
     emu.faults.invalidOutputShare = 0.3;
     try {

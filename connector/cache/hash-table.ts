@@ -1,0 +1,284 @@
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { readFully } from './record-format.js';
+
+/**
+ * An open-addressing hash table (linear probing) that lives in a file and is read with positional reads:
+ * memory holds two small scratch buffers, never the keys, so 10 million entries cost 10 million slots on
+ * disk (32 bytes each) and nothing in the heap. The OS page cache keeps the hot part of the file in RAM.
+ *
+ * File: a 64-byte header (magic, version, bits), then 2^bits slots of 32 bytes:
+ *
+ *   0  16 bytes  key hash (first 16 bytes of sha256 of the key; see keyHash)
+ *  16  u32 LE    segment id (0 = empty slot; segments are numbered from 1)
+ *  20  u32 LE    offset of the record in that segment
+ *  24  u32 LE    record length
+ *  28  u32       reserved (0)
+ *
+ * A slot is a hint, never the truth: the reader checks the record it points at (magic, crc, key), so a slot
+ * torn by a crash, or one pointing into an evicted segment, can only cause a miss. Slots of evicted
+ * segments ("stale") are skipped by lookups, reused by inserts and dropped by the next rebuild. Slots are
+ * never emptied in place, so probe chains stay intact.
+ */
+export const SLOT_BYTES = 32;
+export const TABLE_HEADER = 64;
+const TABLE_MAGIC = 0x58494343; // 'CCIX'
+const TABLE_VERSION = 1;
+export const MIN_BITS = 10;
+export const MAX_BITS = 30;
+/** Slots read per positional read while probing: at load ≤ 0.7 most probes (hit or miss) end within 8 slots. */
+const PROBE_SLOTS = 8;
+/** Slots per sequential read/write when scanning or rebuilding (4 MB). */
+const SCAN_SLOTS = 1 << 17;
+
+export type InsertResult = 'new' | 'reused' | 'present';
+export type IsLive = (segment: number) => boolean;
+
+const CUSTOM_ID_SHAPE = /^r[A-Za-z0-9_-]{43}$/;
+
+/**
+ * The 16-byte hash a key is filed under, written into `out`. Our custom_ids are already 'r' + base64url of a
+ * sha256, so their first 16 decoded bytes are used directly (≈10× cheaper than hashing again, and get() runs
+ * once per input record); any other key is hashed with sha256. Both are uniform, and a collision costs a
+ * miss at worst because every hit is checked against the stored key.
+ */
+export function keyHash(key: string, out: Buffer): Buffer {
+  if (CUSTOM_ID_SHAPE.test(key)) {
+    out.write(key.slice(1), 0, 32, 'base64url');
+  } else {
+    createHash('sha256').update(key).digest().copy(out, 0, 0, 16);
+  }
+  return out;
+}
+
+const compareHash = (a: Buffer, b: Buffer): number => {
+  for (let i = 0; i < 16; i += 4) {
+    const d = a.readUInt32BE(i) - b.readUInt32BE(i);
+    if (d !== 0) return d;
+  }
+  return 0;
+};
+
+export class DiskTable {
+  readonly slots: number;
+  private readonly mask: number;
+  private readonly shift: number;
+  private readonly probe = Buffer.alloc(PROBE_SLOTS * SLOT_BYTES);
+  private readonly slotBuf = Buffer.alloc(SLOT_BYTES);
+
+  private constructor(readonly path: string, readonly fd: number, readonly bits: number) {
+    this.slots = 2 ** bits;
+    this.mask = this.slots - 1;
+    this.shift = 32 - bits;
+  }
+
+  /** A new, empty table file (sparse: the zeros cost no disk until written). */
+  static create(path: string, bits: number): DiskTable {
+    if (bits < MIN_BITS || bits > MAX_BITS) throw new RangeError(`table bits ${bits} outside ${MIN_BITS}..${MAX_BITS}`);
+    const fd = openSync(path, 'w+', 0o600);
+    const header = Buffer.alloc(TABLE_HEADER);
+    header.writeUInt32LE(TABLE_MAGIC, 0);
+    header.writeUInt32LE(TABLE_VERSION, 4);
+    header.writeUInt32LE(bits, 8);
+    writeSync(fd, header, 0, TABLE_HEADER, 0);
+    ftruncateSync(fd, TABLE_HEADER + 2 ** bits * SLOT_BYTES);
+    return new DiskTable(path, fd, bits);
+  }
+
+  /** Opens an existing table, or undefined if the file is missing, of the wrong size or not a table. */
+  static open(path: string, bits: number): DiskTable | undefined {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r+');
+    } catch {
+      return undefined;
+    }
+    const header = Buffer.alloc(TABLE_HEADER);
+    const ok =
+      bits >= MIN_BITS &&
+      bits <= MAX_BITS &&
+      fstatSync(fd).size === TABLE_HEADER + 2 ** bits * SLOT_BYTES &&
+      readFully(fd, header, TABLE_HEADER, 0) === TABLE_HEADER &&
+      header.readUInt32LE(0) === TABLE_MAGIC &&
+      header.readUInt32LE(4) === TABLE_VERSION &&
+      header.readUInt32LE(8) === bits;
+    if (!ok) {
+      closeSync(fd);
+      return undefined;
+    }
+    return new DiskTable(path, fd, bits);
+  }
+
+  home(hash: Buffer): number {
+    return hash.readUInt32BE(0) >>> this.shift;
+  }
+
+  /**
+   * Probes for `hash` and calls `match(segment, offset, length)` for every live slot carrying it, until one
+   * returns true (the caller checks the record). Returns whether one did.
+   */
+  lookup(hash: Buffer, isLive: IsLive, match: (segment: number, offset: number, length: number) => boolean): boolean {
+    const h0 = hash.readUInt32LE(0), h1 = hash.readUInt32LE(4), h2 = hash.readUInt32LE(8), h3 = hash.readUInt32LE(12);
+    const buf = this.probe;
+    let i = this.home(hash);
+    for (let scanned = 0; scanned < this.slots; ) {
+      const n = Math.min(PROBE_SLOTS, this.slots - i);
+      readFully(this.fd, buf, n * SLOT_BYTES, TABLE_HEADER + i * SLOT_BYTES);
+      for (let k = 0, at = 0; k < n; k++, at += SLOT_BYTES) {
+        const segment = buf.readUInt32LE(at + 16);
+        if (segment === 0) return false;
+        if (
+          buf.readUInt32LE(at) === h0 && buf.readUInt32LE(at + 4) === h1 && buf.readUInt32LE(at + 8) === h2 &&
+          buf.readUInt32LE(at + 12) === h3 && isLive(segment) &&
+          match(segment, buf.readUInt32LE(at + 20), buf.readUInt32LE(at + 24))
+        ) return true;
+      }
+      scanned += n;
+      i = (i + n) & this.mask;
+    }
+    return false;
+  }
+
+  /**
+   * Files `hash` → (segment, offset, length) unless a live slot already carries the hash ('present').
+   * Reuses the first stale slot on the probe path ('reused'), else takes the empty slot ending it ('new').
+   * The caller keeps the load factor below 1 (a full table would throw).
+   */
+  insert(hash: Buffer, segment: number, offset: number, length: number, isLive: IsLive): InsertResult {
+    const h0 = hash.readUInt32LE(0), h1 = hash.readUInt32LE(4), h2 = hash.readUInt32LE(8), h3 = hash.readUInt32LE(12);
+    const buf = this.probe;
+    let stale = -1;
+    let i = this.home(hash);
+    for (let scanned = 0; scanned < this.slots; ) {
+      const n = Math.min(PROBE_SLOTS, this.slots - i);
+      readFully(this.fd, buf, n * SLOT_BYTES, TABLE_HEADER + i * SLOT_BYTES);
+      for (let k = 0, at = 0; k < n; k++, at += SLOT_BYTES) {
+        const seg = buf.readUInt32LE(at + 16);
+        if (seg === 0) {
+          this.writeSlot(stale >= 0 ? stale : (i + k) & this.mask, hash, segment, offset, length);
+          return stale >= 0 ? 'reused' : 'new';
+        }
+        if (!isLive(seg)) {
+          if (stale < 0) stale = (i + k) & this.mask;
+        } else if (
+          buf.readUInt32LE(at) === h0 && buf.readUInt32LE(at + 4) === h1 &&
+          buf.readUInt32LE(at + 8) === h2 && buf.readUInt32LE(at + 12) === h3
+        ) {
+          return 'present';
+        }
+      }
+      scanned += n;
+      i = (i + n) & this.mask;
+    }
+    if (stale >= 0) {
+      this.writeSlot(stale, hash, segment, offset, length);
+      return 'reused';
+    }
+    throw new Error(`cache table ${this.path} is full`);
+  }
+
+  private writeSlot(index: number, hash: Buffer, segment: number, offset: number, length: number): void {
+    const s = this.slotBuf;
+    hash.copy(s, 0, 0, 16);
+    s.writeUInt32LE(segment, 16);
+    s.writeUInt32LE(offset, 20);
+    s.writeUInt32LE(length, 24);
+    s.writeUInt32LE(0, 28);
+    writeFully(this.fd, s, SLOT_BYTES, TABLE_HEADER + index * SLOT_BYTES);
+  }
+
+  /** Visits every slot in order with sequential 4 MB reads; `buf.subarray(at, at + 32)` is the slot. */
+  forEach(visit: (buf: Buffer, at: number, index: number) => void): void {
+    const buf = Buffer.allocUnsafe(SCAN_SLOTS * SLOT_BYTES);
+    for (let start = 0; start < this.slots; start += SCAN_SLOTS) {
+      const n = Math.min(SCAN_SLOTS, this.slots - start);
+      const got = readFully(this.fd, buf, n * SLOT_BYTES, TABLE_HEADER + start * SLOT_BYTES);
+      if (got < n * SLOT_BYTES) buf.fill(0, got, n * SLOT_BYTES);
+      for (let k = 0; k < n; k++) visit(buf, k * SLOT_BYTES, start + k);
+    }
+  }
+
+  /**
+   * Writes the live slots into a new table of 2^bits slots, streaming: one sequential pass over this table and
+   * one sequential write of the new one, holding only one linear-probing cluster in memory at a time.
+   *
+   * Why that works: the home slot is the top bits of the hash, so it is monotone in the hash for any table
+   * size. Within a cluster (a run of non-empty slots) entries are in insertion order, but clusters appear in
+   * hash order. Sorting each cluster by hash therefore yields every entry in hash order, and inserting entries
+   * in hash order with linear probing places each at max(home, previous position + 1): a sequential write.
+   * The first cluster can hold entries that wrapped around from the table's end; they are placed last, and
+   * the few that run off the new table's end are inserted normally (wrapping to its start).
+   */
+  rebuildInto(path: string, bits: number, isLive: IsLive): { table: DiskTable; used: number } {
+    const out = DiskTable.create(path, bits);
+    const win = Buffer.alloc(SCAN_SLOTS * SLOT_BYTES);
+    let winStart = 0;
+    let winDirty = false;
+    let nextFree = 0;
+    let used = 0;
+    const overflow: Buffer[] = [];
+    const flush = () => {
+      if (!winDirty) return;
+      const n = Math.min(SCAN_SLOTS, out.slots - winStart);
+      writeFully(out.fd, win, n * SLOT_BYTES, TABLE_HEADER + winStart * SLOT_BYTES);
+      win.fill(0);
+      winDirty = false;
+    };
+    const place = (slot: Buffer) => {
+      const pos = Math.max(out.home(slot), nextFree);
+      if (pos >= out.slots) {
+        overflow.push(slot);
+        return;
+      }
+      if (pos >= winStart + SCAN_SLOTS) {
+        flush();
+        winStart = pos - (pos % SCAN_SLOTS);
+      }
+      slot.copy(win, (pos - winStart) * SLOT_BYTES);
+      winDirty = true;
+      nextFree = pos + 1;
+      used++;
+    };
+    const emit = (list: Buffer[]) => {
+      list.sort(compareHash);
+      for (const slot of list) place(slot);
+    };
+
+    let cluster: Buffer[] = [];
+    const wrapped: Buffer[] = [];
+    let seenEmpty = false;
+    this.forEach((buf, at, index) => {
+      const segment = buf.readUInt32LE(at + 16);
+      if (segment === 0) {
+        if (cluster.length > 0) emit(cluster);
+        cluster = [];
+        seenEmpty = true;
+        return;
+      }
+      if (!isLive(segment)) return;
+      const slot = Buffer.from(buf.subarray(at, at + SLOT_BYTES));
+      if (!seenEmpty && this.home(slot) > index) wrapped.push(slot);
+      else cluster.push(slot);
+    });
+    emit(cluster.concat(wrapped));
+    flush();
+    for (const slot of overflow) {
+      out.insert(slot, slot.readUInt32LE(16), slot.readUInt32LE(20), slot.readUInt32LE(24), () => true);
+      used++;
+    }
+    return { table: out, used };
+  }
+
+  sync(): void {
+    fsyncSync(this.fd);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+export function writeFully(fd: number, buf: Buffer, length: number, position: number): void {
+  let done = 0;
+  while (done < length) done += writeSync(fd, buf, done, length - done, position + done);
+}
