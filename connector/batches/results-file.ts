@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { TextDecoder } from 'node:util';
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
 import { outcomeOf, type Outcome } from './outcome.js';
 
@@ -12,10 +13,55 @@ export interface ResultLocation {
 /** custom_id → its latest answer. Joining reads one line at a time from disk, never a whole file. */
 export type ResultIndex = Map<string, ResultLocation>;
 
+/** What a scan of one results file found. */
+export interface ResultScan {
+  /** Well-formed result lines (`{custom_id, result: {type, …}}`), including those for custom_ids we never sent. */
+  lines: number;
+  /** Well-formed lines for custom_ids this round never sent: ignored, no row is ever written for them. */
+  unknown: number;
+  /**
+   * Non-blank lines that are not a usable result: not JSON, not UTF-8, JSON of another shape, or a `succeeded`
+   * result without a message we can read. Skipped: their request has no answer, so the caller resubmits it as
+   * missing.
+   */
+  malformed: number;
+  /** Lines for a custom_id that already had a line in this file (the last one counts). */
+  duplicates: number;
+  /** Blank lines (skipped). */
+  blank: number;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /**
- * Scans a downloaded results file, adding each line's location to `index` (a later round overrides an
- * earlier one) and reporting each outcome. Lines for custom_ids outside `expected` are ignored: a row is
- * never written for a request we did not send.
+ * A results line we can turn into a row, or undefined. Beyond the `{custom_id, result: {type}}` envelope, a
+ * `succeeded` result needs a message with a content array and numeric usage (what outcomeOf reads); an
+ * unknown `result.type` is kept (outcomeOf makes it an `errored` row with `unknown_result_type`).
+ */
+function usableResult(value: unknown): MessageBatchIndividualResponse | undefined {
+  if (!isObject(value) || typeof value.custom_id !== 'string' || value.custom_id === '') return undefined;
+  const result = value.result;
+  if (!isObject(result) || typeof result.type !== 'string') return undefined;
+  if (result.type === 'succeeded') {
+    const m = result.message;
+    if (!isObject(m) || !Array.isArray(m.content) || !isObject(m.usage)) return undefined;
+    if (typeof m.usage.input_tokens !== 'number' || typeof m.usage.output_tokens !== 'number') return undefined;
+    if (!m.content.every((block) => isObject(block) && typeof block.type === 'string' && (block.type !== 'text' || typeof block.text === 'string'))) return undefined;
+  } else if (result.type === 'errored' && result.error !== undefined && !isObject(result.error)) {
+    return undefined;
+  }
+  return value as unknown as MessageBatchIndividualResponse;
+}
+
+const WHITESPACE = new Set([0x20, 0x09, 0x0d, 0x0a]);
+
+/**
+ * Scans a downloaded results file (raw JSONL, as the API sent it), adding each usable line's location to
+ * `index` (a later round overrides an earlier one; within a file the last line for a custom_id wins) and
+ * reporting each outcome. One bad line never fails the scan: blank lines are skipped, malformed lines are
+ * skipped and counted, lines for custom_ids outside `expected` are ignored and counted (a row is never written
+ * for a request we did not send). A sent custom_id without a usable line gets no outcome: the caller treats it
+ * as missing.
  */
 export async function indexResults(
   path: string,
@@ -23,35 +69,61 @@ export async function indexResults(
   index: ResultIndex,
   expected: ReadonlySet<string>,
   onOutcome: (customId: string, outcome: Outcome) => void,
-): Promise<{ lines: number; unknown: number }> {
+): Promise<ResultScan> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const scan: ResultScan = { lines: 0, unknown: 0, malformed: 0, duplicates: 0, blank: 0 };
+  const seen = new Set<string>();
   let offset = 0;
-  let carry = Buffer.alloc(0);
-  let lines = 0;
-  let unknown = 0;
+  let carry: Buffer[] = [];
+  let carryBytes = 0;
   const take = (line: Buffer, at: number) => {
-    if (line.length === 0) return;
-    const response = JSON.parse(line.toString('utf8')) as MessageBatchIndividualResponse;
-    lines++;
-    if (!expected.has(response.custom_id)) {
-      unknown++;
+    let end = line.length;
+    while (end > 0 && WHITESPACE.has(line[end - 1]!)) end--;
+    let start = 0;
+    while (start < end && WHITESPACE.has(line[start]!)) start++;
+    if (start === end) {
+      scan.blank++;
       return;
     }
-    index.set(response.custom_id, { round, offset: at, length: line.length });
-    onOutcome(response.custom_id, outcomeOf(response));
+    let response: MessageBatchIndividualResponse | undefined;
+    let outcome: Outcome;
+    try {
+      response = usableResult(JSON.parse(decoder.decode(line.subarray(start, end))));
+      if (!response) throw new Error('not a result');
+      outcome = outcomeOf(response);
+    } catch {
+      scan.malformed++;
+      return;
+    }
+    scan.lines++;
+    if (!expected.has(response.custom_id)) {
+      scan.unknown++;
+      return;
+    }
+    if (seen.has(response.custom_id)) scan.duplicates++;
+    seen.add(response.custom_id);
+    index.set(response.custom_id, { round, offset: at + start, length: end - start });
+    onOutcome(response.custom_id, outcome);
   };
   for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    const data = carry.length ? Buffer.concat([carry, chunk]) : chunk;
-    const base = offset - carry.length;
     let start = 0;
-    for (let nl = data.indexOf(10, start); nl !== -1; nl = data.indexOf(10, start)) {
-      take(data.subarray(start, nl), base + start);
+    for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
+      const piece = chunk.subarray(start, nl);
+      const lineStart = offset + start - carryBytes;
+      // A line's chunks are joined once, at its newline.
+      take(carry.length ? Buffer.concat([...carry, piece], carryBytes + piece.length) : piece, lineStart);
+      carry = [];
+      carryBytes = 0;
       start = nl + 1;
     }
-    carry = Buffer.from(data.subarray(start));
+    if (start < chunk.length) {
+      carry.push(Buffer.from(chunk.subarray(start)));
+      carryBytes += chunk.length - start;
+    }
     offset += chunk.length;
   }
-  take(carry, offset - carry.length);
-  return { lines, unknown };
+  if (carryBytes > 0) take(Buffer.concat(carry, carryBytes), offset - carryBytes);
+  return scan;
 }
 
 /** Reads one answer back by its location. */

@@ -1,0 +1,120 @@
+// Guards the defined outcome of each kind of damaged results file, through the built CLI against the
+// emulator: malformed, missing and truncated-away lines are resubmitted and every record still ends as exactly
+// one row; an unknown result type is a final errored row (unknown_result_type), never resent; lines for
+// custom_ids never sent produce no row.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
+import { traceErrors } from '../helpers/cli.js';
+import { duck } from '../helpers/duckdb.js';
+import { destinationSetup, expectEachIdOnce, idsOf, journalOf, submittedSince, syncInput } from '../helpers/resume.js';
+
+let emu: RunningEmulator;
+beforeAll(async () => {
+  emu = await startEmulator({ apiKeys: ['test-key'] });
+});
+afterAll(() => emu.close());
+beforeEach(() => emu.resetFaults());
+
+let tests = 0;
+const fresh = (n = 25) => {
+  const prefix = `rf${++tests}`;
+  return { input: syncInput(n, prefix), ids: idsOf(n, prefix) };
+};
+
+/** Runs a sync (25 records, batches of 10/10/5) and returns how often each row's request was sent. */
+async function sync(extra: Record<string, unknown> = {}) {
+  const { destination, write } = destinationSetup(emu, extra);
+  const { input, ids } = fresh();
+  const before = new Map(emu.submissions());
+  const result = await write(input);
+  expect(result.code, result.stderr + JSON.stringify(traceErrors(result.messages))).toBe(0);
+  const rows = await duck(`SELECT id, _claude_custom_id AS c, _claude_status AS s, _claude_error_type AS e FROM read_parquet('${destination}/**/*.parquet')`);
+  const sent = submittedSince(emu, before, rows.map((r) => String(r.c)));
+  const rounds = journalOf(destination).filter((e) => e.type === 'round_sealed');
+  return { destination, ids, rows, sent, rounds, result };
+}
+
+const resentCount = (sent: Map<string, number>) => [...sent.values()].filter((n) => n === 2).length;
+
+describe('damaged results files', () => {
+  it('malformed lines (junk, invalid UTF-8, wrong shape, blank): those requests are resubmitted; one row each', async () => {
+    emu.faults.resultsMalformedLines = 6;
+    const { destination, ids, sent, rounds } = await sync();
+    await expectEachIdOnce(destination, ids);
+    // 6 lines in each batch of 10, all 5 lines of the last batch.
+    expect(resentCount(sent)).toBe(17);
+    expect([...sent.values()].every((n) => n === 1 || n === 2)).toBe(true);
+    expect(rounds.reduce((n, e) => n + e.requests, 0)).toBe(17);
+    expect(rounds.every((e) => Object.keys(e.reasons).join() === 'missing')).toBe(true);
+  });
+
+  it('missing lines: resubmitted as missing; one row each', async () => {
+    emu.faults.resultsMissingShare = 0.3;
+    const { destination, ids, sent, rounds } = await sync();
+    await expectEachIdOnce(destination, ids);
+    const resent = resentCount(sent);
+    expect(resent).toBeGreaterThan(0);
+    expect(resent).toBeLessThan(25);
+    expect(rounds.reduce((n, e) => n + e.requests, 0)).toBe(resent);
+    expect(rounds.every((e) => Object.keys(e.reasons).join() === 'missing')).toBe(true);
+  });
+
+  it('a results body that ends cleanly after n lines: the rest are resubmitted; one row each', async () => {
+    emu.faults.resultsTruncateAfterLines = 4;
+    const { destination, ids, sent } = await sync();
+    await expectEachIdOnce(destination, ids);
+    expect(resentCount(sent)).toBe(6 + 6 + 1);
+  });
+
+  it('a line that stays missing past max_attempts: a row with status missing, never dropped', async () => {
+    emu.faults.resultsMissingShare = 0.3;
+    emu.faults.resultsFaultAttempts = 5;
+    const { rows, sent } = await sync({ max_attempts: 2 });
+    expect(rows).toHaveLength(25);
+    expect(new Set(rows.map((r) => r.id)).size).toBe(25);
+    const missing = rows.filter((r) => r.s === 'missing');
+    expect(missing.length).toBeGreaterThan(0);
+    for (const r of missing) {
+      expect(r.e).toBe('result_missing');
+      expect(sent.get(String(r.c))).toBe(2);
+    }
+  });
+
+  it('an unknown result type: a final errored row with unknown_result_type, not resubmitted', async () => {
+    emu.faults.resultsUnknownTypeShare = 0.3;
+    const { rows, sent, rounds } = await sync();
+    expect(rows).toHaveLength(25);
+    expect(new Set(rows.map((r) => r.id)).size).toBe(25);
+    const unknown = rows.filter((r) => r.s === 'errored');
+    expect(unknown.length).toBeGreaterThan(0);
+    expect(unknown.every((r) => r.e === 'unknown_result_type')).toBe(true);
+    expect(rows.filter((r) => r.s !== 'errored').every((r) => r.s === 'succeeded')).toBe(true);
+    expect([...sent.values()].every((n) => n === 1)).toBe(true);
+    expect(rounds).toEqual([]);
+  });
+
+  it('lines for custom_ids never sent: no row for them, nothing resubmitted', async () => {
+    emu.faults.resultsStrayLines = 3;
+    const { destination, ids, rows, sent, rounds, result } = await sync();
+    await expectEachIdOnce(destination, ids);
+    expect(rows.some((r) => String(r.c).startsWith('stray_'))).toBe(false);
+    expect([...sent.values()].every((n) => n === 1)).toBe(true);
+    expect(rounds).toEqual([]);
+    expect(result.messages.some((m) => m.type === 'LOG' && /ignored 3 result lines/.test(m.log.message))).toBe(true);
+  });
+
+  it('everything at once, with a download cut mid-body: still one row per record', async () => {
+    Object.assign(emu.faults, {
+      resultsMalformedLines: 2,
+      resultsMissingShare: 0.2,
+      resultsUnknownTypeShare: 0.1,
+      resultsStrayLines: 2,
+      dropResultsAfterLines: 3,
+      dropResultsTimes: 2,
+    });
+    const { rows } = await sync();
+    expect(rows).toHaveLength(25);
+    expect(new Set(rows.map((r) => r.id)).size).toBe(25);
+    expect(rows.every((r) => r.s === 'succeeded' || (r.s === 'errored' && r.e === 'unknown_result_type'))).toBe(true);
+  });
+});
