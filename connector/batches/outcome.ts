@@ -24,6 +24,7 @@ export type Outcome =
       cacheWriteTokens: number;
     }
   | { status: 'errored'; errorType: string; errorMessage: string }
+  | { status: 'skipped'; errorType: string; errorMessage: string }
   | { status: 'expired' }
   | { status: 'canceled' }
   | { status: 'missing' };
@@ -95,6 +96,8 @@ export function enrichmentColumns(outcome: Outcome, batchId: string, customId: s
         _claude_cache_write_tokens: outcome.cacheWriteTokens,
       };
     case 'errored':
+      return { ...base, _claude_error_type: outcome.errorType, _claude_error: outcome.errorMessage };
+    case 'skipped':
       return { ...base, _claude_error_type: outcome.errorType, _claude_error: outcome.errorMessage };
     case 'expired':
       return { ...base, _claude_error_type: 'expired', _claude_error: 'the batch reached its 24 h limit before this request ran' };

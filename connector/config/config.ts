@@ -31,6 +31,9 @@ export interface ConnectorConfig {
   retry_invalid_output: boolean;
   sink: 'parquet' | 'records' | 'both';
   prompt_caching: boolean;
+  max_bad_records: number;
+  missing_field_policy: 'fail' | 'skip' | 'render_empty';
+  oversize_policy: 'truncate' | 'skip';
   compression: 'SNAPPY' | 'GZIP' | 'UNCOMPRESSED';
   row_group_size: number;
   max_rows_per_file?: number;

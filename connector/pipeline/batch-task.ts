@@ -69,6 +69,7 @@ export class BatchTask {
     const batchIds: Array<string | undefined> = [];
     for (let r = 0; ; r++) {
       const round = this.view.rounds[r]!;
+      if (round.requests === 0) break; // every record of this seq was skipped: nothing to send
       if (!round.lost && !round.batchId && this.ctx.cancelled) {
         this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: '', reason: 'run cancelled before submission' });
         round.lost = 'run cancelled before submission';

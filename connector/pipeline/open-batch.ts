@@ -28,8 +28,9 @@ export class OpenBatch {
     return this.requests + 1 <= limits.maxRequests && this.bytes + bytes + (this.requests ? 1 : 0) <= limits.maxBytes;
   }
 
-  async add(record: SpooledRecord, serialized: string, bytes: number): Promise<void> {
-    if (!this.ids.has(record.custom_id)) {
+  /** `serialized` undefined: the record is spooled for its row but sends no request (skipped). */
+  async add(record: SpooledRecord, serialized: string | undefined, bytes: number): Promise<void> {
+    if (serialized !== undefined && !this.ids.has(record.custom_id)) {
       this.ids.add(record.custom_id);
       await this.spool.addRequest(serialized);
       this.bytes += bytes + (this.requests ? 1 : 0);

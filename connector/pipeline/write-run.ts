@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, mkdirSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -10,7 +11,7 @@ import type { ConnectorConfig } from '../config/config.js';
 import { ConnectorError, configError, transientError } from '../errors.js';
 import { Interrupted, type LifecycleOptions } from '../batches/lifecycle.js';
 import { streamKey, type AirbyteRecord, type AirbyteStateMessage } from '../protocol/messages.js';
-import { parseMessage, readLines } from '../protocol/reader.js';
+import { InputError, parseMessage, readLines } from '../protocol/reader.js';
 import type { MessageWriter } from '../protocol/writer.js';
 import { RequestBuilder } from '../requests/build.js';
 import { streamArrowSchema } from '../sinks/arrow-schema.js';
@@ -102,6 +103,7 @@ export class WriteRun {
   private ledger: RecordLedger | undefined;
   private recordsIn = 0;
   private recordsAlreadyOwned = 0;
+  private rejected = 0;
   private pending = 0;
   private failure: unknown = null;
   private readonly collected: string[] = [];
@@ -316,7 +318,14 @@ export class WriteRun {
     try {
       for await (const line of readLines(input)) {
         if (this.stop.signal.aborted) break;
-        const message = parseMessage(line);
+        let message;
+        try {
+          message = parseMessage(line);
+        } catch (err) {
+          if (!(err instanceof InputError)) throw err;
+          await this.reject(err);
+          continue;
+        }
         if (!message) continue;
         if (message.type === 'RECORD') await this.addRecord(message.record, line.lineNumber, line.text.length);
         else if (message.type === 'STATE') {
@@ -329,6 +338,18 @@ export class WriteRun {
     } finally {
       this.stop.signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** A stdin line that is not a usable message: tolerated up to max_bad_records, each listed in rejected.jsonl. */
+  private async reject(err: InputError): Promise<void> {
+    this.rejected++;
+    if (this.rejected > this.o.config.max_bad_records) {
+      const limit = this.o.config.max_bad_records;
+      throw new InputError(err.kind, err.lineNumber, `${err.message.replace(/^stdin line \d+: /, '')}${limit > 0 ? ` (more than max_bad_records = ${limit} bad lines)` : ' (set max_bad_records to skip such lines)'}`);
+    }
+    const entry = { line: err.lineNumber, kind: err.kind, message: err.message };
+    await appendFile(join(this.session.runDir, 'rejected.jsonl'), JSON.stringify(entry) + '\n', { mode: 0o600 });
+    await this.log('WARN', `${err.message}; skipped (${this.rejected} of at most ${this.o.config.max_bad_records} bad lines)`);
   }
 
   private async addRecord(record: AirbyteRecord, lineNumber: number, bytesIn: number): Promise<void> {
@@ -346,14 +367,22 @@ export class WriteRun {
       this.tracker.recordSeen(stream);
       return;
     }
-    const request = this.builder.build(record);
-    const serialized = JSON.stringify({ custom_id: request.customId, params: request.params });
-    const bytes = Buffer.byteLength(serialized);
-    const limits = { maxRequests: this.o.config.max_requests_per_batch, maxBytes: this.o.config.max_batch_bytes };
-    if (OpenBatch.overhead(bytes) > limits.maxBytes) {
-      throw new ConnectorError('config_error', 'RECORD_TOO_LARGE', `stdin line ${lineNumber}: the request for this record is ${bytes} bytes, over max_batch_bytes (${limits.maxBytes})`);
+    const config = this.o.config;
+    const limits = { maxRequests: config.max_requests_per_batch, maxBytes: config.max_batch_bytes };
+    const fitBytes = limits.maxBytes - OpenBatch.overhead(0);
+    const request = this.builder.build(record, config.oversize_policy === 'truncate' ? { maxBytes: fitBytes } : {});
+    let skip: SpooledRecord['skip'];
+    if (request.missingFields.length > 0 && config.missing_field_policy !== 'render_empty') {
+      const what = `the record lacks ${request.missingFields.map((f) => `"${f}"`).join(', ')}, used by the prompt template`;
+      if (config.missing_field_policy === 'fail') {
+        throw new ConnectorError('config_error', 'RECORD_MISSING_FIELD', `stdin line ${lineNumber}: ${what} (missing_field_policy is "fail"; "skip" or "render_empty" let the run go on)`);
+      }
+      skip = { type: 'missing_field', message: `${what}; not sent (missing_field_policy "skip")` };
+    } else if (request.bytes > fitBytes) {
+      skip = { type: 'too_large', message: `the request is ${request.bytes} bytes, over max_batch_bytes (${limits.maxBytes}); not sent` };
     }
-    if (this.open && !this.open.fits(request.customId, bytes, limits)) await this.sealOpenBatch();
+    const bytes = skip ? 0 : request.bytes;
+    if (this.open && !skip && !this.open.fits(request.customId, bytes, limits)) await this.sealOpenBatch();
     if (this.stop.signal.aborted) return;
     if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++));
     await this.open.add(
@@ -366,8 +395,10 @@ export class WriteRun {
         raw_id: randomUUID(),
         custom_id: request.customId,
         ...(Array.isArray(record.meta?.changes) && record.meta.changes.length ? { changes: record.meta.changes } : {}),
+        ...(skip ? { skip } : {}),
+        ...(request.truncated && !skip ? { truncated: true } : {}),
       },
-      serialized,
+      skip ? undefined : request.serialized,
       bytes,
     );
     this.lastSeqWithRecords = this.open.spool.seq;

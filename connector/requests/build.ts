@@ -9,6 +9,21 @@ export interface BuiltRequest {
   customId: string;
   params: MessageCreateParamsNonStreaming;
   missingFields: string[];
+  /** The request exactly as it goes into the batch body, and its size in bytes. */
+  serialized: string;
+  bytes: number;
+  /** Set when the rendered prompt was cut to fit a budget. */
+  truncated?: { fromChars: number; toChars: number };
+}
+
+export const TRUNCATION_MARKER = ' …[truncated]';
+
+/** Cuts text to `chars` characters without splitting a surrogate pair, and marks the cut. */
+export function cutText(text: string, chars: number): string {
+  let end = Math.max(0, Math.min(text.length, chars));
+  const code = text.charCodeAt(end - 1);
+  if (end > 0 && code >= 0xd800 && code <= 0xdbff) end--;
+  return text.slice(0, end) + TRUNCATION_MARKER;
 }
 
 export const CUSTOM_ID_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -63,8 +78,26 @@ export class RequestBuilder {
     );
   }
 
-  build(record: AirbyteRecord): BuiltRequest {
+  /**
+   * Builds the record's request. With `maxBytes`, a request whose serialised form would be larger has its
+   * rendered prompt cut (marked, at a character boundary) until it fits; the cut is reported.
+   */
+  build(record: AirbyteRecord, limits: { maxBytes?: number } = {}): BuiltRequest {
     const rendered = renderTemplate(this.templateFor(record.stream, record.namespace), record.data);
+    let built = this.assemble(rendered.text, rendered.missing);
+    const max = limits.maxBytes;
+    if (max === undefined || built.bytes <= max) return built;
+    const fromChars = rendered.text.length;
+    let chars = Math.floor(fromChars * (max / built.bytes) * 0.95);
+    for (let tries = 0; tries < 20 && chars > 0; tries++) {
+      built = this.assemble(cutText(rendered.text, chars), rendered.missing);
+      if (built.bytes <= max) return { ...built, truncated: { fromChars, toChars: chars } };
+      chars = Math.floor(chars * 0.8);
+    }
+    return built;
+  }
+
+  private assemble(text: string, missingFields: string[]): BuiltRequest {
     const c = this.config;
     // Key order is fixed here, so JSON.stringify(params) is canonical for the custom_id hash.
     const params: MessageCreateParamsNonStreaming = {
@@ -72,9 +105,11 @@ export class RequestBuilder {
       max_tokens: c.max_tokens,
       ...(this.system ? { system: this.system } : {}),
       ...(c.temperature !== undefined ? { temperature: c.temperature } : {}),
-      messages: [{ role: 'user', content: rendered.text }],
+      messages: [{ role: 'user', content: text }],
       ...(this.output.mode === 'json' ? { output_config: { format: { type: 'json_schema' as const, schema: this.output.schema! } } } : {}),
     };
-    return { customId: customIdFor(params), params, missingFields: rendered.missing };
+    const customId = customIdFor(params);
+    const serialized = JSON.stringify({ custom_id: customId, params });
+    return { customId, params, missingFields, serialized, bytes: Buffer.byteLength(serialized) };
   }
 }

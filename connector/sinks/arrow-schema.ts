@@ -163,10 +163,11 @@ export const ENRICHMENT_COLUMNS: ReadonlyArray<[string, ColumnKind]> = [
   ['_claude_batch_id', 'string'],
   ['_claude_attempt', 'integer'],
   ['_claude_prompt_version', 'string'],
+  ['_claude_input_truncated', 'boolean'],
 ];
 
 /** Enrichment columns that are set on every row. */
-const REQUIRED = new Set(['_airbyte_raw_id', '_airbyte_extracted_at', '_claude_custom_id', '_claude_status', '_claude_attempt', '_claude_prompt_version']);
+const REQUIRED = new Set(['_airbyte_raw_id', '_airbyte_extracted_at', '_claude_custom_id', '_claude_status', '_claude_attempt', '_claude_prompt_version', '_claude_input_truncated']);
 const RESERVED = new Set(ENRICHMENT_COLUMNS.map(([name]) => name));
 
 /** Whether a column of a stream's schema holds record data (as opposed to a connector-added column). */

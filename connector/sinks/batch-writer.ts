@@ -80,6 +80,7 @@ export function buildRow(
     if (value !== null && value !== undefined) row[key] = value;
   }
   row._claude_prompt_version = lineage.promptVersion;
+  row._claude_input_truncated = record.truncated === true;
   row._claude_attempt = lineage.attempt;
   return row;
 }
@@ -142,7 +143,12 @@ export async function writeBatchOutput(
         files.set(key, target);
       }
       const at = results.index.get(record.custom_id);
-      const shaped = shapeOutcome(at ? outcomeOf(await readResult(handles, at)) : (results.unanswered ?? outcomeOf(undefined)), ctx.output);
+      const answered = record.skip
+        ? ({ status: 'skipped', errorType: record.skip.type, errorMessage: record.skip.message } as const)
+        : at
+          ? outcomeOf(await readResult(handles, at))
+          : (results.unanswered ?? outcomeOf(undefined));
+      const shaped = shapeOutcome(answered, ctx.output);
       const outcome = shaped.outcome;
       const batchId = (at && results.batchIds[at.round]) || lastBatchId;
       const lineage = { batchId, attempt: at ? at.round + 1 : results.files.length, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output };

@@ -15,6 +15,10 @@ export interface SpooledRecord {
   custom_id: string;
   /** `record.meta.changes` from the source, when it sent any. */
   changes?: unknown[];
+  /** Not sent: why (missing template field, too large); the row records it. */
+  skip?: { type: string; message: string };
+  /** The prompt was cut to fit the request size limit. */
+  truncated?: boolean;
 }
 
 export function batchDir(runDir: string, seq: number): string {
