@@ -79,7 +79,8 @@ export class BatchStore {
   private seq = 0;
 
   constructor(private readonly options: StoreOptions) {
-    mkdirSync(options.dir, { recursive: true });
+    // Inside the destination's control folder when embedded: private, like the rest of the bookkeeping.
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
     if (options.persist) this.load();
   }
 
@@ -93,7 +94,7 @@ export class BatchStore {
   }
 
   private save(batch: StoredBatch): void {
-    if (this.options.persist) writeFileSync(join(this.options.dir, `${batch.id}.meta.json`), JSON.stringify(batch));
+    if (this.options.persist) writeFileSync(join(this.options.dir, `${batch.id}.meta.json`), JSON.stringify(batch), { mode: 0o600 });
   }
 
   private pendingPath(id: string) {
@@ -137,7 +138,7 @@ export class BatchStore {
     // Answers are decided now, in request order (so prompt-cache writes precede reads), then shuffled.
     const lines = requests.map((request, index) => `${index}\t${this.decide(request, faults)}`);
     if (this.options.shuffleResults) shuffleInPlace(lines, seededRandom(this.options.seed + batch.seq));
-    const out = createWriteStream(this.pendingPath(id));
+    const out = createWriteStream(this.pendingPath(id), { mode: 0o600 });
     for (const line of lines) if (!out.write(line + '\n')) await once(out, 'drain');
     out.end();
     await once(out, 'finish');
@@ -249,7 +250,7 @@ export class BatchStore {
     const done = (async () => {
       const processed = Math.floor(batch.total * processedShare);
       const counts = zeroCounts();
-      const out = createWriteStream(this.resultsPath(batch.id));
+      const out = createWriteStream(this.resultsPath(batch.id), { mode: 0o600 });
       const damage = this.resultsDamage(batch);
       const lines = createInterface({ input: createReadStream(this.pendingPath(batch.id)), crlfDelay: Infinity });
       for await (const line of lines) {

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, basename, join } from 'node:path';
 import type { Schema } from 'apache-arrow';
-import parquet, { type FieldDefinition, type ParquetSchema, type ParquetWriter } from 'parquetjs-lite';
-import { configError } from '../errors.js';
+import parquet, { type FieldDefinition, type ParquetSchema, type ParquetWriter, type WriterOptions } from 'parquetjs-lite';
+import { configError, systemError } from '../errors.js';
+import { assertSafeOutputDir } from './layout.js';
 import { columnKind, type ColumnKind } from './arrow-schema.js';
 
 const PARQUET_TYPE: Record<ColumnKind, string> = {
@@ -177,6 +180,13 @@ function rowSizer(schema: Schema): (row: Record<string, unknown>) => number {
   };
 }
 
+/** Data files are for readers of the destination; the connector's control files stay 0o600. */
+export const DATA_FILE_MODE = 0o644;
+const NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
+/** `wx` plus O_NOFOLLOW: create a new file, never open an existing one or follow a link at its name. */
+const EXCLUSIVE_CREATE = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | NOFOLLOW;
+const READ_NOFOLLOW = fsConstants.O_RDONLY | NOFOLLOW;
+
 /**
  * A Parquet file that only becomes visible when complete: rows go to a hidden temp file in the same
  * directory, which is fsync'd and renamed into place on commit(). A crash leaves at most a `.tmp` file,
@@ -194,13 +204,33 @@ export class AtomicParquetFile {
     private readonly sizeOf: (row: Record<string, unknown>) => number,
   ) {}
 
+  /**
+   * Opens the hidden temp file: only after checking that no folder between the destination and it is a
+   * symlink, with exclusive create (`wx`, so an existing file or a planted link at that name is never
+   * opened) plus O_NOFOLLOW, and mode 0o644 (data files are for readers).
+   */
   static async create(finalPath: string, schema: Schema, options: ParquetOptions): Promise<AtomicParquetFile> {
-    const tempPath = join(dirname(finalPath), `.${basename(finalPath)}.${process.pid}.tmp`);
-    const writer = await parquet.ParquetWriter.openFile(parquetSchemaFor(schema, options), tempPath, {
+    const dir = dirname(finalPath);
+    await assertSafeOutputDir(dir);
+    const tempPath = join(dir, `.${basename(finalPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const writerOptions: WriterOptions & { flags: number; mode: number } = {
       rowGroupSize: options.rowGroupSize,
       // v1 data pages: the most widely readable form (older Spark/Hive readers lack v2 support).
       useDataPageV2: false,
-    });
+      // Passed through to fs.createWriteStream by parquetjs-lite's openFile.
+      flags: EXCLUSIVE_CREATE,
+      mode: DATA_FILE_MODE,
+    };
+    let writer: ParquetWriter;
+    try {
+      writer = await parquet.ParquetWriter.openFile(parquetSchemaFor(schema, options), tempPath, writerOptions);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ELOOP') {
+        throw systemError('OUTPUT_FILE_EXISTS', `cannot create ${tempPath}: something (${code === 'ELOOP' ? 'a symbolic link' : 'a file or link'}) is already there; refusing to write through it`, err);
+      }
+      throw err;
+    }
     return new AtomicParquetFile(writer, tempPath, finalPath, rowSizer(schema));
   }
 
@@ -236,7 +266,7 @@ export class AtomicParquetFile {
     if (this.finished) return;
     await this.writer.close();
     this.finished = true;
-    const handle = await open(this.tempPath, 'r');
+    const handle = await open(this.tempPath, READ_NOFOLLOW);
     try {
       await handle.sync();
     } finally {
