@@ -111,8 +111,13 @@ function retryRetrieve(err: unknown, attempt: number): number | undefined {
   return undefined;
 }
 
-async function retrieve(client: Anthropic, batchId: string, options: LifecycleOptions): Promise<MessageBatch> {
-  return withRetry(() => client.messages.batches.retrieve(batchId), retryRetrieve, options.retry, options.sleep).catch((err) => {
+/** The API may not know a batch for a short while after create; after this, a 404 means it is gone. */
+const EARLY_404_WINDOW_MS = 2 * 60_000;
+
+async function retrieve(client: Anthropic, batchId: string, options: LifecycleOptions & { createdAt?: number }): Promise<MessageBatch> {
+  const young = options.createdAt === undefined || Date.now() - options.createdAt < EARLY_404_WINDOW_MS;
+  const decide = (err: unknown, attempt: number) => (httpStatus(err) === 404 && !young ? undefined : retryRetrieve(err, attempt));
+  return withRetry(() => client.messages.batches.retrieve(batchId), decide, options.retry, options.sleep).catch((err) => {
     if (httpStatus(err) === 404) throw new BatchLost(batchId, 'the API answers 404 (not found) for this batch id');
     throw apiError(err, `polling batch ${batchId}`);
   });
@@ -125,7 +130,7 @@ async function retrieve(client: Anthropic, batchId: string, options: LifecycleOp
 export async function waitUntilEnded(
   client: Anthropic,
   batchId: string,
-  options: LifecycleOptions & { once?: boolean },
+  options: LifecycleOptions & { once?: boolean; createdAt?: number },
   onProgress: (batch: MessageBatch) => void = () => undefined,
 ): Promise<MessageBatch> {
   for (;;) {

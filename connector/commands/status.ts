@@ -5,6 +5,17 @@ import { loadConfig } from '../config/config.js';
 import { loadRuns } from '../pipeline/run-registry.js';
 import { phaseOf, pendingBatchIds, type RunView } from '../state/run-view.js';
 import { redact } from '../errors.js';
+import { CONTROL_DIR } from '../sinks/layout.js';
+
+function liveLockOwner(path: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
 import { openApiTarget } from './api-target.js';
 
 export interface StatusOptions {
@@ -62,6 +73,12 @@ export async function statusCommand(options: StatusOptions, out: NodeJS.Writable
   const config = await loadConfig(options.config);
   const runs = loadRuns(config.destination_path).filter((r) => !options.run || r.view.runId === options.run);
   const reports = runs.map((r) => reportOf(r.view, r.dir));
+  // An unfinished, non-detached run whose destination lock is held by a live process is being written now.
+  const writer = liveLockOwner(join(config.destination_path, CONTROL_DIR, 'write.lock'));
+  if (writer !== undefined) {
+    const live = [...reports].reverse().find((r) => r.phase === 'interrupted');
+    if (live) live.phase = `running (pid ${writer})`;
+  }
   if (reports.some((r) => r.pending.length > 0)) {
     const api = await openApiTarget(config);
     try {

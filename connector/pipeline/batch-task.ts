@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -7,10 +7,11 @@ import { BatchLost, downloadResults, submitBatch, waitUntilEnded, type Lifecycle
 import { findUnrecordedBatch } from '../batches/reconcile.js';
 import { resubmitReason, type ResubmitPolicy } from '../batches/outcome.js';
 import { indexResults, type ResultIndex } from '../batches/results-file.js';
-import { writeBatchOutput, type BatchWriteContext, type StreamTally } from '../sinks/batch-writer.js';
+import { writeBatchOutput, type BatchResults, type BatchWriteContext, type StreamTally } from '../sinks/batch-writer.js';
 import type { Journal } from '../state/journal.js';
 import type { RoundView, SeqView } from '../state/run-view.js';
 import { failpoint } from '../state/failpoints.js';
+import type { SpooledRecord } from '../state/spool.js';
 import { batchDir, fsyncFile, recordsFile, requestsFile, resultsFile, roundDir } from '../state/spool.js';
 
 export interface BatchTaskContext {
@@ -29,9 +30,14 @@ export interface BatchTaskContext {
   log: (message: string) => void;
   onSubmitted: (seq: number, round: number, batchId: string) => void;
   onPoll: (seq: number, batch: Anthropic.Messages.MessageBatch) => void;
+  /** Resolves when an earlier seq of the same run is written ('pending' if it is left processing). */
+  waitForSeq: (seq: number) => Promise<'finalised' | 'pending'>;
+  journalView: (seq: number) => SeqView | undefined;
 }
 
 const NOT_OURS = 'adopted batch answered none of our requests';
+
+const batchIdsOf = (view: SeqView | undefined) => view?.rounds.map((r) => r.batchId) ?? [];
 
 export type TaskResult = { state: 'finalised'; tallies: StreamTally[] } | { state: 'pending' };
 
@@ -95,15 +101,47 @@ export class BatchTask {
       break;
     }
     const unanswered = this.ctx.cancelled ? ({ status: 'canceled' } as const) : undefined;
-    const tallies = await writeBatchOutput(this.ctx.output, this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered });
+    const foreign = await this.foreignAnswers();
+    if (foreign === 'pending') return { state: 'pending' };
+    const tallies = await writeBatchOutput(this.ctx.output, this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered, foreign });
     for (const tally of tallies) this.ctx.journal.append({ type: 'file_written', seq: this.seq, tally });
     this.ctx.journal.append({ type: 'batch_finalised', seq: this.seq });
     failpoint('after_finalised');
     this.view.finalised = true;
     this.view.tallies = tallies;
-    // Keep records.jsonl until the run completes (it identifies records the platform may re-send).
-    for (const round of this.view.rounds) await rm(roundDir(this.dir, round.round), { recursive: true, force: true });
+    // The spool stays until the run completes: records identify what the platform may re-send, and
+    // results answer identical requests of later batches.
     return { state: 'finalised', tallies };
+  }
+
+  /**
+   * Answers for records whose identical request went out in an earlier seq of this run: waits for that
+   * seq to be written, then indexes just the needed custom_ids from its results files on disk.
+   */
+  private async foreignAnswers(): Promise<BatchResults['foreign'] | 'pending'> {
+    const needed = new Map<number, Set<string>>();
+    const lines = createInterface({ input: createReadStream(recordsFile(this.dir)), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (!line.includes('"answer_from"')) continue;
+      const r = JSON.parse(line) as SpooledRecord;
+      if (r.answer_from === undefined) continue;
+      const ids = needed.get(r.answer_from) ?? new Set<string>();
+      ids.add(r.custom_id);
+      needed.set(r.answer_from, ids);
+    }
+    const foreign: NonNullable<BatchResults['foreign']> = new Map();
+    for (const [seq, ids] of needed) {
+      if ((await this.ctx.waitForSeq(seq)) === 'pending') return 'pending';
+      const other = batchDir(this.ctx.runDir, seq);
+      const index: ResultIndex = new Map();
+      const files: Array<string | undefined> = [];
+      for (let round = 0; existsSync(resultsFile(other, round)); round++) {
+        files[round] = resultsFile(other, round);
+        await indexResults(files[round]!, round, index, ids, () => undefined);
+      }
+      foreign.set(seq, { files, index, batchIds: batchIdsOf(this.ctx.journalView(seq)) });
+    }
+    return foreign;
   }
 
   private async submit(round: RoundView): Promise<void> {
@@ -144,7 +182,7 @@ export class BatchTask {
   private async collect(round: RoundView, waitForResults: boolean): Promise<'ready' | 'pending'> {
     const batchId = round.batchId!;
     try {
-      const ended = await waitUntilEnded(this.ctx.client, batchId, { ...this.ctx.lifecycle, once: !waitForResults }, (b) => this.ctx.onPoll(this.seq, b));
+      const ended = await waitUntilEnded(this.ctx.client, batchId, { ...this.ctx.lifecycle, once: !waitForResults, ...(round.submittedAt ? { createdAt: Date.parse(round.submittedAt) } : {}) }, (b) => this.ctx.onPoll(this.seq, b));
       if (ended.processing_status !== 'ended') return 'pending';
       const counts = { ...ended.request_counts } as unknown as Record<string, number>;
       if (!round.counts) {

@@ -23,6 +23,7 @@ import { CheckpointTracker } from '../state/checkpoints.js';
 import { failpoint } from '../state/failpoints.js';
 import { DestinationLock } from '../state/lock.js';
 import { RecordLedger, recordFingerprint } from '../state/record-ledger.js';
+import { RequestIndex } from '../state/request-index.js';
 import type { SeqView } from '../state/run-view.js';
 import { BatchSpool, batchDir, recordsFile, type SpooledRecord } from '../state/spool.js';
 import { BatchTask, type BatchTaskContext, type TaskResult } from './batch-task.js';
@@ -104,6 +105,8 @@ export class WriteRun {
   private recordsIn = 0;
   private recordsAlreadyOwned = 0;
   private rejected = 0;
+  private readonly requestIndex = new RequestIndex();
+  private readonly seqResults = new WeakMap<RunSession, Map<number, Promise<'finalised' | 'pending'>>>();
   private pending = 0;
   private failure: unknown = null;
   private readonly collected: string[] = [];
@@ -196,6 +199,7 @@ export class WriteRun {
         if (!line) continue;
         const r = JSON.parse(line) as SpooledRecord;
         fingerprints.push(recordFingerprint(r.stream, r.namespace, r.data));
+        if (r.answer_from === undefined && !r.skip) this.requestIndex.add(r.custom_id, seq.seq);
       }
     }
     this.ledger = new RecordLedger(fingerprints);
@@ -213,7 +217,9 @@ export class WriteRun {
     const session = RunSession.reopen(dir, view);
     const ctx = this.taskContext(session, { retryCanceled: false });
     const task = (async () => {
-      const results = await Promise.all([...view.seqs.values()].filter((s) => !s.finalised).map((s) => new BatchTask(ctx, s).run(this.waitForResults)));
+      const results = await Promise.all(
+        [...view.seqs.values()].filter((s) => !s.finalised).map((s) => this.track(session, s.seq, new BatchTask(ctx, s).run(this.waitForResults))),
+      );
       if (results.every((r) => r.state === 'finalised')) {
         await session.complete(this.o.config.model);
         this.collected.push(view.runId);
@@ -267,13 +273,22 @@ export class WriteRun {
         if (!this.waitForResults && round === 0) this.releaseSeq(seq);
       },
       onPoll: (_seq, batch) => this.progress.polled(batch),
+      waitForSeq: (seq) => (session.view.seqs.get(seq)?.finalised ? Promise.resolve('finalised') : (this.seqResults.get(session)?.get(seq) ?? Promise.resolve('finalised'))),
+      journalView: (seq) => session.view.seqs.get(seq),
     };
+  }
+
+  /** Remembers a seq's task so later seqs answered from it can wait for it. */
+  private track(session: RunSession, seq: number, task: Promise<TaskResult>): Promise<TaskResult> {
+    const bySeq = this.seqResults.get(session) ?? new Map<number, Promise<'finalised' | 'pending'>>();
+    this.seqResults.set(session, bySeq);
+    bySeq.set(seq, task.then((r) => r.state, () => 'pending' as const));
+    return task;
   }
 
   private startTask(view: SeqView): void {
     const ctx = this.taskContext(this.session);
-    const task = new BatchTask(ctx, view)
-      .run(this.waitForResults)
+    const task = this.track(this.session, view.seq, new BatchTask(ctx, view).run(this.waitForResults))
       .then((result: TaskResult) => {
         if (result.state === 'pending') {
           this.pending++;
@@ -381,8 +396,12 @@ export class WriteRun {
     } else if (request.bytes > fitBytes) {
       skip = { type: 'too_large', message: `the request is ${request.bytes} bytes, over max_batch_bytes (${limits.maxBytes}); not sent` };
     }
-    const bytes = skip ? 0 : request.bytes;
-    if (this.open && !skip && !this.open.fits(request.customId, bytes, limits)) await this.sealOpenBatch();
+    // An identical request already sealed in an earlier batch of this run: answered from there, not sent.
+    const sentIn = skip ? undefined : this.requestIndex.get(request.customId);
+    const answerFrom = sentIn !== undefined && sentIn !== this.open?.spool.seq ? sentIn : undefined;
+    const sends = !skip && answerFrom === undefined;
+    const bytes = sends ? request.bytes : 0;
+    if (this.open && sends && !this.open.fits(request.customId, bytes, limits)) await this.sealOpenBatch();
     if (this.stop.signal.aborted) return;
     if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++));
     await this.open.add(
@@ -397,10 +416,12 @@ export class WriteRun {
         ...(Array.isArray(record.meta?.changes) && record.meta.changes.length ? { changes: record.meta.changes } : {}),
         ...(skip ? { skip } : {}),
         ...(request.truncated && !skip ? { truncated: true } : {}),
+        ...(answerFrom !== undefined ? { answer_from: answerFrom } : {}),
       },
-      skip ? undefined : request.serialized,
+      sends ? request.serialized : undefined,
       bytes,
     );
+    if (sends) this.requestIndex.add(request.customId, this.open.spool.seq);
     this.lastSeqWithRecords = this.open.spool.seq;
     this.tracker.recordSeen(stream);
   }

@@ -101,6 +101,8 @@ export interface BatchResults {
   index: ResultIndex;
   /** The outcome of a record whose request got no answer at all (default: missing). */
   unanswered?: Outcome;
+  /** Answers from earlier seqs of the run, for records whose identical request was sent there. */
+  foreign?: Map<number, { files: Array<string | undefined>; batchIds: Array<string | undefined>; index: ResultIndex }>;
 }
 
 /**
@@ -118,6 +120,12 @@ export async function writeBatchOutput(
   const handles: FileHandle[] = [];
   for (const path of results.files) handles.push((path ? await open(path, 'r') : undefined)!);
   const lastBatchId = results.batchIds.filter(Boolean).at(-1) ?? '';
+  const foreignHandles = new Map<number, FileHandle[]>();
+  for (const [seq, other] of results.foreign ?? []) {
+    const opened: FileHandle[] = [];
+    for (const path of other.files) opened.push((path ? await open(path, 'r') : undefined)!);
+    foreignHandles.set(seq, opened);
+  }
   try {
     const lines = createInterface({ input: createReadStream(recordsPath), crlfDelay: Infinity });
     for await (const line of lines) {
@@ -142,15 +150,17 @@ export async function writeBatchOutput(
         };
         files.set(key, target);
       }
-      const at = results.index.get(record.custom_id);
+      const source = record.answer_from !== undefined ? results.foreign?.get(record.answer_from) : undefined;
+      const sourceHandles = record.answer_from !== undefined ? foreignHandles.get(record.answer_from) : handles;
+      const at = (source ?? results).index.get(record.custom_id);
       const answered = record.skip
         ? ({ status: 'skipped', errorType: record.skip.type, errorMessage: record.skip.message } as const)
-        : at
-          ? outcomeOf(await readResult(handles, at))
+        : at && sourceHandles
+          ? outcomeOf(await readResult(sourceHandles, at))
           : (results.unanswered ?? outcomeOf(undefined));
       const shaped = shapeOutcome(answered, ctx.output);
       const outcome = shaped.outcome;
-      const batchId = (at && results.batchIds[at.round]) || lastBatchId;
+      const batchId = (at && (source ?? results).batchIds[at.round]) || lastBatchId;
       const lineage = { batchId, attempt: at ? at.round + 1 : results.files.length, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output };
       const row = buildRow(target.schema, record, shaped, lineage, target.generationId, target.syncId);
       await target.file?.append(row);
@@ -175,6 +185,7 @@ export async function writeBatchOutput(
     throw err;
   } finally {
     await Promise.all(handles.map((h) => h?.close()));
+    for (const opened of foreignHandles.values()) await Promise.all(opened.map((h) => h?.close()));
   }
   return [...files.values()].map((f) => f.tally);
 }

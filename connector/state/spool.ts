@@ -19,6 +19,8 @@ export interface SpooledRecord {
   skip?: { type: string; message: string };
   /** The prompt was cut to fit the request size limit. */
   truncated?: boolean;
+  /** An identical request was already sent in this earlier seq of the run: its answer is this row's. */
+  answer_from?: number;
 }
 
 export function batchDir(runDir: string, seq: number): string {

@@ -47,7 +47,7 @@ export function destinationSetup(emu: RunningEmulator, extra: Record<string, unk
       ...more,
     });
   const catalog = writeJson(dir, 'catalog.json', catalogFor(['notes']));
-  const write = (stdin: string[], options: { env?: NodeJS.ProcessEnv; config?: Record<string, unknown>; onMessage?: Parameters<typeof runCli>[1]['onMessage'] } = {}) =>
+  const write = (stdin: string[], options: { env?: NodeJS.ProcessEnv; config?: Record<string, unknown>; onMessage?: NonNullable<Parameters<typeof runCli>[1]>['onMessage'] } = {}) =>
     runCli(['write', '--config', configPath(options.config), '--catalog', catalog], { stdin: stdin.join('\n') + (stdin.length ? '\n' : ''), env: options.env, onMessage: options.onMessage });
   const command = (name: string, args: string[] = []) => runCli([name, '--config', configPath(), ...args]);
   return { dir, destination, write, command };
