@@ -9,8 +9,8 @@ import { readFully } from './record-format.js';
  *
  * File: a 64-byte header (magic, version, bits), then 2^bits slots of 32 bytes:
  *
- *   0  16 bytes  key hash (first 16 bytes of sha256 of the key; see keyHash)
- *  16  u32 LE    segment id (0 = empty slot; segments are numbered from 1)
+ *   0  16 bytes  the key's 128-bit hash (see keyHash)
+ *  16  u32 LE    segment id (0 = empty slot, 0xFFFFFFFF = stale; segments are numbered from 1)
  *  20  u32 LE    offset of the record in that segment
  *  24  u32 LE    record length
  *  28  u32       reserved (0)
@@ -31,16 +31,20 @@ const PROBE_SLOTS = 8;
 /** Slots per sequential read/write when scanning or rebuilding (4 MB). */
 const SCAN_SLOTS = 1 << 17;
 
+/** A slot made stale on purpose (its record was lost in a crash): no segment ever has this id. */
+export const STALE_SEGMENT = 0xffffffff;
+
 export type InsertResult = 'new' | 'reused' | 'present';
 export type IsLive = (segment: number) => boolean;
 
 const CUSTOM_ID_SHAPE = /^r[A-Za-z0-9_-]{43}$/;
 
 /**
- * The 16-byte hash a key is filed under, written into `out`. Our custom_ids are already 'r' + base64url of a
- * sha256, so their first 16 decoded bytes are used directly (≈10× cheaper than hashing again, and get() runs
- * once per input record); any other key is hashed with sha256. Both are uniform, and a collision costs a
- * miss at worst because every hit is checked against the stored key.
+ * The 16-byte hash a key is filed under, written into `out` (32 bytes). Our custom_ids are already 'r' +
+ * base64url of a sha256, so their first 16 decoded bytes are used directly (several times cheaper than
+ * hashing again, and get() runs once per input record); any other key is hashed with sha256. Any
+ * deterministic hash is correct here, since every hit is checked against the stored key: a collision costs
+ * one more probe, never a wrong answer.
  */
 export function keyHash(key: string, out: Buffer): Buffer {
   if (CUSTOM_ID_SHAPE.test(key)) {
@@ -140,7 +144,8 @@ export class DiskTable {
   }
 
   /**
-   * Files `hash` → (segment, offset, length) unless a live slot already carries the hash ('present').
+   * Files `hash` → (segment, offset, length) unless a live slot already carries the hash ('present': with
+   * 128-bit hashes that means the same key; a collision would only leave the second key uncached).
    * Reuses the first stale slot on the probe path ('reused'), else takes the empty slot ending it ('new').
    * The caller keeps the load factor below 1 (a full table would throw).
    */
@@ -185,6 +190,13 @@ export class DiskTable {
     s.writeUInt32LE(length, 24);
     s.writeUInt32LE(0, 28);
     writeFully(this.fd, s, SLOT_BYTES, TABLE_HEADER + index * SLOT_BYTES);
+  }
+
+  /** Turns a slot stale in place (it still continues probe chains). */
+  markStale(index: number): void {
+    const s = this.slotBuf;
+    s.writeUInt32LE(STALE_SEGMENT, 0);
+    writeFully(this.fd, s, 4, TABLE_HEADER + index * SLOT_BYTES + 16);
   }
 
   /** Visits every slot in order with sequential 4 MB reads; `buf.subarray(at, at + 32)` is the slot. */
