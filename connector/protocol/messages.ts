@@ -58,4 +58,5 @@ export type InputErrorKind =
   | 'invalid_utf8'
   | 'nul_byte'
   | 'line_too_long'
-  | 'truncated_line';
+  | 'truncated_line'
+  | 'too_deeply_nested';

@@ -28,6 +28,12 @@ export interface ReadLinesOptions {
 
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Deepest nesting of arrays and objects accepted in a message. JSON.parse takes any depth, but JSON.stringify
+ * (spool, requests, STATE echo) overflows the stack somewhere past ~5,000 levels: refused here, with a line number.
+ */
+export const MAX_NESTING = 1000;
+
 /** How much of a line's own content an error message may quote: lines can hold secrets and personal data. */
 const MAX_QUOTED_CHARS = 80;
 
@@ -62,6 +68,7 @@ const MEANINGS: Record<InputErrorKind, string> = {
   nul_byte: 'the line contains a NUL byte (binary data, not a protocol message)',
   line_too_long: 'the line is longer than the reader accepts (64 MiB by default); it was skipped unread',
   truncated_line: 'the input ends in the middle of a message (no newline, and the last fragment is not complete JSON)',
+  too_deeply_nested: `the message nests arrays/objects more than ${MAX_NESTING} levels deep (it could not be written back out)`,
 };
 
 /** The one-line human meaning of each InputError kind (for docs and logs). */
@@ -222,6 +229,19 @@ function parseDetail(err: unknown): string {
   return message.length > 120 ? `${message.slice(0, 120)}…` : message;
 }
 
+/** True when `value` nests arrays/objects deeper than `limit` (iterative: a deep value must not overflow us). */
+function nestingBeyond(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (depth > limit) return true;
+    const children = Array.isArray(v) ? v : Object.values(v as Record<string, unknown>);
+    for (const child of children) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
@@ -242,6 +262,7 @@ export function parseMessage(line: Line): AirbyteMessage | null {
     }
     throw new InputError('not_json', n, `not valid JSON (${parseDetail(err)})`);
   }
+  if (nestingBeyond(value, MAX_NESTING)) throw new InputError('too_deeply_nested', n, `arrays/objects nested more than ${MAX_NESTING} levels deep`);
   if (!isObject(value)) {
     const what = Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
     throw new InputError('not_object', n, `expected a JSON object (an Airbyte message), got ${what}`);

@@ -8,6 +8,7 @@ import {
   describeInputError,
   INPUT_ERROR_KINDS,
   InputError,
+  MAX_NESTING,
   parseMessage,
   readLines,
   type InputErrorKind,
@@ -185,6 +186,14 @@ describe('parseMessage', () => {
     }
   });
 
+  it('refuses nesting deeper than MAX_NESTING (JSON.stringify would overflow later), iteratively', () => {
+    const deep = (d: number) => `{"type":"RECORD","record":{"stream":"s","data":{"x":${'['.repeat(d)}${']'.repeat(d)}}}}`;
+    expect(parseMessage({ text: deep(MAX_NESTING - 3), lineNumber: 1 })?.type).toBe('RECORD');
+    for (const d of [MAX_NESTING - 2, 10_000, 200_000]) {
+      expect(() => parseMessage({ text: deep(d), lineNumber: 3 })).toThrow(expect.objectContaining({ kind: 'too_deeply_nested', lineNumber: 3 }));
+    }
+  });
+
   it('never echoes more than ~80 characters of a line', () => {
     const secret = 'sk-ant-api03-' + 'S'.repeat(200);
     const texts = [
@@ -209,7 +218,7 @@ describe('parseMessage', () => {
   });
 
   it('has a description for every kind', () => {
-    expect(INPUT_ERROR_KINDS).toHaveLength(10);
+    expect(INPUT_ERROR_KINDS).toHaveLength(11);
     for (const kind of INPUT_ERROR_KINDS) expect(describeInputError(kind)).toMatch(/\w/);
   });
 });
