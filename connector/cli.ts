@@ -8,6 +8,7 @@ import { writeCommand } from './commands/write.js';
 import { runEmulatorCommand } from './emulator/cli.js';
 import { statusCommand } from './commands/status.js';
 import { cancelCommand } from './commands/cancel.js';
+import { estimateCommand } from './commands/estimate.js';
 
 const writer = new MessageWriter(process.stdout);
 
@@ -43,6 +44,13 @@ program
   .requiredOption('--catalog <file>', 'ConfiguredAirbyteCatalog JSON')
   .option('--state <file>', 'state JSON handed back by the orchestrator')
   .action((o: { config: string; catalog: string; state?: string }) => guarded(() => writeCommand(o, process.stdin, writer)));
+
+program
+  .command('estimate')
+  .description('dry run: read stdin as write would and print what would be sent and its estimated cost; submits nothing')
+  .requiredOption('--config <file>', 'config JSON')
+  .requiredOption('--catalog <file>', 'ConfiguredAirbyteCatalog JSON')
+  .action((o: { config: string; catalog: string }) => guarded(() => estimateCommand(o, process.stdin)));
 
 program
   .command('status')

@@ -72,7 +72,10 @@ export async function writeCommand(
     const m = outcome.manifest;
     if (m) {
       const statuses = m.streams.map((s) => `${s.namespace ? `${s.namespace}.` : ''}${s.stream}: ${s.rows} rows ${JSON.stringify(s.by_status)}`).join('; ');
-      await writer.log('INFO', `run ${m.run_id} complete: ${m.records_in} records in, ${m.rows_out} rows out in ${m.batches.length} batches; ${statuses}`);
+      const cost = m.cost.priced
+        ? `; estimated cost $${m.cost.batch_usd} at batch prices ($${m.cost.sync_usd} synchronously) for ${m.cost.billed_requests} requests, $${m.cost.saved_by_cache_usd} saved by ${m.cost.cached_rows} cached rows`
+        : '';
+      await writer.log('INFO', `run ${m.run_id} complete: ${m.records_in} records in, ${m.rows_out} rows out in ${m.batches.length} batches; ${statuses}${cost}`);
     }
     return outcome;
   } finally {

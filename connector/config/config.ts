@@ -34,6 +34,11 @@ export interface ConnectorConfig {
   max_bad_records: number;
   missing_field_policy: 'fail' | 'skip' | 'render_empty';
   oversize_policy: 'truncate' | 'skip';
+  max_input_tokens?: number;
+  result_cache: { enabled: boolean; max_entries: number; max_size_mb: number };
+  price_overrides: Record<string, { input: number; output: number; cache_write?: number; cache_read?: number; cache_write_1h?: number }>;
+  batch_discount: number;
+  max_cost_usd?: number;
   compression: 'SNAPPY' | 'GZIP' | 'UNCOMPRESSED';
   row_group_size: number;
   max_rows_per_file?: number;

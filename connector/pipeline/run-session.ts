@@ -5,6 +5,34 @@ import { summariseStreams, writeJsonAtomic, type RunManifest } from '../sinks/ma
 import { CONTROL_DIR, runControlDir } from '../sinks/layout.js';
 import { Journal, type WaitMode } from '../state/journal.js';
 import { foldJournal, type RunView } from '../state/run-view.js';
+import { DEFAULT_PRICES, priceFor, type PriceTable } from '../cost/prices.js';
+import { costOf } from '../cost/estimate.js';
+import type { StreamTally } from '../sinks/batch-writer.js';
+
+/** Estimated cost of a run from the usage it was billed (each request once), against the same work sent synchronously. */
+function costSummary(tallies: StreamTally[], model: string, prices: PriceTable): RunManifest['cost'] {
+  const sum = (pick: (t: StreamTally) => { requests: number; input: number; output: number; cacheRead: number; cacheWrite: number } | undefined) =>
+    tallies.reduce(
+      (acc, t) => {
+        const u = pick(t);
+        if (u) for (const k of ['requests', 'input', 'output', 'cacheRead', 'cacheWrite'] as const) acc[k] += u[k];
+        return acc;
+      },
+      { requests: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+    );
+  const billed = sum((t) => t.billed);
+  const cached = sum((t) => t.cachedUsage);
+  if (!priceFor(model, prices)) return { priced: false, billed_requests: billed.requests, cached_rows: cached.requests, batch_usd: null, sync_usd: null, saved_by_cache_usd: null };
+  const usd = (u: typeof billed, batch: boolean) => Math.round(costOf(u, model, { batch }, prices) * 1e6) / 1e6;
+  return {
+    priced: true,
+    billed_requests: billed.requests,
+    cached_rows: cached.requests,
+    batch_usd: usd(billed, true),
+    sync_usd: usd(billed, false),
+    saved_by_cache_usd: usd(cached, true),
+  };
+}
 import { journalPath } from './run-registry.js';
 
 /** One run's control folder and journal, opened fresh or re-opened for resume or collection. */
@@ -69,7 +97,7 @@ export class RunSession {
     walk(destination, 0);
   }
 
-  manifest(model: string, startedAt: string, finishedAt: string): RunManifest {
+  manifest(model: string, startedAt: string, finishedAt: string, prices: PriceTable = DEFAULT_PRICES): RunManifest {
     const seqs = [...this.view.seqs.values()].sort((a, b) => a.seq - b.seq);
     const tallies = seqs.flatMap((s) => s.tallies);
     return {
@@ -96,14 +124,15 @@ export class RunSession {
         cache_read: tallies.reduce((n, t) => n + (t.cacheReadTokens ?? 0), 0),
         cache_write: tallies.reduce((n, t) => n + (t.cacheWriteTokens ?? 0), 0),
       },
+      cost: costSummary(tallies, model, prices),
       duration_seconds: Math.round((Date.parse(finishedAt) - Date.parse(startedAt)) / 100) / 10,
       attempts: this.view.attempts,
     };
   }
 
   /** Writes the manifest, marks the run complete and drops its spool. */
-  async complete(model: string): Promise<RunManifest> {
-    const manifest = this.manifest(model, this.view.startedAt, new Date().toISOString());
+  async complete(model: string, prices: PriceTable = DEFAULT_PRICES, _cacheHits = 0): Promise<RunManifest> {
+    const manifest = this.manifest(model, this.view.startedAt, new Date().toISOString(), prices);
     await writeJsonAtomic(join(this.runDir, 'manifest.json'), manifest);
     this.journal.append({ type: 'run_completed', at: manifest.finished_at, records: this.view.records });
     this.view.completed = true;

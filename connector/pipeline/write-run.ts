@@ -24,6 +24,9 @@ import { failpoint } from '../state/failpoints.js';
 import { DestinationLock } from '../state/lock.js';
 import { RecordLedger, recordFingerprint } from '../state/record-ledger.js';
 import { RequestIndex } from '../state/request-index.js';
+import { ResultCache } from '../cache/result-cache.js';
+import { resolvePrices, type PriceTable } from '../cost/prices.js';
+import { estimateRequestCost, requirePrice } from '../cost/estimate.js';
 import type { SeqView } from '../state/run-view.js';
 import { BatchSpool, batchDir, recordsFile, type SpooledRecord } from '../state/spool.js';
 import { BatchTask, type BatchTaskContext, type TaskResult } from './batch-task.js';
@@ -106,6 +109,12 @@ export class WriteRun {
   private recordsAlreadyOwned = 0;
   private rejected = 0;
   private readonly requestIndex = new RequestIndex();
+  private cache: ResultCache | undefined;
+  private readonly prices: PriceTable;
+  /** Estimated upper cost of what this run has submitted (or sealed for submission), for the budget gate. */
+  private committedUsd = 0;
+  private openUsd = 0;
+  private cacheHits = 0;
   private readonly seqResults = new WeakMap<RunSession, Map<number, Promise<'finalised' | 'pending'>>>();
   private pending = 0;
   private failure: unknown = null;
@@ -114,6 +123,8 @@ export class WriteRun {
   constructor(private readonly o: WriteRunOptions) {
     this.builder = new RequestBuilder(o.config);
     this.parquet = parquetOptionsFrom(o.config);
+    this.prices = resolvePrices({ price_overrides: o.config.price_overrides, batch_discount: o.config.batch_discount });
+    if (o.config.max_cost_usd !== undefined) requirePrice(o.config.model, this.prices);
     for (const s of o.catalog.streams) this.schemas.set(streamKey(s), streamArrowSchema(s.jsonSchema, this.builder.output.columns));
     this.progress = new Progress((send) => this.emit(() => send(o.writer)), o.config.progress_interval_seconds * 1000);
     o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
@@ -128,8 +139,11 @@ export class WriteRun {
     mkdirSync(join(destination, CONTROL_DIR), { recursive: true, mode: 0o700 });
     const lock = DestinationLock.acquire(join(destination, CONTROL_DIR));
     try {
+      const rc = this.o.config.result_cache;
+      if (rc.enabled) this.cache = ResultCache.open(join(destination, CONTROL_DIR, 'cache'), { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 });
       return await this.runLocked(destination);
     } finally {
+      this.cache?.close();
       lock.release();
     }
   }
@@ -205,6 +219,7 @@ export class WriteRun {
     this.ledger = new RecordLedger(fingerprints);
     this.nextSeq = this.session.nextSeq;
     this.recoveredBoundary = this.nextSeq - 1;
+    this.committedUsd = [...view.seqs.values()].reduce((n, s) => n + (s.estimateUsd ?? 0), 0);
     for (const seq of view.seqs.values()) {
       if (seq.finalised) this.releaseSeq(seq.seq);
       else this.startTask(seq);
@@ -221,7 +236,7 @@ export class WriteRun {
         [...view.seqs.values()].filter((s) => !s.finalised).map((s) => this.track(session, s.seq, new BatchTask(ctx, s).run(this.waitForResults))),
       );
       if (results.every((r) => r.state === 'finalised')) {
-        await session.complete(this.o.config.model);
+        await session.complete(this.o.config.model, this.prices, 0);
         this.collected.push(view.runId);
         await this.log('INFO', `collected run ${view.runId}: all its batches are written`);
       } else {
@@ -244,6 +259,7 @@ export class WriteRun {
       output: this.builder.output,
       promptVersion: (stream, namespace) => this.builder.promptVersionFor(stream, namespace),
       writeFiles: config.sink !== 'records',
+      ...(this.cache ? { remember: (entries: Array<[string, string]>) => this.cache!.putMany(entries) } : {}),
       ...(config.sink !== 'parquet' ? { onRecord: (record: AirbyteRecord) => this.o.writer.emit({ type: 'RECORD', record }) } : {}),
     };
     const mine = session === this.session;
@@ -399,11 +415,14 @@ export class WriteRun {
     // An identical request already sealed in an earlier batch of this run: answered from there, not sent.
     const sentIn = skip ? undefined : this.requestIndex.get(request.customId);
     const answerFrom = sentIn !== undefined && sentIn !== this.open?.spool.seq ? sentIn : undefined;
-    const sends = !skip && answerFrom === undefined;
+    const cached = skip || answerFrom !== undefined ? undefined : this.cache?.get(request.customId);
+    if (cached) this.cacheHits++;
+    const sends = !skip && answerFrom === undefined && !cached;
     const bytes = sends ? request.bytes : 0;
     if (this.open && sends && !this.open.fits(request.customId, bytes, limits)) await this.sealOpenBatch();
     if (this.stop.signal.aborted) return;
     if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++));
+    const requestsBefore = this.open.requests;
     await this.open.add(
       {
         line: lineNumber,
@@ -417,22 +436,40 @@ export class WriteRun {
         ...(skip ? { skip } : {}),
         ...(request.truncated && !skip ? { truncated: true } : {}),
         ...(answerFrom !== undefined ? { answer_from: answerFrom } : {}),
+        ...(cached ? { cached } : {}),
       },
       sends ? request.serialized : undefined,
       bytes,
     );
-    if (sends) this.requestIndex.add(request.customId, this.open.spool.seq);
+    if (sends && this.open.requests > requestsBefore) {
+      this.requestIndex.add(request.customId, this.open.spool.seq);
+      if (this.o.config.max_cost_usd !== undefined) {
+        this.openUsd += estimateRequestCost({ inputTokens: this.builder.inputTokens(request), maxTokens: config.max_tokens }, config.model, this.prices).upperUsd;
+      }
+    }
     this.lastSeqWithRecords = this.open.spool.seq;
     this.tracker.recordSeen(stream);
   }
 
   private async sealOpenBatch(): Promise<void> {
     const batch = this.open;
-    this.open = null;
     if (!batch) return;
+    const max = this.o.config.max_cost_usd;
+    if (max !== undefined && batch.requests > 0 && this.committedUsd + this.openUsd > max) {
+      const usd = (n: number) => `$${n.toFixed(4)}`;
+      throw configError(
+        'BUDGET_EXCEEDED',
+        `submitting batch #${batch.spool.seq} (${batch.requests} requests, estimated up to ${usd(this.openUsd)} with max_tokens as the output) would bring this run's estimated spend to ${usd(this.committedUsd + this.openUsd)}, over max_cost_usd ${usd(max)}; ` +
+          `already submitted: ${usd(this.committedUsd)}, still collectable by the next write. Raise max_cost_usd, lower max_tokens, or send less input.`,
+      );
+    }
+    const sealedUsd = this.openUsd;
+    this.committedUsd += this.openUsd;
+    this.openUsd = 0;
+    this.open = null;
     await batch.spool.seal();
     const { seq } = batch.spool;
-    this.session.journal.append({ type: 'batch_sealed', seq, records: batch.records, requests: batch.requests, bytes: batch.bytes });
+    this.session.journal.append({ type: 'batch_sealed', seq, records: batch.records, requests: batch.requests, bytes: batch.bytes, ...(sealedUsd ? { estimate_usd: sealedUsd } : {}) });
     const view: SeqView = { seq, records: batch.records, requests: batch.requests, rounds: [{ round: 0, requests: batch.requests, downloaded: false }], tallies: [], finalised: false };
     this.session.view.seqs.set(seq, view);
     this.session.view.records += batch.records;
@@ -459,7 +496,7 @@ export class WriteRun {
       await this.emitChain;
       return base;
     }
-    const manifest = await this.session.complete(this.o.config.model);
+    const manifest = await this.session.complete(this.o.config.model, this.prices, this.cacheHits);
     const completed = new Set(loadRuns(this.o.config.destination_path).filter((r) => r.view.completed).map((r) => r.view.runId));
     const pruned = await pruneOverwrittenRuns(this.o.config.destination_path, this.o.catalog, this.session.runId, completed);
     if (pruned.length) await this.log('INFO', `overwrite: removed ${pruned.length} partitions of older runs (${pruned.join(', ')})`);

@@ -3,6 +3,7 @@ import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resource
 import type { ConnectorConfig } from '../config/config.js';
 import type { AirbyteRecord } from '../protocol/messages.js';
 import { parseTemplate, renderTemplate, type Template } from './template.js';
+import { estimateTokens, truncateToBudget, TRUNCATION_MARKER } from './tokens.js';
 import { labelInstruction, outputSpecFrom, promptVersion, type OutputSpec } from './output-spec.js';
 
 export interface BuiltRequest {
@@ -16,7 +17,6 @@ export interface BuiltRequest {
   truncated?: { fromChars: number; toChars: number };
 }
 
-export const TRUNCATION_MARKER = ' …[truncated]';
 
 /** Cuts text to `chars` characters without splitting a surrogate pair, and marks the cut. */
 export function cutText(text: string, chars: number): string {
@@ -44,6 +44,7 @@ export class RequestBuilder {
   readonly output: OutputSpec;
   private readonly system: MessageCreateParamsNonStreaming['system'] | undefined;
   private readonly versions = new Map<Template, string>();
+  private readonly sharedTokens: number;
 
   constructor(private readonly config: ConnectorConfig) {
     this.defaultTemplate = parseTemplate(config.prompt_template, 'prompt_template');
@@ -54,6 +55,7 @@ export class RequestBuilder {
     // The shared part of every request (system prompt, label instruction) goes first, as one block,
     // marked for prompt caching so repeated prefixes bill as cache reads.
     const shared = [config.system_prompt, this.output.mode === 'label' ? labelInstruction(this.output.labels) : undefined].filter(Boolean).join('\n\n');
+    this.sharedTokens = estimateTokens(shared);
     if (shared) {
       this.system = config.prompt_caching ? [{ type: 'text', text: shared, cache_control: { type: 'ephemeral' } }] : shared;
     }
@@ -84,8 +86,27 @@ export class RequestBuilder {
    */
   build(record: AirbyteRecord, limits: { maxBytes?: number } = {}): BuiltRequest {
     const rendered = renderTemplate(this.templateFor(record.stream, record.namespace), record.data);
+    const budget = this.config.max_input_tokens;
+    if (budget !== undefined) {
+      // The budget covers the whole prompt: the shared prefix is counted first, the record's text gets the rest.
+      const cut = truncateToBudget(rendered.text, Math.max(1, budget - this.sharedTokens));
+      if (cut.truncated) {
+        const assembled = this.fit(cut.text, rendered.missing, limits.maxBytes);
+        return { ...assembled, truncated: assembled.truncated ?? { fromChars: rendered.text.length, toChars: cut.text.length } };
+      }
+    }
+    return this.fit(rendered.text, rendered.missing, limits.maxBytes);
+  }
+
+  /** Estimated tokens of the whole prompt a built request sends (shared prefix + user message). */
+  inputTokens(built: BuiltRequest): number {
+    const content = built.params.messages[0]?.content;
+    return this.sharedTokens + estimateTokens(typeof content === 'string' ? content : JSON.stringify(content));
+  }
+
+  private fit(text: string, missing: string[], max: number | undefined): BuiltRequest {
+    const rendered = { text, missing };
     let built = this.assemble(rendered.text, rendered.missing);
-    const max = limits.maxBytes;
     if (max === undefined || built.bytes <= max) return built;
     const fromChars = rendered.text.length;
     let chars = Math.floor(fromChars * (max / built.bytes) * 0.95);

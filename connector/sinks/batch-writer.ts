@@ -23,12 +23,32 @@ export interface StreamTally {
   path: string;
   paths: string[];
   rows: number;
-  byStatus: Partial<Record<OutcomeStatus, number>>;
+  byStatus: Partial<Record<OutcomeStatus | 'cached', number>>;
+  /** Usage of the requests this batch actually had answered (once per request: fan-out and cache hits are free). */
+  billed?: Usage & { requests: number };
+  /** Usage the cached rows would have cost if sent again. */
+  cachedUsage?: Usage & { requests: number };
   inputTokens: number;
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
 }
+
+export interface Usage {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+}
+
+const addUsage = (to: Usage & { requests: number }, o: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number }) => {
+  to.requests++;
+  to.input += o.inputTokens;
+  to.output += o.outputTokens;
+  to.cacheRead += o.cacheReadTokens;
+  to.cacheWrite += o.cacheWriteTokens;
+};
+const noUsage = () => ({ requests: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0 });
 
 export interface BatchWriteContext {
   destination: string;
@@ -42,6 +62,8 @@ export interface BatchWriteContext {
   writeFiles: boolean;
   /** Transform mode: each enriched record as a RECORD message, in input order within the batch. */
   onRecord?: (record: AirbyteRecord) => Promise<void>;
+  /** Receives this batch's good answers (raw result lines) for the cross-run cache. */
+  remember?: (entries: Array<[customId: string, line: string]>) => void;
 }
 
 /** An answer in the configured output shape: a label, validated JSON with its fields, or why it does not fit. */
@@ -121,6 +143,8 @@ export async function writeBatchOutput(
   for (const path of results.files) handles.push((path ? await open(path, 'r') : undefined)!);
   const lastBatchId = results.batchIds.filter(Boolean).at(-1) ?? '';
   const foreignHandles = new Map<number, FileHandle[]>();
+  const billedIds = new Set<string>();
+  const cacheable: Array<[string, string]> = [];
   for (const [seq, other] of results.foreign ?? []) {
     const opened: FileHandle[] = [];
     for (const path of other.files) opened.push((path ? await open(path, 'r') : undefined)!);
@@ -143,7 +167,7 @@ export async function writeBatchOutput(
         const path = join(dir, partFileName(seq));
         target = {
           file: ctx.writeFiles ? await RollingParquetWriter.create(path, schema, ctx.parquet) : undefined,
-          tally: { stream: record.stream, namespace: record.namespace, path, paths: [path], rows: 0, byStatus: {}, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
+          tally: { stream: record.stream, namespace: record.namespace, path, paths: [path], rows: 0, byStatus: {}, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, billed: noUsage(), cachedUsage: noUsage() },
           schema,
           generationId: stream?.generationId ?? 0,
           syncId: stream?.syncId ?? null,
@@ -153,28 +177,40 @@ export async function writeBatchOutput(
       const source = record.answer_from !== undefined ? results.foreign?.get(record.answer_from) : undefined;
       const sourceHandles = record.answer_from !== undefined ? foreignHandles.get(record.answer_from) : handles;
       const at = (source ?? results).index.get(record.custom_id);
+      const response = record.skip ? undefined : record.cached ? JSON.parse(record.cached) : at && sourceHandles ? await readResult(sourceHandles, at) : undefined;
       const answered = record.skip
         ? ({ status: 'skipped', errorType: record.skip.type, errorMessage: record.skip.message } as const)
-        : at && sourceHandles
-          ? outcomeOf(await readResult(sourceHandles, at))
+        : response
+          ? outcomeOf(response)
           : (results.unanswered ?? outcomeOf(undefined));
       const shaped = shapeOutcome(answered, ctx.output);
       const outcome = shaped.outcome;
       const batchId = (at && (source ?? results).batchIds[at.round]) || lastBatchId;
-      const lineage = { batchId, attempt: at ? at.round + 1 : results.files.length, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output };
+      const lineage = { batchId: record.cached ? '' : batchId, attempt: record.cached ? 0 : at ? at.round + 1 : results.files.length, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output };
       const row = buildRow(target.schema, record, shaped, lineage, target.generationId, target.syncId);
+      if (record.cached && row._claude_status === 'succeeded') row._claude_status = 'cached';
+      if (!row._claude_batch_id) delete row._claude_batch_id;
       await target.file?.append(row);
       if (ctx.onRecord) await ctx.onRecord(enrichedRecord(record, row, ctx.output));
       const t = target.tally;
       t.rows++;
-      t.byStatus[outcome.status] = (t.byStatus[outcome.status] ?? 0) + 1;
+      const status = row._claude_status as OutcomeStatus | 'cached';
+      t.byStatus[status] = (t.byStatus[status] ?? 0) + 1;
+      const ownAnswer = response && !record.cached && record.answer_from === undefined && !billedIds.has(record.custom_id);
       if (outcome.status === 'succeeded' || outcome.status === 'invalid_output') {
+        if (record.cached) addUsage(t.cachedUsage!, outcome);
+        else if (ownAnswer) {
+          billedIds.add(record.custom_id);
+          addUsage(t.billed!, outcome);
+          if (outcome.status === 'succeeded' && ctx.remember) cacheable.push([record.custom_id, JSON.stringify(response)]);
+        }
         t.inputTokens += outcome.inputTokens;
         t.outputTokens += outcome.outputTokens;
         t.cacheReadTokens += outcome.cacheReadTokens;
         t.cacheWriteTokens += outcome.cacheWriteTokens;
       }
     }
+    if (cacheable.length) ctx.remember?.(cacheable);
     failpoint('mid_parquet');
     for (const { file, tally } of files.values()) {
       tally.paths = file ? await file.commit() : [];

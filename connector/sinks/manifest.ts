@@ -27,12 +27,21 @@ export interface RunManifest {
     namespace: string | null;
     stream: string;
     rows: number;
-    by_status: Partial<Record<OutcomeStatus, number>>;
+    by_status: Partial<Record<OutcomeStatus | 'cached', number>>;
     files: string[];
   }>;
   batches: BatchSummary[];
   tokens: { input: number; output: number; cache_read: number; cache_write: number };
   duration_seconds: number;
+  /** An estimate from the price table (config can override it): what the run cost at batch prices, and the same requests at synchronous prices. */
+  cost: {
+    priced: boolean;
+    billed_requests: number;
+    cached_rows: number;
+    batch_usd: number | null;
+    sync_usd: number | null;
+    saved_by_cache_usd: number | null;
+  };
   /** How many `write` invocations it took (more than 1 after a resume). */
   attempts: number;
 }
@@ -45,7 +54,7 @@ export function summariseStreams(tallies: StreamTally[]): RunManifest['streams']
     const entry = byStream.get(key) ?? { namespace: t.namespace, stream: t.stream, rows: 0, by_status: {}, files: [] };
     entry.rows += t.rows;
     entry.files.push(...(t.paths ?? [t.path]));
-    for (const [status, n] of Object.entries(t.byStatus) as Array<[OutcomeStatus, number]>) {
+    for (const [status, n] of Object.entries(t.byStatus) as Array<[OutcomeStatus | 'cached', number]>) {
       entry.by_status[status] = (entry.by_status[status] ?? 0) + n;
     }
     byStream.set(key, entry);

@@ -11,7 +11,7 @@ export type WaitMode = 'until_done' | 'submit_only';
 export type JournalEntry =
   | { type: 'run_started'; run_id: string; config_fingerprint: string; request_fingerprint: string; wait: WaitMode; at: string }
   | { type: 'attempt_started'; attempt: number; at: string }
-  | { type: 'batch_sealed'; seq: number; records: number; requests: number; bytes: number }
+  | { type: 'batch_sealed'; seq: number; records: number; requests: number; bytes: number; estimate_usd?: number }
   | { type: 'round_sealed'; seq: number; round: number; requests: number; reasons: Record<string, number> }
   | { type: 'batch_submitting'; seq: number; round: number; at: string }
   | { type: 'batch_submitted'; seq: number; round: number; batch_id: string; at: string; reconciled?: boolean }

@@ -23,6 +23,8 @@ export interface SeqView {
   rounds: RoundView[];
   tallies: StreamTally[];
   finalised: boolean;
+  /** Estimated upper cost when sealed (only with a budget). */
+  estimateUsd?: number;
 }
 
 export type RunPhase = 'running' | 'detached' | 'interrupted' | 'completed';
@@ -70,7 +72,7 @@ export function foldJournal(entries: JournalEntry[]): RunView | undefined {
         view.interrupted = false;
         break;
       case 'batch_sealed':
-        view.seqs.set(e.seq, { seq: e.seq, records: e.records, requests: e.requests, rounds: [{ round: 0, requests: e.requests, downloaded: false }], tallies: [], finalised: false });
+        view.seqs.set(e.seq, { seq: e.seq, records: e.records, requests: e.requests, rounds: [{ round: 0, requests: e.requests, downloaded: false }], tallies: [], finalised: false, estimateUsd: e.estimate_usd });
         view.records += e.records;
         break;
       case 'round_sealed': {

@@ -21,6 +21,8 @@ export interface SpooledRecord {
   truncated?: boolean;
   /** An identical request was already sent in this earlier seq of the run: its answer is this row's. */
   answer_from?: number;
+  /** The answer to this exact request from an earlier run (the result cache): the row's, nothing sent. */
+  cached?: string;
 }
 
 export function batchDir(runDir: string, seq: number): string {

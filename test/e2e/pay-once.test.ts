@@ -37,3 +37,118 @@ describe('pay once within a run', () => {
     expect((await emu.batches()).length - batchesBefore).toBe(2);
   });
 });
+
+describe('pay once across runs: the result cache', () => {
+  it('a second identical run submits nothing and writes the same answers with status cached', async () => {
+    const { destination, write } = destinationSetup(emu);
+    const input = docs(15, 'cache').map((d) => recordLine('notes', { ...d }));
+    expect((await write(input)).code).toBe(0);
+    const creates = emu.calls.create;
+    const second = await write(input);
+    expect(second.code, second.stderr).toBe(0);
+    expect(emu.calls.create).toBe(creates);
+    const rows = await duck(
+      `SELECT run_id, id, _claude_status AS s, _claude_output AS o, _claude_attempt AS a FROM read_parquet('${destination}/**/*.parquet', hive_partitioning = true) ORDER BY id, run_id`,
+    );
+    expect(rows).toHaveLength(30);
+    const runs = [...new Set(rows.map((r) => String(r.run_id)))].sort();
+    const [firstRun, secondRun] = [rows.filter((r) => r.run_id === runs[0]), rows.filter((r) => r.run_id === runs[1])];
+    expect(firstRun.every((r) => r.s === 'succeeded')).toBe(true);
+    expect(secondRun.every((r) => r.s === 'cached' && r.a === 0n)).toBe(true);
+    expect(secondRun.map((r) => r.o)).toEqual(firstRun.map((r) => r.o));
+    const log = second.messages.filter((m) => m.type === 'LOG').map((m) => String(m.log.message)).join('\n');
+    expect(log).toMatch(/15 cached rows/);
+  });
+
+  it('can be switched off', async () => {
+    const { write } = destinationSetup(emu, { result_cache: { enabled: false } });
+    const input = docs(5, 'nocache').map((d) => recordLine('notes', { ...d }));
+    expect((await write(input)).code).toBe(0);
+    const creates = emu.calls.create;
+    expect((await write(input)).code).toBe(0);
+    expect(emu.calls.create).toBe(creates + 1);
+  });
+});
+
+describe('pay less', () => {
+  it('marks the shared prefix with cache_control, and repeated prefixes bill as cache reads', async () => {
+    const system = `You are a meticulous records analyst. ${'Follow the house style guide carefully. '.repeat(150)}`;
+    const { destination, write } = destinationSetup(emu, { system_prompt: system });
+    expect((await write(docs(6, 'pc').map((d) => recordLine('notes', { ...d })))).code).toBe(0);
+    const rows = await duck(`SELECT _claude_batch_id AS b, _claude_cache_read_tokens AS r, _claude_cache_write_tokens AS w FROM read_parquet('${destination}/**/*.parquet')`);
+    const sent = emu.requestsOf(String(rows[0]!.b))!;
+    for (const r of sent) expect(r.params.system).toEqual([{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }]);
+    expect(rows.filter((r) => Number(r.w) > 0)).toHaveLength(1);
+    expect(rows.filter((r) => Number(r.r) > 0)).toHaveLength(5);
+  });
+
+  it('truncates each prompt to the input token budget, and says so on the row', async () => {
+    const { estimateTokens } = await import('../../connector/requests/tokens.js');
+    const { destination, write } = destinationSetup(emu, { max_input_tokens: 60 });
+    const long = docs(4, 'tr').map((d, i) => recordLine('notes', { ...d, body: i % 2 ? 'short body' : 'many words here '.repeat(200) }));
+    expect((await write(long)).code).toBe(0);
+    const rows = await duck(`SELECT id, _claude_input_truncated AS t, _claude_batch_id AS b FROM read_parquet('${destination}/**/*.parquet') ORDER BY id`);
+    expect(rows.map((r) => r.t)).toEqual([true, false, true, false]);
+    for (const r of emu.requestsOf(String(rows[0]!.b))!) {
+      expect(estimateTokens(String((r.params.messages as Array<{ content: string }>)[0]!.content))).toBeLessThanOrEqual(60);
+    }
+  });
+
+  it('estimate submits nothing, and its figures match what the real run then submits', async () => {
+    const { destination, write, estimate } = destinationSetup(emu, { max_requests_per_batch: 7 });
+    const records = docs(20, 'est');
+    const input = [...records, ...records.slice(0, 4)].map((d) => recordLine('notes', { ...d }));
+    const creates = emu.calls.create;
+    const est = await estimate(input);
+    expect(emu.calls.create).toBe(creates);
+    expect(est).toMatchObject({ records: 24, duplicates: 4, requests_to_send: 20, batches: 3, cached: 0 });
+    expect(est.estimated_cost_usd).toBeGreaterThan(0);
+    expect(est.same_work_synchronous_usd).toBeCloseTo(est.estimated_cost_usd * 2, 8);
+
+    const before = new Map(emu.submissions());
+    const batchesBefore = (await emu.batches()).length;
+    expect((await write(input)).code).toBe(0);
+    const rows = await duck(`SELECT DISTINCT _claude_custom_id AS c FROM read_parquet('${destination}/**/*.parquet')`);
+    const sent = submittedSince(emu, before, rows.map((r) => String(r.c)));
+    expect([...sent.values()].reduce((a, b) => a + b, 0)).toBe(est.requests_to_send);
+    expect((await emu.batches()).length - batchesBefore).toBe(est.batches);
+
+    // And after that run, everything is cached: the estimate says nothing would be sent.
+    const again = await estimate(input);
+    expect(again).toMatchObject({ requests_to_send: 0, cached: 20, estimated_cost_usd: 0 });
+  });
+
+  it('the budget gate stops the run before a submission that would pass max_cost_usd', async () => {
+    const tight = destinationSetup(emu, { max_cost_usd: 0.000001 });
+    const creates = emu.calls.create;
+    const stopped = await tight.write(docs(5, 'bud').map((d) => recordLine('notes', { ...d })));
+    expect(stopped.code).not.toBe(0);
+    const { traceErrors } = await import('../helpers/cli.js');
+    const trace = traceErrors(stopped.messages)[0]!.trace.error;
+    expect(trace.failure_type).toBe('config_error');
+    expect(trace.message).toMatch(/over max_cost_usd \$0\.0000; already submitted: \$0\.0000/);
+    expect(emu.calls.create).toBe(creates);
+
+    // A budget for about one batch of 10: the first is submitted, the second is refused.
+    const perRequest = 512 * 2.5e-6 + 30 * 0.5e-6; // max_tokens at $2.50/M output + ~30 input tokens at $0.50/M (Haiku 4.5, batch)
+    const one = destinationSetup(emu, { max_cost_usd: perRequest * 12 });
+    const partial = await one.write(docs(25, 'bud2').map((d) => recordLine('notes', { ...d })));
+    expect(partial.code).not.toBe(0);
+    expect(emu.calls.create).toBe(creates + 1);
+    expect(traceErrors(partial.messages)[0]!.trace.error.message).toMatch(/submitting batch #1 \(10 requests/);
+  });
+
+  it('reports the estimated cost at batch prices and synchronously in the manifest', async () => {
+    const { destination, write } = destinationSetup(emu);
+    expect((await write(docs(6, 'cost').map((d) => recordLine('notes', { ...d })))).code).toBe(0);
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const runs = `${destination}/_claude_batch/runs`;
+    const manifest = JSON.parse(readFileSync(`${runs}/${readdirSync(runs)[0]}/manifest.json`, 'utf8'));
+    expect(manifest.cost.priced).toBe(true);
+    expect(manifest.cost.billed_requests).toBe(6);
+    expect(manifest.cost.batch_usd).toBeGreaterThan(0);
+    expect(manifest.cost.sync_usd).toBeCloseTo(manifest.cost.batch_usd * 2, 8);
+    const expected = (manifest.tokens.input * 0.5 + manifest.tokens.output * 2.5) / 1e6;
+    expect(manifest.cost.batch_usd).toBeCloseTo(expected, 6);
+  });
+});

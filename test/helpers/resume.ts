@@ -2,7 +2,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { RunningEmulator } from '../../connector/emulator/index.js';
-import { runCli, tempDir, writeJson, type CliResult } from './cli.js';
+import { spawn } from 'node:child_process';
+import { CLI, runCli, tempDir, writeJson, type CliResult } from './cli.js';
 import { duck } from './duckdb.js';
 import { catalogFor, docs, recordLine, stateLine } from './records.js';
 
@@ -50,7 +51,17 @@ export function destinationSetup(emu: RunningEmulator, extra: Record<string, unk
   const write = (stdin: string[], options: { env?: NodeJS.ProcessEnv; config?: Record<string, unknown>; onMessage?: NonNullable<Parameters<typeof runCli>[1]>['onMessage'] } = {}) =>
     runCli(['write', '--config', configPath(options.config), '--catalog', catalog], { stdin: stdin.join('\n') + (stdin.length ? '\n' : ''), env: options.env, onMessage: options.onMessage });
   const command = (name: string, args: string[] = []) => runCli([name, '--config', configPath(), ...args]);
-  return { dir, destination, write, command };
+  /** `estimate` prints one JSON object (not protocol messages): parsed here. */
+  const estimate = async (stdin: string[]): Promise<Record<string, any>> => {
+    const child = spawn(process.execPath, [CLI, 'estimate', '--config', configPath(), '--catalog', catalog], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.stdin.end(stdin.join('\n') + '\n');
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code, out).toBe(0);
+    return JSON.parse(out) as Record<string, any>;
+  };
+  return { dir, destination, write, command, estimate };
 }
 
 /** Every id once, and nothing else: the exactly-once promise, read back by DuckDB. */

@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { loadCatalog } from '../config/catalog.js';
+import { loadConfig } from '../config/config.js';
+import { configError } from '../errors.js';
+import { ResultCache } from '../cache/result-cache.js';
+import { estimateRequestCost } from '../cost/estimate.js';
+import { priceFor, resolvePrices } from '../cost/prices.js';
+import { OpenBatch } from '../pipeline/open-batch.js';
+import { InputError, parseMessage, readLines } from '../protocol/reader.js';
+import { RequestBuilder } from '../requests/build.js';
+import { CONTROL_DIR } from '../sinks/layout.js';
+import { DestinationLock } from '../state/lock.js';
+
+export interface Estimate {
+  model: string;
+  records: number;
+  bad_lines: number;
+  skipped: number;
+  truncated: number;
+  duplicates: number;
+  cached: number;
+  requests_to_send: number;
+  batches: number;
+  estimated_input_tokens: number;
+  max_output_tokens: number;
+  /** Upper bound: every request uses its whole max_tokens. */
+  estimated_cost_usd: number | null;
+  same_work_synchronous_usd: number | null;
+  note: string;
+}
+
+/**
+ * `estimate` (dry run): reads the input exactly as `write` would — templates, size and token limits,
+ * the missing-field policy, identical requests sent once, answers already in the result cache — and
+ * reports what would be sent and what it would cost, without submitting anything.
+ */
+export async function estimateCommand(options: { config: string; catalog: string }, input: Readable, out: NodeJS.WritableStream = process.stdout): Promise<Estimate> {
+  const config = await loadConfig(options.config);
+  const builder = new RequestBuilder(config);
+  const catalog = await loadCatalog(options.catalog);
+  const prices = resolvePrices({ price_overrides: config.price_overrides, batch_discount: config.batch_discount });
+  const cacheDir = join(config.destination_path, CONTROL_DIR, 'cache');
+  let cache: ResultCache | undefined;
+  let lock: DestinationLock | undefined;
+  if (config.result_cache.enabled && existsSync(cacheDir)) {
+    lock = DestinationLock.acquire(join(config.destination_path, CONTROL_DIR));
+    cache = ResultCache.open(cacheDir, { maxEntries: config.result_cache.max_entries, maxBytes: config.result_cache.max_size_mb * 1024 * 1024 });
+  }
+  const e: Estimate = {
+    model: config.model,
+    records: 0,
+    bad_lines: 0,
+    skipped: 0,
+    truncated: 0,
+    duplicates: 0,
+    cached: 0,
+    requests_to_send: 0,
+    batches: 0,
+    estimated_input_tokens: 0,
+    max_output_tokens: 0,
+    estimated_cost_usd: null,
+    same_work_synchronous_usd: null,
+    note: 'token counts are a local estimate (about 4 characters per token); cost assumes every request uses all of max_tokens, at the price table in connector/cost/prices.ts plus price_overrides',
+  };
+  const seen = new Set<string>();
+  const fitBytes = config.max_batch_bytes - OpenBatch.overhead(0);
+  let inBatch = { requests: 0, bytes: OpenBatch.overhead(0) };
+  try {
+    for await (const line of readLines(input)) {
+      let message;
+      try {
+        message = parseMessage(line);
+      } catch (err) {
+        if (!(err instanceof InputError)) throw err;
+        e.bad_lines++;
+        continue;
+      }
+      if (message?.type !== 'RECORD') continue;
+      const record = message.record;
+      if (!catalog.find({ name: record.stream, namespace: record.namespace })) {
+        throw configError('STREAM_NOT_IN_CATALOG', `stdin line ${line.lineNumber}: RECORD for stream "${record.stream}", which is not in the configured catalog`);
+      }
+      e.records++;
+      const request = builder.build(record, config.oversize_policy === 'truncate' ? { maxBytes: fitBytes } : {});
+      if ((request.missingFields.length > 0 && config.missing_field_policy === 'skip') || request.bytes > fitBytes) {
+        e.skipped++;
+        continue;
+      }
+      if (request.truncated) e.truncated++;
+      if (seen.has(request.customId)) {
+        e.duplicates++;
+        continue;
+      }
+      seen.add(request.customId);
+      if (cache?.get(request.customId)) {
+        e.cached++;
+        continue;
+      }
+      // Pack as write does: a new batch when the count or byte cap would be passed.
+      if (inBatch.requests > 0 && (inBatch.requests + 1 > config.max_requests_per_batch || inBatch.bytes + request.bytes + 1 > config.max_batch_bytes)) {
+        e.batches++;
+        inBatch = { requests: 0, bytes: OpenBatch.overhead(0) };
+      }
+      inBatch.requests++;
+      inBatch.bytes += request.bytes + (inBatch.requests > 1 ? 1 : 0);
+      e.requests_to_send++;
+      e.estimated_input_tokens += builder.inputTokens(request);
+    }
+  } finally {
+    cache?.close();
+    lock?.release();
+  }
+  if (inBatch.requests > 0) e.batches++;
+  e.max_output_tokens = e.requests_to_send * config.max_tokens;
+  if (priceFor(config.model, prices)) {
+    const total = { inputTokens: e.estimated_input_tokens, maxTokens: e.max_output_tokens };
+    e.estimated_cost_usd = round(estimateRequestCost(total, config.model, prices, { batch: true }).upperUsd);
+    e.same_work_synchronous_usd = round(estimateRequestCost(total, config.model, prices, { batch: false }).upperUsd);
+  }
+  out.write(JSON.stringify(e, null, 2) + '\n');
+  return e;
+}
+
+const round = (usd: number) => Math.round(usd * 1e6) / 1e6;
