@@ -233,6 +233,7 @@ export class BatchTask {
       return retry;
     }
     if (scan.unknown > 0) this.ctx.log(`batch #${this.seq}: ignored ${scan.unknown} result lines for requests this batch never sent`);
+    if (scan.malformed > 0) this.ctx.log(`batch #${this.seq}: skipped ${scan.malformed} unreadable result lines; their requests are sent again`);
     for (const id of expected) if (!answered.has(id)) retry.set(id, 'missing');
     return retry;
   }

@@ -167,7 +167,7 @@ export const ENRICHMENT_COLUMNS: ReadonlyArray<[string, ColumnKind]> = [
 ];
 
 /** Enrichment columns that are set on every row. */
-const REQUIRED = new Set(['_airbyte_raw_id', '_airbyte_extracted_at', '_claude_custom_id', '_claude_status', '_claude_attempt', '_claude_prompt_version', '_claude_input_truncated']);
+const REQUIRED = new Set(['_airbyte_raw_id', '_airbyte_extracted_at', '_claude_custom_id', '_claude_status']);
 const RESERVED = new Set(ENRICHMENT_COLUMNS.map(([name]) => name));
 
 /** Whether a column of a stream's schema holds record data (as opposed to a connector-added column). */

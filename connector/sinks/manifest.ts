@@ -1,4 +1,4 @@
-import { rename, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { syncDirectory } from './parquet-file.js';
 import { dirname } from 'node:path';
 import type { StreamTally } from './batch-writer.js';
@@ -65,7 +65,8 @@ export function summariseStreams(tallies: StreamTally[]): RunManifest['streams']
 /** Writes JSON atomically: temp file, fsync, rename, so a reader never sees half a manifest. */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(value, null, 2) + '\n', { mode: 0o644, flush: true });
+  await rm(temp, { force: true });
+  await writeFile(temp, JSON.stringify(value, null, 2) + '\n', { mode: 0o644, flush: true, flag: 'wx' });
   await rename(temp, path);
   await syncDirectory(dirname(path));
 }

@@ -1,4 +1,4 @@
-import { openSync, writeSync, fsyncSync, closeSync, readFileSync, existsSync } from 'node:fs';
+import { openSync, writeSync, fsyncSync, closeSync, readFileSync, existsSync, constants } from 'node:fs';
 import type { StreamTally } from '../sinks/batch-writer.js';
 
 export type WaitMode = 'until_done' | 'submit_only';
@@ -34,7 +34,8 @@ export class Journal {
   private readonly fd: number;
 
   constructor(readonly path: string) {
-    this.fd = openSync(path, 'a', 0o600);
+    // Never through a planted symlink: the journal decides what gets paid for.
+    this.fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   }
 
   append(entry: JournalEntry): void {

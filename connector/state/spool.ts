@@ -44,8 +44,9 @@ export class BatchSpool {
   private readonly requests: WriteStream;
 
   private constructor(readonly seq: number, readonly dir: string) {
-    this.records = createWriteStream(recordsFile(dir), { mode: 0o600 });
-    this.requests = createWriteStream(requestsFile(dir, 0), { mode: 0o600 });
+    // The folder was just created afresh, so exclusive creation also refuses anything planted in it.
+    this.records = createWriteStream(recordsFile(dir), { mode: 0o600, flags: 'wx' });
+    this.requests = createWriteStream(requestsFile(dir, 0), { mode: 0o600, flags: 'wx' });
   }
 
   static async open(runDir: string, seq: number): Promise<BatchSpool> {
