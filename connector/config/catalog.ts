@@ -1,4 +1,8 @@
+import { Ajv } from 'ajv';
 import { configError } from '../errors.js';
+
+/** Checks that a stream's JSON schema is a schema at all (unknown keywords, e.g. airbyte_type, are allowed). */
+const schemaChecker = new Ajv({ strict: false, validateSchema: true, allErrors: false });
 import { streamKey, type StreamDescriptor } from '../protocol/messages.js';
 import { readJsonFile } from './config.js';
 
@@ -37,6 +41,11 @@ export function parseCatalog(raw: unknown): Catalog {
     const schema = s.json_schema;
     if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
       throw configError('CATALOG_INVALID', `${where} (${s.name}): stream.json_schema must be an object`);
+    }
+    try {
+      schemaChecker.compile(schema as object);
+    } catch (err) {
+      throw configError('CATALOG_INVALID', `${where} (${s.name}): stream.json_schema is not a valid JSON schema: ${(err as Error).message}`);
     }
     const e = entry as Record<string, unknown>;
     const mode = (e.destination_sync_mode ?? 'append') as string;

@@ -85,3 +85,26 @@ describe('check', () => {
     expect(s.message).toMatch(/prompt_template: "\{\{" at offset 3 is never closed/);
   });
 });
+
+describe('config and catalog errors are found before anything is submitted', () => {
+  it('check fails on a template that references no field, naming it', async () => {
+    const s = status(await check({ base_url: 'emulator', prompt_template: 'Summarise this document.' }));
+    expect(s.status).toBe('FAILED');
+    expect(s.message).toMatch(/prompt_template: the template references no record field/);
+  });
+
+  it('write refuses a catalog whose JSON schema is invalid, before submitting', async () => {
+    const dir = tempDir();
+    const config = writeJson(dir, 'config.json', { api_key: 'right-key-123', base_url: emu.url, destination_path: join(dir, 'out'), prompt_template: 'Hi {{ a }}' });
+    const catalog = writeJson(dir, 'catalog.json', {
+      streams: [{ stream: { name: 's', json_schema: { type: 'object', properties: { a: { type: 'strnig' } } } }, destination_sync_mode: 'append' }],
+    });
+    const creates = emu.calls.create;
+    const r = await runCli(['write', '--config', config, '--catalog', catalog], { stdin: '{"type":"RECORD","record":{"stream":"s","data":{"a":"x"},"emitted_at":1}}\n' });
+    expect(r.code).not.toBe(0);
+    const trace = r.messages.find((m) => m.type === 'TRACE' && m.trace.type === 'ERROR')!;
+    expect(trace.trace.error.failure_type).toBe('config_error');
+    expect(trace.trace.error.message).toMatch(/streams\[0\] \(s\): stream.json_schema is not a valid JSON schema/);
+    expect(emu.calls.create).toBe(creates);
+  });
+});
