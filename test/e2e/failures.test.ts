@@ -76,6 +76,16 @@ describe('per-request failures', () => {
     expect([...submittedSince(emu, before, rows.map((r) => String(r.c))).values()].every((n) => n === 1)).toBe(true);
   });
 
+  it('a model the API does not know: rows errored with not_found_error, each request sent once', async () => {
+    const { destination, write } = destinationSetup(emu, { model: 'claude-nonexistent-9' });
+    const { input } = fresh(6);
+    const before = new Map(emu.submissions());
+    expect((await write(input)).code).toBe(0);
+    expect(await statuses(destination)).toEqual([{ status: 'errored', error_type: 'not_found_error', n: 6 }]);
+    const rows = await duck(`SELECT _claude_custom_id AS c FROM read_parquet('${destination}/**/*.parquet')`);
+    expect([...submittedSince(emu, before, rows.map((r) => String(r.c))).values()].every((n) => n === 1)).toBe(true);
+  });
+
   it('resubmits expired requests by default, and records them as expired when told not to', async () => {
     emu.faults.expiredShare = 0.3;
     const on = destinationSetup(emu);
