@@ -41,8 +41,14 @@ const runsDir = join(destination, CONTROL_DIR, 'runs');
 const latest = readdirSync(runsDir).sort().at(-1)!;
 const manifest = JSON.parse(readFileSync(join(runsDir, latest, 'manifest.json'), 'utf8')) as RunManifest;
 
-console.log(`\nRun ${manifest.run_id}: ${manifest.records_in} records in, ${manifest.rows_out} rows out, ${manifest.batches.length} batches, ${states} STATE messages echoed`);
-console.log(`Tokens: ${manifest.tokens.input} in, ${manifest.tokens.output} out`);
+console.log(`\nRun ${manifest.run_id}: ${manifest.records_in} records in, ${manifest.rows_out} rows out, ${manifest.batches.filter((b) => b.batch_id).length} batches, ${states} STATE messages echoed`);
+console.log(`Tokens: ${manifest.tokens.input} in, ${manifest.tokens.output} out (cache reads ${manifest.tokens.cache_read}, writes ${manifest.tokens.cache_write})`);
+if (manifest.cost.priced) {
+  console.log(
+    `Estimated cost: $${manifest.cost.batch_usd} at batch prices for ${manifest.cost.billed_requests} requests ($${manifest.cost.sync_usd} synchronously); ` +
+      `${manifest.cost.cached_rows} rows answered from the result cache (run the demo again: everything is cached and nothing is sent)`,
+  );
+}
 for (const s of manifest.streams) {
   console.log(`\n${s.namespace ?? 'default'}.${s.stream}: ${s.rows} rows ${JSON.stringify(s.by_status)}`);
   console.log(`  ${relative(repo, dirname(s.files[0]!))}/ (${s.files.length} Parquet files)`);

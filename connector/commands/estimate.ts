@@ -66,7 +66,14 @@ export async function estimateCommand(options: { config: string; catalog: string
   };
   const seen = new Set<string>();
   const fitBytes = config.max_batch_bytes - OpenBatch.overhead(0);
-  let inBatch = { requests: 0, bytes: OpenBatch.overhead(0) };
+  // Packing mirrors write: a batch seals on its request count, body size, or record count (records that
+  // send nothing — duplicates, cache hits, skipped — still fill it); only batches with requests are sent.
+  let inBatch = { requests: 0, records: 0, bytes: OpenBatch.overhead(0), ids: new Set<string>() };
+  const maxRecords = OpenBatch.maxRecords(config.max_requests_per_batch);
+  const seal = () => {
+    if (inBatch.requests > 0) e.batches++;
+    inBatch = { requests: 0, records: 0, bytes: OpenBatch.overhead(0), ids: new Set<string>() };
+  };
   try {
     for await (const line of readLines(input)) {
       let message;
@@ -84,25 +91,26 @@ export async function estimateCommand(options: { config: string; catalog: string
       }
       e.records++;
       const request = builder.build(record, config.oversize_policy === 'truncate' ? { maxBytes: fitBytes } : {});
-      if ((request.missingFields.length > 0 && config.missing_field_policy === 'skip') || request.bytes > fitBytes) {
-        e.skipped++;
-        continue;
-      }
-      if (request.truncated) e.truncated++;
+      const skipped = (request.missingFields.length > 0 && config.missing_field_policy === 'skip') || request.bytes > fitBytes;
+      const duplicate = !skipped && seen.has(request.customId) && !inBatch.ids.has(request.customId);
+      const cached = !skipped && !seen.has(request.customId) && cache?.get(request.customId) !== undefined;
+      const sends = !skipped && !duplicate && !cached && !inBatch.ids.has(request.customId);
+      const full = inBatch.records >= maxRecords || (sends && inBatch.requests > 0 && (inBatch.requests + 1 > config.max_requests_per_batch || inBatch.bytes + request.bytes + 1 > config.max_batch_bytes));
+      if (full) seal();
+      inBatch.records++;
+      if (skipped) e.skipped++;
+      else if (request.truncated) e.truncated++;
+      if (skipped) continue;
       if (seen.has(request.customId)) {
         e.duplicates++;
         continue;
       }
       seen.add(request.customId);
-      if (cache?.get(request.customId)) {
+      if (cached) {
         e.cached++;
         continue;
       }
-      // Pack as write does: a new batch when the count or byte cap would be passed.
-      if (inBatch.requests > 0 && (inBatch.requests + 1 > config.max_requests_per_batch || inBatch.bytes + request.bytes + 1 > config.max_batch_bytes)) {
-        e.batches++;
-        inBatch = { requests: 0, bytes: OpenBatch.overhead(0) };
-      }
+      inBatch.ids.add(request.customId);
       inBatch.requests++;
       inBatch.bytes += request.bytes + (inBatch.requests > 1 ? 1 : 0);
       e.requests_to_send++;
@@ -112,7 +120,7 @@ export async function estimateCommand(options: { config: string; catalog: string
     cache?.close();
     lock?.release();
   }
-  if (inBatch.requests > 0) e.batches++;
+  seal();
   e.max_output_tokens = e.requests_to_send * config.max_tokens;
   if (priceFor(config.model, prices)) {
     const total = { inputTokens: e.estimated_input_tokens, maxTokens: e.max_output_tokens };

@@ -75,7 +75,7 @@ export async function writeCommand(
       const cost = m.cost.priced
         ? `; estimated cost $${m.cost.batch_usd} at batch prices ($${m.cost.sync_usd} synchronously) for ${m.cost.billed_requests} requests, $${m.cost.saved_by_cache_usd} saved by ${m.cost.cached_rows} cached rows`
         : '';
-      await writer.log('INFO', `run ${m.run_id} complete: ${m.records_in} records in, ${m.rows_out} rows out in ${m.batches.length} batches; ${statuses}${cost}`);
+      await writer.log('INFO', `run ${m.run_id} complete: ${m.records_in} records in, ${m.rows_out} rows out in ${m.batches.filter((b) => b.batch_id).length} batches; ${statuses}${cost}`);
     }
     return outcome;
   } finally {

@@ -17,6 +17,19 @@ export class OpenBatch {
 
   constructor(readonly spool: BatchSpool) {}
 
+  /**
+   * Records one batch may hold, sent or not (duplicates, cache hits, skipped): without a cap, a re-run
+   * answered wholly from the cache would gather the entire sync in one batch and hold every STATE to the end.
+   */
+  static maxRecords(maxRequests: number): number {
+    return maxRequests * 4;
+  }
+
+  /** Whether one more record that sends nothing fits. */
+  hasRoomForRecord(maxRequests: number): boolean {
+    return this.records < OpenBatch.maxRecords(maxRequests);
+  }
+
   /** Body size of a batch holding just one request of `bytes`. */
   static overhead(bytes: number): number {
     return ENVELOPE_BYTES + bytes;
@@ -24,6 +37,7 @@ export class OpenBatch {
 
   /** Whether one more record (with this request) stays within both limits. */
   fits(customId: string, bytes: number, limits: { maxRequests: number; maxBytes: number }): boolean {
+    if (!this.hasRoomForRecord(limits.maxRequests)) return false;
     if (this.ids.has(customId)) return true;
     return this.requests + 1 <= limits.maxRequests && this.bytes + bytes + (this.requests ? 1 : 0) <= limits.maxBytes;
   }

@@ -419,7 +419,7 @@ export class WriteRun {
     if (cached) this.cacheHits++;
     const sends = !skip && answerFrom === undefined && !cached;
     const bytes = sends ? request.bytes : 0;
-    if (this.open && sends && !this.open.fits(request.customId, bytes, limits)) await this.sealOpenBatch();
+    if (this.open && (sends ? !this.open.fits(request.customId, bytes, limits) : !this.open.hasRoomForRecord(limits.maxRequests))) await this.sealOpenBatch();
     if (this.stop.signal.aborted) return;
     if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++));
     const requestsBefore = this.open.requests;
