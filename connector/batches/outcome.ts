@@ -1,28 +1,20 @@
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
 
 /** What happened to one record's request. Every variant becomes a row: none is ever dropped. */
+/** What an answered request carries, whether or not the answer fits the configured output shape. */
+interface Answer {
+  output: string;
+  model: string;
+  stopReason: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+}
+
 export type Outcome =
-  | {
-      status: 'succeeded';
-      output: string;
-      model: string;
-      stopReason: string | null;
-      inputTokens: number;
-      outputTokens: number;
-      cacheReadTokens: number;
-      cacheWriteTokens: number;
-    }
-  | {
-      status: 'invalid_output';
-      output: string;
-      reason: string;
-      model: string;
-      stopReason: string | null;
-      inputTokens: number;
-      outputTokens: number;
-      cacheReadTokens: number;
-      cacheWriteTokens: number;
-    }
+  | ({ status: 'succeeded' } & Answer)
+  | ({ status: 'invalid_output'; reason: string } & Answer)
   | { status: 'errored'; errorType: string; errorMessage: string }
   | { status: 'skipped'; errorType: string; errorMessage: string }
   | { status: 'expired' }

@@ -3,18 +3,7 @@
 // on the wire), and an estimate that shrank as text grew would let an over-long prompt through.
 import { describe, expect, it } from 'vitest';
 import { estimateTokens, TRUNCATION_MARKER, truncateToBudget } from '../../connector/requests/tokens.js';
-
-/** mulberry32: a tiny seeded PRNG, so every failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as prng } from '../../connector/emulator/random.js';
 
 const POOLS: Array<(r: () => number) => string> = [
   (r) => 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'[Math.floor(r() * 62)]!,
