@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { readSync, createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { TextDecoder } from 'node:util';
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
@@ -130,6 +130,7 @@ export async function indexResults(
 export async function readResult(files: FileHandle[], at: ResultLocation | undefined): Promise<MessageBatchIndividualResponse | undefined> {
   if (!at) return undefined;
   const buf = Buffer.allocUnsafe(at.length);
-  await files[at.round]!.read(buf, 0, at.length, at.offset);
+  // A positional read of one line from the page cache: synchronous is ~6x cheaper than a promise per row.
+  readSync(files[at.round]!.fd, buf, 0, at.length, at.offset);
   return JSON.parse(buf.toString('utf8')) as MessageBatchIndividualResponse;
 }

@@ -33,6 +33,8 @@ export interface BatchTaskContext {
   /** Resolves when an earlier seq of the same run is written ('pending' if it is left processing). */
   waitForSeq: (seq: number) => Promise<'finalised' | 'pending'>;
   journalView: (seq: number) => SeqView | undefined;
+  /** Runs Parquet writing one batch at a time: each writer buffers a row group, so memory stays flat. */
+  exclusive: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 const NOT_OURS = 'adopted batch answered none of our requests';
@@ -103,7 +105,7 @@ export class BatchTask {
     const unanswered = this.ctx.cancelled ? ({ status: 'canceled' } as const) : undefined;
     const foreign = await this.foreignAnswers();
     if (foreign === 'pending') return { state: 'pending' };
-    const tallies = await writeBatchOutput(this.ctx.output, this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered, foreign });
+    const tallies = await this.ctx.exclusive(() => writeBatchOutput(this.ctx.output, this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered, foreign }));
     for (const tally of tallies) this.ctx.journal.append({ type: 'file_written', seq: this.seq, tally });
     this.ctx.journal.append({ type: 'batch_finalised', seq: this.seq });
     failpoint('after_finalised');

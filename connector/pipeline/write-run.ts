@@ -115,6 +115,7 @@ export class WriteRun {
   private committedUsd = 0;
   private openUsd = 0;
   private cacheHits = 0;
+  private writing: Promise<void> = Promise.resolve();
   private readonly seqResults = new WeakMap<RunSession, Map<number, Promise<'finalised' | 'pending'>>>();
   private pending = 0;
   private failure: unknown = null;
@@ -291,6 +292,14 @@ export class WriteRun {
       onPoll: (_seq, batch) => this.progress.polled(batch),
       waitForSeq: (seq) => (session.view.seqs.get(seq)?.finalised ? Promise.resolve('finalised') : (this.seqResults.get(session)?.get(seq) ?? Promise.resolve('finalised'))),
       journalView: (seq) => session.view.seqs.get(seq),
+      exclusive: (work) => {
+        const run = this.writing.then(work);
+        this.writing = run.then(
+          () => undefined,
+          () => undefined,
+        );
+        return run;
+      },
     };
   }
 
