@@ -39,14 +39,39 @@ export const resultsFile = (dir: string, round: number) => join(roundDir(dir, ro
  * The open batch's spool: records (every input record, in order) and requests (one per distinct
  * custom_id) go to disk as they arrive, so memory holds only ids, never the records themselves.
  */
+/** Lines gathered into one write of about this size: one syscall per record costs more than the record. */
+const CHUNK_CHARS = 256 * 1024;
+
+/** Buffers lines and writes them in chunks, honouring the stream's backpressure. */
+class ChunkedLines {
+  private pending: string[] = [];
+  private size = 0;
+
+  constructor(readonly stream: WriteStream) {}
+
+  async add(line: string): Promise<void> {
+    this.pending.push(line);
+    this.size += line.length;
+    if (this.size >= CHUNK_CHARS) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const chunk = this.pending.join('');
+    this.pending = [];
+    this.size = 0;
+    if (!this.stream.write(chunk)) await once(this.stream, 'drain');
+  }
+}
+
 export class BatchSpool {
-  private readonly records: WriteStream;
-  private readonly requests: WriteStream;
+  private readonly records: ChunkedLines;
+  private readonly requests: ChunkedLines;
 
   private constructor(readonly seq: number, readonly dir: string) {
     // The folder was just created afresh, so exclusive creation also refuses anything planted in it.
-    this.records = createWriteStream(recordsFile(dir), { mode: 0o600, flags: 'wx' });
-    this.requests = createWriteStream(requestsFile(dir, 0), { mode: 0o600, flags: 'wx' });
+    this.records = new ChunkedLines(createWriteStream(recordsFile(dir), { mode: 0o600, flags: 'wx' }));
+    this.requests = new ChunkedLines(createWriteStream(requestsFile(dir, 0), { mode: 0o600, flags: 'wx' }));
   }
 
   static async open(runDir: string, seq: number): Promise<BatchSpool> {
@@ -58,17 +83,19 @@ export class BatchSpool {
   }
 
   async addRecord(record: SpooledRecord): Promise<void> {
-    if (!this.records.write(JSON.stringify(record) + '\n')) await once(this.records, 'drain');
+    await this.records.add(JSON.stringify(record) + '\n');
   }
 
   /** `serialized` is the request's JSON exactly as it will be measured against the batch size limit. */
   async addRequest(serialized: string): Promise<void> {
-    if (!this.requests.write(serialized + '\n')) await once(this.requests, 'drain');
+    await this.requests.add(serialized + '\n');
   }
 
   /** Closes both files and fsyncs them: after seal() the batch can be rebuilt from disk alone. */
   async seal(): Promise<void> {
-    for (const stream of [this.records, this.requests]) {
+    for (const lines of [this.records, this.requests]) {
+      await lines.flush();
+      const stream = lines.stream;
       stream.end();
       await once(stream, 'finish');
       await fsyncFile(stream.path as string);
@@ -77,8 +104,8 @@ export class BatchSpool {
 
   /** Drops an unsealed batch (a stop before its records were acknowledged). */
   async discard(): Promise<void> {
-    this.records.destroy();
-    this.requests.destroy();
+    this.records.stream.destroy();
+    this.requests.stream.destroy();
     await rm(this.dir, { recursive: true, force: true });
   }
 }
