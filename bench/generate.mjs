@@ -2,6 +2,8 @@
 // `body` plus typed fields), a STATE message after every 10,000 records (and after the last record), and
 // the matching ConfiguredAirbyteCatalog. Deterministic: the same N always gives the same bytes.
 import { createWriteStream } from 'node:fs';
+// The emulator's seeded PRNG (bench builds first, so dist/ exists).
+import { seededRandom as prng } from '../dist/connector/emulator/random.js';
 import { writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 
@@ -32,18 +34,6 @@ export function catalog() {
         sync_id: 1,
       },
     ],
-  };
-}
-
-/** mulberry32: a small seeded PRNG, so inputs are reproducible. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

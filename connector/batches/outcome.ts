@@ -59,34 +59,26 @@ export function outcomeOf(response: MessageBatchIndividualResponse | undefined):
   }
 }
 
+function answerColumns(answer: Answer): Record<string, unknown> {
+  return {
+    _claude_output: answer.output,
+    _claude_model: answer.model,
+    _claude_stop_reason: answer.stopReason,
+    _claude_input_tokens: answer.inputTokens,
+    _claude_output_tokens: answer.outputTokens,
+    _claude_cache_read_tokens: answer.cacheReadTokens,
+    _claude_cache_write_tokens: answer.cacheWriteTokens,
+  };
+}
+
 /** The enrichment columns of a row for an outcome (column names as in sinks/arrow-schema.ts). */
 export function enrichmentColumns(outcome: Outcome, batchId: string, customId: string): Record<string, unknown> {
   const base = { _claude_custom_id: customId, _claude_status: outcome.status, _claude_batch_id: batchId };
   switch (outcome.status) {
     case 'succeeded':
-      return {
-        ...base,
-        _claude_output: outcome.output,
-        _claude_model: outcome.model,
-        _claude_stop_reason: outcome.stopReason,
-        _claude_input_tokens: outcome.inputTokens,
-        _claude_output_tokens: outcome.outputTokens,
-        _claude_cache_read_tokens: outcome.cacheReadTokens,
-        _claude_cache_write_tokens: outcome.cacheWriteTokens,
-      };
+      return { ...base, ...answerColumns(outcome) };
     case 'invalid_output':
-      return {
-        ...base,
-        _claude_output: outcome.output,
-        _claude_error_type: 'invalid_output',
-        _claude_error: outcome.reason,
-        _claude_model: outcome.model,
-        _claude_stop_reason: outcome.stopReason,
-        _claude_input_tokens: outcome.inputTokens,
-        _claude_output_tokens: outcome.outputTokens,
-        _claude_cache_read_tokens: outcome.cacheReadTokens,
-        _claude_cache_write_tokens: outcome.cacheWriteTokens,
-      };
+      return { ...base, ...answerColumns(outcome), _claude_error_type: 'invalid_output', _claude_error: outcome.reason };
     case 'errored':
       return { ...base, _claude_error_type: outcome.errorType, _claude_error: outcome.errorMessage };
     case 'skipped':

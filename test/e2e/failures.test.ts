@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
 import { traceErrors } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
-import { destinationSetup, expectEachIdOnce, idsOf, journalOf, submittedSince, syncInput } from '../helpers/resume.js';
+import { destinationSetup, expectEachIdOnce, freshInputs, journalOf, submittedSince } from '../helpers/resume.js';
 
 let emu: RunningEmulator;
 beforeAll(async () => {
@@ -14,11 +14,7 @@ beforeAll(async () => {
 afterAll(() => emu.close());
 beforeEach(() => emu.resetFaults());
 
-let tests = 0;
-const fresh = (n = 25) => {
-  const prefix = `f${++tests}`;
-  return { input: syncInput(n, prefix), ids: idsOf(n, prefix) };
-};
+const fresh = freshInputs('f');
 
 const statuses = (destination: string) =>
   duck(`SELECT _claude_status AS status, _claude_error_type AS error_type, count(*)::INT AS n FROM read_parquet('${destination}/**/*.parquet') GROUP BY ALL ORDER BY ALL`);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
 import { traceErrors } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
-import { destinationSetup, expectEachIdOnce, idsOf, journalOf, submittedSince, syncInput } from '../helpers/resume.js';
+import { destinationSetup, expectEachIdOnce, freshInputs, journalOf, submittedSince } from '../helpers/resume.js';
 
 let emu: RunningEmulator;
 beforeAll(async () => {
@@ -15,11 +15,7 @@ beforeAll(async () => {
 afterAll(() => emu.close());
 beforeEach(() => emu.resetFaults());
 
-let tests = 0;
-const fresh = (n = 25) => {
-  const prefix = `rf${++tests}`;
-  return { input: syncInput(n, prefix), ids: idsOf(n, prefix) };
-};
+const fresh = freshInputs('rf');
 
 /** Runs a sync (25 records, batches of 10/10/5) and returns how often each row's request was sent. */
 async function sync(extra: Record<string, unknown> = {}) {

@@ -96,3 +96,12 @@ export function journalOf(destination: string): Array<Record<string, any>> {
 }
 
 export const idsOf = (n = 25, prefix = 'doc') => docs(n, prefix).map((d) => d.id);
+
+/** Unique records per call (so custom_ids never repeat across tests sharing one emulator). */
+export function freshInputs(prefix: string): (n?: number) => { input: string[]; ids: string[] } {
+  let count = 0;
+  return (n = 25) => {
+    const p = `${prefix}${++count}`;
+    return { input: syncInput(n, p), ids: idsOf(n, p) };
+  };
+}
