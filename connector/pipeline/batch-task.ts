@@ -35,6 +35,8 @@ export interface BatchTaskContext {
   journalView: (seq: number) => SeqView | undefined;
   /** Runs Parquet writing one batch at a time: each writer buffers a row group, so memory stays flat. */
   exclusive: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Bounds concurrent creates: each holds a whole request body in memory while it is sent. */
+  submitting: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 const NOT_OURS = 'adopted batch answered none of our requests';
@@ -161,11 +163,8 @@ export class BatchTask {
       journal.append({ type: 'batch_submitting', seq: this.seq, round: round.round, at: round.submittingAt });
     }
     failpoint('before_create');
-    const { batch, reconciled } = await submitBatch(
-      client,
-      requestsFile(this.dir, round.round),
-      { requests: round.requests, since, claimed: claimedFn },
-      this.ctx.lifecycle,
+    const { batch, reconciled } = await this.ctx.submitting(() =>
+      submitBatch(client, requestsFile(this.dir, round.round), { requests: round.requests, since, claimed: claimedFn }, this.ctx.lifecycle),
     );
     failpoint('after_create');
     this.recordSubmitted(round, batch.id, batch.created_at, reconciled);

@@ -32,6 +32,7 @@ import { BatchSpool, batchDir, recordsFile, type SpooledRecord } from '../state/
 import { BatchTask, type BatchTaskContext, type TaskResult } from './batch-task.js';
 import { OpenBatch, RUN_STATE_STREAM } from './open-batch.js';
 import { Progress } from './progress.js';
+import { Limiter } from './limiter.js';
 import { pruneOverwrittenRuns } from './overwrite.js';
 import { claimedBatchIds, loadRuns } from './run-registry.js';
 import { RunSession } from './run-session.js';
@@ -115,7 +116,9 @@ export class WriteRun {
   private committedUsd = 0;
   private openUsd = 0;
   private cacheHits = 0;
-  private writing: Promise<void> = Promise.resolve();
+  /** One Parquet writer at a time (each buffers a row group); two creates in flight (each holds its body). */
+  private readonly writers = new Limiter(1);
+  private readonly submitters = new Limiter(2);
   private readonly seqResults = new WeakMap<RunSession, Map<number, Promise<'finalised' | 'pending'>>>();
   private pending = 0;
   private failure: unknown = null;
@@ -292,14 +295,8 @@ export class WriteRun {
       onPoll: (_seq, batch) => this.progress.polled(batch),
       waitForSeq: (seq) => (session.view.seqs.get(seq)?.finalised ? Promise.resolve('finalised') : (this.seqResults.get(session)?.get(seq) ?? Promise.resolve('finalised'))),
       journalView: (seq) => session.view.seqs.get(seq),
-      exclusive: (work) => {
-        const run = this.writing.then(work);
-        this.writing = run.then(
-          () => undefined,
-          () => undefined,
-        );
-        return run;
-      },
+      exclusive: (work) => this.writers.run(work),
+      submitting: (work) => this.submitters.run(work),
     };
   }
 
