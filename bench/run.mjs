@@ -281,6 +281,8 @@ async function runConnector({ input, catalogPath, workdir, n, batch, inputBytes 
         max_requests_per_batch: batch,
         poll_interval_seconds: 0.05,
         progress_interval_seconds: 3600,
+        // BENCH_CONFIG='{"result_cache":{"enabled":false}}' overrides settings for experiments.
+        ...JSON.parse(process.env.BENCH_CONFIG ?? '{}'),
       },
       null,
       2,
