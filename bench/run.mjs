@@ -329,6 +329,9 @@ async function runConnector({ input, catalogPath, workdir, n, batch, inputBytes 
     '-r',
     join(BENCH, 'peak-rss.cjs'),
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-name=connector.cpuprofile'] : []),
+    // BENCH_CONNECTOR_HEAP_MB=256 caps the connector's V8 old space (only the connector's), to see how much of
+    // its RSS is heap headroom the garbage collector simply had no reason to reclaim.
+    ...(process.env.BENCH_CONNECTOR_HEAP_MB ? [`--max-old-space-size=${process.env.BENCH_CONNECTOR_HEAP_MB}`] : []),
     CLI,
     'write',
     '--config',
