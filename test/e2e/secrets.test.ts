@@ -9,12 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
 import { CLI, REPO, runCli, tempDir, traceErrors, writeJson, type CliResult } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
+import { fakeKey } from '../helpers/fake-key.js';
 import { catalogFor, docs, recordLine, stateLine } from '../helpers/records.js';
 
-const MIDDLE = 'Zq7vXk2mPw9LrT4sNb6yHc3dFg8jKa1e';
-const KEY = `sk-ant-api03-TESTSECRET-${MIDDLE}-AA`;
-const WRONG_MIDDLE = 'Wr0ngK3yMiddle9xPq2Lz7Vb4Nc8Td6Ys';
-const WRONG_KEY = `sk-ant-api03-TESTSECRET-${WRONG_MIDDLE}-BB`;
+const MIDDLE = 'NOTAREALKEYsecretsSWEEP'.repeat(2);
+const KEY = fakeKey(MIDDLE, 'AA');
+const WRONG_MIDDLE = 'NOTAREALKEYwrongONE'.repeat(2);
+const WRONG_KEY = fakeKey(WRONG_MIDDLE, 'BB');
 const NEEDLES = [KEY, MIDDLE, WRONG_KEY, WRONG_MIDDLE, 'TESTSECRET'];
 
 let emu: RunningEmulator;

@@ -7,9 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { apiError } from '../../connector/batches/api-errors.js';
 import { asConnectorError, redact, registerSecret } from '../../connector/errors.js';
 import { MessageWriter } from '../../connector/protocol/writer.js';
+import { fakeKey } from '../helpers/fake-key.js';
 
-const KEY = 'sk-ant-api03-TESTSECRET-RdXq83LmVt7pWz2NcKb5Hy9Jf4Gs6Ae1-QQ';
-const MIDDLE = 'RdXq83LmVt7pWz2NcKb5Hy9Jf4Gs6Ae1';
+const MIDDLE = 'NOTAREALKEYredactionTEST'.repeat(2);
+const KEY = fakeKey(MIDDLE, 'QQ');
 
 /** Everything a logger could print about an error: messages, codes and stacks down its cause chain. */
 function dump(err: unknown): string {
