@@ -64,11 +64,12 @@ function provablyRefused(err: unknown): boolean {
 export async function submitBatch(
   client: Anthropic,
   requestsPath: string,
-  expected: { requests: number; since: Date; claimed: (id: string) => boolean },
+  expected: { requests: number; since: Date; claimed: (id: string) => boolean; mayExist?: boolean },
   options: LifecycleOptions,
 ): Promise<{ batch: MessageBatch; reconciled: boolean }> {
   const requests = await readRequests(requestsPath);
-  let doubt = false;
+  // `mayExist`: an earlier process journaled this submission and died before recording its answer.
+  let doubt = expected.mayExist === true;
   return withRetry(
     async () => {
       checkStop(options);

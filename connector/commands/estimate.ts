@@ -7,7 +7,8 @@ import { configError } from '../errors.js';
 import { ResultCache } from '../cache/result-cache.js';
 import { estimateRequestCost } from '../cost/estimate.js';
 import { priceFor, resolvePrices } from '../cost/prices.js';
-import { OpenBatch } from '../pipeline/open-batch.js';
+import { BatchShape } from '../pipeline/open-batch.js';
+import { batchLimits, buildLimits, skipFor } from '../pipeline/record-policy.js';
 import { InputError, parseMessage, readLines } from '../protocol/reader.js';
 import { RequestBuilder } from '../requests/build.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
@@ -65,14 +66,13 @@ export async function estimateCommand(options: { config: string; catalog: string
     note: 'token counts are a local estimate (about 4 characters per token); cost assumes every request uses all of max_tokens, at the price table in connector/cost/prices.ts plus price_overrides',
   };
   const seen = new Set<string>();
-  const fitBytes = config.max_batch_bytes - OpenBatch.overhead(0);
-  // Packing mirrors write: a batch seals on its request count, body size, or record count (records that
-  // send nothing — duplicates, cache hits, skipped — still fill it); only batches with requests are sent.
-  let inBatch = { requests: 0, records: 0, bytes: OpenBatch.overhead(0), ids: new Set<string>() };
-  const maxRecords = OpenBatch.maxRecords(config.max_requests_per_batch);
+  const limits = batchLimits(config);
+  // Packing is write's own (BatchShape): a batch seals on its request count, body size, or record count
+  // (records that send nothing — duplicates, cache hits, skipped — still fill it); only batches with requests are sent.
+  let shape = new BatchShape();
   const seal = () => {
-    if (inBatch.requests > 0) e.batches++;
-    inBatch = { requests: 0, records: 0, bytes: OpenBatch.overhead(0), ids: new Set<string>() };
+    if (shape.requests > 0) e.batches++;
+    shape = new BatchShape();
   };
   try {
     for await (const line of readLines(input)) {
@@ -90,31 +90,24 @@ export async function estimateCommand(options: { config: string; catalog: string
         throw configError('STREAM_NOT_IN_CATALOG', `stdin line ${line.lineNumber}: RECORD for stream "${record.stream}", which is not in the configured catalog`);
       }
       e.records++;
-      const request = builder.build(record, config.oversize_policy === 'truncate' ? { maxBytes: fitBytes } : {});
-      const skipped = (request.missingFields.length > 0 && config.missing_field_policy === 'skip') || request.bytes > fitBytes;
-      const duplicate = !skipped && seen.has(request.customId) && !inBatch.ids.has(request.customId);
-      const cached = !skipped && !seen.has(request.customId) && cache?.get(request.customId) !== undefined;
-      const sends = !skipped && !duplicate && !cached && !inBatch.ids.has(request.customId);
-      const full = inBatch.records >= maxRecords || (sends && inBatch.requests > 0 && (inBatch.requests + 1 > config.max_requests_per_batch || inBatch.bytes + request.bytes + 1 > config.max_batch_bytes));
-      if (full) seal();
-      inBatch.records++;
-      if (skipped) e.skipped++;
+      const request = builder.build(record, buildLimits(config));
+      const skip = skipFor(request, config, line.lineNumber);
+      if (!shape.hasRoomForRecord(limits.maxRequests)) seal();
+      const id = request.customId;
+      const cached = !skip && !seen.has(id) && cache?.get(id) !== undefined;
+      const sends = !skip && !cached && (!seen.has(id) || shape.sends(id));
+      if (sends && !shape.fits(id, request.bytes, limits)) seal();
+      const isNew = shape.count(sends ? id : undefined, request.bytes);
+      if (skip) e.skipped++;
       else if (request.truncated) e.truncated++;
-      if (skipped) continue;
-      if (seen.has(request.customId)) {
-        e.duplicates++;
-        continue;
+      if (skip) continue;
+      if (seen.has(id)) e.duplicates++;
+      else if (cached) e.cached++;
+      seen.add(id);
+      if (isNew) {
+        e.requests_to_send++;
+        e.estimated_input_tokens += builder.inputTokens(request);
       }
-      seen.add(request.customId);
-      if (cached) {
-        e.cached++;
-        continue;
-      }
-      inBatch.ids.add(request.customId);
-      inBatch.requests++;
-      inBatch.bytes += request.bytes + (inBatch.requests > 1 ? 1 : 0);
-      e.requests_to_send++;
-      e.estimated_input_tokens += builder.inputTokens(request);
     }
   } finally {
     cache?.close();

@@ -1,10 +1,9 @@
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type Anthropic from '@anthropic-ai/sdk';
 import { BatchLost, downloadResults, submitBatch, waitUntilEnded, type LifecycleOptions } from '../batches/lifecycle.js';
-import { findUnrecordedBatch } from '../batches/reconcile.js';
 import { resubmitReason, type ResubmitPolicy } from '../batches/outcome.js';
 import { indexResults, type ResultIndex } from '../batches/results-file.js';
 import { writeBatchOutput, type BatchResults, type BatchWriteContext, type StreamTally } from '../sinks/batch-writer.js';
@@ -86,7 +85,6 @@ export class BatchTask {
       }
       if (!round.lost) {
         if (!round.batchId) await this.submit(round);
-        batchIds[r] = round.batchId;
         if (!round.downloaded) {
           const ready = await this.collect(round, waitForResults);
           if (ready === 'pending') return { state: 'pending' };
@@ -96,8 +94,7 @@ export class BatchTask {
       const retry = await this.classify(round, index, files);
       if (this.view.rounds[r + 1]) continue;
       // A batch adopted by listing that answered none of our requests was someone else's: not an attempt.
-      const notOurs = round.lost === NOT_OURS;
-      if (retry.size > 0 && (r + 1 < this.ctx.maxAttempts + this.notOursRounds() || notOurs)) {
+      if (retry.size > 0 && r + 1 < this.ctx.maxAttempts + this.notOursRounds()) {
         await this.sealRound(r + 1, retry);
         continue;
       }
@@ -150,22 +147,15 @@ export class BatchTask {
 
   private async submit(round: RoundView): Promise<void> {
     const { client, journal, claimed } = this.ctx;
-    const claimedFn = (id: string) => claimed.has(id);
-    let since: Date;
-    if (round.submittingAt) {
-      // An earlier attempt died while creating this batch: the API may have it although we never saw the id.
-      since = new Date(round.submittingAt);
-      const orphan = await findUnrecordedBatch(client, { requests: round.requests, since, claimed: claimedFn });
-      if (orphan) return this.recordSubmitted(round, orphan.id, orphan.created_at, true);
-    } else {
-      since = new Date();
-      round.submittingAt = since.toISOString();
+    // An earlier attempt that died while creating this batch may have made it although we never saw the id.
+    const mayExist = round.submittingAt !== undefined;
+    if (!mayExist) {
+      round.submittingAt = new Date().toISOString();
       journal.append({ type: 'batch_submitting', seq: this.seq, round: round.round, at: round.submittingAt });
     }
+    const expected = { requests: round.requests, since: new Date(round.submittingAt!), claimed: (id: string) => claimed.has(id), mayExist };
     failpoint('before_create');
-    const { batch, reconciled } = await this.ctx.submitting(() =>
-      submitBatch(client, requestsFile(this.dir, round.round), { requests: round.requests, since, claimed: claimedFn }, this.ctx.lifecycle),
-    );
+    const { batch, reconciled } = await this.ctx.submitting(() => submitBatch(client, requestsFile(this.dir, round.round), expected, this.ctx.lifecycle));
     failpoint('after_create');
     this.recordSubmitted(round, batch.id, batch.created_at, reconciled);
   }

@@ -131,7 +131,7 @@ export class RunSession {
   }
 
   /** Writes the manifest, marks the run complete and drops its spool. */
-  async complete(model: string, prices: PriceTable = DEFAULT_PRICES, _cacheHits = 0): Promise<RunManifest> {
+  async complete(model: string, prices: PriceTable = DEFAULT_PRICES): Promise<RunManifest> {
     const manifest = this.manifest(model, this.view.startedAt, new Date().toISOString(), prices);
     await writeJsonAtomic(join(this.runDir, 'manifest.json'), manifest);
     this.journal.append({ type: 'run_completed', at: manifest.finished_at, records: this.view.records });

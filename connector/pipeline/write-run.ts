@@ -33,6 +33,7 @@ import { BatchTask, type BatchTaskContext, type TaskResult } from './batch-task.
 import { OpenBatch, RUN_STATE_STREAM } from './open-batch.js';
 import { Progress } from './progress.js';
 import { Limiter } from './limiter.js';
+import { batchLimits, buildLimits, skipFor } from './record-policy.js';
 import { pruneOverwrittenRuns } from './overwrite.js';
 import { claimedBatchIds, loadRuns } from './run-registry.js';
 import { RunSession } from './run-session.js';
@@ -115,7 +116,6 @@ export class WriteRun {
   /** Estimated upper cost of what this run has submitted (or sealed for submission), for the budget gate. */
   private committedUsd = 0;
   private openUsd = 0;
-  private cacheHits = 0;
   /** One Parquet writer at a time (each buffers a row group); two creates in flight (each holds its body). */
   private readonly writers = new Limiter(1);
   private readonly submitters = new Limiter(2);
@@ -217,7 +217,8 @@ export class WriteRun {
         if (!line) continue;
         const r = JSON.parse(line) as SpooledRecord;
         fingerprints.push(recordFingerprint(r.stream, r.namespace, r.data));
-        if (r.answer_from === undefined && !r.skip) this.requestIndex.add(r.custom_id, seq.seq);
+        // Only requests this seq really sent can answer later duplicates (not skipped, cached or borrowed ones).
+        if (r.answer_from === undefined && !r.skip && !r.cached) this.requestIndex.add(r.custom_id, seq.seq);
       }
     }
     this.ledger = new RecordLedger(fingerprints);
@@ -240,7 +241,7 @@ export class WriteRun {
         [...view.seqs.values()].filter((s) => !s.finalised).map((s) => this.track(session, s.seq, new BatchTask(ctx, s).run(this.waitForResults))),
       );
       if (results.every((r) => r.state === 'finalised')) {
-        await session.complete(this.o.config.model, this.prices, 0);
+        await session.complete(this.o.config.model, this.prices);
         this.collected.push(view.runId);
         await this.log('INFO', `collected run ${view.runId}: all its batches are written`);
       } else {
@@ -405,27 +406,18 @@ export class WriteRun {
       return;
     }
     const config = this.o.config;
-    const limits = { maxRequests: config.max_requests_per_batch, maxBytes: config.max_batch_bytes };
-    const fitBytes = limits.maxBytes - OpenBatch.overhead(0);
-    const request = this.builder.build(record, config.oversize_policy === 'truncate' ? { maxBytes: fitBytes } : {});
-    let skip: SpooledRecord['skip'];
-    if (request.missingFields.length > 0 && config.missing_field_policy !== 'render_empty') {
-      const what = `the record lacks ${request.missingFields.map((f) => `"${f}"`).join(', ')}, used by the prompt template`;
-      if (config.missing_field_policy === 'fail') {
-        throw new ConnectorError('config_error', 'RECORD_MISSING_FIELD', `stdin line ${lineNumber}: ${what} (missing_field_policy is "fail"; "skip" or "render_empty" let the run go on)`);
-      }
-      skip = { type: 'missing_field', message: `${what}; not sent (missing_field_policy "skip")` };
-    } else if (request.bytes > fitBytes) {
-      skip = { type: 'too_large', message: `the request is ${request.bytes} bytes, over max_batch_bytes (${limits.maxBytes}); not sent` };
-    }
+    const limits = batchLimits(config);
+    const request = this.builder.build(record, buildLimits(config));
+    const skip = skipFor(request, config, lineNumber);
+    // A full batch is sealed first, so "already in this batch" below means the batch the record joins.
+    if (this.open && !this.open.hasRoomForRecord(limits.maxRequests)) await this.sealOpenBatch();
     // An identical request already sealed in an earlier batch of this run: answered from there, not sent.
     const sentIn = skip ? undefined : this.requestIndex.get(request.customId);
     const answerFrom = sentIn !== undefined && sentIn !== this.open?.spool.seq ? sentIn : undefined;
     const cached = skip || answerFrom !== undefined ? undefined : this.cache?.get(request.customId);
-    if (cached) this.cacheHits++;
     const sends = !skip && answerFrom === undefined && !cached;
     const bytes = sends ? request.bytes : 0;
-    if (this.open && (sends ? !this.open.fits(request.customId, bytes, limits) : !this.open.hasRoomForRecord(limits.maxRequests))) await this.sealOpenBatch();
+    if (this.open && sends && !this.open.fits(request.customId, bytes, limits)) await this.sealOpenBatch();
     if (this.stop.signal.aborted) return;
     if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++));
     const requestsBefore = this.open.requests;
@@ -449,7 +441,7 @@ export class WriteRun {
     );
     if (sends && this.open.requests > requestsBefore) {
       this.requestIndex.add(request.customId, this.open.spool.seq);
-      if (this.o.config.max_cost_usd !== undefined) {
+      if (config.max_cost_usd !== undefined) {
         this.openUsd += estimateRequestCost({ inputTokens: this.builder.inputTokens(request), maxTokens: config.max_tokens }, config.model, this.prices).upperUsd;
       }
     }
@@ -502,7 +494,7 @@ export class WriteRun {
       await this.emitChain;
       return base;
     }
-    const manifest = await this.session.complete(this.o.config.model, this.prices, this.cacheHits);
+    const manifest = await this.session.complete(this.o.config.model, this.prices);
     const completed = new Set(loadRuns(this.o.config.destination_path).filter((r) => r.view.completed).map((r) => r.view.runId));
     const pruned = await pruneOverwrittenRuns(this.o.config.destination_path, this.o.catalog, this.session.runId, completed);
     if (pruned.length) await this.log('INFO', `overwrite: removed ${pruned.length} partitions of older runs (${pruned.join(', ')})`);
