@@ -72,7 +72,7 @@ function answerColumns(answer: Answer): Record<string, unknown> {
 }
 
 /** The enrichment columns of a row for an outcome (column names as in sinks/arrow-schema.ts). */
-export function enrichmentColumns(outcome: Outcome, batchId: string, customId: string): Record<string, unknown> {
+export function enrichmentColumns(outcome: Outcome, batchId: string | undefined, customId: string): Record<string, unknown> {
   const base = { _claude_custom_id: customId, _claude_status: outcome.status, _claude_batch_id: batchId };
   switch (outcome.status) {
     case 'succeeded':

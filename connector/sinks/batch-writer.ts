@@ -79,7 +79,7 @@ export function buildRow(
   schema: Schema,
   record: SpooledRecord,
   shaped: { outcome: Outcome; extracted?: Record<string, unknown> },
-  lineage: { batchId: string; attempt: number; promptVersion: string; output: OutputSpec },
+  lineage: { batchId: string | undefined; attempt: number; promptVersion: string; output: OutputSpec },
   generationId: number,
   syncId: number | null,
 ): Record<string, unknown> {
@@ -116,6 +116,13 @@ function enrichedRecord(record: SpooledRecord, row: Record<string, unknown>, out
   return { stream: record.stream, ...(record.namespace ? { namespace: record.namespace } : {}), data, emitted_at: record.emitted_at };
 }
 
+/** Opens each round's results file (a round without one, e.g. lost, keeps its place as a hole). */
+async function openAll(paths: Array<string | undefined>): Promise<FileHandle[]> {
+  const handles: FileHandle[] = [];
+  for (const path of paths) handles.push((path ? await open(path, 'r') : undefined)!);
+  return handles;
+}
+
 /** A seq's answers across its rounds: one results file and batch id per round, and where each answer is. */
 export interface BatchResults {
   files: Array<string | undefined>;
@@ -139,16 +146,13 @@ export async function writeBatchOutput(
   results: BatchResults,
 ): Promise<StreamTally[]> {
   const files = new Map<string, { file: RollingParquetWriter | undefined; tally: StreamTally; schema: Schema; generationId: number; syncId: number | null }>();
-  const handles: FileHandle[] = [];
-  for (const path of results.files) handles.push((path ? await open(path, 'r') : undefined)!);
-  const lastBatchId = results.batchIds.filter(Boolean).at(-1) ?? '';
+  const handles = await openAll(results.files);
+  const lastBatchId = results.batchIds.filter(Boolean).at(-1);
   const foreignHandles = new Map<number, FileHandle[]>();
   const billedIds = new Set<string>();
   const cacheable: Array<[string, string]> = [];
   for (const [seq, other] of results.foreign ?? []) {
-    const opened: FileHandle[] = [];
-    for (const path of other.files) opened.push((path ? await open(path, 'r') : undefined)!);
-    foreignHandles.set(seq, opened);
+    foreignHandles.set(seq, await openAll(other.files));
   }
   try {
     const lines = createInterface({ input: createReadStream(recordsPath), crlfDelay: Infinity });
@@ -186,10 +190,9 @@ export async function writeBatchOutput(
       const shaped = shapeOutcome(answered, ctx.output);
       const outcome = shaped.outcome;
       const batchId = (at && (source ?? results).batchIds[at.round]) || lastBatchId;
-      const lineage = { batchId: record.cached ? '' : batchId, attempt: record.cached ? 0 : at ? at.round + 1 : results.files.length, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output };
+      const lineage = { batchId: record.cached ? undefined : batchId, attempt: record.cached ? 0 : at ? at.round + 1 : results.files.length, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output };
       const row = buildRow(target.schema, record, shaped, lineage, target.generationId, target.syncId);
       if (record.cached && row._claude_status === 'succeeded') row._claude_status = 'cached';
-      if (!row._claude_batch_id) delete row._claude_batch_id;
       await target.file?.append(row);
       if (ctx.onRecord) await ctx.onRecord(enrichedRecord(record, row, ctx.output));
       const t = target.tally;
