@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
-import { ofType, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
+import { emulatorConfig, ofType, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
 import { catalogFor, recordLine, stateLine } from '../helpers/records.js';
 
@@ -18,14 +18,7 @@ afterAll(() => emu.close());
 function setup(extra: Record<string, unknown> = {}) {
   const dir = tempDir('claude-batch-bad-');
   const destination = join(dir, 'out');
-  const config = writeJson(dir, 'config.json', {
-    api_key: 'test-key',
-    base_url: emu.url,
-    destination_path: destination,
-    prompt_template: 'Summarise {{ id }}: {{ body }}',
-    poll_interval_seconds: 0.05,
-    ...extra,
-  });
+  const config = writeJson(dir, 'config.json', emulatorConfig(emu.url, destination, extra));
   const catalog = writeJson(dir, 'catalog.json', catalogFor(['notes']));
   return { destination, run: (stdin: string | Buffer) => runCli(['write', '--config', config, '--catalog', catalog], { stdin: stdin as string }) };
 }

@@ -6,7 +6,7 @@ import { lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
-import { runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
+import { emulatorConfig, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
 import { docSchema } from '../helpers/records.js';
 
@@ -19,14 +19,7 @@ afterAll(() => emu.close());
 function setup() {
   const root = tempDir('claude-batch-paths-e2e-');
   const destination = join(root, 'out');
-  const config = writeJson(root, 'config.json', {
-    api_key: 'test-key',
-    base_url: emu.url,
-    destination_path: destination,
-    prompt_template: 'Summarise {{ body }}',
-    poll_interval_seconds: 0.05,
-    progress_interval_seconds: 5,
-  });
+  const config = writeJson(root, 'config.json', emulatorConfig(emu.url, destination, { prompt_template: 'Summarise {{ body }}', progress_interval_seconds: 5 }));
   return { root, destination, config };
 }
 

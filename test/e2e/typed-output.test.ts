@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
-import { CLI, REPO, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
+import { CLI, REPO, emulatorConfig, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { columnTypes, duck } from '../helpers/duckdb.js';
 import { catalogFor, recordLine, stateLine } from '../helpers/records.js';
 
@@ -36,14 +36,7 @@ const everyShape = {
 function setup(config: Record<string, unknown>, catalog: unknown) {
   const dir = tempDir('claude-batch-typed-');
   const destination = join(dir, 'out');
-  const configPath = writeJson(dir, 'config.json', {
-    api_key: 'test-key',
-    base_url: emu.url,
-    destination_path: destination,
-    prompt_template: 'Summarise {{ id }}: {{ body }}',
-    poll_interval_seconds: 0.05,
-    ...config,
-  });
+  const configPath = writeJson(dir, 'config.json', emulatorConfig(emu.url, destination, config));
   const catalogPath = writeJson(dir, 'catalog.json', catalog);
   return { dir, destination, args: ['write', '--config', configPath, '--catalog', catalogPath] };
 }

@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
-import { ofType, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
+import { emulatorConfig, ofType, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { columnTypes, duck } from '../helpers/duckdb.js';
 import { catalogFor, docs, recordLine, stateLine } from '../helpers/records.js';
 
@@ -18,15 +18,7 @@ afterAll(() => emu.close());
 function setup(extra: Record<string, unknown> = {}, streams = ['notes']) {
   const dir = tempDir();
   const destination = join(dir, 'out');
-  const config = writeJson(dir, 'config.json', {
-    api_key: 'test-key',
-    base_url: emu.url,
-    destination_path: destination,
-    prompt_template: 'Summarise {{ id }}: {{ body }}',
-    max_requests_per_batch: 10,
-    poll_interval_seconds: 0.05,
-    ...extra,
-  });
+  const config = writeJson(dir, 'config.json', emulatorConfig(emu.url, destination, { max_requests_per_batch: 10, ...extra }));
   const catalog = writeJson(dir, 'catalog.json', catalogFor(streams));
   return { dir, destination, args: ['write', '--config', config, '--catalog', catalog] };
 }
@@ -99,11 +91,11 @@ describe('write, end to end', () => {
       const { destination, args } = setup({ base_url: slow.url });
       const records = docs(25);
       const lines = [
-        ...records.slice(0, 5).map((d) => recordLine('notes', d)),
+        ...records.slice(0, 5).map((d) => recordLine('notes', { ...d })),
         stateLine('notes', 5, 5),
-        ...records.slice(5, 15).map((d) => recordLine('notes', d)),
+        ...records.slice(5, 15).map((d) => recordLine('notes', { ...d })),
         stateLine('notes', 15, 10),
-        ...records.slice(15).map((d) => recordLine('notes', d)),
+        ...records.slice(15).map((d) => recordLine('notes', { ...d })),
         stateLine('notes', 25, 10),
       ];
       const seenAtState: string[][] = [];

@@ -72,3 +72,15 @@ export const ofType = (messages: CliResult['messages'], type: string) => message
 
 /** The TRACE ERROR messages (a run also emits STREAM_STATUS and ESTIMATE traces). */
 export const traceErrors = (messages: CliResult['messages']) => messages.filter((m) => m.type === 'TRACE' && m.trace?.type === 'ERROR');
+
+/** The config every CLI test starts from: the test emulator's URL and key, fast polling, a summary prompt. */
+export function emulatorConfig(baseUrl: string, destination: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    api_key: 'test-key',
+    base_url: baseUrl,
+    destination_path: destination,
+    prompt_template: 'Summarise {{ id }}: {{ body }}',
+    poll_interval_seconds: 0.05,
+    ...extra,
+  };
+}

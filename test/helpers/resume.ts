@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { RunningEmulator } from '../../connector/emulator/index.js';
 import { spawn } from 'node:child_process';
-import { CLI, runCli, tempDir, writeJson, type CliResult } from './cli.js';
+import { CLI, emulatorConfig, runCli, tempDir, writeJson, type CliResult } from './cli.js';
 import { duck } from './duckdb.js';
 import { catalogFor, docs, recordLine, stateLine } from './records.js';
 
@@ -35,18 +35,11 @@ export function destinationSetup(emu: RunningEmulator, extra: Record<string, unk
   const dir = tempDir('claude-batch-resume-');
   const destination = join(dir, 'out');
   const configPath = (more: Record<string, unknown> = {}) =>
-    writeJson(dir, `config-${Math.random().toString(36).slice(2)}.json`, {
-      api_key: 'test-key',
-      base_url: emu.url,
-      destination_path: destination,
-      prompt_template: 'Summarise {{ id }}: {{ body }}',
-      max_requests_per_batch: 10,
-      poll_interval_seconds: 0.05,
-      progress_interval_seconds: 0.2,
-      api_patience_seconds: 5,
-      ...extra,
-      ...more,
-    });
+    writeJson(
+      dir,
+      `config-${Math.random().toString(36).slice(2)}.json`,
+      emulatorConfig(emu.url, destination, { max_requests_per_batch: 10, progress_interval_seconds: 0.2, api_patience_seconds: 5, ...extra, ...more }),
+    );
   const catalog = writeJson(dir, 'catalog.json', catalogFor(['notes']));
   const write = (stdin: string[], options: { env?: NodeJS.ProcessEnv; config?: Record<string, unknown>; onMessage?: NonNullable<Parameters<typeof runCli>[1]>['onMessage'] } = {}) =>
     runCli(['write', '--config', configPath(options.config), '--catalog', catalog], { stdin: stdin.join('\n') + (stdin.length ? '\n' : ''), env: options.env, onMessage: options.onMessage });
