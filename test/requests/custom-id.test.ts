@@ -1,7 +1,7 @@
 // Guards the stable custom_id: the same record under the same settings must map to the same, valid id
 // in every run (or a restart would pay twice), and any change to what is sent must change it.
 import { describe, expect, it } from 'vitest';
-import { CUSTOM_ID_PATTERN, RequestBuilder } from '../../connector/requests/build.js';
+import { CUSTOM_ID_PATTERN, customIdFor, RequestBuilder } from '../../connector/requests/build.js';
 import { parseConfig } from '../../connector/config/config.js';
 
 const config = (extra: Record<string, unknown> = {}) =>
@@ -56,5 +56,39 @@ describe('custom_id', () => {
     expect(b.build(record('x')).params.messages[0]!.content).toBe('Label: x');
     expect(b.build({ stream: 't', namespace: 'ns', data: { body: 'y' }, emitted_at: 1 }).params.messages[0]!.content).toBe('NS: y');
     expect(b.build({ stream: 'other', data: { body: 'z' }, emitted_at: 1 }).params.messages[0]!.content).toBe('Summarise: z');
+  });
+});
+
+// The ids below were computed by the connector as released: a resumed run's spool and the cross-run result
+// cache look requests up by these ids, so any change to how a request is serialised or hashed breaks them.
+describe('custom_id across versions', () => {
+  const long = 'word '.repeat(400) + '😀'.repeat(50);
+  const cases: Array<[string, Record<string, unknown>, string, string, number]> = [
+    ['defaults', {}, 'hello', 'rYoBi7bt5EGactT5q9a4oruouatiIuKMNfiSrtdGvk8w', 173],
+    ['system, temperature, max_tokens, escapes', { system_prompt: 'Be brief', temperature: 0.2, max_tokens: 64 }, 'doc "quoted"\n\u2028 é 😀', 'rqYZXrF10rpZSjeqNwMzHpWhIiW5kLj2We1XHZPwOkIA', 294],
+    ['uncached system prompt', { system_prompt: 'Be brief', prompt_caching: false }, 'doc', 'rGJtaQDrtM-jU9vHr2mKQ-2f5mhIr-zNRXxMeJ58gkxo', 191],
+    ['label mode', { output_mode: 'label', labels: ['invoice', 'letter'] }, 'x', 'rcPLtQWb9GKysGpsOn6wsVsJIPBEjg75NnleJaX-kDhc', 317],
+    ['json mode', { output_mode: 'json', output_schema: { type: 'object', properties: { total: { type: 'number' } }, required: ['total'] } }, 'y', 'rg_Do6DGkQ1w4ACgcSywEoW8YDi4abKLBeUtg2sYXeRs', 308],
+    ['other model, temperature 0, empty prompt', { model: 'claude-sonnet-4-6', temperature: 0 }, '', 'r8ojNn6fzsBrqBfWCXoN9_09OGSjCVGKV7NAI1var9cQ', 185],
+    ['token budget cut', { max_input_tokens: 50 }, long, 'rC9pi4t8LZXx0Rhc86vgAa45non4kIZTSuJlxmX2RCxo', 352],
+  ];
+  for (const [name, extra, body, id, bytes] of cases) {
+    it(`is unchanged: ${name}`, () => {
+      const built = new RequestBuilder(config(extra)).build(record(body));
+      expect(built.customId).toBe(id);
+      expect(built.bytes).toBe(bytes);
+      // The id is the hash of the params as JSON; the spooled line is exactly {custom_id, params}.
+      expect(customIdFor(built.params)).toBe(id);
+      expect(built.serialized).toBe(JSON.stringify({ custom_id: id, params: built.params }));
+      expect(built.bytes).toBe(Buffer.byteLength(built.serialized));
+    });
+  }
+
+  it('is unchanged when the request is cut to fit max_batch_bytes', () => {
+    const built = new RequestBuilder(config()).build(record(long), { maxBytes: 700 });
+    expect(built.customId).toBe('rfim6MvyfSN19vR-4v3bK9QfqB1M7dg7v6L6OdG8YaPE');
+    expect(built.bytes).toBe(645);
+    expect(built.truncated).toEqual({ fromChars: 2111, toChars: 473 });
+    expect(built.serialized).toBe(JSON.stringify({ custom_id: built.customId, params: built.params }));
   });
 });
