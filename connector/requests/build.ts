@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import type { ConnectorConfig } from '../config/config.js';
 import type { AirbyteRecord } from '../protocol/messages.js';
@@ -34,7 +34,12 @@ export const CUSTOM_ID_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
  * id, so they can be sent once and fanned out. 'r' + 43 base64url chars = 44 chars, within the API's 64.
  */
 export function customIdFor(params: MessageCreateParamsNonStreaming): string {
-  return 'r' + createHash('sha256').update(JSON.stringify(params)).digest('base64url');
+  return customIdOfJson(JSON.stringify(params));
+}
+
+/** customIdFor() of params whose JSON.stringify() is `json`. */
+function customIdOfJson(json: string): string {
+  return 'r' + hash('sha256', json, 'base64url');
 }
 
 /** Turns records into Messages requests, with one compiled template per stream. */
@@ -45,6 +50,13 @@ export class RequestBuilder {
   private readonly system: MessageCreateParamsNonStreaming['system'] | undefined;
   private readonly versions = new Map<Template, string>();
   private readonly sharedTokens: number;
+  /**
+   * JSON.stringify(params) around the user message: every request of this builder is `head`, the message
+   * as a JSON string, `tail`. Built once, so a request is stringified once (the text only) and that one
+   * string is both hashed for the custom_id and spooled. Checked against JSON.stringify in the constructor.
+   */
+  private readonly head: string;
+  private readonly tail: string;
 
   constructor(private readonly config: ConnectorConfig) {
     this.defaultTemplate = parseTemplate(config.prompt_template, 'prompt_template');
@@ -58,6 +70,18 @@ export class RequestBuilder {
     this.sharedTokens = estimateTokens(shared);
     if (shared) {
       this.system = config.prompt_caching ? [{ type: 'text', text: shared, cache_control: { type: 'ephemeral' } }] : shared;
+    }
+    const c = config;
+    this.head =
+      `{"model":${JSON.stringify(c.model)},"max_tokens":${JSON.stringify(c.max_tokens)}` +
+      (this.system ? `,"system":${JSON.stringify(this.system)}` : '') +
+      (c.temperature !== undefined ? `,"temperature":${JSON.stringify(c.temperature)}` : '') +
+      ',"messages":[{"role":"user","content":';
+    const params = this.paramsFor('');
+    this.tail = '}]' + (params.output_config ? `,"output_config":${JSON.stringify(params.output_config)}` : '') + '}';
+    // The custom_id is the hash of JSON.stringify(params): the two forms must agree byte for byte.
+    for (const probe of ['', 'a "probe"\n\u2028😀']) {
+      if (this.head + JSON.stringify(probe) + this.tail !== JSON.stringify(this.paramsFor(probe))) throw new Error('RequestBuilder: request JSON does not match JSON.stringify(params)');
     }
   }
 
@@ -119,18 +143,21 @@ export class RequestBuilder {
   }
 
   private assemble(text: string, missingFields: string[]): BuiltRequest {
+    const json = this.head + JSON.stringify(text) + this.tail;
+    const customId = customIdOfJson(json);
+    // custom_id is 'r' + base64url: nothing in it needs escaping, so this is JSON.stringify({ custom_id, params }).
+    const serialized = `{"custom_id":"${customId}","params":${json}}`;
+    return { customId, params: this.paramsFor(text), missingFields, serialized, bytes: Buffer.byteLength(serialized) };
+  }
+
+  private paramsFor(text: string): MessageCreateParamsNonStreaming {
     const c = this.config;
     // Key order is fixed here, so JSON.stringify(params) is canonical for the custom_id hash.
-    const params: MessageCreateParamsNonStreaming = {
-      model: c.model,
-      max_tokens: c.max_tokens,
-      ...(this.system ? { system: this.system } : {}),
-      ...(c.temperature !== undefined ? { temperature: c.temperature } : {}),
-      messages: [{ role: 'user', content: text }],
-      ...(this.output.mode === 'json' ? { output_config: { format: { type: 'json_schema' as const, schema: this.output.schema! } } } : {}),
-    };
-    const customId = customIdFor(params);
-    const serialized = JSON.stringify({ custom_id: customId, params });
-    return { customId, params, missingFields, serialized, bytes: Buffer.byteLength(serialized) };
+    const params: Record<string, unknown> = { model: c.model, max_tokens: c.max_tokens };
+    if (this.system) params.system = this.system;
+    if (c.temperature !== undefined) params.temperature = c.temperature;
+    params.messages = [{ role: 'user', content: text }];
+    if (this.output.mode === 'json') params.output_config = { format: { type: 'json_schema', schema: this.output.schema! } };
+    return params as unknown as MessageCreateParamsNonStreaming;
   }
 }
