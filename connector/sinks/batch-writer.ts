@@ -193,7 +193,8 @@ export async function writeBatchOutput(
       const lineage = { batchId: record.cached ? undefined : batchId, attempt: record.cached ? 0 : at ? at.round + 1 : results.files.length, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output };
       const row = buildRow(target.schema, record, shaped, lineage, target.generationId, target.syncId);
       if (record.cached && row._claude_status === 'succeeded') row._claude_status = 'cached';
-      await target.file?.append(row);
+      const flushing = target.file?.append(row);
+      if (flushing) await flushing;
       if (ctx.onRecord) await ctx.onRecord(enrichedRecord(record, row, ctx.output));
       const t = target.tally;
       t.rows++;

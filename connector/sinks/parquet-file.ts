@@ -1,97 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import type { Schema } from 'apache-arrow';
-import parquet, { type FieldDefinition, type ParquetSchema, type ParquetWriter, type WriterOptions } from 'parquetjs-lite';
 import { configError, systemError } from '../errors.js';
 import { assertSafeOutputDir } from './layout.js';
 import { columnKind, type ColumnKind } from './arrow-schema.js';
-
-const PARQUET_TYPE: Record<ColumnKind, string> = {
-  string: 'UTF8',
-  json: 'UTF8',
-  integer: 'INT64',
-  number: 'DOUBLE',
-  boolean: 'BOOLEAN',
-  timestamp: 'TIMESTAMP_MICROS',
-  date: 'DATE',
-};
-
-/*
- * parquetjs-lite 0.8.7 limits, and the narrow extensions installed below.
- *
- * The encoders can write every value we need (INT64 goes through `writeBigInt64LE`, DATE through
- * `writeInt32LE`, both signed), but the per-type `toPrimitive` checks in lib/types.js get in the way:
- *  - INT64 runs every value through `parseInt(value, 10)`, so a bigint above 2^53 (9007199254740993n) comes
- *    out rounded (9007199254740992) before it is encoded;
- *  - TIMESTAMP_MICROS throws for a negative bigint, i.e. any instant before 1970-01-01 (only a `Date` gets
- *    through, and that has millisecond precision);
- *  - DATE throws for a negative day number, i.e. any date before 1970-01-01 (again only a `Date` passes).
- * The extensions only change what those three accept, and only for the input kinds the stock code mishandles:
- * a bigint is written exactly to INT64 and TIMESTAMP_MICROS whatever its sign, and an integer day number may be
- * negative for DATE. Every other input goes to the stock function unchanged.
- *
- * The writer also emits only the legacy ConvertedType. The Parquet spec defines TIMESTAMP_MICROS as
- * TIMESTAMP(isAdjustedToUTC=true, MICROS), but without the LogicalType some readers (DuckDB) treat the column as a
- * naive TIMESTAMP; so a TIMESTAMP_MICROS schema element also gets that LogicalType written, making DuckDB read it as
- * TIMESTAMP WITH TIME ZONE — what the Arrow schema (Timestamp µs, 'UTC') says it is.
- *
- * Other limits (not changed here): compression is UNCOMPRESSED, GZIP or SNAPPY (LZO and BROTLI throw "Not
- * Supported in Lite version"; ZSTD and LZ4 are unknown); the row group size and the page size (default 8192) are
- * counted in rows, not bytes, and a whole row group is buffered in memory until it is flushed; DOUBLE refuses NaN;
- * page sizes are Thrift i32, so one page holds at most 2 GiB; errors are thrown as strings, not Errors.
- */
-interface LogicalTypeDef {
-  toPrimitive: (value: unknown) => unknown;
-}
-interface ThriftCtor {
-  new (args?: Record<string, unknown>): Record<string, unknown>;
-  prototype: { write: (this: Record<string, unknown>, output: unknown) => unknown };
-}
-const EXTENDED = Symbol.for('destination-claude-batch.parquetjs-lite-extensions');
-
-function installParquetExtensions(): void {
-  const require = createRequire(import.meta.url);
-  const types = (require('parquetjs-lite/lib/types.js') as { PARQUET_LOGICAL_TYPES?: Record<string, LogicalTypeDef> }).PARQUET_LOGICAL_TYPES;
-  const thrift = require('parquetjs-lite/gen-nodejs/parquet_types.js') as Record<string, unknown>;
-  const registry = types as (Record<string, LogicalTypeDef> & { [EXTENDED]?: true }) | undefined;
-  if (registry?.[EXTENDED]) return;
-  const [int64, timestamp, date] = [types?.INT64, types?.TIMESTAMP_MICROS, types?.DATE];
-  const element = thrift.SchemaElement as ThriftCtor | undefined;
-  const converted = thrift.ConvertedType as Record<string, number> | undefined;
-  const [Logical, Timestamp, Unit, Micros] = (['LogicalType', 'TimestampType', 'TimeUnit', 'MicroSeconds'] as const).map(
-    (name) => thrift[name] as ThriftCtor | undefined,
-  );
-  if (!registry || !int64 || !timestamp || !date || !element || !converted || !Logical || !Timestamp || !Unit || !Micros) {
-    throw new Error('parquetjs-lite internals are not the expected 0.8.x layout; cannot write exact INT64 and pre-1970 dates');
-  }
-
-  const stock = { int64: int64.toPrimitive, timestamp: timestamp.toPrimitive, date: date.toPrimitive };
-  int64.toPrimitive = (v) => (typeof v === 'bigint' ? v : stock.int64(v));
-  timestamp.toPrimitive = (v) => (typeof v === 'bigint' ? v : stock.timestamp(v));
-  date.toPrimitive = (v) => (typeof v === 'number' && Number.isSafeInteger(v) && Math.abs(v) <= 0x7fffffff ? v : stock.date(v));
-
-  const timestampMicros = converted.TIMESTAMP_MICROS;
-  const write = element.prototype.write;
-  element.prototype.write = function (output) {
-    if (this.converted_type === timestampMicros && (this.logicalType === null || this.logicalType === undefined)) {
-      this.logicalType = new Logical({
-        TIMESTAMP: new Timestamp({ isAdjustedToUTC: true, unit: new Unit({ MICROS: new Micros() }) }),
-      });
-    }
-    return write.call(this, output);
-  };
-  registry[EXTENDED] = true;
-}
-installParquetExtensions();
+import { ByteSink, encodeFooter, encodeRowGroup, PARQUET_MAGIC, type ColumnSpec, type EncodedRowGroup } from './parquet-encoder.js';
 
 export type ParquetCompression = 'UNCOMPRESSED' | 'GZIP' | 'SNAPPY';
 export const PARQUET_COMPRESSIONS: readonly ParquetCompression[] = ['SNAPPY', 'GZIP', 'UNCOMPRESSED'];
 
+/*
+ * Limits of the encoder (parquet-encoder.ts): compression is UNCOMPRESSED, GZIP or SNAPPY (the codecs
+ * parquetjs-lite ships); values are PLAIN-encoded (no dictionary pages); the row group size is counted in rows
+ * and one row group is buffered in memory until it is flushed; text columns carry no min/max statistics.
+ */
 export interface ParquetOptions {
-  /** Rows per row group (parquetjs-lite buffers one row group in memory). */
+  /** Rows per row group (one row group is buffered in memory). */
   rowGroupSize: number;
   compression: ParquetCompression;
   /** RollingParquetWriter: start a new file once a file holds this many rows. Unset: no limit. */
@@ -155,13 +81,22 @@ export function parquetOptionsFrom(config: {
   return options;
 }
 
-/** Derives the Parquet schema from the Arrow schema, so both always agree on names, types and nullability. */
-export function parquetSchemaFor(schema: Schema, options: ParquetOptions): ParquetSchema {
-  const fields: Record<string, FieldDefinition> = {};
-  for (const f of schema.fields) {
-    fields[f.name] = { type: PARQUET_TYPE[columnKind(f)], optional: f.nullable, compression: options.compression };
-  }
-  return new parquet.ParquetSchema(fields);
+const isInt64 = (v: unknown) =>
+  typeof v === 'bigint' ? v >= -(2n ** 63n) && v < 2n ** 63n : typeof v === 'number' && Number.isSafeInteger(v);
+/** What each column kind's encoder accepts (coerce.ts produces exactly these). */
+const FITS: Record<ColumnKind, (v: unknown) => boolean> = {
+  string: (v) => typeof v === 'string',
+  json: (v) => typeof v === 'string',
+  integer: isInt64,
+  timestamp: isInt64,
+  number: (v) => typeof v === 'number' && !Number.isNaN(v),
+  boolean: (v) => typeof v === 'boolean',
+  date: (v) => typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= 0x7fffffff,
+};
+
+/** The Parquet columns of an Arrow schema, so both always agree on names, types and nullability. */
+export function parquetColumnsFor(schema: Schema): ColumnSpec[] {
+  return schema.fields.map((f) => ({ name: f.name, kind: columnKind(f), nullable: f.nullable }));
 }
 
 const VALUE_BYTES: Record<ColumnKind, number> = { string: 4, json: 4, integer: 8, number: 8, timestamp: 8, date: 4, boolean: 1 };
@@ -183,9 +118,9 @@ function rowSizer(schema: Schema): (row: Record<string, unknown>) => number {
 /** Data files are for readers of the destination; the connector's control files stay 0o600. */
 export const DATA_FILE_MODE = 0o644;
 const NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
+const CREATED_BY = 'destination-claude-batch (parquet-encoder over parquetjs-lite thrift)';
 /** `wx` plus O_NOFOLLOW: create a new file, never open an existing one or follow a link at its name. */
 const EXCLUSIVE_CREATE = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | NOFOLLOW;
-const READ_NOFOLLOW = fsConstants.O_RDONLY | NOFOLLOW;
 
 /**
  * A Parquet file that only becomes visible when complete: rows go to a hidden temp file in the same
@@ -196,13 +131,23 @@ export class AtomicParquetFile {
   private rowCount = 0;
   private byteCount = 0;
   private finished = false;
+  /** The row group being filled: one array of values per column. */
+  private columns: unknown[][];
+  private pending = 0;
+  private offset = PARQUET_MAGIC.length;
+  private readonly rowGroups: EncodedRowGroup['metadata'][] = [];
+  private readonly sink = new ByteSink();
 
   private constructor(
-    private readonly writer: ParquetWriter,
+    private readonly handle: FileHandle,
+    private readonly specs: ColumnSpec[],
+    private readonly options: ParquetOptions,
     private readonly tempPath: string,
     readonly finalPath: string,
-    private readonly sizeOf: (row: Record<string, unknown>) => number,
-  ) {}
+    private readonly sizeOf: ((row: Record<string, unknown>) => number) | undefined,
+  ) {
+    this.columns = specs.map(() => []);
+  }
 
   /**
    * Opens the hidden temp file: only after checking that no folder between the destination and it is a
@@ -213,17 +158,9 @@ export class AtomicParquetFile {
     const dir = dirname(finalPath);
     await assertSafeOutputDir(dir);
     const tempPath = join(dir, `.${basename(finalPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    const writerOptions: WriterOptions & { flags: number; mode: number } = {
-      rowGroupSize: options.rowGroupSize,
-      // v1 data pages: the most widely readable form (older Spark/Hive readers lack v2 support).
-      useDataPageV2: false,
-      // Passed through to fs.createWriteStream by parquetjs-lite's openFile.
-      flags: EXCLUSIVE_CREATE,
-      mode: DATA_FILE_MODE,
-    };
-    let writer: ParquetWriter;
+    let handle: FileHandle;
     try {
-      writer = await parquet.ParquetWriter.openFile(parquetSchemaFor(schema, options), tempPath, writerOptions);
+      handle = await open(tempPath, EXCLUSIVE_CREATE, DATA_FILE_MODE);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' || code === 'ELOOP') {
@@ -231,7 +168,14 @@ export class AtomicParquetFile {
       }
       throw err;
     }
-    return new AtomicParquetFile(writer, tempPath, finalPath, rowSizer(schema));
+    try {
+      await handle.write(PARQUET_MAGIC);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    const sizeOf = options.maxBytesPerFile !== undefined ? rowSizer(schema) : undefined;
+    return new AtomicParquetFile(handle, parquetColumnsFor(schema), options, tempPath, finalPath, sizeOf);
   }
 
   /** Rows appended so far. */
@@ -239,21 +183,43 @@ export class AtomicParquetFile {
     return this.rowCount;
   }
 
-  /** Uncompressed bytes appended so far, as counted for `maxBytesPerFile`. */
+  /** Uncompressed bytes appended so far, as counted for `maxBytesPerFile` (0 without that limit). */
   get bytes(): number {
     return this.byteCount;
   }
 
-  /** Null-valued columns are left out of the row object: that is how parquetjs marks an optional column null. */
-  async append(row: Record<string, unknown>): Promise<void> {
-    try {
-      await this.writer.appendRow(row);
-    } catch (err) {
-      // parquetjs-lite throws strings; a rejected row leaves the writer's buffer untouched.
-      throw err instanceof Error ? err : new Error(`cannot write a row to ${this.finalPath}: ${String(err)}`);
+  /**
+   * Buffers a row (a missing or null value is a null). Returns a promise only when the row completed a row
+   * group that is being written out: the caller awaits that, and the common case costs no microtask.
+   */
+  append(row: Record<string, unknown>, size = this.sizeOf?.(row) ?? 0): Promise<void> | undefined {
+    if (this.finished) throw new Error(`cannot write a row to ${this.finalPath}: the file is finished`);
+    const { specs, columns } = this;
+    // Checked before anything is buffered, so a refused row leaves the row group as it was.
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i]!;
+      const v = row[spec.name];
+      if (v === undefined || v === null) {
+        if (!spec.nullable) throw new Error(`cannot write a row to ${this.finalPath}: required column ${spec.name} has no value`);
+      } else if (!FITS[spec.kind](v)) {
+        throw new Error(`cannot write a row to ${this.finalPath}: column ${spec.name} (${spec.kind}) cannot hold a ${typeof v}`);
+      }
     }
+    for (let i = 0; i < specs.length; i++) columns[i]!.push(row[specs[i]!.name]);
+    this.pending++;
     this.rowCount++;
-    this.byteCount += this.sizeOf(row);
+    this.byteCount += size;
+    return this.pending >= this.options.rowGroupSize ? this.flushRowGroup() : undefined;
+  }
+
+  private async flushRowGroup(): Promise<void> {
+    if (this.pending === 0) return;
+    const group = encodeRowGroup(this.specs, this.columns, this.pending, this.options.compression, this.offset, this.sink);
+    this.columns = this.specs.map(() => []);
+    this.pending = 0;
+    await this.handle.writev(group.buffers);
+    this.offset += group.byteLength;
+    this.rowGroups.push(group.metadata);
   }
 
   async commit(): Promise<void> {
@@ -261,17 +227,14 @@ export class AtomicParquetFile {
     await this.publish();
   }
 
-  /** Writes the footer and fsyncs the temp file; the file is complete but still invisible. */
+  /** Writes the last row group and the footer and fsyncs the temp file; the file is complete but still invisible. */
   async finish(): Promise<void> {
     if (this.finished) return;
-    await this.writer.close();
+    await this.flushRowGroup();
+    await this.handle.write(encodeFooter(this.specs, this.rowGroups, this.rowCount, CREATED_BY));
+    await this.handle.sync();
+    await this.handle.close();
     this.finished = true;
-    const handle = await open(this.tempPath, READ_NOFOLLOW);
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
   }
 
   /** Renames a finished temp file into place and makes the rename durable. */
@@ -281,7 +244,10 @@ export class AtomicParquetFile {
   }
 
   async abort(): Promise<void> {
-    if (!this.finished) await this.writer.close().catch(() => undefined);
+    if (!this.finished) {
+      this.finished = true;
+      await this.handle.close().catch(() => undefined);
+    }
     await rm(this.tempPath, { force: true });
   }
 }
@@ -302,7 +268,7 @@ export function rolledPath(basePath: string, n: number): string {
  */
 export class RollingParquetWriter {
   private readonly files: AtomicParquetFile[] = [];
-  private readonly sizeOf: (row: Record<string, unknown>) => number;
+  private readonly sizeOf: ((row: Record<string, unknown>) => number) | undefined;
 
   private constructor(
     readonly basePath: string,
@@ -311,7 +277,7 @@ export class RollingParquetWriter {
     first: AtomicParquetFile,
   ) {
     this.files.push(first);
-    this.sizeOf = rowSizer(schema);
+    this.sizeOf = options.maxBytesPerFile !== undefined ? rowSizer(schema) : undefined;
   }
 
   static async create(basePath: string, schema: Schema, options: ParquetOptions): Promise<RollingParquetWriter> {
@@ -330,19 +296,23 @@ export class RollingParquetWriter {
     return this.files.map((f) => f.finalPath);
   }
 
-  async append(row: Record<string, unknown>): Promise<void> {
-    let current = this.files[this.files.length - 1]!;
+  /** Like AtomicParquetFile.append: a promise only when the caller has to wait (a row group or a file rolled). */
+  append(row: Record<string, unknown>): Promise<void> | undefined {
+    const current = this.files[this.files.length - 1]!;
     const { maxRowsPerFile, maxBytesPerFile } = this.options;
+    const size = this.sizeOf?.(row) ?? 0;
     const full =
       current.rows > 0 &&
       ((maxRowsPerFile !== undefined && current.rows >= maxRowsPerFile) ||
-        (maxBytesPerFile !== undefined && current.bytes + this.sizeOf(row) > maxBytesPerFile));
-    if (full) {
-      await current.finish();
-      current = await AtomicParquetFile.create(rolledPath(this.basePath, this.files.length), this.schema, this.options);
-      this.files.push(current);
-    }
-    await current.append(row);
+        (maxBytesPerFile !== undefined && current.bytes + size > maxBytesPerFile));
+    return full ? this.roll(row, size) : current.append(row, size);
+  }
+
+  private async roll(row: Record<string, unknown>, size: number): Promise<void> {
+    await this.files[this.files.length - 1]!.finish();
+    const next = await AtomicParquetFile.create(rolledPath(this.basePath, this.files.length), this.schema, this.options);
+    this.files.push(next);
+    await next.append(row, size);
   }
 
   /** Finishes the last file and makes every file visible; returns their final paths. */

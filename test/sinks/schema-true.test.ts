@@ -398,7 +398,8 @@ describe('RollingParquetWriter', () => {
   it('refuses a row the Parquet schema cannot take with an Error, not a thrown string', async () => {
     const out = await fresh('roll-bad');
     const writer = await RollingParquetWriter.create(join(out, 'part-00004.parquet'), schema, DEFAULT_PARQUET_OPTIONS);
-    await expect(writer.append({ n: 1 })).rejects.toThrow(/missing required field: _airbyte_raw_id/);
+    expect(() => writer.append({ n: 1 })).toThrow(/required column _airbyte_raw_id has no value/);
+    expect(() => writer.append({ ...row(2), n: 'two' })).toThrow(/column n \(integer\) cannot hold a string/);
     await writer.append(row(1));
     await writer.commit();
     expect(await duck(`SELECT count(*)::INTEGER n FROM '${out}/*.parquet'`)).toEqual([{ n: 1 }]);
