@@ -1,6 +1,5 @@
 import { constants as fsConstants, createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
+import { open, readFile } from 'node:fs/promises';
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { ConnectorError } from '../errors.js';
@@ -40,11 +39,35 @@ function checkStop(options: LifecycleOptions): void {
   if (options.signal?.aborted) throw new Interrupted();
 }
 
-async function readRequests(path: string): Promise<Anthropic.Messages.BatchCreateParams.Request[]> {
-  const requests: Anthropic.Messages.BatchCreateParams.Request[] = [];
-  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
-  for await (const line of lines) if (line) requests.push(JSON.parse(line));
-  return requests;
+const BODY_HEAD = Buffer.from('{"requests":[');
+const BODY_TAIL = Buffer.from(']}');
+const COMMA = 0x2c;
+
+/**
+ * The create body, `{"requests":[` + the file's request lines joined by `,` + `]}`, built from the spooled
+ * bytes as they are: each request was serialised once, when it was spooled, and is neither parsed nor
+ * re-encoded here (the batch size limit was measured on exactly these bytes). A line that does not look
+ * like one JSON object is parsed, so a damaged file fails here as it always did, not at the API.
+ */
+export async function readCreateBody(path: string): Promise<{ body: Buffer; requests: number }> {
+  const file = await readFile(path);
+  const body = Buffer.allocUnsafe(BODY_HEAD.length + file.length + BODY_TAIL.length);
+  let at = BODY_HEAD.copy(body, 0);
+  let requests = 0;
+  for (let start = 0; start < file.length; ) {
+    let nl = file.indexOf(0x0a, start);
+    if (nl === -1) nl = file.length;
+    let end = nl;
+    if (end > start && file[end - 1] === 0x0d) end--;
+    if (end > start) {
+      if (file[start] !== 0x7b || file[end - 1] !== 0x7d) JSON.parse(file.toString('utf8', start, end));
+      if (requests++) body[at++] = COMMA;
+      at += file.copy(body, at, start, end);
+    }
+    start = nl + 1;
+  }
+  at += BODY_TAIL.copy(body, at);
+  return { body: body.subarray(0, at), requests };
 }
 
 /** A refusal that proves no batch was made: safe to create again without looking. */
@@ -67,7 +90,7 @@ export async function submitBatch(
   expected: { requests: number; since: Date; claimed: (id: string) => boolean; mayExist?: boolean },
   options: LifecycleOptions,
 ): Promise<{ batch: MessageBatch; reconciled: boolean }> {
-  const requests = await readRequests(requestsPath);
+  const { body } = await readCreateBody(requestsPath);
   // `mayExist`: an earlier process journaled this submission and died before recording its answer.
   let doubt = expected.mayExist === true;
   return withRetry(
@@ -79,7 +102,10 @@ export async function submitBatch(
         doubt = false;
       }
       try {
-        return { batch: await client.messages.batches.create({ requests }, { maxRetries: 0 }), reconciled: false };
+        // What messages.batches.create() sends, with the body already serialised: the SDK passes bytes through
+        // untouched (auth, headers, timeout and error mapping are the same call's).
+        const batch = await client.post<MessageBatch>('/v1/messages/batches', { body, headers: { 'content-type': 'application/json' }, maxRetries: 0 });
+        return { batch, reconciled: false };
       } catch (err) {
         doubt = !provablyRefused(err);
         throw err;

@@ -11,6 +11,7 @@ import type { Journal } from '../state/journal.js';
 import type { RoundView, SeqView } from '../state/run-view.js';
 import { failpoint } from '../state/failpoints.js';
 import type { SpooledRecord } from '../state/spool.js';
+import { customIdOfLine, forEachLine } from '../state/lines.js';
 import { batchDir, fsyncFile, recordsFile, requestsFile, resultsFile, roundDir } from '../state/spool.js';
 
 export interface BatchTaskContext {
@@ -46,10 +47,11 @@ export type TaskResult = { state: 'finalised'; tallies: StreamTally[] } | { stat
 
 async function customIdsOf(path: string): Promise<Set<string>> {
   const ids = new Set<string>();
-  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
-  for await (const line of lines) if (line) ids.add((JSON.parse(line) as { custom_id: string }).custom_id);
+  await forEachLine(path, (buf, start, end) => ids.add(customIdOfLine(buf, start, end)));
   return ids;
 }
+
+const ANSWER_FROM = Buffer.from('"answer_from"');
 
 /**
  * Carries one sealed seq from wherever its journal left it to committed Parquet: submit (or adopt a
@@ -121,15 +123,15 @@ export class BatchTask {
    */
   private async foreignAnswers(): Promise<BatchResults['foreign'] | 'pending'> {
     const needed = new Map<number, Set<string>>();
-    const lines = createInterface({ input: createReadStream(recordsFile(this.dir)), crlfDelay: Infinity });
-    for await (const line of lines) {
-      if (!line.includes('"answer_from"')) continue;
-      const r = JSON.parse(line) as SpooledRecord;
-      if (r.answer_from === undefined) continue;
+    // Only the few records answered elsewhere are parsed; the rest are skipped by a byte search.
+    await forEachLine(recordsFile(this.dir), (buf, start, end) => {
+      if (buf.subarray(start, end).indexOf(ANSWER_FROM) === -1) return;
+      const r = JSON.parse(buf.toString('utf8', start, end)) as SpooledRecord;
+      if (r.answer_from === undefined) return;
       const ids = needed.get(r.answer_from) ?? new Set<string>();
       ids.add(r.custom_id);
       needed.set(r.answer_from, ids);
-    }
+    });
     const foreign: NonNullable<BatchResults['foreign']> = new Map();
     for (const [seq, ids] of needed) {
       if ((await this.ctx.waitForSeq(seq)) === 'pending') return 'pending';
