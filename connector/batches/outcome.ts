@@ -59,36 +59,49 @@ export function outcomeOf(response: MessageBatchIndividualResponse | undefined):
   }
 }
 
-function answerColumns(answer: Answer): Record<string, unknown> {
-  return {
-    _claude_output: answer.output,
-    _claude_model: answer.model,
-    _claude_stop_reason: answer.stopReason,
-    _claude_input_tokens: answer.inputTokens,
-    _claude_output_tokens: answer.outputTokens,
-    _claude_cache_read_tokens: answer.cacheReadTokens,
-    _claude_cache_write_tokens: answer.cacheWriteTokens,
-  };
+function putAnswer(row: Record<string, unknown>, answer: Answer): void {
+  row._claude_output = answer.output;
+  row._claude_model = answer.model;
+  if (answer.stopReason !== null) row._claude_stop_reason = answer.stopReason;
+  row._claude_input_tokens = answer.inputTokens;
+  row._claude_output_tokens = answer.outputTokens;
+  row._claude_cache_read_tokens = answer.cacheReadTokens;
+  row._claude_cache_write_tokens = answer.cacheWriteTokens;
 }
 
-/** The enrichment columns of a row for an outcome (column names as in sinks/arrow-schema.ts). */
-export function enrichmentColumns(outcome: Outcome, batchId: string | undefined, customId: string): Record<string, unknown> {
-  const base = { _claude_custom_id: customId, _claude_status: outcome.status, _claude_batch_id: batchId };
+const ERROR_TEXT = {
+  expired: ['expired', 'the batch reached its 24 h limit before this request ran'],
+  canceled: ['canceled', 'the batch was canceled before this request ran'],
+  missing: ['result_missing', 'the results file has no line for this request'],
+} as const;
+
+/**
+ * Sets the enrichment columns of a row for an outcome (column names as in sinks/arrow-schema.ts). Written
+ * straight into the row, once per output row: a column without a value is left out (null).
+ */
+export function putEnrichmentColumns(row: Record<string, unknown>, outcome: Outcome, batchId: string | undefined, customId: string): void {
+  row._claude_custom_id = customId;
+  row._claude_status = outcome.status;
+  if (batchId !== undefined) row._claude_batch_id = batchId;
   switch (outcome.status) {
     case 'succeeded':
-      return { ...base, ...answerColumns(outcome) };
+      putAnswer(row, outcome);
+      return;
     case 'invalid_output':
-      return { ...base, ...answerColumns(outcome), _claude_error_type: 'invalid_output', _claude_error: outcome.reason };
+      putAnswer(row, outcome);
+      row._claude_error_type = 'invalid_output';
+      row._claude_error = outcome.reason;
+      return;
     case 'errored':
-      return { ...base, _claude_error_type: outcome.errorType, _claude_error: outcome.errorMessage };
     case 'skipped':
-      return { ...base, _claude_error_type: outcome.errorType, _claude_error: outcome.errorMessage };
+      row._claude_error_type = outcome.errorType;
+      row._claude_error = outcome.errorMessage;
+      return;
     case 'expired':
-      return { ...base, _claude_error_type: 'expired', _claude_error: 'the batch reached its 24 h limit before this request ran' };
     case 'canceled':
-      return { ...base, _claude_error_type: 'canceled', _claude_error: 'the batch was canceled before this request ran' };
     case 'missing':
-      return { ...base, _claude_error_type: 'result_missing', _claude_error: 'the results file has no line for this request' };
+      [row._claude_error_type, row._claude_error] = ERROR_TEXT[outcome.status];
+      return;
     default: {
       const never: never = outcome;
       throw new Error(`unhandled outcome ${JSON.stringify(never)}`);

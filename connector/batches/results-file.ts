@@ -126,11 +126,18 @@ export async function indexResults(
   return scan;
 }
 
+let lineBuf = Buffer.allocUnsafe(64 * 1024);
+
+/** The raw text of one answer's line, by its location (one positional read from the page cache). */
+export function readResultLine(files: FileHandle[], at: ResultLocation): string {
+  if (lineBuf.length < at.length) lineBuf = Buffer.allocUnsafe(Math.max(at.length, lineBuf.length * 2));
+  // Synchronous: ~6x cheaper than a promise per row, and the bytes are copied out before anything else runs.
+  readSync(files[at.round]!.fd, lineBuf, 0, at.length, at.offset);
+  return lineBuf.toString('utf8', 0, at.length);
+}
+
 /** Reads one answer back by its location. */
 export async function readResult(files: FileHandle[], at: ResultLocation | undefined): Promise<MessageBatchIndividualResponse | undefined> {
   if (!at) return undefined;
-  const buf = Buffer.allocUnsafe(at.length);
-  // A positional read of one line from the page cache: synchronous is ~6x cheaper than a promise per row.
-  readSync(files[at.round]!.fd, buf, 0, at.length, at.offset);
-  return JSON.parse(buf.toString('utf8')) as MessageBatchIndividualResponse;
+  return JSON.parse(readResultLine(files, at)) as MessageBatchIndividualResponse;
 }

@@ -3,8 +3,9 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Schema } from 'apache-arrow';
-import { enrichmentColumns, outcomeOf, type OutcomeStatus, type Outcome } from '../batches/outcome.js';
-import { readResult, type ResultIndex } from '../batches/results-file.js';
+import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
+import { outcomeOf, putEnrichmentColumns, type OutcomeStatus, type Outcome } from '../batches/outcome.js';
+import { readResultLine, type ResultIndex } from '../batches/results-file.js';
 import type { Catalog } from '../config/catalog.js';
 import { streamKey } from '../protocol/messages.js';
 import type { SpooledRecord } from '../state/spool.js';
@@ -74,19 +75,28 @@ export function shapeOutcome(outcome: Outcome, spec: OutputSpec): { outcome: Out
   return { outcome: { ...outcome, output: shaped.value }, extracted: shaped.extracted };
 }
 
+/** Per stream: what every row of it shares. */
+interface RowContext {
+  schema: Schema;
+  generationId: number;
+  syncId: number | null;
+  promptVersion: string;
+  output: OutputSpec;
+  /** `_airbyte_meta` of a row without changes (most rows): built once. */
+  cleanMeta: string;
+}
+
 /** Builds one output row: the record's fields coerced to their column types, Airbyte metadata, enrichment, lineage. */
-export function buildRow(
-  schema: Schema,
+function buildRow(
+  ctx: RowContext,
   record: SpooledRecord,
   shaped: { outcome: Outcome; extracted?: Record<string, unknown> },
-  lineage: { batchId: string | undefined; attempt: number; promptVersion: string; output: OutputSpec },
-  generationId: number,
-  syncId: number | null,
+  lineage: { batchId: string | undefined; attempt: number },
 ): Record<string, unknown> {
-  const { row, changes: ours } = coerceRecord(schema, record.data);
+  const { row, changes: ours } = coerceRecord(ctx.schema, record.data);
   // The source's own changes (e.g. fields it truncated) travel with the record, ahead of ours.
-  const changes: unknown[] = [...(record.changes ?? []), ...ours];
-  for (const c of lineage.output.columns) {
+  const changes: unknown[] = record.changes?.length ? [...record.changes, ...ours] : ours;
+  for (const c of ctx.output.columns) {
     delete row[c.column];
     const raw = shaped.extracted?.[c.property];
     if (raw === undefined || raw === null) continue;
@@ -95,17 +105,19 @@ export function buildRow(
     else changes.push({ field: c.column, change: 'NULLED', reason: value.reason });
   }
   row._airbyte_raw_id = record.raw_id;
-  row._airbyte_extracted_at = BigInt(Math.trunc(record.emitted_at)) * 1000n;
-  row._airbyte_generation_id = generationId;
-  row._airbyte_meta = JSON.stringify({ changes, ...(syncId !== null ? { sync_id: syncId } : {}) });
-  for (const [key, value] of Object.entries(enrichmentColumns(shaped.outcome, lineage.batchId, record.custom_id))) {
-    if (value !== null && value !== undefined) row[key] = value;
-  }
-  row._claude_prompt_version = lineage.promptVersion;
+  const ms = Math.trunc(record.emitted_at);
+  // Microseconds as a plain number while exact (until the year 2255); a bigint beyond.
+  row._airbyte_extracted_at = Math.abs(ms) < 9_007_199_254_740 ? ms * 1000 : BigInt(ms) * 1000n;
+  row._airbyte_generation_id = ctx.generationId;
+  row._airbyte_meta = changes.length === 0 ? ctx.cleanMeta : metaJson(changes, ctx.syncId);
+  putEnrichmentColumns(row, shaped.outcome, lineage.batchId, record.custom_id);
+  row._claude_prompt_version = ctx.promptVersion;
   row._claude_input_truncated = record.truncated === true;
   row._claude_attempt = lineage.attempt;
   return row;
 }
+
+const metaJson = (changes: unknown[], syncId: number | null) => JSON.stringify({ changes, ...(syncId !== null ? { sync_id: syncId } : {}) });
 
 /** The enriched record a transform emits: the source's data plus the enrichment and extracted fields. */
 function enrichedRecord(record: SpooledRecord, row: Record<string, unknown>, output: OutputSpec): AirbyteRecord {
@@ -134,6 +146,30 @@ export interface BatchResults {
   foreign?: Map<number, { files: Array<string | undefined>; batchIds: Array<string | undefined>; index: ResultIndex }>;
 }
 
+type StreamOutput = { file: RollingParquetWriter | undefined; tally: StreamTally; row: RowContext };
+
+/** The output of a record's stream in this batch, opened on its first record. */
+async function outputFor(ctx: BatchWriteContext, files: Map<string, StreamOutput>, seq: number, record: SpooledRecord): Promise<StreamOutput> {
+  const descriptor = { name: record.stream, namespace: record.namespace };
+  const key = streamKey(descriptor);
+  const known = files.get(key);
+  if (known) return known;
+  // A stream collected from an older run may have left the catalog since: keep its data as JSON.
+  const stream = ctx.catalog.find(descriptor);
+  const schema = ctx.schemas.get(key) ?? streamArrowSchema({});
+  const dir = partitionDir(ctx.destination, record.namespace, record.stream, ctx.runId);
+  if (ctx.writeFiles) await mkdir(dir, { recursive: true, mode: 0o755 });
+  const path = join(dir, partFileName(seq));
+  const syncId = stream?.syncId ?? null;
+  const output: StreamOutput = {
+    file: ctx.writeFiles ? await RollingParquetWriter.create(path, schema, ctx.parquet) : undefined,
+    tally: { stream: record.stream, namespace: record.namespace, path, paths: [path], rows: 0, byStatus: {}, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, billed: noUsage(), cachedUsage: noUsage() },
+    row: { schema, generationId: stream?.generationId ?? 0, syncId, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output, cleanMeta: metaJson([], syncId) },
+  };
+  files.set(key, output);
+  return output;
+}
+
 /**
  * Joins a batch's spooled records with its downloaded results (by custom_id, so result order does not
  * matter) and writes one Parquet file per stream: `<stream partition>/part-<seq>.parquet`. Files are
@@ -145,7 +181,7 @@ export async function writeBatchOutput(
   recordsPath: string,
   results: BatchResults,
 ): Promise<StreamTally[]> {
-  const files = new Map<string, { file: RollingParquetWriter | undefined; tally: StreamTally; schema: Schema; generationId: number; syncId: number | null }>();
+  const files = new Map<string, StreamOutput>();
   const handles = await openAll(results.files);
   const lastBatchId = results.batchIds.filter(Boolean).at(-1);
   const foreignHandles = new Map<number, FileHandle[]>();
@@ -155,33 +191,22 @@ export async function writeBatchOutput(
     foreignHandles.set(seq, await openAll(other.files));
   }
   try {
+    let target: StreamOutput | undefined;
+    let targetOf: { stream: string; namespace: string | null } | undefined;
     const lines = createInterface({ input: createReadStream(recordsPath), crlfDelay: Infinity });
-    for await (const line of lines) {
-      if (!line) continue;
-      const record = JSON.parse(line) as SpooledRecord;
-      const descriptor = { name: record.stream, namespace: record.namespace };
-      const key = streamKey(descriptor);
-      let target = files.get(key);
-      if (!target) {
-        // A stream collected from an older run may have left the catalog since: keep its data as JSON.
-        const stream = ctx.catalog.find(descriptor);
-        const schema = ctx.schemas.get(key) ?? streamArrowSchema({});
-        const dir = partitionDir(ctx.destination, record.namespace, record.stream, ctx.runId);
-        if (ctx.writeFiles) await mkdir(dir, { recursive: true, mode: 0o755 });
-        const path = join(dir, partFileName(seq));
-        target = {
-          file: ctx.writeFiles ? await RollingParquetWriter.create(path, schema, ctx.parquet) : undefined,
-          tally: { stream: record.stream, namespace: record.namespace, path, paths: [path], rows: 0, byStatus: {}, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, billed: noUsage(), cachedUsage: noUsage() },
-          schema,
-          generationId: stream?.generationId ?? 0,
-          syncId: stream?.syncId ?? null,
-        };
-        files.set(key, target);
+    for await (const text of lines) {
+      if (!text) continue;
+      const record = JSON.parse(text) as SpooledRecord;
+      // Records of one stream usually come in runs: look the stream up only when it changes.
+      if (!target || record.stream !== targetOf!.stream || record.namespace !== targetOf!.namespace) {
+        target = await outputFor(ctx, files, seq, record);
+        targetOf = { stream: record.stream, namespace: record.namespace };
       }
-      const source = record.answer_from !== undefined ? results.foreign?.get(record.answer_from) : undefined;
+      const source = record.answer_from !== undefined ? results.foreign?.get(record.answer_from) : results;
       const sourceHandles = record.answer_from !== undefined ? foreignHandles.get(record.answer_from) : handles;
-      const at = (source ?? results).index.get(record.custom_id);
-      const response = record.skip ? undefined : record.cached ? JSON.parse(record.cached) : at && sourceHandles ? await readResult(sourceHandles, at) : undefined;
+      const at = source?.index.get(record.custom_id);
+      const line = record.skip ? undefined : record.cached ?? (at && sourceHandles ? readResultLine(sourceHandles, at) : undefined);
+      const response = line === undefined ? undefined : (JSON.parse(line) as MessageBatchIndividualResponse);
       const answered = record.skip
         ? ({ status: 'skipped', errorType: record.skip.type, errorMessage: record.skip.message } as const)
         : response
@@ -189,9 +214,9 @@ export async function writeBatchOutput(
           : (results.unanswered ?? outcomeOf(undefined));
       const shaped = shapeOutcome(answered, ctx.output);
       const outcome = shaped.outcome;
-      const batchId = (at && (source ?? results).batchIds[at.round]) || lastBatchId;
-      const lineage = { batchId: record.cached ? undefined : batchId, attempt: record.cached ? 0 : at ? at.round + 1 : results.files.length, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output };
-      const row = buildRow(target.schema, record, shaped, lineage, target.generationId, target.syncId);
+      const batchId = (at && source!.batchIds[at.round]) || lastBatchId;
+      const lineage = { batchId: record.cached ? undefined : batchId, attempt: record.cached ? 0 : at ? at.round + 1 : results.files.length };
+      const row = buildRow(target.row, record, shaped, lineage);
       if (record.cached && row._claude_status === 'succeeded') row._claude_status = 'cached';
       const flushing = target.file?.append(row);
       if (flushing) await flushing;
@@ -206,7 +231,8 @@ export async function writeBatchOutput(
         else if (ownAnswer) {
           billedIds.add(record.custom_id);
           addUsage(t.billed!, outcome);
-          if (outcome.status === 'succeeded' && ctx.remember) cacheable.push([record.custom_id, JSON.stringify(response)]);
+          // The line exactly as the API sent it: the cache hands it back as this request's answer later.
+          if (outcome.status === 'succeeded' && ctx.remember) cacheable.push([record.custom_id, line!]);
         }
         t.inputTokens += outcome.inputTokens;
         t.outputTokens += outcome.outputTokens;
