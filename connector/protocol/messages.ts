@@ -44,8 +44,15 @@ export type AirbyteTrace =
 
 /** Key for per-stream bookkeeping: namespace and name, unambiguous even when either contains a dot. */
 export function streamKey(stream: StreamDescriptor): string {
-  return JSON.stringify([stream.namespace ?? null, stream.name]);
+  const namespace = stream.namespace ?? null;
+  // Asked several times per record, nearly always for the stream of the record before.
+  if (stream.name === last.name && namespace === last.namespace) return last.key;
+  const key = JSON.stringify([namespace, stream.name]);
+  last = { name: stream.name, namespace, key };
+  return key;
 }
+
+let last: { name: unknown; namespace: unknown; key: string } = { name: undefined, namespace: undefined, key: '' };
 
 /** Why a line of stdin is not a usable message (protocol/reader.ts InputError.kind). */
 export type InputErrorKind =

@@ -113,6 +113,14 @@ function asBuffer(chunk: unknown): Buffer {
  * is reported (`invalid_utf8`), never silently replaced; a NUL byte is reported as `nul_byte`.
  */
 export async function* readLines(input: AsyncIterable<unknown>, options: ReadLinesOptions = {}): AsyncGenerator<Line> {
+  for await (const lines of readLineBatches(input, options)) yield* lines;
+}
+
+/**
+ * readLines(), a chunk of stdin at a time: each step yields the lines completed by one chunk (never an empty
+ * array), so a consumer pays one async step per chunk rather than per line.
+ */
+export async function* readLineBatches(input: AsyncIterable<unknown>, options: ReadLinesOptions = {}): AsyncGenerator<Line[]> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let pending: Buffer[] = [];
@@ -142,57 +150,67 @@ export async function* readLines(input: AsyncIterable<unknown>, options: ReadLin
 
   for await (const chunk of input) {
     const buf = asBuffer(chunk);
+    const lines: Line[] = [];
     let start = 0;
     for (let nl = buf.indexOf(NEWLINE, start); nl !== -1; nl = buf.indexOf(NEWLINE, start)) {
-      const piece = buf.subarray(start, nl);
-      start = nl + 1;
       lineNumber++;
       if (skipped >= 0) {
-        const crlf = piece.length ? piece[piece.length - 1] === CR : false;
-        yield tooLong(skipped + piece.length - (crlf ? 1 : 0), false);
-      } else if (pendingBytes + piece.length > maxLineBytes + 1) {
+        const crlf = nl > start ? buf[nl - 1] === CR : false;
+        lines.push(tooLong(skipped + nl - start - (crlf ? 1 : 0), false));
+      } else if (pendingBytes + nl - start > maxLineBytes + 1) {
         // Longer than the limit even if it ends in CRLF: never joined.
-        const bytes = pendingBytes + piece.length - (piece.length && piece[piece.length - 1] === CR ? 1 : 0);
+        const bytes = pendingBytes + nl - start - (nl > start && buf[nl - 1] === CR ? 1 : 0);
         pending = [];
         pendingBytes = 0;
-        yield tooLong(bytes, false);
+        lines.push(tooLong(bytes, false));
+      } else if (pending.length) {
+        lines.push(take(Buffer.concat([...pending, buf.subarray(start, nl)], pendingBytes + nl - start), false));
       } else {
-        yield take(pending.length ? Buffer.concat([...pending, piece], pendingBytes + piece.length) : piece, false);
+        lines.push(take(buf.subarray(start, nl), false));
       }
+      start = nl + 1;
     }
     if (start < buf.length) {
-      const rest = buf.subarray(start);
-      if (skipped >= 0) skipped += rest.length;
-      else if (pendingBytes + rest.length > maxLineBytes + 1) {
+      const rest = buf.length - start;
+      if (skipped >= 0) skipped += rest;
+      else if (pendingBytes + rest > maxLineBytes + 1) {
         // Past the limit: drop what we hold and only count the rest of the line from now on.
-        skipped = pendingBytes + rest.length;
+        skipped = pendingBytes + rest;
         pending = [];
         pendingBytes = 0;
       } else {
         // A copy: the stream may reuse its chunk, and a small tail should not pin a large one.
-        pending.push(Buffer.from(rest));
-        pendingBytes += rest.length;
+        pending.push(Buffer.from(buf.subarray(start)));
+        pendingBytes += rest;
       }
     }
+    if (lines.length) yield lines;
   }
   if (skipped >= 0) {
     lineNumber++;
-    yield tooLong(skipped, true);
+    yield [tooLong(skipped, true)];
   } else if (pendingBytes > 0) {
     lineNumber++;
-    yield take(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes), true);
+    yield [take(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes), true)];
   }
 }
 
 function decodeLine(decoder: TextDecoder, bytes: Buffer, lineNumber: number, unterminated: boolean): Line {
-  const base = { lineNumber, bytes: bytes.length, ...(unterminated ? { unterminated } : {}) };
   const nul = bytes.indexOf(0);
-  if (nul !== -1) return { ...base, text: '', problem: { kind: 'nul_byte', detail: `a NUL byte at byte ${nul + 1} of the line` } };
-  try {
-    return { ...base, text: decoder.decode(bytes) };
-  } catch {
-    return { ...base, text: '', problem: { kind: 'invalid_utf8', detail: `at byte ${firstInvalidUtf8(bytes) + 1} of the line` } };
+  let text = '';
+  let problem: Line['problem'];
+  if (nul !== -1) problem = { kind: 'nul_byte', detail: `a NUL byte at byte ${nul + 1} of the line` };
+  else {
+    try {
+      text = decoder.decode(bytes);
+    } catch {
+      problem = { kind: 'invalid_utf8', detail: `at byte ${firstInvalidUtf8(bytes) + 1} of the line` };
+    }
   }
+  const line: Line = { text, lineNumber, bytes: bytes.length };
+  if (unterminated) line.unterminated = true;
+  if (problem) line.problem = problem;
+  return line;
 }
 
 /** Offset of the first byte where `bytes` stops being well-formed UTF-8 (RFC 3629 table), for the message only. */
@@ -232,12 +250,20 @@ function parseDetail(err: unknown): string {
 /** True when `value` nests arrays/objects deeper than `limit` (iterative: a deep value must not overflow us). */
 function nestingBeyond(value: unknown, limit: number): boolean {
   if (typeof value !== 'object' || value === null) return false;
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length) {
-    const [v, depth] = stack.pop()!;
+  const values: object[] = [value];
+  const depths: number[] = [1];
+  while (values.length) {
+    const v = values.pop()! as Record<string, unknown>;
+    const depth = depths.pop()!;
     if (depth > limit) return true;
-    const children = Array.isArray(v) ? v : Object.values(v as Record<string, unknown>);
-    for (const child of children) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    if (Array.isArray(v)) {
+      for (const child of v) if (typeof child === 'object' && child !== null) (values.push(child), depths.push(depth + 1));
+    } else {
+      for (const key in v) {
+        const child = v[key];
+        if (typeof child === 'object' && child !== null) (values.push(child), depths.push(depth + 1));
+      }
+    }
   }
   return false;
 }
@@ -252,7 +278,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function parseMessage(line: Line): AirbyteMessage | null {
   const n = line.lineNumber;
   if (line.problem) throw new InputError(line.problem.kind, n, `${describeInputError(line.problem.kind)} (${line.problem.detail})`);
-  if (line.text.trim() === '') return null;
+  const first = line.text.charCodeAt(0);
+  // A line that starts with '{' (every message) is not blank: trim() only for the rest.
+  if (first !== 0x7b && line.text.trim() === '') return null;
   let value: unknown;
   try {
     value = JSON.parse(line.text);
@@ -262,7 +290,8 @@ export function parseMessage(line: Line): AirbyteMessage | null {
     }
     throw new InputError('not_json', n, `not valid JSON (${parseDetail(err)})`);
   }
-  if (nestingBeyond(value, MAX_NESTING)) throw new InputError('too_deeply_nested', n, `arrays/objects nested more than ${MAX_NESTING} levels deep`);
+  // Nesting n levels deep takes at least 2n characters: a shorter line cannot be too deep.
+  if (line.text.length > 2 * MAX_NESTING && nestingBeyond(value, MAX_NESTING)) throw new InputError('too_deeply_nested', n, `arrays/objects nested more than ${MAX_NESTING} levels deep`);
   if (!isObject(value)) {
     const what = Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
     throw new InputError('not_object', n, `expected a JSON object (an Airbyte message), got ${what}`);

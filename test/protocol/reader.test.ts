@@ -10,6 +10,7 @@ import {
   InputError,
   MAX_NESTING,
   parseMessage,
+  readLineBatches,
   readLines,
   type InputErrorKind,
   type Line,
@@ -38,6 +39,15 @@ async function outcomes(chunks: Array<Buffer | string>, maxLineBytes?: number): 
 
 const record = (data: unknown = { a: 1 }) => JSON.stringify({ type: 'RECORD', record: { stream: 's', data, emitted_at: 1 } });
 const state = JSON.stringify({ type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: 's' } } } });
+
+describe('readLineBatches', () => {
+  it('yields the lines each chunk completes, numbered as readLines numbers them', async () => {
+    const chunks = ['a\nb', '\r\nc\n', 'no newline yet', ' still', '\n\nlast'].map((c) => Buffer.from(c));
+    const batches: string[][] = [];
+    for await (const batch of readLineBatches(Readable.from(chunks))) batches.push(batch.map((l) => `${l.lineNumber}:${l.text}${l.unterminated ? '$' : ''}`));
+    expect(batches).toEqual([['1:a'], ['2:b', '3:c'], ['4:no newline yet still', '5:'], ['6:last$']]);
+  });
+});
 
 describe('readLines', () => {
   it('numbers LF and CRLF lines from 1, across chunk boundaries, and keeps blank lines', async () => {
@@ -192,6 +202,14 @@ describe('parseMessage', () => {
     for (const d of [MAX_NESTING - 2, 10_000, 200_000]) {
       expect(() => parseMessage({ text: deep(d), lineNumber: 3 })).toThrow(expect.objectContaining({ kind: 'too_deeply_nested', lineNumber: 3 }));
     }
+    // The tightest nesting there is ([[[…]]], no spaces): exactly at the limit and one past it.
+    const tight = (d: number) => JSON.stringify({ type: 'RECORD', record: { stream: 's', data: { x: JSON.parse('['.repeat(d) + ']'.repeat(d)) } } });
+    expect(parseMessage({ text: tight(MAX_NESTING - 3), lineNumber: 1 })?.type).toBe('RECORD');
+    expect(() => parseMessage({ text: tight(MAX_NESTING - 2), lineNumber: 2 })).toThrow(expect.objectContaining({ kind: 'too_deeply_nested' }));
+    // Objects count as levels too, including a "__proto__" key (an own property after JSON.parse).
+    const objects = (d: number) => '{"type":"RECORD","record":{"stream":"s","data":' + '{"__proto__":'.repeat(d) + '{}' + '}'.repeat(d) + '}}';
+    expect(parseMessage({ text: objects(MAX_NESTING - 3), lineNumber: 1 })?.type).toBe('RECORD');
+    expect(() => parseMessage({ text: objects(MAX_NESTING - 2), lineNumber: 4 })).toThrow(expect.objectContaining({ kind: 'too_deeply_nested', lineNumber: 4 }));
   });
 
   it('never echoes more than ~80 characters of a line', () => {
