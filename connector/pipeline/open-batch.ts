@@ -68,10 +68,14 @@ export class OpenBatch extends BatchShape {
     super();
   }
 
-  /** `serialized` undefined: the record is spooled for its row but sends no request (skipped, answered elsewhere). */
-  async add(record: SpooledRecord, serialized: string | undefined, bytes: number): Promise<void> {
-    if (serialized !== undefined && !this.ids.has(record.custom_id)) await this.spool.addRequest(serialized);
-    await this.spool.addRecord(record);
+  /**
+   * `serialized` undefined: the record is spooled for its row but sends no request (skipped, answered elsewhere).
+   * Returns a promise to await before the next add when the spool files are over their write buffers.
+   */
+  add(record: SpooledRecord, serialized: string | undefined, bytes: number): Promise<unknown> | undefined {
+    if (serialized !== undefined && !this.ids.has(record.custom_id)) this.spool.addRequest(serialized);
+    this.spool.addRecord(record);
     this.count(serialized === undefined ? undefined : record.custom_id, bytes);
+    return this.spool.backpressure();
   }
 }

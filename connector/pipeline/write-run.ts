@@ -11,7 +11,7 @@ import type { ConnectorConfig } from '../config/config.js';
 import { ConnectorError, configError, transientError } from '../errors.js';
 import { Interrupted, type LifecycleOptions } from '../batches/lifecycle.js';
 import { streamKey, type AirbyteRecord, type AirbyteStateMessage } from '../protocol/messages.js';
-import { InputError, parseMessage, readLines } from '../protocol/reader.js';
+import { InputError, parseMessage, readLineBatches } from '../protocol/reader.js';
 import type { MessageWriter } from '../protocol/writer.js';
 import { RequestBuilder } from '../requests/build.js';
 import { streamArrowSchema } from '../sinks/arrow-schema.js';
@@ -354,22 +354,24 @@ export class WriteRun {
     const onAbort = () => input.destroy();
     this.stop.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      for await (const line of readLines(input)) {
-        if (this.stop.signal.aborted) break;
-        let message;
-        try {
-          message = parseMessage(line);
-        } catch (err) {
-          if (!(err instanceof InputError)) throw err;
-          await this.reject(err);
-          continue;
+      reading: for await (const lines of readLineBatches(input)) {
+        for (const line of lines) {
+          if (this.stop.signal.aborted) break reading;
+          let message;
+          try {
+            message = parseMessage(line);
+          } catch (err) {
+            if (!(err instanceof InputError)) throw err;
+            await this.reject(err);
+            continue;
+          }
+          if (!message) continue;
+          if (message.type === 'RECORD') await this.addRecord(message.record, line.lineNumber, line.text.length);
+          else if (message.type === 'STATE') {
+            for (const state of this.tracker.stateSeen(message.state, this.lastSeqWithRecords)) this.emitState(state);
+          }
+          // LOG, TRACE and other message types from the source are not ours to act on.
         }
-        if (!message) continue;
-        if (message.type === 'RECORD') await this.addRecord(message.record, line.lineNumber, line.text.length);
-        else if (message.type === 'STATE') {
-          for (const state of this.tracker.stateSeen(message.state, this.lastSeqWithRecords)) this.emitState(state);
-        }
-        // LOG, TRACE and other message types from the source are not ours to act on.
       }
     } catch (err) {
       if (!this.stop.signal.aborted) throw err;
@@ -421,24 +423,22 @@ export class WriteRun {
     if (this.stop.signal.aborted) return;
     if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++));
     const requestsBefore = this.open.requests;
-    await this.open.add(
-      {
-        line: lineNumber,
-        stream: record.stream,
-        namespace: stream.namespace,
-        data: record.data,
-        emitted_at: typeof record.emitted_at === 'number' ? record.emitted_at : Date.now(),
-        raw_id: randomUUID(),
-        custom_id: request.customId,
-        ...(Array.isArray(record.meta?.changes) && record.meta.changes.length ? { changes: record.meta.changes } : {}),
-        ...(skip ? { skip } : {}),
-        ...(request.truncated && !skip ? { truncated: true } : {}),
-        ...(answerFrom !== undefined ? { answer_from: answerFrom } : {}),
-        ...(cached ? { cached } : {}),
-      },
-      sends ? request.serialized : undefined,
-      bytes,
-    );
+    // Keys in the spool's usual order; optional ones only when set.
+    const spooled: SpooledRecord = {
+      line: lineNumber,
+      stream: record.stream,
+      namespace: stream.namespace,
+      data: record.data,
+      emitted_at: typeof record.emitted_at === 'number' ? record.emitted_at : Date.now(),
+      raw_id: randomUUID(),
+      custom_id: request.customId,
+    };
+    if (Array.isArray(record.meta?.changes) && record.meta.changes.length) spooled.changes = record.meta.changes;
+    if (skip) spooled.skip = skip;
+    if (request.truncated && !skip) spooled.truncated = true;
+    if (answerFrom !== undefined) spooled.answer_from = answerFrom;
+    if (cached) spooled.cached = cached;
+    const backpressure = this.open.add(spooled, sends ? request.serialized : undefined, bytes);
     if (sends && this.open.requests > requestsBefore) {
       this.requestIndex.add(request.customId, this.open.spool.seq);
       if (config.max_cost_usd !== undefined) {
@@ -447,6 +447,7 @@ export class WriteRun {
     }
     this.lastSeqWithRecords = this.open.spool.seq;
     this.tracker.recordSeen(stream);
+    if (backpressure) await backpressure;
   }
 
   private async sealOpenBatch(): Promise<void> {

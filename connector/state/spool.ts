@@ -42,25 +42,33 @@ export const resultsFile = (dir: string, round: number) => join(roundDir(dir, ro
 /** Lines gathered into one write of about this size: one syscall per record costs more than the record. */
 const CHUNK_CHARS = 256 * 1024;
 
-/** Buffers lines and writes them in chunks, honouring the stream's backpressure. */
+/**
+ * Buffers lines and writes them in chunks. Adding is synchronous; a caller that has added a chunk's worth
+ * waits on backpressure() (only when the stream is over its buffer) before adding more.
+ */
 class ChunkedLines {
   private pending: string[] = [];
   private size = 0;
 
   constructor(readonly stream: WriteStream) {}
 
-  async add(line: string): Promise<void> {
+  add(line: string): void {
     this.pending.push(line);
     this.size += line.length;
-    if (this.size >= CHUNK_CHARS) await this.flush();
+    if (this.size >= CHUNK_CHARS) this.flush();
   }
 
-  async flush(): Promise<void> {
+  flush(): void {
     if (this.pending.length === 0) return;
     const chunk = this.pending.join('');
     this.pending = [];
     this.size = 0;
-    if (!this.stream.write(chunk)) await once(this.stream, 'drain');
+    this.stream.write(chunk);
+  }
+
+  /** Resolves once the stream has written out what it holds, or undefined if it is not over its buffer. */
+  backpressure(): Promise<unknown> | undefined {
+    return this.stream.writableNeedDrain ? once(this.stream, 'drain') : undefined;
   }
 }
 
@@ -82,19 +90,30 @@ export class BatchSpool {
     return new BatchSpool(seq, dir);
   }
 
-  async addRecord(record: SpooledRecord): Promise<void> {
-    await this.records.add(JSON.stringify(record) + '\n');
+  /** Buffers a record's line; see backpressure(). */
+  addRecord(record: SpooledRecord): void {
+    this.records.add(JSON.stringify(record) + '\n');
   }
 
   /** `serialized` is the request's JSON exactly as it will be measured against the batch size limit. */
-  async addRequest(serialized: string): Promise<void> {
-    await this.requests.add(serialized + '\n');
+  addRequest(serialized: string): void {
+    this.requests.add(serialized + '\n');
+  }
+
+  /**
+   * A promise to await before adding more when a file's stream is over its buffer (the disk is slower
+   * than the input), else undefined: memory stays at about one chunk per file.
+   */
+  backpressure(): Promise<unknown> | undefined {
+    const records = this.records.backpressure();
+    const requests = this.requests.backpressure();
+    return records && requests ? Promise.all([records, requests]) : (records ?? requests);
   }
 
   /** Closes both files and fsyncs them: after seal() the batch can be rebuilt from disk alone. */
   async seal(): Promise<void> {
     for (const lines of [this.records, this.requests]) {
-      await lines.flush();
+      lines.flush();
       const stream = lines.stream;
       stream.end();
       await once(stream, 'finish');
