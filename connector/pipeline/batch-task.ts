@@ -6,7 +6,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { BatchLost, downloadResults, submitBatch, waitUntilEnded, type LifecycleOptions } from '../batches/lifecycle.js';
 import { resubmitReason, type ResubmitPolicy } from '../batches/outcome.js';
 import { indexResults, type ResultIndex } from '../batches/results-file.js';
-import { writeBatchOutput, type BatchResults, type BatchWriteContext, type StreamTally } from '../sinks/batch-writer.js';
+import type { BatchResults, StreamTally } from '../sinks/batch-writer.js';
 import type { Journal } from '../state/journal.js';
 import type { RoundView, SeqView } from '../state/run-view.js';
 import { failpoint } from '../state/failpoints.js';
@@ -18,7 +18,6 @@ export interface BatchTaskContext {
   client: Anthropic;
   journal: Journal;
   runDir: string;
-  output: BatchWriteContext;
   lifecycle: LifecycleOptions;
   resubmit: ResubmitPolicy;
   maxAttempts: number;
@@ -33,8 +32,8 @@ export interface BatchTaskContext {
   /** Resolves when an earlier seq of the same run is written ('pending' if it is left processing). */
   waitForSeq: (seq: number) => Promise<'finalised' | 'pending'>;
   journalView: (seq: number) => SeqView | undefined;
-  /** Runs Parquet writing one batch at a time: each writer buffers a row group, so memory stays flat. */
-  exclusive: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Joins a seq's records with its answers and commits its output; one seq at a time (see WriteRun). */
+  writeOutput: (seq: number, recordsPath: string, results: BatchResults) => Promise<StreamTally[]>;
   /** Bounds concurrent creates: each holds a whole request body in memory while it is sent. */
   submitting: <T>(work: () => Promise<T>) => Promise<T>;
 }
@@ -106,7 +105,7 @@ export class BatchTask {
     const unanswered = this.ctx.cancelled ? ({ status: 'canceled' } as const) : undefined;
     const foreign = await this.foreignAnswers();
     if (foreign === 'pending') return { state: 'pending' };
-    const tallies = await this.ctx.exclusive(() => writeBatchOutput(this.ctx.output, this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered, foreign }));
+    const tallies = await this.ctx.writeOutput(this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered, foreign });
     for (const tally of tallies) this.ctx.journal.append({ type: 'file_written', seq: this.seq, tally });
     this.ctx.journal.append({ type: 'batch_finalised', seq: this.seq });
     failpoint('after_finalised');

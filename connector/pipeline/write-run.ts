@@ -14,8 +14,8 @@ import { streamKey, type AirbyteRecord, type AirbyteStateMessage } from '../prot
 import { InputError, parseMessage, readLineBatches } from '../protocol/reader.js';
 import type { MessageWriter } from '../protocol/writer.js';
 import { RequestBuilder } from '../requests/build.js';
-import { streamArrowSchema } from '../sinks/arrow-schema.js';
-import type { BatchWriteContext } from '../sinks/batch-writer.js';
+import { streamSchemas, writeBatchOutput, type BatchResults, type BatchWriteContext, type StreamTally } from '../sinks/batch-writer.js';
+import { OutputThread } from '../sinks/output-thread.js';
 import type { RunManifest } from '../sinks/manifest.js';
 import { parquetOptionsFrom, type ParquetOptions } from '../sinks/parquet-file.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
@@ -93,7 +93,8 @@ export class WriteRun {
   private session!: RunSession;
   private readonly builder: RequestBuilder;
   private readonly tracker = new CheckpointTracker();
-  private readonly schemas = new Map<string, Schema>();
+  private readonly schemas: Map<string, Schema>;
+  private outputThread: OutputThread | undefined;
   private readonly tasks: Promise<void>[] = [];
   private readonly stop = new AbortController();
   private readonly released = new Set<number>();
@@ -129,7 +130,7 @@ export class WriteRun {
     this.parquet = parquetOptionsFrom(o.config);
     this.prices = resolvePrices({ price_overrides: o.config.price_overrides, batch_discount: o.config.batch_discount });
     if (o.config.max_cost_usd !== undefined) requirePrice(o.config.model, this.prices);
-    for (const s of o.catalog.streams) this.schemas.set(streamKey(s), streamArrowSchema(s.jsonSchema, this.builder.output.columns));
+    this.schemas = streamSchemas(o.catalog, this.builder.output);
     this.progress = new Progress((send) => this.emit(() => send(o.writer)), o.config.progress_interval_seconds * 1000);
     o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
   }
@@ -145,8 +146,10 @@ export class WriteRun {
     try {
       const rc = this.o.config.result_cache;
       if (rc.enabled) this.cache = ResultCache.open(join(destination, CONTROL_DIR, 'cache'), { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 });
+      this.outputThread = this.startOutputThread();
       return await this.runLocked(destination);
     } finally {
+      await this.outputThread?.close();
       this.cache?.close();
       lock.release();
     }
@@ -253,6 +256,25 @@ export class WriteRun {
     this.tasks.push(task);
   }
 
+  /**
+   * Parquet output is written on its own thread (see sinks/output-thread.ts) so that it overlaps with
+   * reading; records mode emits RECORD messages on stdout, which stays on this thread.
+   * CLAUDE_BATCH_OUTPUT_THREAD=0 writes inline instead (a fallback, and the benchmark's comparison).
+   */
+  private startOutputThread(): OutputThread | undefined {
+    const { config, catalog } = this.o;
+    if (config.sink !== 'parquet' || process.env.CLAUDE_BATCH_OUTPUT_THREAD === '0') return undefined;
+    const { api_key: _key, ...keyless } = config;
+    return new OutputThread({ config: keyless, streams: catalog.streams, remember: this.cache !== undefined });
+  }
+
+  private async writeOutput(ctx: BatchWriteContext, seq: number, recordsPath: string, results: BatchResults): Promise<StreamTally[]> {
+    if (!this.outputThread) return writeBatchOutput(ctx, seq, recordsPath, results);
+    const done = await this.outputThread.write({ runId: ctx.runId, seq, recordsPath, results });
+    if (done.cacheable.length > 0) this.cache?.putMany(done.cacheable);
+    return done.tallies;
+  }
+
   private taskContext(session: RunSession, overrides: { retryCanceled?: boolean } = {}): BatchTaskContext {
     const config = this.o.config;
     const output: BatchWriteContext = {
@@ -272,7 +294,6 @@ export class WriteRun {
       client: this.o.client,
       journal: session.journal,
       runDir: session.runDir,
-      output,
       lifecycle: {
         ...this.o.lifecycle,
         retry: { ...this.o.lifecycle.retry, patienceMs: config.api_patience_seconds * 1000 },
@@ -296,7 +317,7 @@ export class WriteRun {
       onPoll: (_seq, batch) => this.progress.polled(batch),
       waitForSeq: (seq) => (session.view.seqs.get(seq)?.finalised ? Promise.resolve('finalised') : (this.seqResults.get(session)?.get(seq) ?? Promise.resolve('finalised'))),
       journalView: (seq) => session.view.seqs.get(seq),
-      exclusive: (work) => this.writers.run(work),
+      writeOutput: (seq, recordsPath, results) => this.writers.run(() => this.writeOutput(output, seq, recordsPath, results)),
       submitting: (work) => this.submitters.run(work),
     };
   }

@@ -67,6 +67,11 @@ export interface BatchWriteContext {
   remember?: (entries: Array<[customId: string, line: string]>) => void;
 }
 
+/** Each configured stream's Arrow schema (its data columns plus ours), by stream key. */
+export function streamSchemas(catalog: Catalog, output: OutputSpec): Map<string, Schema> {
+  return new Map(catalog.streams.map((s) => [streamKey(s), streamArrowSchema(s.jsonSchema, output.columns)]));
+}
+
 /** An answer in the configured output shape: a label, validated JSON with its fields, or why it does not fit. */
 export function shapeOutcome(outcome: Outcome, spec: OutputSpec): { outcome: Outcome; extracted?: Record<string, unknown> } {
   if (outcome.status !== 'succeeded' || spec.mode === 'text') return { outcome };

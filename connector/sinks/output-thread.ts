@@ -1,0 +1,104 @@
+import { Worker } from 'node:worker_threads';
+import type { ConnectorConfig } from '../config/config.js';
+import type { ConfiguredStream } from '../config/catalog.js';
+import { ConnectorError, systemError, type FailureType } from '../errors.js';
+import type { BatchResults, StreamTally } from './batch-writer.js';
+
+/*
+ * Joining a batch's records with its answers and encoding Parquet is most of the connector's CPU. The
+ * process is otherwise one thread, so without this, reading stdin and writing Parquet take turns on one
+ * core. The output thread runs writeBatchOutput on its own core while the main thread keeps reading,
+ * spooling and submitting. The journal, the result cache and stdout stay on the main thread: the thread
+ * only writes Parquet files (atomically, as before) and reports tallies and the answers worth caching.
+ */
+
+/** What the thread needs to rebuild the write context: plain data only (the API key is left out). */
+export interface OutputSetup {
+  config: Omit<ConnectorConfig, 'api_key'>;
+  streams: ConfiguredStream[];
+  /** Whether to hand back the answers worth caching (a result cache is open). */
+  remember: boolean;
+}
+
+export interface OutputJob {
+  id: number;
+  runId: string;
+  seq: number;
+  recordsPath: string;
+  results: BatchResults;
+}
+
+export interface OutputDone {
+  tallies: StreamTally[];
+  /** [custom_id, raw results line] of this batch's good answers, for the result cache. */
+  cacheable: Array<[string, string]>;
+}
+
+export type OutputReply =
+  | ({ id: number; ok: true } & OutputDone)
+  | { id: number; ok: false; error: { message: string; code?: string; failureType?: FailureType; errno?: string } };
+
+/** The worker entry, beside this module in dist/. */
+const ENTRY = new URL('./output-thread-main.js', import.meta.url);
+
+export class OutputThread {
+  private readonly worker: Worker;
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve: (done: OutputDone) => void; reject: (err: Error) => void }>();
+  private dead: Error | undefined;
+
+  constructor(setup: OutputSetup) {
+    this.worker = new Worker(ENTRY, { workerData: setup });
+    this.worker.on('message', (reply: OutputReply) => this.settle(reply));
+    this.worker.on('error', (err) => this.die(systemError('OUTPUT_THREAD', `the Parquet output thread failed: ${err.message}`, err)));
+    this.worker.on('exit', (code) => this.die(systemError('OUTPUT_THREAD', `the Parquet output thread exited (code ${code})`)));
+    // An idle output thread must not keep the process alive.
+    this.worker.unref();
+  }
+
+  /** Writes one batch's Parquet output on the thread; resolves when its files are committed. */
+  write(job: Omit<OutputJob, 'id'>): Promise<OutputDone> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise<OutputDone>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.ref(); // keep the process alive while a write is in flight
+      this.worker.postMessage({ ...job, id } satisfies OutputJob);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.dead ??= systemError('OUTPUT_THREAD', 'the Parquet output thread was closed');
+    await this.worker.terminate();
+  }
+
+  private settle(reply: OutputReply): void {
+    const waiter = this.waiting.get(reply.id);
+    if (!waiter) return;
+    this.waiting.delete(reply.id);
+    if (this.waiting.size === 0) this.worker.unref();
+    if (reply.ok) waiter.resolve({ tallies: reply.tallies, cacheable: reply.cacheable });
+    else waiter.reject(rebuildError(reply.error));
+  }
+
+  private die(err: Error): void {
+    this.dead ??= err;
+    for (const waiter of this.waiting.values()) waiter.reject(err);
+    this.waiting.clear();
+  }
+}
+
+/** The thread's error as the main thread would have thrown it: same failure type, code and message. */
+function rebuildError(e: Extract<OutputReply, { ok: false }>['error']): Error {
+  if (e.failureType && e.code) return new ConnectorError(e.failureType, e.code, e.message);
+  const err = new Error(e.message) as NodeJS.ErrnoException;
+  if (e.errno) err.code = e.errno;
+  return err;
+}
+
+/** The reply for a failed job (used on the thread side). */
+export function errorReply(id: number, err: unknown): OutputReply {
+  if (err instanceof ConnectorError) return { id, ok: false, error: { message: err.message, code: err.code, failureType: err.failureType } };
+  const e: NodeJS.ErrnoException = err instanceof Error ? err : new Error(String(err));
+  return { id, ok: false, error: { message: e.message, ...(typeof e.code === 'string' ? { errno: e.code } : {}) } };
+}
