@@ -36,9 +36,10 @@ export function validateCreateBody(body: unknown, maxRequests: number): BatchReq
   if (requests.length === 0) throw invalid('requests: List should have at least 1 item after validation, not 0');
   if (requests.length > maxRequests) throw invalid(`requests: List should have at most ${maxRequests} items after validation, not ${requests.length}`);
   const seen = new Set<string>();
-  requests.forEach((request: unknown, i) => {
+  for (let i = 0; i < requests.length; i++) {
+    const request: unknown = requests[i];
     if (!isObject(request)) throw invalid(`requests.${i}: Input should be a valid dictionary`);
-    for (const key of Object.keys(request)) {
+    for (const key in request) {
       if (key !== 'custom_id' && key !== 'params') throw invalid(`requests.${i}.${key}: Extra inputs are not permitted`);
     }
     const id = request.custom_id;
@@ -51,7 +52,7 @@ export function validateCreateBody(body: unknown, maxRequests: number): BatchReq
     seen.add(id);
     if (request.params === undefined) throw invalid(`requests.${i}.params: Field required`);
     if (!isObject(request.params)) throw invalid(`requests.${i}.params: Input should be a valid dictionary`);
-  });
+  }
   return requests as BatchRequestInput[];
 }
 
@@ -77,10 +78,12 @@ export interface ParamsProblem {
   message: string;
 }
 
-const textOk = (content: unknown): boolean =>
-  typeof content === 'string'
-    ? content.length > 0
-    : Array.isArray(content) && content.length > 0 && content.every((b) => isObject(b) && typeof b.type === 'string');
+function textOk(content: unknown): boolean {
+  if (typeof content === 'string') return content.length > 0;
+  if (!Array.isArray(content) || content.length === 0) return false;
+  for (const b of content) if (!isObject(b) || typeof b.type !== 'string') return false;
+  return true;
+}
 
 /** Per-request validation, reported as an `errored` result (never a failed create), as the real API does. */
 export function validateParams(
@@ -89,7 +92,8 @@ export function validateParams(
   allowedKeys: ReadonlySet<string> = MESSAGE_PARAMS,
 ): ParamsProblem | undefined {
   const bad = (message: string): ParamsProblem => ({ type: 'invalid_request_error', message });
-  for (const key of Object.keys(params)) {
+  // for…in, not Object.keys: no array per request (a parsed JSON object has no inherited enumerable keys).
+  for (const key in params) {
     if (allowedKeys.has(key)) continue;
     if (NOT_IN_BATCH.has(key)) return bad(`${key}: not supported in Message Batches requests`);
     return bad(`${key}: Extra inputs are not permitted`);
@@ -107,7 +111,8 @@ export function validateParams(
   const messages = params.messages;
   if (messages === undefined) return bad('messages: Field required');
   if (!Array.isArray(messages) || messages.length === 0) return bad('messages: at least one message is required');
-  for (const [i, m] of messages.entries()) {
+  for (let i = 0; i < messages.length; i++) {
+    const m: unknown = messages[i];
     if (!isObject(m)) return bad(`messages.${i}: Input should be a valid dictionary`);
     if (m.role !== 'user' && m.role !== 'assistant') return bad(`messages.${i}.role: Input should be 'user' or 'assistant'`);
     if (i === 0 && m.role !== 'user') return bad('messages: first message must use the "user" role');
