@@ -53,8 +53,7 @@ export function estimateTokens(text: string): number {
 }
 
 type Block = { type: string; text?: string; cache_control?: unknown };
-const blocksOf = (content: string | Block[] | undefined): Block[] =>
-  content === undefined ? [] : typeof content === 'string' ? [{ type: 'text', text: content }] : content;
+type Content = string | Block[] | undefined;
 
 const ttlOf = (cacheControl: unknown): CacheTtl =>
   typeof cacheControl === 'object' && cacheControl !== null && (cacheControl as { ttl?: unknown }).ttl === '1h' ? '1h' : '5m';
@@ -62,9 +61,26 @@ const ttlOf = (cacheControl: unknown): CacheTtl =>
 export const CACHE_TTL_MS: Record<CacheTtl, number> = { '5m': 5 * 60_000, '1h': 60 * 60_000 };
 
 /**
+ * Calls `visit` with each block of the prompt in order (system, then every message; a string content is one
+ * text block) and the text that block counts as; stops early when `visit` returns false. No per-call arrays:
+ * this runs once or twice per request.
+ */
+function eachBlock(params: Pick<ResponderParams, 'system' | 'messages'>, visit: (text: unknown, cacheControl: unknown) => boolean | void): void {
+  const content = (c: Content): boolean => {
+    if (c === undefined) return true;
+    if (typeof c === 'string') return visit(c, undefined) !== false;
+    for (const block of c) if (visit(block.text ?? JSON.stringify(block), block.cache_control) === false) return false;
+    return true;
+  };
+  if (!content(params.system)) return;
+  for (const m of params.messages) if (!content(m.content)) return;
+}
+
+/**
  * Input tokens split into the cached prefix (up to the last cache_control mark, or all of it for a top-level
  * `cache_control`) and the rest. `prefixKey` identifies that prefix (and the model: caches are per model), so
- * requests that share a cached system prompt but differ after it hit the same cache entry.
+ * requests that share a cached system prompt but differ after it hit the same cache entry. The prefix is only
+ * hashed when there is a mark (else `prefixKey` is '').
  */
 export function promptTokens(params: Pick<ResponderParams, 'system' | 'messages' | 'cache_control'> & { model?: string }): {
   total: number;
@@ -72,39 +88,76 @@ export function promptTokens(params: Pick<ResponderParams, 'system' | 'messages'
   prefixKey: string;
   ttl: CacheTtl;
 } {
-  const blocks = [...blocksOf(params.system), ...params.messages.flatMap((m) => blocksOf(m.content))];
   let total = 3;
   let cachedPrefix = 0;
   let ttl: CacheTtl = '5m';
-  let prefixKey = '';
-  const prefix = createHash('sha256').update(`${params.model ?? ''}\u0000`);
-  const mark = (cacheControl: unknown) => {
+  let blocks = 0;
+  let markedBlocks = 0;
+  eachBlock(params, (text, cacheControl) => {
+    total += estimateTokens(text as string);
+    blocks++;
+    if (cacheControl) {
+      cachedPrefix = total;
+      ttl = ttlOf(cacheControl);
+      markedBlocks = blocks;
+    }
+  });
+  if (params.cache_control) {
     cachedPrefix = total;
-    ttl = ttlOf(cacheControl);
-    prefixKey = prefix.copy().digest('hex');
-  };
-  for (const block of blocks) {
-    const text = block.text ?? JSON.stringify(block);
-    total += estimateTokens(text);
-    prefix.update(`${text}\u0000`);
-    if (block.cache_control) mark(block.cache_control);
+    ttl = ttlOf(params.cache_control);
+    markedBlocks = blocks;
   }
-  if (params.cache_control) mark(params.cache_control);
+  let prefixKey = '';
+  if (markedBlocks > 0 || params.cache_control) {
+    const prefix = createHash('sha256').update(`${params.model ?? ''}\u0000`);
+    let hashed = 0;
+    eachBlock(params, (text) => {
+      if (hashed++ >= markedBlocks) return false;
+      prefix.update(`${text}\u0000`);
+    });
+    prefixKey = prefix.digest('hex');
+  }
   return { total, cachedPrefix, prefixKey, ttl };
 }
 
-export function answer(params: ResponderParams, cache: CacheBook, minCacheableTokens: number, invalid = false): Answer {
-  const system = blocksOf(params.system).map((b) => b.text ?? '').join('\n');
-  const user = params.messages
-    .filter((m) => m.role === 'user')
-    .flatMap((m) => blocksOf(m.content).map((b) => b.text ?? ''))
-    .join('\n');
+/** The text part of an answer: what the "model" says, cut at max_tokens. */
+export interface AnswerText {
+  text: string;
+  stopReason: Answer['stopReason'];
+  outputTokens: number;
+}
+
+/** The token accounting of an answer; touches the prompt cache, so call it in request order. */
+export interface AnswerUsage {
+  inputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  cacheTtl: CacheTtl;
+}
+
+/** The texts of a content's blocks joined by newlines (a missing text counts as ''), added to `joined`. */
+function appendTexts(joined: string | undefined, c: Content): string | undefined {
+  if (c === undefined) return joined;
+  if (typeof c === 'string') return joined === undefined ? c : `${joined}\n${c}`;
+  for (const block of c) {
+    const text = block.text ?? '';
+    joined = joined === undefined ? `${text}` : `${joined}\n${text}`;
+  }
+  return joined;
+}
+
+export function answerText(params: ResponderParams, invalid = false): AnswerText {
+  const system = appendTexts(undefined, params.system) ?? '';
+  let user: string | undefined;
+  for (const m of params.messages) if (m.role === 'user') user = appendTexts(user, m.content);
+  user ??= '';
   const schema = params.output_config?.format?.type === 'json_schema' ? params.output_config.format.schema : undefined;
   let text: string;
   if (invalid) text = schema ? '{"unfinished": ' : `${EMULATOR_PREFIX} I cannot tell.`;
   else if (schema) text = JSON.stringify(valueFor(schema, user, 'root'));
   else {
-    const labels = labelList(`${system}\n${user}`);
+    // A label list needs a colon: most prompts have none, and then the regex need not scan them.
+    const labels = system.includes(':') || user.includes(':') ? labelList(`${system}\n${user}`) : undefined;
     text = labels ? chooseLabel(labels, user) : summarise(user);
   }
 
@@ -115,7 +168,10 @@ export function answer(params: ResponderParams, cache: CacheBook, minCacheableTo
     outputTokens = params.max_tokens;
     stopReason = 'max_tokens';
   }
+  return { text, stopReason, outputTokens };
+}
 
+export function answerUsage(params: ResponderParams, cache: CacheBook, minCacheableTokens: number): AnswerUsage {
   const tokens = promptTokens(params);
   let cacheReadTokens = 0;
   let cacheWriteTokens = 0;
@@ -123,15 +179,11 @@ export function answer(params: ResponderParams, cache: CacheBook, minCacheableTo
     if (cache.touch(tokens.prefixKey, CACHE_TTL_MS[tokens.ttl])) cacheReadTokens = tokens.cachedPrefix;
     else cacheWriteTokens = tokens.cachedPrefix;
   }
-  return {
-    text,
-    stopReason,
-    inputTokens: tokens.total - cacheReadTokens - cacheWriteTokens,
-    outputTokens,
-    cacheReadTokens,
-    cacheWriteTokens,
-    cacheTtl: tokens.ttl,
-  };
+  return { inputTokens: tokens.total - cacheReadTokens - cacheWriteTokens, cacheReadTokens, cacheWriteTokens, cacheTtl: tokens.ttl };
+}
+
+export function answer(params: ResponderParams, cache: CacheBook, minCacheableTokens: number, invalid = false): Answer {
+  return { ...answerText(params, invalid), ...answerUsage(params, cache, minCacheableTokens) };
 }
 
 /** "Labels: a, b, c" / "one of: a | b | c" in the prompt. */
@@ -165,21 +217,70 @@ function occurrences(haystack: string, needle: string): number {
 /** The label whose name and hint words occur most in the document; ties broken by a stable hash. */
 export function chooseLabel(labels: string[], document: string): string {
   const body = document.toLowerCase().replace(/(?:labels?|categories|one of)\s*:[^\n]*/gi, '');
+  const counts = labels.map((label) => {
+    const key = label.toLowerCase();
+    let count = occurrences(body, key);
+    if (Object.hasOwn(HINTS, key)) for (const word of HINTS[key]!) count += occurrences(body, word);
+    return count;
+  });
+  // The hash adds less than 0.5, so only the labels with the top count can win: only they need one.
+  const top = Math.max(...counts);
   let best = labels[0]!;
   let bestScore = -1;
-  for (const label of labels) {
-    const key = label.toLowerCase();
-    const words = [key, ...(HINTS[key] ?? [])];
-    const score = words.reduce((sum, w) => sum + occurrences(body, w), 0) + unitHash(label, body) * 0.5;
-    if (score > bestScore) [best, bestScore] = [label, score];
+  for (let i = 0; i < labels.length; i++) {
+    if (counts[i] !== top) continue;
+    const score = top + unitHash(labels[i]!, body) * 0.5;
+    if (score > bestScore) [best, bestScore] = [labels[i]!, score];
   }
   return best;
 }
 
+/** 1 for each UTF-16 code unit that the regex `\s` matches (ECMAScript WhiteSpace and LineTerminator). */
+const SPACE = (() => {
+  const table = new Uint8Array(65536);
+  for (const c of [9, 10, 11, 12, 13, 32, 160, 5760, 8232, 8233, 8239, 8287, 12288, 65279]) table[c] = 1;
+  for (let c = 8192; c <= 8202; c++) table[c] = 1;
+  return table;
+})();
+/** The document's code units are counted from here: a loop over a typed array is several times faster than charCodeAt. */
+const WINDOW = 32 * 1024;
+const scratch = Buffer.alloc(WINDOW * 2);
+const units = new Uint16Array(scratch.buffer, scratch.byteOffset, WINDOW);
+
+/** Where the first 20 words start and end: [start 0, end 0, start 1, ...]. */
+const bounds = new Int32Array(41);
+
+/** `document.split(/\s+/).filter(Boolean)`'s first 20 words and length, without an array of every word. */
 export function summarise(document: string): string {
-  const words = document.split(/\s+/).filter(Boolean);
-  const head = words.slice(0, 20).join(' ');
-  return `${EMULATOR_PREFIX} Summary: ${head}${words.length > 20 ? ' …' : ''} (${words.length} words)`;
+  const n = document.length;
+  let words = 0;
+  let previousSpace = 1;
+  for (let from = 0; from < n; from += WINDOW) {
+    const length = Math.min(WINDOW, n - from);
+    scratch.write(length === n ? document : document.slice(from, from + length), 0, length * 2, 'utf16le');
+    let j = 0;
+    // A word starts at each non-space unit after a space unit (or at the start), and ends at the next space unit.
+    for (; j < length && words <= 20; j++) {
+      const space = SPACE[units[j]!]!;
+      if (space !== previousSpace) bounds[words * 2 - space] = from + j;
+      words += (space ^ 1) & previousSpace;
+      previousSpace = space;
+    }
+    // Past the 20th word, only counted.
+    for (; j < length; j++) {
+      const space = SPACE[units[j]!]!;
+      words += (space ^ 1) & previousSpace;
+      previousSpace = space;
+    }
+  }
+  const inHead = Math.min(words, 20);
+  if (words <= 20 && previousSpace === 0) bounds[inHead * 2 - 1] = n;
+  let head = '';
+  for (let w = 0; w < inHead; w++) {
+    const word = document.slice(bounds[w * 2]!, bounds[w * 2 + 1]!);
+    head = w === 0 ? word : `${head} ${word}`;
+  }
+  return `${EMULATOR_PREFIX} Summary: ${head}${words > 20 ? ' …' : ''} (${words} words)`;
 }
 
 /** A value that conforms to `schema`, drawn from the document where it can be. */
