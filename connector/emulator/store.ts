@@ -1,11 +1,12 @@
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open, rename, type FileHandle } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { answer, type CacheBook, type ResponderParams } from './responder.js';
+import { answerText, answerUsage, type CacheBook, type ResponderParams } from './responder.js';
 import { ERROR_MESSAGES, type Faults } from './faults.js';
-import { opaqueId, rfc3339, seededRandom, shuffleInPlace, unitHash } from './random.js';
-import { EmulatedHttpError, validateParams, type BatchRequestInput } from './validate.js';
+import { opaqueId, rfc3339, seededRandom, shuffledOrder, unitHash } from './random.js';
+import { EmulatedHttpError, validateParams, type BatchRequestInput, type ParamsProblem } from './validate.js';
 
 const HOUR = 3_600_000;
 const PROCESSING_WINDOW_MS = 24 * HOUR;
@@ -37,7 +38,41 @@ interface StoredBatch {
   neverFinish: boolean;
   counts: RequestCounts;
   notFoundLeft: number;
+  /**
+   * 2: the `.pending` file holds the final result lines, in results order. Absent (batches persisted by an older
+   * emulator): `index \t type \t custom_id \t result-line` lines.
+   */
+  pendingFormat?: 2;
+  /** The seed the results order was shuffled with; null: request order. */
+  orderSeed?: number | null;
+  /** request_counts if every request is processed (the pending file's own counts). */
+  decided?: RequestCounts;
 }
+
+/** What create decided for each request, in request order; the result lines are written from it afterwards. */
+interface Plan {
+  /** Per request: one of the kinds below, plus TTL_1H when its cache write was a 1-hour one. */
+  kinds: Uint8Array;
+  /** Per request: input, cache-read and cache-write tokens (succeeded requests only). */
+  usage: Float64Array;
+  /** The validation problem of each invalid request, by index. */
+  problems: Map<number, ParamsProblem>;
+  erroredType: string;
+}
+const INVALID = 1;
+const ERRORED = 2;
+const EXPIRED = 3;
+const SUCCEEDED = 4;
+const SUCCEEDED_UNUSABLE = 5;
+const KIND = 7;
+const TTL_1H = 8;
+/** Results are written in pieces of this many bytes. */
+const CHUNK_BYTES = 128 * 1024;
+/** A results line starts `{"custom_id":"<id>","result":{"type":"<type>"` (custom_ids need no JSON escaping). */
+const LINE_HEAD = '{"custom_id":"';
+const TYPE_AFTER_ID = '","result":{"type":"';
+
+const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
 
 export interface StoreOptions {
   dir: string;
@@ -74,13 +109,17 @@ export class BatchStore {
   private readonly requests = new Map<string, BatchRequestInput[]>();
   private readonly finalizing = new Map<string, Promise<void>>();
   private readonly failedTimes = new Map<string, number>();
-  private readonly submitted = new Map<string, number>();
+  /** Every custom_id ever submitted, one per line: counts without a map that grows with every request. */
+  private readonly submittedLog: string;
+  private closed = false;
   private readonly cachedPrefixes = new Map<string, number>();
   private seq = 0;
 
   constructor(private readonly options: StoreOptions) {
     // Inside the destination's control folder when embedded: private, like the rest of the bookkeeping.
     mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    this.submittedLog = join(options.dir, 'submissions.log');
+    writeFileSync(this.submittedLog, '', { mode: 0o600 });
     if (options.persist) this.load();
   }
 
@@ -104,9 +143,18 @@ export class BatchStore {
     return join(this.options.dir, `${id}.jsonl`);
   }
 
-  /** How many times each custom_id has been submitted, across all batches. */
+  /** How many times each custom_id has been submitted, across all batches, since this store started: a snapshot. */
   submissions(): ReadonlyMap<string, number> {
-    return this.submitted;
+    if (this.closed) throw new Error('The emulator is closed: its submission counts went with it');
+    const counts = new Map<string, number>();
+    const text = readFileSync(this.submittedLog, 'latin1');
+    for (let at = 0; at < text.length; ) {
+      const end = text.indexOf('\n', at);
+      const id = text.slice(at, end);
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+      at = end + 1;
+    }
+    return counts;
   }
 
   requestsOf(id: string): BatchRequestInput[] | undefined {
@@ -121,39 +169,60 @@ export class BatchStore {
     const now = this.options.now();
     const faults = this.options.faults();
     const id = opaqueId('msgbatch_');
+    const seq = this.seq++;
+    const orderSeed = this.options.shuffleResults ? this.options.seed + seq : null;
+    const decided = zeroCounts();
     const batch: StoredBatch = {
       id,
-      seq: this.seq++,
+      seq,
       createdAt: now,
       expiresAt: now + PROCESSING_WINDOW_MS,
       endedAt: null,
       cancelInitiatedAt: null,
       status: 'in_progress',
       total: requests.length,
-      processingMs: this.options.processingMs(this.seq - 1),
+      processingMs: this.options.processingMs(seq),
       neverFinish: faults.neverFinish,
       counts: zeroCounts(),
       notFoundLeft: faults.notFoundAfterCreate,
+      pendingFormat: 2,
+      orderSeed,
+      decided,
     };
-    // Answers are decided now, in request order (so prompt-cache writes precede reads), then shuffled.
-    const lines = requests.map((request, index) => `${index}\t${this.decide(request, faults)}`);
-    if (this.options.shuffleResults) shuffleInPlace(lines, seededRandom(this.options.seed + batch.seq));
-    const out = createWriteStream(this.pendingPath(id), { mode: 0o600 });
-    for (const line of lines) if (!out.write(line + '\n')) await once(out, 'drain');
-    out.end();
-    await once(out, 'finish');
-    for (const r of requests) this.submitted.set(r.custom_id, (this.submitted.get(r.custom_id) ?? 0) + 1);
+    // Answers are decided now, in request order (so prompt-cache writes precede reads)...
+    const plan = this.plan(requests, faults, decided);
+    // ...and written in results order, a chunk at a time: the batch's lines are never all in memory.
+    const order = orderSeed === null ? undefined : shuffledOrder(requests.length, seededRandom(orderSeed));
+    const out = await LineWriter.open(this.pendingPath(id));
+    try {
+      for (let k = 0; k < requests.length; k++) {
+        const index = order ? order[k]! : k;
+        const wait = out.line(this.resultLine(requests[index]!, index, plan));
+        if (wait) await wait;
+      }
+    } catch (err) {
+      await out.end().catch(() => undefined);
+      rmSync(this.pendingPath(id), { force: true });
+      throw err;
+    }
+    await out.end();
+    let ids = '';
+    for (const r of requests) ids += `${r.custom_id}\n`;
+    appendFileSync(this.submittedLog, ids, 'latin1');
     if (this.options.keepRequests) this.requests.set(id, requests);
     this.batches.set(id, batch);
     this.save(batch);
     return batch;
   }
 
-  /** `type \t custom_id \t result-line` for one request. */
-  private decide(request: BatchRequestInput, faults: Faults): string {
-    const id = request.custom_id;
-    const line = (type: ResultType, result: unknown) => `${type}\t${id}\t${JSON.stringify({ custom_id: id, result })}`;
-    const failsFirst = (kind: string, share: number, attempts: number) => {
+  /**
+   * Everything about each request's result that depends on what came before it — fault attempts per custom_id,
+   * prompt-cache writes and reads — decided in request order, and the counts of the result types into `counts`.
+   */
+  private plan(requests: BatchRequestInput[], faults: Faults, counts: RequestCounts): Plan {
+    const n = requests.length;
+    const plan: Plan = { kinds: new Uint8Array(n), usage: new Float64Array(n * 3), problems: new Map(), erroredType: faults.erroredType };
+    const failsFirst = (kind: string, id: string, share: number, attempts: number) => {
       if (share <= 0 || unitHash(kind, id) >= share) return false;
       const key = `${kind}:${id}`;
       const times = this.failedTimes.get(key) ?? 0;
@@ -161,45 +230,61 @@ export class BatchStore {
       this.failedTimes.set(key, times + 1);
       return true;
     };
-    const problem = validateParams(request.params, this.options.models);
-    if (problem) return line('errored', errorBody(problem.type, problem.message));
-    if (failsFirst('errored', faults.erroredShare, faults.erroredAttempts)) {
-      return line('errored', errorBody(faults.erroredType, ERROR_MESSAGES[faults.erroredType] ?? 'Error'));
+    const cache = this.cacheBook();
+    for (let i = 0; i < n; i++) {
+      const request = requests[i]!;
+      const id = request.custom_id;
+      const problem = validateParams(request.params, this.options.models);
+      if (problem) {
+        plan.kinds[i] = INVALID;
+        plan.problems.set(i, problem);
+        counts.errored++;
+      } else if (failsFirst('errored', id, faults.erroredShare, faults.erroredAttempts)) {
+        plan.kinds[i] = ERRORED;
+        counts.errored++;
+      } else if (failsFirst('expired', id, faults.expiredShare, faults.expiredAttempts)) {
+        plan.kinds[i] = EXPIRED;
+        counts.expired++;
+      } else {
+        const unusable = faults.invalidOutputShare > 0 && unitHash('invalid', id) < faults.invalidOutputShare;
+        const usage = answerUsage(request.params as unknown as ResponderParams, cache, this.options.minCacheableTokens);
+        plan.kinds[i] = (unusable ? SUCCEEDED_UNUSABLE : SUCCEEDED) | (usage.cacheTtl === '1h' ? TTL_1H : 0);
+        plan.usage[i * 3] = usage.inputTokens;
+        plan.usage[i * 3 + 1] = usage.cacheReadTokens;
+        plan.usage[i * 3 + 2] = usage.cacheWriteTokens;
+        counts.succeeded++;
+      }
     }
-    if (failsFirst('expired', faults.expiredShare, faults.expiredAttempts)) return line('expired', { type: 'expired' });
+    return plan;
+  }
+
+  /** The results line (without newline) of request `index`, as planned. Built as text: one JSON.stringify per string. */
+  private resultLine(request: BatchRequestInput, index: number, plan: Plan): string {
+    const id = request.custom_id;
+    const kind = plan.kinds[index]! & KIND;
+    if (kind === INVALID) {
+      const problem = plan.problems.get(index)!;
+      return JSON.stringify({ custom_id: id, result: errorBody(problem.type, problem.message) });
+    }
+    if (kind === ERRORED) return JSON.stringify({ custom_id: id, result: errorBody(plan.erroredType, ERROR_MESSAGES[plan.erroredType] ?? 'Error') });
+    if (kind === EXPIRED) return JSON.stringify({ custom_id: id, result: { type: 'expired' } });
     const params = request.params as unknown as ResponderParams;
-    const invalidOutput = faults.invalidOutputShare > 0 && unitHash('invalid', id) < faults.invalidOutputShare;
-    const a = answer(params, this.cacheBook(), this.options.minCacheableTokens, invalidOutput);
-    return line('succeeded', {
-      type: 'succeeded',
-      message: {
-        id: opaqueId('msg_emulator_'),
-        type: 'message',
-        role: 'assistant',
-        model: params.model,
-        content: [{ type: 'text', text: a.text, citations: null }],
-        stop_reason: a.stopReason,
-        stop_sequence: null,
-        stop_details: null,
-        container: null,
-        diagnostics: null,
-        usage: {
-          input_tokens: a.inputTokens,
-          output_tokens: a.outputTokens,
-          cache_creation_input_tokens: a.cacheWriteTokens,
-          cache_read_input_tokens: a.cacheReadTokens,
-          cache_creation: {
-            ephemeral_1h_input_tokens: a.cacheTtl === '1h' ? a.cacheWriteTokens : 0,
-            ephemeral_5m_input_tokens: a.cacheTtl === '5m' ? a.cacheWriteTokens : 0,
-          },
-          inference_geo: null,
-          output_tokens_details: null,
-          server_tool_use: null,
-          service_tier: 'batch',
-          speed: null,
-        },
-      },
-    });
+    const a = answerText(params, kind === SUCCEEDED_UNUSABLE);
+    const input = num(plan.usage[index * 3]!);
+    const read = num(plan.usage[index * 3 + 1]!);
+    const write = num(plan.usage[index * 3 + 2]!);
+    const ttl1h = (plan.kinds[index]! & TTL_1H) !== 0;
+    // Exactly JSON.stringify of { custom_id, result: { type: 'succeeded', message } }, key for key.
+    return (
+      `{"custom_id":${JSON.stringify(id)},"result":{"type":"succeeded","message":{"id":"${opaqueId('msg_emulator_')}",` +
+      `"type":"message","role":"assistant","model":${JSON.stringify(params.model)},` +
+      `"content":[{"type":"text","text":${JSON.stringify(a.text)},"citations":null}],"stop_reason":"${a.stopReason}",` +
+      `"stop_sequence":null,"stop_details":null,"container":null,"diagnostics":null,` +
+      `"usage":{"input_tokens":${input},"output_tokens":${num(a.outputTokens)},"cache_creation_input_tokens":${write},` +
+      `"cache_read_input_tokens":${read},"cache_creation":{"ephemeral_1h_input_tokens":${ttl1h ? write : '0'},` +
+      `"ephemeral_5m_input_tokens":${ttl1h ? '0' : write}},"inference_geo":null,"output_tokens_details":null,` +
+      `"server_tool_use":null,"service_tier":"batch","speed":null}}}}`
+    );
   }
 
   private cacheBook(): CacheBook {
@@ -249,26 +334,16 @@ export class BatchStore {
     if (running) return running;
     const done = (async () => {
       const processed = Math.floor(batch.total * processedShare);
-      const counts = zeroCounts();
-      const out = createWriteStream(this.resultsPath(batch.id), { mode: 0o600 });
       const damage = this.resultsDamage(batch);
-      const lines = createInterface({ input: createReadStream(this.pendingPath(batch.id)), crlfDelay: Infinity });
-      for await (const line of lines) {
-        const [index, type, customId] = line.split('\t', 3) as [string, ResultType, string];
-        let text: string;
-        let finalType = type;
-        if (Number(index) < processed) text = line.slice(index.length + type.length + customId.length + 3);
-        else {
-          finalType = unprocessedAs;
-          text = JSON.stringify({ custom_id: customId, result: { type: unprocessedAs } });
-        }
-        counts[finalType]++;
-        for (const piece of damage.line(customId, text)) if (!out.write(piece)) await once(out, 'drain');
+      let counts: RequestCounts;
+      if (processed >= batch.total && batch.decided && !damage) {
+        // Every request ran and no fault touches the file: the pending file is the results file as it stands.
+        await rename(this.pendingPath(batch.id), this.resultsPath(batch.id));
+        counts = { ...batch.decided };
+      } else {
+        counts = await this.rewrite(batch, unprocessedAs, processed, damage ?? UNDAMAGED);
+        rmSync(this.pendingPath(batch.id), { force: true });
       }
-      for (const piece of damage.end()) if (!out.write(piece)) await once(out, 'drain');
-      out.end();
-      await once(out, 'finish');
-      rmSync(this.pendingPath(batch.id), { force: true });
       batch.counts = counts;
       batch.status = 'ended';
       batch.endedAt = endedAt;
@@ -279,16 +354,61 @@ export class BatchStore {
   }
 
   /**
+   * Writes the results file from the pending one: requests from index `processed` on (in request order) become
+   * `unprocessedAs`, and every line goes through `damage`. Returns the counts by result type.
+   */
+  private async rewrite(batch: StoredBatch, unprocessedAs: 'canceled' | 'expired', processed: number, damage: Damage): Promise<RequestCounts> {
+    const counts = zeroCounts();
+    const out = createWriteStream(this.resultsPath(batch.id), { mode: 0o600 });
+    const current = batch.pendingFormat === 2;
+    // Where each line of the pending file stands in request order: the creation's shuffle, made again.
+    const order = current && batch.orderSeed != null ? shuffledOrder(batch.total, seededRandom(batch.orderSeed)) : undefined;
+    const lines = createInterface({ input: createReadStream(this.pendingPath(batch.id)), crlfDelay: Infinity });
+    let k = 0;
+    for await (const line of lines) {
+      let index: number;
+      let type: ResultType;
+      let customId: string;
+      let text: string;
+      if (current) {
+        index = order ? order[k]! : k;
+        [customId, type] = lineHead(line);
+        text = line;
+      } else {
+        let at: string;
+        [at, type, customId] = line.split('\t', 3) as [string, ResultType, string];
+        index = Number(at);
+        text = line.slice(at.length + type.length + customId.length + 3);
+      }
+      k++;
+      if (index >= processed) {
+        type = unprocessedAs;
+        text = JSON.stringify({ custom_id: customId, result: { type: unprocessedAs } });
+      }
+      counts[type]++;
+      for (const piece of damage.line(customId, text)) if (!out.write(piece)) await once(out, 'drain');
+    }
+    for (const piece of damage.end()) if (!out.write(piece)) await once(out, 'drain');
+    out.end();
+    await once(out, 'finish');
+    return counts;
+  }
+
+  /**
    * The results-file faults for one batch, as a filter over its lines in file order: each line comes out as
    * itself, as junk, or not at all; stray lines for custom_ids never sent are spread through the file. Counts
-   * (request_counts) are not changed: the file disagrees with them, as a damaged download would.
+   * (request_counts) are not changed: the file disagrees with them, as a damaged download would. Undefined when
+   * no such fault is set (every line comes out as itself).
    */
-  private resultsDamage(batch: StoredBatch): { line: (customId: string, text: string) => Array<string | Buffer>; end: () => Array<string | Buffer> } {
+  private resultsDamage(batch: StoredBatch): Damage | undefined {
     const f = this.options.faults();
+    let strays = Math.max(0, Math.floor(f.resultsStrayLines));
+    const damaging =
+      f.resultsTruncateAfterLines !== undefined || f.resultsMissingShare > 0 || f.resultsMalformedLines > 0 || f.resultsUnknownTypeShare > 0 || strays !== 0;
+    if (!damaging) return undefined;
     const random = seededRandom(this.options.seed * 31 + batch.seq);
     let written = 0;
     let malformed = 0;
-    let strays = Math.max(0, Math.floor(f.resultsStrayLines));
     // Spread the stray lines: each of the batch's lines is followed by one with this chance.
     const strayChance = batch.total > 0 ? strays / batch.total : 1;
     const hit = (customId: string): boolean => {
@@ -394,8 +514,99 @@ export class BatchStore {
   }
 
   close(removeFiles: boolean): void {
+    // The log goes with the store (it only means something while this store runs).
+    this.closed = true;
     if (removeFiles) rmSync(this.options.dir, { recursive: true, force: true });
+    else rmSync(this.submittedLog, { force: true });
   }
+}
+
+/**
+ * Lines into a file, each encoded on its own into one of two buffers: one fills while the other is written.
+ * Encoding a long string concatenated from many lines costs several times more (it is flattened first), and a
+ * fresh buffer per write costs page faults and garbage collection.
+ */
+class LineWriter {
+  private buffer = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  private spare = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  private used = 0;
+  /** The write of the spare buffer, if one is under way. */
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly file: FileHandle) {}
+
+  static async open(path: string): Promise<LineWriter> {
+    return new LineWriter(await open(path, 'w', 0o600));
+  }
+
+  /** Adds `text` and a newline; a promise to wait for when the line had to wait for a buffer. */
+  line(text: string): Promise<void> | undefined {
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+    if (this.used + text.length * 3 + 1 > CHUNK_BYTES) return this.spill(text);
+    this.put(text);
+    return undefined;
+  }
+
+  /** Writes what is left and closes the file (also after a failure). */
+  async end(): Promise<void> {
+    try {
+      await this.writing;
+      this.flush();
+      await this.writing;
+    } finally {
+      await this.file.close();
+    }
+  }
+
+  private put(text: string): void {
+    this.used += this.buffer.write(text, this.used);
+    this.buffer[this.used++] = 0x0a;
+  }
+
+  private async spill(text: string): Promise<void> {
+    await this.writing;
+    this.flush();
+    if (text.length * 3 + 1 <= CHUNK_BYTES) return this.put(text);
+    // A line longer than a buffer goes on its own.
+    await this.writing;
+    this.start(Buffer.from(`${text}\n`));
+  }
+
+  /** Starts writing the filled buffer (the previous write must be over) and fills the other one from now on. */
+  private flush(): void {
+    if (this.used === 0) return;
+    const full = this.buffer.subarray(0, this.used);
+    [this.buffer, this.spare] = [this.spare, this.buffer];
+    this.used = 0;
+    this.start(full);
+  }
+
+  private start(bytes: Buffer): void {
+    this.writing = this.writeAll(bytes);
+    // A failure surfaces where `writing` is awaited next, not as an unhandled rejection meanwhile.
+    this.writing.catch(() => undefined);
+  }
+
+  private async writeAll(bytes: Buffer): Promise<void> {
+    for (let at = 0; at < bytes.length; ) at += (await this.file.write(bytes, at, bytes.length - at)).bytesWritten;
+  }
+}
+
+interface Damage {
+  line: (customId: string, text: string) => Array<string | Buffer>;
+  end: () => Array<string | Buffer>;
+}
+const UNDAMAGED: Damage = { line: (_customId, text) => [`${text}\n`], end: () => [] };
+
+/** custom_id and result type of a results line, read from its fixed start (JSON.parse for anything else). */
+function lineHead(line: string): [string, ResultType] {
+  if (line.startsWith(LINE_HEAD)) {
+    const idEnd = line.indexOf('"', LINE_HEAD.length);
+    const typeAt = idEnd + TYPE_AFTER_ID.length;
+    if (idEnd > 0 && line.startsWith(TYPE_AFTER_ID, idEnd)) return [line.slice(LINE_HEAD.length, idEnd), line.slice(typeAt, line.indexOf('"', typeAt)) as ResultType];
+  }
+  const parsed = JSON.parse(line) as { custom_id: string; result: { type: ResultType } };
+  return [parsed.custom_id, parsed.result.type];
 }
 
 /** The n-th junk line that stands in for a real one: what a damaged results file can hold. */
