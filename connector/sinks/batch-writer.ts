@@ -1,7 +1,5 @@
-import { createReadStream } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Schema } from 'apache-arrow';
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
 import { outcomeOf, putEnrichmentColumns, type OutcomeStatus, type Outcome } from '../batches/outcome.js';
@@ -16,6 +14,7 @@ import { RollingParquetWriter, type ParquetOptions } from './parquet-file.js';
 import { streamArrowSchema } from './arrow-schema.js';
 import { partFileName, partitionDir } from './layout.js';
 import { failpoint } from '../state/failpoints.js';
+import { textLines } from '../state/lines.js';
 
 export interface StreamTally {
   stream: string;
@@ -198,9 +197,7 @@ export async function writeBatchOutput(
   try {
     let target: StreamOutput | undefined;
     let targetOf: { stream: string; namespace: string | null } | undefined;
-    const lines = createInterface({ input: createReadStream(recordsPath), crlfDelay: Infinity });
-    for await (const text of lines) {
-      if (!text) continue;
+    for await (const chunk of textLines(recordsPath)) for (const text of chunk) {
       const record = JSON.parse(text) as SpooledRecord;
       // Records of one stream usually come in runs: look the stream up only when it changes.
       if (!target || record.stream !== targetOf!.stream || record.namespace !== targetOf!.namespace) {

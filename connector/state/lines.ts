@@ -15,6 +15,26 @@ const CR = 0x0d;
  * it replaces node:readline (whose per-line RegExp and string decoding were a measurable share of the CPU).
  */
 export async function forEachLine(path: string, onLine: (buf: Buffer, start: number, end: number) => void, chunkBytes = CHUNK_BYTES): Promise<void> {
+  for await (const { buf, bounds } of lineChunks(path, chunkBytes)) {
+    for (let i = 0; i < bounds.length; i += 2) onLine(buf, bounds[i]!, bounds[i + 1]!);
+  }
+}
+
+/**
+ * The non-empty lines of a UTF-8 file as strings, one array per read of about 1 MiB: for loops that need an
+ * `await` now and then (a Parquet row group to write) but not one per line, as an async iterator of lines
+ * would cost.
+ */
+export async function* textLines(path: string, chunkBytes = CHUNK_BYTES): AsyncGenerator<string[]> {
+  for await (const { buf, bounds } of lineChunks(path, chunkBytes)) {
+    const lines: string[] = new Array<string>(bounds.length / 2);
+    for (let i = 0; i < bounds.length; i += 2) lines[i / 2] = buf.toString('utf8', bounds[i]!, bounds[i + 1]!);
+    yield lines;
+  }
+}
+
+/** Each read's complete lines as [start, end) pairs into `buf` (valid until the next step). */
+async function* lineChunks(path: string, chunkBytes: number): AsyncGenerator<{ buf: Buffer; bounds: number[] }> {
   const file = await open(path, 'r');
   try {
     let buf = Buffer.allocUnsafe(Math.max(1, chunkBytes));
@@ -29,20 +49,23 @@ export async function forEachLine(path: string, onLine: (buf: Buffer, start: num
       const { bytesRead } = await file.read(buf, held, buf.length - held, null);
       const end = held + bytesRead;
       const filled = buf.subarray(0, end);
+      const bounds: number[] = [];
       let start = 0;
       // Only the new bytes can hold a newline: the held ones were searched already.
       for (let nl = filled.indexOf(NEWLINE, held); nl !== -1; nl = filled.indexOf(NEWLINE, start)) {
         const stop = nl > start && buf[nl - 1] === CR ? nl - 1 : nl;
-        if (stop > start) onLine(buf, start, stop);
+        if (stop > start) bounds.push(start, stop);
         start = nl + 1;
       }
       if (bytesRead === 0) {
         // The last line, without a newline.
         let stop = end;
         if (stop > start && buf[stop - 1] === CR) stop--;
-        if (stop > start) onLine(buf, start, stop);
+        if (stop > start) bounds.push(start, stop);
+        if (bounds.length > 0) yield { buf, bounds };
         return;
       }
+      if (bounds.length > 0) yield { buf, bounds };
       held = end - start;
       if (held > 0 && start > 0) buf.copy(buf, 0, start, end);
     }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readCreateBody } from '../../connector/batches/lifecycle.js';
-import { customIdOfLine, forEachLine } from '../../connector/state/lines.js';
+import { customIdOfLine, forEachLine, textLines } from '../../connector/state/lines.js';
 
 const file = (content: string | Buffer) => {
   const path = join(mkdtempSync(join(tmpdir(), 'lines-')), 'f.jsonl');
@@ -17,6 +17,10 @@ const file = (content: string | Buffer) => {
 async function lines(path: string, chunk?: number): Promise<string[]> {
   const out: string[] = [];
   await forEachLine(path, (buf, start, end) => out.push(buf.toString('utf8', start, end)), chunk);
+  // textLines (strings, one array per read) must agree with forEachLine line for line.
+  const text: string[] = [];
+  for await (const batch of textLines(path, chunk)) text.push(...batch);
+  expect(text).toEqual(out);
   return out;
 }
 
