@@ -4,9 +4,12 @@
 // it changes nothing in the connector.
 'use strict';
 const fs = require('node:fs');
+const { isMainThread } = require('node:worker_threads');
 
 const target = process.env.BENCH_STATS_FILE;
-if (target) {
+// Preloads also run in worker threads (the connector's Parquet output thread): only the main thread reports.
+// RSS and CPU time are the whole process's; the heap and Buffer peaks are the main thread's.
+if (target && isMainThread) {
   // Peak of each part of memory, sampled every 50 ms: says whether a peak is JS heap or Buffers (external).
   const peak = { rssMb: 0, heapTotalMb: 0, heapUsedMb: 0, externalMb: 0, arrayBuffersMb: 0 };
   const sample = () => {

@@ -4,7 +4,7 @@
 // build: node bench/run.mjs [--n 10000,100000,1000000] [--batch 10000[,100000]] [--stdin file|pipe]
 //                            [--prompt summary|label] [--profile] [--keep] [--no-baselines] [--out bench/results.md]
 import { spawn, execFileSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -328,7 +328,9 @@ async function runConnector({ input, catalogPath, workdir, n, batch, inputBytes 
   const nodeArgs = [
     '-r',
     join(BENCH, 'peak-rss.cjs'),
-    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-name=connector.cpuprofile'] : []),
+    // No fixed name: the connector has a Parquet output thread, and each thread writes its own profile
+    // (CPU.<date>.<time>.<pid>.<thread id>.<n>.cpuprofile), renamed by thread below.
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     // BENCH_CONNECTOR_HEAP_MB=256 caps the connector's V8 old space (only the connector's), to see how much of
     // its RSS is heap headroom the garbage collector simply had no reason to reclaim.
     ...(process.env.BENCH_CONNECTOR_HEAP_MB ? [`--max-old-space-size=${process.env.BENCH_CONNECTOR_HEAP_MB}`] : []),
@@ -554,6 +556,10 @@ async function main() {
             `peak RSS ${fmt(c.peakRssMb)} MB (polled max ${fmt(c.polledRssMb)}), CPU ${fmt(c.cpuSeconds, 1)} s + emulator ${fmt(c.emulatorCpuSeconds, 1)} s\n`,
         );
         if (c.profileDir) {
+          for (const file of readdirSync(c.profileDir)) {
+            const tid = /^CPU\.\d+\.\d+\.\d+\.(\d+)\.\d+\.cpuprofile$/.exec(file)?.[1];
+            if (tid !== undefined) renameSync(join(c.profileDir, file), join(c.profileDir, tid === '0' ? 'connector.cpuprofile' : `connector-thread-${tid}.cpuprofile`));
+          }
           const parts = [];
           for (const file of readdirSync(c.profileDir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
             parts.push(formatSummary(`${c.tag}: ${file}`, summarise(JSON.parse(readFileSync(join(c.profileDir, file), 'utf8'))), 30));

@@ -271,7 +271,7 @@ export class WriteRun {
   private async writeOutput(ctx: BatchWriteContext, seq: number, recordsPath: string, results: BatchResults): Promise<StreamTally[]> {
     if (!this.outputThread) return writeBatchOutput(ctx, seq, recordsPath, results);
     const done = await this.outputThread.write({ runId: ctx.runId, seq, recordsPath, results });
-    if (done.cacheable.length > 0) this.cache?.putMany(done.cacheable);
+    if (done.cacheable.length > 0) this.cache?.putMany(done.cacheable, { checked: true });
     return done.tallies;
   }
 
@@ -286,7 +286,7 @@ export class WriteRun {
       output: this.builder.output,
       promptVersion: (stream, namespace) => this.builder.promptVersionFor(stream, namespace),
       writeFiles: config.sink !== 'records',
-      ...(this.cache ? { remember: (entries: Array<[string, string]>) => this.cache!.putMany(entries) } : {}),
+      ...(this.cache ? { remember: (entries: Array<[string, string]>) => this.cache!.putMany(entries, { checked: true }) } : {}),
       ...(config.sink !== 'parquet' ? { onRecord: (record: AirbyteRecord) => this.o.writer.emit({ type: 'RECORD', record }) } : {}),
     };
     const mine = session === this.session;

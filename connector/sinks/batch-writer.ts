@@ -62,7 +62,7 @@ export interface BatchWriteContext {
   writeFiles: boolean;
   /** Transform mode: each enriched record as a RECORD message, in input order within the batch. */
   onRecord?: (record: AirbyteRecord) => Promise<void>;
-  /** Receives this batch's good answers (raw result lines) for the cross-run cache. */
+  /** Receives this batch's good answers for the cross-run cache: raw result lines, each parsed here and seen to be a succeeded result for its custom_id. */
   remember?: (entries: Array<[customId: string, line: string]>) => void;
 }
 
