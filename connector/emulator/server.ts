@@ -43,6 +43,7 @@ const BATCHES = '/v1/messages/batches';
 const COUNT_TOKENS_MAX_BODY_BYTES = 32 * 1024 * 1024;
 const COUNT_TOKENS_KEYS_WITH_MAX: ReadonlySet<string> = new Set([...COUNT_TOKENS_PARAMS, 'max_tokens']);
 const ORGANIZATION_ID = '00000000-0000-4000-8000-0000e0e0e0e0';
+const RESULTS_CHUNK_BYTES = 1024 * 1024;
 
 function route(method: string, path: string): Route | undefined {
   if (path === BATCHES) {
@@ -226,7 +227,9 @@ async function streamResults(faults: Faults, id: string, path: string, res: Serv
   });
   const dropAfter = faults.dropResultsAfterLines !== undefined && faults.dropResultsTimes > 0 ? faults.dropResultsAfterLines : undefined;
   if (dropAfter === undefined && faults.resultsLineDelayMs <= 0) {
-    const file = createReadStream(path);
+    // Big reads: each chunk written to the socket has a fixed cost, so 1 MiB chunks serve a results file with
+    // about a third of the CPU that the default 64 KiB ones take (at most a chunk or two in memory: pipe waits).
+    const file = createReadStream(path, { highWaterMark: RESULTS_CHUNK_BYTES });
     file.pipe(res);
     await once(res, 'close');
     file.destroy();
