@@ -197,7 +197,7 @@ export class BatchStore {
     try {
       for (let k = 0; k < requests.length; k++) {
         const index = order ? order[k]! : k;
-        const wait = out.line(this.resultLine(requests[index]!, index, plan));
+        const wait = this.writeResult(out, requests[index]!, index, plan);
         if (wait) await wait;
       }
     } catch (err) {
@@ -258,33 +258,36 @@ export class BatchStore {
     return plan;
   }
 
-  /** The results line (without newline) of request `index`, as planned. Built as text: one JSON.stringify per string. */
-  private resultLine(request: BatchRequestInput, index: number, plan: Plan): string {
+  /**
+   * Writes the results line of request `index`, as planned. A succeeded line is built as text, one JSON.stringify
+   * per string, exactly what JSON.stringify of { custom_id, result: { type: 'succeeded', message } } gives.
+   */
+  private writeResult(out: LineWriter, request: BatchRequestInput, index: number, plan: Plan): Promise<void> | undefined {
     const id = request.custom_id;
     const kind = plan.kinds[index]! & KIND;
     if (kind === INVALID) {
       const problem = plan.problems.get(index)!;
-      return JSON.stringify({ custom_id: id, result: errorBody(problem.type, problem.message) });
+      return out.line(JSON.stringify({ custom_id: id, result: errorBody(problem.type, problem.message) }));
     }
-    if (kind === ERRORED) return JSON.stringify({ custom_id: id, result: errorBody(plan.erroredType, ERROR_MESSAGES[plan.erroredType] ?? 'Error') });
-    if (kind === EXPIRED) return JSON.stringify({ custom_id: id, result: { type: 'expired' } });
+    if (kind === ERRORED) return out.line(JSON.stringify({ custom_id: id, result: errorBody(plan.erroredType, ERROR_MESSAGES[plan.erroredType] ?? 'Error') }));
+    if (kind === EXPIRED) return out.line(JSON.stringify({ custom_id: id, result: { type: 'expired' } }));
     const params = request.params as unknown as ResponderParams;
     const a = answerText(params, kind === SUCCEEDED_UNUSABLE);
     const input = num(plan.usage[index * 3]!);
     const read = num(plan.usage[index * 3 + 1]!);
     const write = num(plan.usage[index * 3 + 2]!);
     const ttl1h = (plan.kinds[index]! & TTL_1H) !== 0;
-    // Exactly JSON.stringify of { custom_id, result: { type: 'succeeded', message } }, key for key.
-    return (
+    const head =
       `{"custom_id":${JSON.stringify(id)},"result":{"type":"succeeded","message":{"id":"${opaqueId('msg_emulator_')}",` +
-      `"type":"message","role":"assistant","model":${JSON.stringify(params.model)},` +
-      `"content":[{"type":"text","text":${JSON.stringify(a.text)},"citations":null}],"stop_reason":"${a.stopReason}",` +
-      `"stop_sequence":null,"stop_details":null,"container":null,"diagnostics":null,` +
-      `"usage":{"input_tokens":${input},"output_tokens":${num(a.outputTokens)},"cache_creation_input_tokens":${write},` +
-      `"cache_read_input_tokens":${read},"cache_creation":{"ephemeral_1h_input_tokens":${ttl1h ? write : '0'},` +
-      `"ephemeral_5m_input_tokens":${ttl1h ? '0' : write}},"inference_geo":null,"output_tokens_details":null,` +
-      `"server_tool_use":null,"service_tier":"batch","speed":null}}}}`
-    );
+      `"type":"message","role":"assistant","model":${JSON.stringify(params.model)},"content":[{"type":"text","text":`;
+    // Only numbers and fixed ASCII: the tail can be written as latin1.
+    const asciiTail =
+      `,"citations":null}],"stop_reason":"${a.stopReason}","stop_sequence":null,"stop_details":null,"container":null,` +
+      `"diagnostics":null,"usage":{"input_tokens":${input},"output_tokens":${num(a.outputTokens)},` +
+      `"cache_creation_input_tokens":${write},"cache_read_input_tokens":${read},` +
+      `"cache_creation":{"ephemeral_1h_input_tokens":${ttl1h ? write : '0'},"ephemeral_5m_input_tokens":${ttl1h ? '0' : write}},` +
+      `"inference_geo":null,"output_tokens_details":null,"server_tool_use":null,"service_tier":"batch","speed":null}}}}`;
+    return out.line(head, JSON.stringify(a.text), asciiTail);
   }
 
   private cacheBook(): CacheBook {
@@ -539,11 +542,14 @@ class LineWriter {
     return new LineWriter(await open(path, 'w', 0o600));
   }
 
-  /** Adds `text` and a newline; a promise to wait for when the line had to wait for a buffer. */
-  line(text: string): Promise<void> | undefined {
+  /**
+   * Adds a line, `text` + `middle` + `asciiTail` and a newline (in three parts: the text of an answer is often
+   * two-byte, and the rest encodes faster on its own); a promise to wait for when the line had to wait for a buffer.
+   */
+  line(text: string, middle = '', asciiTail = ''): Promise<void> | undefined {
     // UTF-8 needs at most 3 bytes per UTF-16 code unit.
-    if (this.used + text.length * 3 + 1 > CHUNK_BYTES) return this.spill(text);
-    this.put(text);
+    if (this.used + (text.length + middle.length + asciiTail.length) * 3 + 1 > CHUNK_BYTES) return this.spill(text, middle, asciiTail);
+    this.put(text, middle, asciiTail);
     return undefined;
   }
 
@@ -558,18 +564,20 @@ class LineWriter {
     }
   }
 
-  private put(text: string): void {
+  private put(text: string, middle: string, asciiTail: string): void {
     this.used += this.buffer.write(text, this.used);
+    if (middle.length > 0) this.used += this.buffer.write(middle, this.used);
+    if (asciiTail.length > 0) this.used += this.buffer.write(asciiTail, this.used, 'latin1');
     this.buffer[this.used++] = 0x0a;
   }
 
-  private async spill(text: string): Promise<void> {
+  private async spill(text: string, middle: string, asciiTail: string): Promise<void> {
     await this.writing;
     this.flush();
-    if (text.length * 3 + 1 <= CHUNK_BYTES) return this.put(text);
+    if ((text.length + middle.length + asciiTail.length) * 3 + 1 <= CHUNK_BYTES) return this.put(text, middle, asciiTail);
     // A line longer than a buffer goes on its own.
     await this.writing;
-    this.start(Buffer.from(`${text}\n`));
+    this.start(Buffer.from(`${text}${middle}${asciiTail}\n`));
   }
 
   /** Starts writing the filled buffer (the previous write must be over) and fills the other one from now on. */
