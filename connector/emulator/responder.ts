@@ -250,12 +250,56 @@ const units = new Uint16Array(scratch.buffer, scratch.byteOffset, WINDOW);
 /** Where the first 20 words start and end: [start 0, end 0, start 1, ...]. */
 const bounds = new Int32Array(41);
 
+/** An ASCII document's bytes, and the same memory read two bytes at a time. */
+const bytes = new Uint8Array(scratch.buffer, scratch.byteOffset, scratch.length);
+const pairs = units;
+/**
+ * For two ASCII bytes (a, b) read as one little-endian unit: bit 0, a word starts at b (a space, b not); bit 1,
+ * a is no space (a word starts at a if the unit before was a space); bit 2, b is a space.
+ */
+const PAIR = (() => {
+  const table = new Uint8Array(65536);
+  for (let v = 0; v < 65536; v++) {
+    const a = SPACE[v & 0xff]!;
+    const b = SPACE[v >> 8]!;
+    table[v] = ((b ^ 1) & a) | ((a ^ 1) << 1) | (b << 2);
+  }
+  return table;
+})();
+
 /** `document.split(/\s+/).filter(Boolean)`'s first 20 words and length, without an array of every word. */
 export function summarise(document: string): string {
   const n = document.length;
   let words = 0;
   let previousSpace = 1;
-  for (let from = 0; from < n; from += WINDOW) {
+  // An ASCII document (its UTF-8 is one byte per unit; a longer one might not fit the buffer to tell) is counted
+  // from its bytes, past the 20th word two bytes at a time; any other one unit by unit, a window at a time.
+  const ascii = n * 3 <= scratch.length && scratch.write(document, 0, 'utf8') === n;
+  if (ascii) {
+    let j = 0;
+    for (; j < n && words <= 20; j++) {
+      const space = SPACE[bytes[j]!]!;
+      if (space !== previousSpace) bounds[words * 2 - space] = j;
+      words += (space ^ 1) & previousSpace;
+      previousSpace = space;
+    }
+    if (j < n && (j & 1) === 1) {
+      const space = SPACE[bytes[j++]!]!;
+      words += (space ^ 1) & previousSpace;
+      previousSpace = space;
+    }
+    for (let p = j >> 1, end = n >> 1; p < end; p++) {
+      const pair = PAIR[pairs[p]!]!;
+      words += (pair & 1) + ((pair >> 1) & previousSpace);
+      previousSpace = pair >> 2;
+    }
+    if ((n & 1) === 1 && j < n) {
+      const space = SPACE[bytes[n - 1]!]!;
+      words += (space ^ 1) & previousSpace;
+      previousSpace = space;
+    }
+  }
+  for (let from = 0; !ascii && from < n; from += WINDOW) {
     const length = Math.min(WINDOW, n - from);
     scratch.write(length === n ? document : document.slice(from, from + length), 0, length * 2, 'utf16le');
     let j = 0;

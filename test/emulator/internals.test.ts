@@ -46,6 +46,17 @@ describe('summarise', () => {
     }
   });
 
+  it('…and for ASCII text, which it counts two bytes at a time', () => {
+    const pieces = [' ', '\t', '\n', '\r', '\v', '\f', 'a', 'bc', 'def', '.'];
+    const random = seededRandom(11);
+    for (let t = 0; t < 5000; t++) {
+      let text = '';
+      const length = Math.floor(random() * (t % 50 === 0 ? 8000 : 90));
+      for (let i = 0; i < length; i++) text += pieces[Math.floor(random() * pieces.length)];
+      expect(summarise(text), JSON.stringify(text)).toBe(reference(text));
+    }
+  });
+
   it('counts past its 32 Ki-unit window and at the edges', () => {
     const cases = ['', ' ', 'a', ' a ', 'a '.repeat(20), 'a '.repeat(21), ' a'.repeat(21), 'x'.repeat(70_000), 'w '.repeat(40_000), `${' '.repeat(40_000)}late words here`];
     for (const text of cases) expect(summarise(text)).toBe(reference(text));
