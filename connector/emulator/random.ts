@@ -48,8 +48,8 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * The order `shuffleInPlace` puts n items in: position k gets the item at `order[k]`. The same seed gives the
- * same order, so it can be computed again later instead of being kept.
+ * A Fisher-Yates shuffle of n items, as indices: position k gets the item at `order[k]`. The same generator
+ * state gives the same order, so it can be computed again later instead of being kept.
  */
 export function shuffledOrder(n: number, random: () => number): Uint32Array {
   const order = new Uint32Array(n);
@@ -61,14 +61,6 @@ export function shuffledOrder(n: number, random: () => number): Uint32Array {
     order[j] = t;
   }
   return order;
-}
-
-export function shuffleInPlace<T>(items: T[], random: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j]!, items[i]!];
-  }
-  return items;
 }
 
 /** RFC 3339 with microseconds, as the API writes timestamps. */

@@ -27,17 +27,6 @@ export type JsonSchema = {
   anyOf?: JsonSchema[];
 };
 
-export interface Answer {
-  text: string;
-  stopReason: 'end_turn' | 'max_tokens';
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  /** The TTL the cache write (if any) was made with: it decides `ephemeral_5m/1h_input_tokens`. */
-  cacheTtl: CacheTtl;
-}
-
 export type CacheTtl = '5m' | '1h';
 
 export interface CacheBook {
@@ -123,15 +112,16 @@ export function promptTokens(params: Pick<ResponderParams, 'system' | 'messages'
 /** The text part of an answer: what the "model" says, cut at max_tokens. */
 export interface AnswerText {
   text: string;
-  stopReason: Answer['stopReason'];
+  stopReason: 'end_turn' | 'max_tokens';
   outputTokens: number;
 }
 
-/** The token accounting of an answer; touches the prompt cache, so call it in request order. */
+/** The token accounting of an answer; touches the prompt cache, so get it in request order. */
 export interface AnswerUsage {
   inputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /** The TTL the cache write (if any) was made with: it decides `ephemeral_5m/1h_input_tokens`. */
   cacheTtl: CacheTtl;
 }
 
@@ -161,7 +151,7 @@ export function answerText(params: ResponderParams, invalid = false): AnswerText
     text = labels ? chooseLabel(labels, user) : summarise(user);
   }
 
-  let stopReason: Answer['stopReason'] = 'end_turn';
+  let stopReason: AnswerText['stopReason'] = 'end_turn';
   let outputTokens = estimateTokens(text);
   if (outputTokens > params.max_tokens) {
     text = text.slice(0, params.max_tokens * 4);
@@ -180,10 +170,6 @@ export function answerUsage(params: ResponderParams, cache: CacheBook, minCachea
     else cacheWriteTokens = tokens.cachedPrefix;
   }
   return { inputTokens: tokens.total - cacheReadTokens - cacheWriteTokens, cacheReadTokens, cacheWriteTokens, cacheTtl: tokens.ttl };
-}
-
-export function answer(params: ResponderParams, cache: CacheBook, minCacheableTokens: number, invalid = false): Answer {
-  return { ...answerText(params, invalid), ...answerUsage(params, cache, minCacheableTokens) };
 }
 
 /** "Labels: a, b, c" / "one of: a | b | c" in the prompt. */
