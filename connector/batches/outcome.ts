@@ -117,11 +117,23 @@ export interface ResubmitPolicy {
   retryCanceled: boolean;
 }
 
+/** What the retry decision needs of an outcome: its status, and its error type or stop reason (not the answer). */
+export interface Verdict {
+  status: OutcomeStatus;
+  errorType?: string;
+  stopReason?: string | null;
+}
+
+export function verdictOf(outcome: Outcome): Verdict {
+  if (outcome.status === 'succeeded' || outcome.status === 'invalid_output') return { status: outcome.status, stopReason: outcome.stopReason };
+  return 'errorType' in outcome ? { status: outcome.status, errorType: outcome.errorType } : { status: outcome.status };
+}
+
 /** Why a request should go into a follow-up batch, or undefined if its outcome is final. */
-export function resubmitReason(outcome: Outcome, policy: ResubmitPolicy): string | undefined {
+export function resubmitReason(outcome: Verdict, policy: ResubmitPolicy): string | undefined {
   switch (outcome.status) {
     case 'errored':
-      return RETRYABLE_ERRORS.has(outcome.errorType) ? outcome.errorType : undefined;
+      return outcome.errorType !== undefined && RETRYABLE_ERRORS.has(outcome.errorType) ? outcome.errorType : undefined;
     case 'expired':
       return policy.retryExpired ? 'expired' : undefined;
     case 'canceled':

@@ -2,7 +2,7 @@ import { readSync, createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { TextDecoder } from 'node:util';
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
-import { outcomeOf, type Outcome } from './outcome.js';
+import { outcomeOf, verdictOf, type Outcome, type Verdict } from './outcome.js';
 
 /** Where one custom_id's answer sits: which round's results file, and the byte range of its line. */
 export interface ResultLocation {
@@ -124,6 +124,30 @@ export async function indexResults(
   }
   if (carryBytes > 0) take(Buffer.concat(carry, carryBytes), offset - carryBytes);
   return scan;
+}
+
+/** One round's results file indexed on its own: what indexResults found, as plain data a thread can send. */
+export interface RoundIndex {
+  scan: ResultScan;
+  /** Each expected custom_id's answer location (the last line for it wins). */
+  located: Array<[string, ResultLocation]>;
+  /** Each usable line's verdict, in file order (a custom_id may repeat: the last one counts). */
+  verdicts: Array<[string, Verdict]>;
+}
+
+/** indexResults for one round into a fresh index; merge with mergeRound. */
+export async function indexRound(path: string, round: number, expected: ReadonlySet<string>): Promise<RoundIndex> {
+  const index: ResultIndex = new Map();
+  const verdicts: Array<[string, Verdict]> = [];
+  const scan = await indexResults(path, round, index, expected, (id, outcome) => verdicts.push([id, verdictOf(outcome)]));
+  return { scan, located: [...index], verdicts };
+}
+
+/** Adds a later round's locations to `index` (they override) and replays its verdicts in order. */
+export function mergeRound(index: ResultIndex, found: RoundIndex, onVerdict: (customId: string, verdict: Verdict) => void): ResultScan {
+  for (const [id, at] of found.located) index.set(id, at);
+  for (const [id, verdict] of found.verdicts) onVerdict(id, verdict);
+  return found.scan;
 }
 
 let lineBuf = Buffer.allocUnsafe(64 * 1024);

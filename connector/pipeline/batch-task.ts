@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import type Anthropic from '@anthropic-ai/sdk';
 import { BatchLost, downloadResults, submitBatch, waitUntilEnded, type LifecycleOptions } from '../batches/lifecycle.js';
 import { resubmitReason, type ResubmitPolicy } from '../batches/outcome.js';
-import { indexResults, type ResultIndex } from '../batches/results-file.js';
+import { indexResults, mergeRound, type ResultIndex, type RoundIndex } from '../batches/results-file.js';
 import type { BatchResults, StreamTally } from '../sinks/batch-writer.js';
 import type { Journal } from '../state/journal.js';
 import type { RoundView, SeqView } from '../state/run-view.js';
@@ -32,6 +32,8 @@ export interface BatchTaskContext {
   /** Resolves when an earlier seq of the same run is written ('pending' if it is left processing). */
   waitForSeq: (seq: number) => Promise<'finalised' | 'pending'>;
   journalView: (seq: number) => SeqView | undefined;
+  /** Indexes one round's results file (see WriteRun: off the main thread when it can be). */
+  indexRound: (path: string, round: number, expected: ReadonlySet<string>) => Promise<RoundIndex>;
   /** Joins a seq's records with its answers and commits its output; one seq at a time (see WriteRun). */
   writeOutput: (seq: number, recordsPath: string, results: BatchResults) => Promise<StreamTally[]>;
   /** Bounds concurrent creates: each holds a whole request body in memory while it is sent. */
@@ -209,7 +211,7 @@ export class BatchTask {
     const path = resultsFile(this.dir, round.round);
     files[round.round] = path;
     const answered = new Set<string>();
-    const scan = await indexResults(path, round.round, index, expected, (id, outcome) => {
+    const scan = mergeRound(index, await this.ctx.indexRound(path, round.round, expected), (id, outcome) => {
       answered.add(id);
       const truncated = outcome.status === 'succeeded' && outcome.stopReason === 'max_tokens' && this.ctx.truncatedRetryMaxTokens !== undefined;
       const reason = truncated && !this.view.rounds.some((r) => r.round <= round.round && r.bumped) ? 'max_tokens' : resubmitReason(outcome, this.ctx.resubmit);

@@ -10,6 +10,7 @@ import type { Catalog } from '../config/catalog.js';
 import type { ConnectorConfig } from '../config/config.js';
 import { ConnectorError, configError, transientError } from '../errors.js';
 import { Interrupted, type LifecycleOptions } from '../batches/lifecycle.js';
+import { indexRound } from '../batches/results-file.js';
 import { streamKey, type AirbyteRecord, type AirbyteStateMessage } from '../protocol/messages.js';
 import { InputError, parseMessage, readLineBatches } from '../protocol/reader.js';
 import type { MessageWriter } from '../protocol/writer.js';
@@ -257,8 +258,8 @@ export class WriteRun {
   }
 
   /**
-   * Parquet output is written on its own thread (see sinks/output-thread.ts) so that it overlaps with
-   * reading; records mode emits RECORD messages on stdout, which stays on this thread.
+   * Parquet output is written, and results files are parsed, on their own thread (see sinks/output-thread.ts)
+   * so that both overlap with reading; records mode emits RECORD messages on stdout, which stays on this thread.
    * CLAUDE_BATCH_OUTPUT_THREAD=0 writes inline instead (a fallback, and the benchmark's comparison).
    */
   private startOutputThread(): OutputThread | undefined {
@@ -318,6 +319,7 @@ export class WriteRun {
       waitForSeq: (seq) => (session.view.seqs.get(seq)?.finalised ? Promise.resolve('finalised') : (this.seqResults.get(session)?.get(seq) ?? Promise.resolve('finalised'))),
       journalView: (seq) => session.view.seqs.get(seq),
       writeOutput: (seq, recordsPath, results) => this.writers.run(() => this.writeOutput(output, seq, recordsPath, results)),
+      indexRound: (path, round, expected) => (this.outputThread ? this.outputThread.index({ path, round, expected }) : indexRound(path, round, expected)),
       submitting: (work) => this.submitters.run(work),
     };
   }

@@ -1,11 +1,13 @@
-// Entry of the Parquet output thread (see output-thread.ts): rebuilds the write context once from plain
-// data, then writes one batch per message, in order, and replies with its tallies or its error.
+// Entry of the output thread (see output-thread.ts): rebuilds the write context once from plain data, then
+// runs one job per message, in order (index a results file, or write a batch), and replies with its result
+// or its error.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ConnectorConfig } from '../config/config.js';
 import { Catalog } from '../config/catalog.js';
 import { RequestBuilder } from '../requests/build.js';
 import { streamSchemas, writeBatchOutput, type BatchWriteContext } from './batch-writer.js';
-import { errorReply, type OutputJob, type OutputReply, type OutputSetup } from './output-thread.js';
+import { indexRound } from '../batches/results-file.js';
+import { errorReply, type OutputDone, type OutputJob, type OutputReply, type OutputSetup } from './output-thread.js';
 import { parquetOptionsFrom } from './parquet-file.js';
 
 const setup = workerData as OutputSetup;
@@ -23,15 +25,21 @@ const base = {
   writeFiles: true,
 };
 
+async function write(job: Extract<OutputJob, { kind: 'write' }>): Promise<OutputDone> {
+  const cacheable: Array<[string, string]> = [];
+  const remember = (entries: Array<[string, string]>) => {
+    for (const e of entries) cacheable.push(e);
+  };
+  const ctx: BatchWriteContext = { ...base, runId: job.runId, ...(setup.remember ? { remember } : {}) };
+  return { tallies: await writeBatchOutput(ctx, job.seq, job.recordsPath, job.results), cacheable };
+}
+
 let queue = Promise.resolve();
 parentPort!.on('message', (job: OutputJob) => {
   queue = queue.then(async () => {
-    const cacheable: Array<[string, string]> = [];
-    const ctx: BatchWriteContext = { ...base, runId: job.runId, ...(setup.remember ? { remember: (entries) => { for (const e of entries) cacheable.push(e); } } : {}) };
     let reply: OutputReply;
     try {
-      const tallies = await writeBatchOutput(ctx, job.seq, job.recordsPath, job.results);
-      reply = { id: job.id, ok: true, tallies, cacheable };
+      reply = { id: job.id, ok: true, ...(job.kind === 'index' ? { index: await indexRound(job.path, job.round, job.expected) } : { done: await write(job) }) };
     } catch (err) {
       reply = errorReply(job.id, err);
     }

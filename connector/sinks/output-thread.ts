@@ -2,14 +2,17 @@ import { Worker } from 'node:worker_threads';
 import type { ConnectorConfig } from '../config/config.js';
 import type { ConfiguredStream } from '../config/catalog.js';
 import { ConnectorError, systemError, type FailureType } from '../errors.js';
+import type { RoundIndex } from '../batches/results-file.js';
 import type { BatchResults, StreamTally } from './batch-writer.js';
 
 /*
  * Joining a batch's records with its answers and encoding Parquet is most of the connector's CPU. The
  * process is otherwise one thread, so without this, reading stdin and writing Parquet take turns on one
  * core. The output thread runs writeBatchOutput on its own core while the main thread keeps reading,
- * spooling and submitting. The journal, the result cache and stdout stay on the main thread: the thread
- * only writes Parquet files (atomically, as before) and reports tallies and the answers worth caching.
+ * spooling and submitting. It also parses each downloaded results file (indexRound) and sends back where
+ * each answer is and what the retry decision needs. The journal, the result cache and stdout stay on the
+ * main thread: the thread only reads spool files, writes Parquet files (atomically, as before) and reports.
+ * Jobs run one at a time, in the order they were sent.
  */
 
 /** What the thread needs to rebuild the write context: plain data only (the API key is left out). */
@@ -20,13 +23,10 @@ export interface OutputSetup {
   remember: boolean;
 }
 
-export interface OutputJob {
-  id: number;
-  runId: string;
-  seq: number;
-  recordsPath: string;
-  results: BatchResults;
-}
+export type OutputJob =
+  | { kind: 'write'; id: number; runId: string; seq: number; recordsPath: string; results: BatchResults }
+  | { kind: 'index'; id: number; path: string; round: number; expected: ReadonlySet<string> };
+type Job<K extends OutputJob['kind']> = Omit<Extract<OutputJob, { kind: K }>, 'id' | 'kind'>;
 
 export interface OutputDone {
   tallies: StreamTally[];
@@ -35,7 +35,7 @@ export interface OutputDone {
 }
 
 export type OutputReply =
-  | ({ id: number; ok: true } & OutputDone)
+  | { id: number; ok: true; done?: OutputDone; index?: RoundIndex }
   | { id: number; ok: false; error: { message: string; code?: string; failureType?: FailureType; errno?: string } };
 
 /** The worker entry, beside this module in dist/. */
@@ -44,7 +44,7 @@ const ENTRY = new URL('./output-thread-main.js', import.meta.url);
 export class OutputThread {
   private readonly worker: Worker;
   private nextId = 0;
-  private readonly waiting = new Map<number, { resolve: (done: OutputDone) => void; reject: (err: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (reply: Extract<OutputReply, { ok: true }>) => void; reject: (err: Error) => void }>();
   private dead: Error | undefined;
 
   constructor(setup: OutputSetup) {
@@ -57,13 +57,21 @@ export class OutputThread {
   }
 
   /** Writes one batch's Parquet output on the thread; resolves when its files are committed. */
-  write(job: Omit<OutputJob, 'id'>): Promise<OutputDone> {
+  async write(job: Job<'write'>): Promise<OutputDone> {
+    return (await this.send({ ...job, kind: 'write', id: this.nextId++ })).done!;
+  }
+
+  /** Indexes one round's results file on the thread (see indexRound). */
+  async index(job: Job<'index'>): Promise<RoundIndex> {
+    return (await this.send({ ...job, kind: 'index', id: this.nextId++ })).index!;
+  }
+
+  private send(job: OutputJob): Promise<Extract<OutputReply, { ok: true }>> {
     if (this.dead) return Promise.reject(this.dead);
-    const id = this.nextId++;
-    return new Promise<OutputDone>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.worker.ref(); // keep the process alive while a write is in flight
-      this.worker.postMessage({ ...job, id } satisfies OutputJob);
+    return new Promise((resolve, reject) => {
+      this.waiting.set(job.id, { resolve, reject });
+      this.worker.ref(); // keep the process alive while a job is in flight
+      this.worker.postMessage(job);
     });
   }
 
@@ -77,7 +85,7 @@ export class OutputThread {
     if (!waiter) return;
     this.waiting.delete(reply.id);
     if (this.waiting.size === 0) this.worker.unref();
-    if (reply.ok) waiter.resolve({ tallies: reply.tallies, cacheable: reply.cacheable });
+    if (reply.ok) waiter.resolve(reply);
     else waiter.reject(rebuildError(reply.error));
   }
 
