@@ -51,7 +51,7 @@ export interface RunningEmulator {
   batches(): Promise<MessageBatchView[]>;
   /** The requests a batch was created with (when keepRequests). */
   requestsOf(batchId: string): BatchRequestInput[] | undefined;
-  /** How many times each custom_id has been submitted in any batch: a snapshot, taken from disk (until close). */
+  /** How many times each custom_id has been submitted in any batch: a snapshot (also after close). */
   submissions(): ReadonlyMap<string, number>;
   /** Moves the virtual clock forward. */
   advance(ms: number): void;

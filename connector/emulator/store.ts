@@ -111,7 +111,8 @@ export class BatchStore {
   private readonly failedTimes = new Map<string, number>();
   /** Every custom_id ever submitted, one per line: counts without a map that grows with every request. */
   private readonly submittedLog: string;
-  private closed = false;
+  /** After close: the log's text, kept so that the counts stay readable (one short line per request sent). */
+  private closedLog: string | undefined;
   private readonly cachedPrefixes = new Map<string, number>();
   private seq = 0;
 
@@ -145,9 +146,8 @@ export class BatchStore {
 
   /** How many times each custom_id has been submitted, across all batches, since this store started: a snapshot. */
   submissions(): ReadonlyMap<string, number> {
-    if (this.closed) throw new Error('The emulator is closed: its submission counts went with it');
     const counts = new Map<string, number>();
-    const text = readFileSync(this.submittedLog, 'latin1');
+    const text = this.closedLog ?? readFileSync(this.submittedLog, 'latin1');
     for (let at = 0; at < text.length; ) {
       const end = text.indexOf('\n', at);
       const id = text.slice(at, end);
@@ -517,8 +517,8 @@ export class BatchStore {
   }
 
   close(removeFiles: boolean): void {
-    // The log goes with the store (it only means something while this store runs).
-    this.closed = true;
+    // The log goes with the store's files (it only means something while this store runs); its text stays.
+    this.closedLog ??= readFileSync(this.submittedLog, 'latin1');
     if (removeFiles) rmSync(this.options.dir, { recursive: true, force: true });
     else rmSync(this.submittedLog, { force: true });
   }
