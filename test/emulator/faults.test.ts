@@ -1,20 +1,10 @@
 // Guards fault injection as the real SDK experiences it: 429/529/500 answers with the right classes and headers, the duplicate-batch trap of a retried create, errored/expired shares that a resubmission clears, a results download cut mid-body, early 404s, connection resets, and the call/submission counters.
 import Anthropic, { APIConnectionError, InternalServerError, NotFoundError, OverloadedError, RateLimitError } from '@anthropic-ai/sdk';
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { EmulatorOptions } from '../../connector/emulator/index.js';
-import { ask, failure, KEY, resultLines, resultsById, retrieveEnded, start, succeeded, type Harness } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { ask, failure, harnessPerTest, KEY, resultLines, resultsById, retrieveEnded, succeeded } from './helpers.js';
 
-let open: Harness[] = [];
-async function harness(options: EmulatorOptions = {}): Promise<Harness> {
-  const h = await start(options);
-  open.push(h);
-  return h;
-}
-afterEach(async () => {
-  await Promise.all(open.map((h) => h.emu.close()));
-  open = [];
-});
+const harness = harnessPerTest();
 
 const requestsFor = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ask(`${prefix}-${i}`, `document ${i}`));
 

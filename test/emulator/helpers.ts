@@ -10,7 +10,7 @@ import type {
 import type { CacheCreation, Message, TextBlock, Usage } from '@anthropic-ai/sdk/resources/messages/messages';
 import type { ModelInfo } from '@anthropic-ai/sdk/resources/models';
 import type { ErrorResponse } from '@anthropic-ai/sdk/resources/shared';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../connector/emulator/index.js';
 
 export const KEY = 'emulator-test-key';
@@ -26,6 +26,23 @@ export interface Harness {
 export async function start(options: EmulatorOptions = {}): Promise<Harness> {
   const emu = await startEmulator({ apiKeys: [KEY], processingMs: 0, ...options });
   return { emu, client: clientFor(emu) };
+}
+
+/**
+ * Call once at the top of a test file: returns a `start` whose emulators are all closed after each test.
+ * @example const harness = harnessPerTest(); it('…', async () => { const { client } = await harness(); })
+ */
+export function harnessPerTest(): (options?: EmulatorOptions) => Promise<Harness> {
+  let open: Harness[] = [];
+  afterEach(async () => {
+    await Promise.all(open.map((h) => h.emu.close()));
+    open = [];
+  });
+  return async (options) => {
+    const h = await start(options);
+    open.push(h);
+    return h;
+  };
 }
 
 export function clientFor(emu: RunningEmulator, apiKey: string = KEY): Anthropic {

@@ -3,21 +3,12 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { opaqueId, seededRandom } from '../../connector/emulator/random.js';
 import { promptTokens, summarise } from '../../connector/emulator/responder.js';
-import { ask, HAIKU, KEY, resultsById, start, succeeded, textOf, type Harness } from './helpers.js';
+import { ask, HAIKU, harnessPerTest, KEY, resultsById, start, succeeded, textOf, type Harness } from './helpers.js';
 
-let open: Harness[] = [];
-async function harness(...args: Parameters<typeof start>): Promise<Harness> {
-  const h = await start(...args);
-  open.push(h);
-  return h;
-}
-afterEach(async () => {
-  await Promise.all(open.map((h) => h.emu.close()));
-  open = [];
-});
+const harness = harnessPerTest();
 
 /** The results file as the server sends it. */
 async function rawResults(h: Harness, id: string): Promise<string> {

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AnthropicError, BadRequestError, NotFoundError } from '@anthropic-ai/sdk';
 import type { DeletedMessageBatch, MessageBatch, MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { Message, Usage } from '@anthropic-ai/sdk/resources/messages/messages';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ask,
   DAY_MS,
@@ -22,22 +22,13 @@ import {
   retrieveEnded,
   RFC3339,
   SONNET,
+  harnessPerTest,
   start,
   succeeded,
   textOf,
-  type Harness,
 } from './helpers.js';
 
-let open: Harness[] = [];
-async function harness(...args: Parameters<typeof start>): Promise<Harness> {
-  const h = await start(...args);
-  open.push(h);
-  return h;
-}
-afterEach(async () => {
-  await Promise.all(open.map((h) => h.emu.close()));
-  open = [];
-});
+const harness = harnessPerTest();
 
 describe('create → retrieve → results', () => {
   it('walks a 60-request batch from in_progress to ended with SDK-shaped objects', async () => {

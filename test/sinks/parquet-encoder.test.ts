@@ -86,7 +86,7 @@ describe('columnar Parquet encoder', () => {
     let n = 0;
     await fc.assert(
       fc.asyncProperty(rowsArb(nullRate), fc.constantFrom('SNAPPY', 'GZIP', 'UNCOMPRESSED'), fc.integer({ min: 1, max: 25 }), async (data, compression, rowGroupSize) => {
-        const rows = data.map((r, k) => ({ ...base(1000 + k), ...r }));
+        const rows: Row[] = data.map((r, k) => ({ ...base(1000 + k), ...r }));
         const path = await write(`rand-${nullRate}-${n++}.parquet`, rows, { compression: compression as ParquetOptions['compression'], rowGroupSize });
         const back = await duck(SELECT.replace('PATH', path));
         const want = rows.map((r) => Object.fromEntries(['i', 'x', 'b', 't', 'd', 's'].map((c) => [c, expected(c, r[c])])));
@@ -141,7 +141,7 @@ describe('columnar Parquet encoder', () => {
   });
 
   it('is read by parquetjs-lite too, nulls and all', async () => {
-    const rows = Array.from({ length: 30 }, (_, k) => ({ ...base(k), i: k % 4 === 0 ? undefined : k, s: k % 5 === 0 ? undefined : `s${k}`, b: k % 2 === 0 }));
+    const rows: Row[] = Array.from({ length: 30 }, (_, k) => ({ ...base(k), i: k % 4 === 0 ? undefined : k, s: k % 5 === 0 ? undefined : `s${k}`, b: k % 2 === 0 }));
     const path = await write('lite.parquet', rows, { rowGroupSize: 8 });
     const reader = await parquet.ParquetReader.openFile(path);
     try {
@@ -149,7 +149,7 @@ describe('columnar Parquet encoder', () => {
       const seen: Row[] = [];
       for (let r = await cursor.next(); r; r = await cursor.next()) seen.push(r);
       expect(seen.map((r) => [r._airbyte_raw_id, r.i ?? null, r.s ?? null, r.b])).toEqual(
-        rows.map((r) => [r._airbyte_raw_id, r.i === undefined ? null : BigInt(r.i), r.s ?? null, r.b]),
+        rows.map((r) => [r._airbyte_raw_id, r.i === undefined ? null : BigInt(r.i as number), r.s ?? null, r.b]),
       );
     } finally {
       await reader.close();
