@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, mkdirSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type Anthropic from '@anthropic-ai/sdk';
@@ -148,6 +149,7 @@ export class WriteRun {
       const rc = this.o.config.result_cache;
       if (rc.enabled) this.cache = ResultCache.open(join(destination, CONTROL_DIR, 'cache'), { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 });
       this.outputThread = this.startOutputThread();
+      if (this.o.config.sink === 'parquet') await this.log('INFO', `Parquet output is written ${this.outputThread ? 'on its own thread' : 'inline, on the main thread'}`);
       return await this.runLocked(destination);
     } finally {
       await this.outputThread?.close();
@@ -260,11 +262,16 @@ export class WriteRun {
   /**
    * Parquet output is written, and results files are parsed, on their own thread (see sinks/output-thread.ts)
    * so that both overlap with reading; records mode emits RECORD messages on stdout, which stays on this thread.
-   * CLAUDE_BATCH_OUTPUT_THREAD=0 writes inline instead (a fallback, and the benchmark's comparison).
+   * The thread is a second V8 heap (~150 MB more at peak), so a process whose heap is capped below 1 GiB
+   * (NODE_OPTIONS=--max-old-space-size, or a small container) writes inline: it asked for memory over speed.
+   * CLAUDE_BATCH_OUTPUT_THREAD=1 or 0 forces either way.
    */
   private startOutputThread(): OutputThread | undefined {
     const { config, catalog } = this.o;
-    if (config.sink !== 'parquet' || process.env.CLAUDE_BATCH_OUTPUT_THREAD === '0') return undefined;
+    if (config.sink !== 'parquet') return undefined;
+    const forced = process.env.CLAUDE_BATCH_OUTPUT_THREAD;
+    const roomy = getHeapStatistics().heap_size_limit >= 1024 ** 3;
+    if (forced === '0' || (forced !== '1' && !roomy)) return undefined;
     const { api_key: _key, ...keyless } = config;
     return new OutputThread({ config: keyless, streams: catalog.streams, remember: this.cache !== undefined });
   }

@@ -26,7 +26,11 @@ function setup(extra: Record<string, unknown> = {}, streams = ['notes']) {
 const glob = (destination: string) => `${destination}/**/*.parquet`;
 
 describe('write, end to end', () => {
-  it('writes one typed row per record, joined to its own result, with states after their rows', async () => {
+  // A heap capped below 1 GiB asks for memory over speed: Parquet is then written inline, not on the output thread.
+  it.each([
+    ['on the output thread', {}, 'on its own thread'],
+    ['inline when the heap is capped', { NODE_OPTIONS: '--max-old-space-size=256' }, 'inline'],
+  ])('writes one typed row per record, joined to its own result, with states after their rows (%s)', async (_mode, env, where) => {
     const { destination, args } = setup();
     const records = docs(25);
     const lines = [
@@ -39,6 +43,7 @@ describe('write, end to end', () => {
     const stateChecks: Array<{ parts: string[] }> = [];
     const result = await runCli(args, {
       stdin: lines.join('\n') + '\n',
+      env,
       onMessage: (m) => {
         if (m.type === 'STATE' && m.state.stream.stream_descriptor.name === 'notes') {
           const dir = readdirSync(destination, { recursive: true }) as string[];
@@ -48,6 +53,7 @@ describe('write, end to end', () => {
     });
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(traceErrors(result.messages)).toEqual([]);
+    expect(ofType(result.messages, 'LOG').map((m) => m.log.message)).toContainEqual(expect.stringContaining(`Parquet output is written ${where}`));
 
     // 25 records, 10 per batch → 3 batches.
     expect(emu.calls.create - (before.create ?? 0)).toBe(3);
