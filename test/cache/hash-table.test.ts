@@ -3,7 +3,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskTable, keyHash } from '../../connector/cache/hash-table.js';
+import { DiskTable, keyHash, type IsLive } from '../../connector/cache/hash-table.js';
 import { idFor, idWithHashPrefix, tempDir } from './helpers.js';
 
 const dirs: string[] = [];
@@ -17,7 +17,7 @@ const newTable = (bits: number) => {
 };
 const hashOf = (key: string) => Buffer.from(keyHash(key, Buffer.alloc(32)).subarray(0, 16));
 const live = () => true;
-const find = (table: DiskTable, key: string, isLive = live) => {
+const find = (table: DiskTable, key: string, isLive: IsLive = live) => {
   let at: number | undefined;
   table.lookup(hashOf(key), isLive, (_segment, offset) => {
     at = offset;

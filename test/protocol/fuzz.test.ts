@@ -141,7 +141,7 @@ describe('protocol stream fuzzing', () => {
   it('mutated streams: the reader never throws, numbers lines exactly, and parseMessage throws only InputError', async () => {
     await fc.assert(
       fc.asyncProperty(stream, fc.array(mutation, { minLength: 1, maxLength: 4 }), chunkSizes, fc.constantFrom(undefined, 256, 100_000), async ({ bytes }, mutations, sizes, maxLineBytes) => {
-        const mutated = mutations.reduce((b, m) => m(b), bytes);
+        const mutated = mutations.reduce<Buffer>((b, m) => m(b), bytes);
         const lines = await readAll(chunked(mutated, sizes), maxLineBytes);
         lines.forEach((l, i) => expect(l.lineNumber).toBe(i + 1));
         expect(lines.length).toBe(expectedLineCount(mutated));

@@ -121,7 +121,7 @@ describe('readLines', () => {
     const out: Line[] = [];
     for await (const line of readLines(chunks())) out.push(line);
     expect(out).toHaveLength(1);
-    const message = parseMessage(out[0]!) as { record: { data: { x: string } } };
+    const message = parseMessage(out[0]!) as unknown as { record: { data: { x: string } } };
     expect(message.record.data.x.length).toBe(payload.length);
     expect(Date.now() - started).toBeLessThan(5000);
   });
