@@ -151,6 +151,26 @@ describe('write, end to end', () => {
     expect(rows[0]).toEqual({ n: 20, b: batches });
   });
 
+  it('honours the Parquet settings (row groups, rolled files, codec) wherever the writing happens', async () => {
+    for (const env of [{}, { CLAUDE_BATCH_OUTPUT_THREAD: '0' }]) {
+      const { destination, args } = setup({ max_requests_per_batch: 25, row_group_size: 4, max_rows_per_file: 10, compression: 'GZIP' });
+      const result = await runCli(args, { stdin: docs(25).map((d) => recordLine('notes', { ...d })).join('\n'), env });
+      expect(result.code, result.stdout).toBe(0);
+      const files = (readdirSync(destination, { recursive: true }) as string[]).filter((p) => p.endsWith('.parquet')).map((p) => p.split('/').at(-1)).sort();
+      expect(files).toEqual(['part-00000-1.parquet', 'part-00000-2.parquet', 'part-00000.parquet']);
+      const meta = await duck(
+        `SELECT file_name.split('/')[-1] AS f, count(DISTINCT row_group_id)::INT AS groups, max(row_group_num_rows)::INT AS biggest, string_agg(DISTINCT compression, ',') AS codecs
+         FROM parquet_metadata('${glob(destination)}') GROUP BY ALL ORDER BY f`,
+      );
+      expect(meta).toEqual([
+        { f: 'part-00000-1.parquet', groups: 3, biggest: 4, codecs: 'GZIP' },
+        { f: 'part-00000-2.parquet', groups: 2, biggest: 4, codecs: 'GZIP' },
+        { f: 'part-00000.parquet', groups: 3, biggest: 4, codecs: 'GZIP' },
+      ]);
+      expect(await duck(`SELECT count(DISTINCT id)::INT AS n FROM read_parquet('${glob(destination)}')`)).toEqual([{ n: 25 }]);
+    }
+  });
+
   it('sends identical requests once and fans the answer out to every record', async () => {
     const { destination, args } = setup();
     const same = { id: 'dup', title: 't', body: 'same text' };
