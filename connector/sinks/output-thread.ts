@@ -42,18 +42,22 @@ export type OutputReply =
 const ENTRY = new URL('./output-thread-main.js', import.meta.url);
 
 export class OutputThread {
-  private readonly worker: Worker;
+  private worker: Worker | undefined;
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (reply: Extract<OutputReply, { ok: true }>) => void; reject: (err: Error) => void }>();
   private dead: Error | undefined;
 
-  constructor(setup: OutputSetup) {
-    this.worker = new Worker(ENTRY, { workerData: setup });
-    this.worker.on('message', (reply: OutputReply) => this.settle(reply));
-    this.worker.on('error', (err) => this.die(systemError('OUTPUT_THREAD', `the Parquet output thread failed: ${err.message}`, err)));
-    this.worker.on('exit', (code) => this.die(systemError('OUTPUT_THREAD', `the Parquet output thread exited (code ${code})`)));
-    // An idle output thread must not keep the process alive.
-    this.worker.unref();
+  constructor(private readonly setup: OutputSetup) {}
+
+  /** Started on the first job: a run with nothing to write (no records, submit_only) never pays for it. */
+  private started(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(ENTRY, { workerData: this.setup });
+    worker.on('message', (reply: OutputReply) => this.settle(reply));
+    worker.on('error', (err) => this.die(systemError('OUTPUT_THREAD', `the Parquet output thread failed: ${err.message}`, err)));
+    worker.on('exit', (code) => this.die(systemError('OUTPUT_THREAD', `the Parquet output thread exited (code ${code})`)));
+    this.worker = worker;
+    return worker;
   }
 
   /** Writes one batch's Parquet output on the thread; resolves when its files are committed. */
@@ -68,23 +72,25 @@ export class OutputThread {
 
   private send(job: OutputJob): Promise<Extract<OutputReply, { ok: true }>> {
     if (this.dead) return Promise.reject(this.dead);
+    const worker = this.started();
     return new Promise((resolve, reject) => {
       this.waiting.set(job.id, { resolve, reject });
-      this.worker.ref(); // keep the process alive while a job is in flight
-      this.worker.postMessage(job);
+      worker.ref(); // keep the process alive while a job is in flight
+      worker.postMessage(job);
     });
   }
 
   async close(): Promise<void> {
     this.dead ??= systemError('OUTPUT_THREAD', 'the Parquet output thread was closed');
-    await this.worker.terminate();
+    await this.worker?.terminate();
   }
 
   private settle(reply: OutputReply): void {
     const waiter = this.waiting.get(reply.id);
     if (!waiter) return;
     this.waiting.delete(reply.id);
-    if (this.waiting.size === 0) this.worker.unref();
+    // An idle output thread must not keep the process alive.
+    if (this.waiting.size === 0) this.worker?.unref();
     if (reply.ok) waiter.resolve(reply);
     else waiter.reject(rebuildError(reply.error));
   }
