@@ -6,7 +6,6 @@ import { getHeapStatistics } from 'node:v8';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type Anthropic from '@anthropic-ai/sdk';
-import type { Schema } from 'apache-arrow';
 import type { Catalog } from '../config/catalog.js';
 import type { ConnectorConfig } from '../config/config.js';
 import { ConnectorError, configError, transientError } from '../errors.js';
@@ -16,10 +15,9 @@ import { streamKey, type AirbyteRecord, type AirbyteStateMessage } from '../prot
 import { InputError, parseMessage, readLineBatches } from '../protocol/reader.js';
 import type { MessageWriter } from '../protocol/writer.js';
 import { RequestBuilder } from '../requests/build.js';
-import { streamSchemas, writeBatchOutput, type BatchResults, type BatchWriteContext, type StreamTally } from '../sinks/batch-writer.js';
+import { writeBatchOutput, writeContextBase, type BatchResults, type BatchWriteContext, type StreamTally } from '../sinks/batch-writer.js';
 import { OutputThread } from '../sinks/output-thread.js';
 import type { RunManifest } from '../sinks/manifest.js';
-import { parquetOptionsFrom, type ParquetOptions } from '../sinks/parquet-file.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
 import { CheckpointTracker } from '../state/checkpoints.js';
 import { failpoint } from '../state/failpoints.js';
@@ -95,14 +93,14 @@ export class WriteRun {
   private session!: RunSession;
   private readonly builder: RequestBuilder;
   private readonly tracker = new CheckpointTracker();
-  private readonly schemas: Map<string, Schema>;
+  /** What every batch's write context shares (schemas, Parquet options, output spec, prompt versions). */
+  private readonly writeBase: ReturnType<typeof writeContextBase>;
   private outputThread: OutputThread | undefined;
   private readonly tasks: Promise<void>[] = [];
   private readonly stop = new AbortController();
   private readonly released = new Set<number>();
   private readonly inFlight = new Map<number, string>();
   private readonly progress: Progress;
-  private readonly parquet: ParquetOptions;
   private claimed = new Set<string>();
   private emitChain: Promise<void> = Promise.resolve();
   private open: OpenBatch | null = null;
@@ -129,10 +127,9 @@ export class WriteRun {
 
   constructor(private readonly o: WriteRunOptions) {
     this.builder = new RequestBuilder(o.config);
-    this.parquet = parquetOptionsFrom(o.config);
     this.prices = resolvePrices({ price_overrides: o.config.price_overrides, batch_discount: o.config.batch_discount });
     if (o.config.max_cost_usd !== undefined) requirePrice(o.config.model, this.prices);
-    this.schemas = streamSchemas(o.catalog, this.builder.output);
+    this.writeBase = writeContextBase(o.config, o.catalog, this.builder);
     this.progress = new Progress((send) => this.emit(() => send(o.writer)), o.config.progress_interval_seconds * 1000);
     o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
   }
@@ -273,12 +270,14 @@ export class WriteRun {
     const roomy = getHeapStatistics().heap_size_limit >= 1024 ** 3;
     if (forced === '0' || (forced !== '1' && !roomy)) return undefined;
     const { api_key: _key, ...keyless } = config;
-    return new OutputThread({ config: keyless, streams: catalog.streams, remember: this.cache !== undefined });
+    return new OutputThread({ config: keyless, streams: catalog.streams, keepAnswers: this.cache !== undefined });
   }
 
+  /** Writes a seq's output (on the output thread when there is one) and caches its good answers. */
   private async writeOutput(ctx: BatchWriteContext, seq: number, recordsPath: string, results: BatchResults): Promise<StreamTally[]> {
-    if (!this.outputThread) return writeBatchOutput(ctx, seq, recordsPath, results);
-    const done = await this.outputThread.write({ runId: ctx.runId, seq, recordsPath, results });
+    const done = this.outputThread
+      ? await this.outputThread.write({ runId: ctx.runId, seq, recordsPath, results })
+      : await writeBatchOutput(ctx, seq, recordsPath, results);
     if (done.cacheable.length > 0) this.cache?.putMany(done.cacheable, { checked: true });
     return done.tallies;
   }
@@ -286,15 +285,9 @@ export class WriteRun {
   private taskContext(session: RunSession, overrides: { retryCanceled?: boolean } = {}): BatchTaskContext {
     const config = this.o.config;
     const output: BatchWriteContext = {
-      destination: config.destination_path,
+      ...this.writeBase,
       runId: session.runId,
-      catalog: this.o.catalog,
-      schemas: this.schemas,
-      parquet: this.parquet,
-      output: this.builder.output,
-      promptVersion: (stream, namespace) => this.builder.promptVersionFor(stream, namespace),
-      writeFiles: config.sink !== 'records',
-      ...(this.cache ? { remember: (entries: Array<[string, string]>) => this.cache!.putMany(entries, { checked: true }) } : {}),
+      keepAnswers: this.cache !== undefined,
       ...(config.sink !== 'parquet' ? { onRecord: (record: AirbyteRecord) => this.o.writer.emit({ type: 'RECORD', record }) } : {}),
     };
     const mine = session === this.session;

@@ -5,12 +5,14 @@ import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources
 import { outcomeOf, putEnrichmentColumns, type OutcomeStatus, type Outcome } from '../batches/outcome.js';
 import { readResultLine, type ResultIndex } from '../batches/results-file.js';
 import type { Catalog } from '../config/catalog.js';
+import type { ConnectorConfig } from '../config/config.js';
+import type { RequestBuilder } from '../requests/build.js';
 import { streamKey } from '../protocol/messages.js';
 import type { SpooledRecord } from '../state/spool.js';
 import { coerceRecord, coerceValue } from './coerce.js';
 import { interpretAnswer, type OutputSpec } from '../requests/output-spec.js';
 import type { AirbyteRecord } from '../protocol/messages.js';
-import { RollingParquetWriter, type ParquetOptions } from './parquet-file.js';
+import { parquetOptionsFrom, RollingParquetWriter, type ParquetOptions } from './parquet-file.js';
 import { streamArrowSchema } from './arrow-schema.js';
 import { partFileName, partitionDir } from './layout.js';
 import { failpoint } from '../state/failpoints.js';
@@ -62,13 +64,32 @@ export interface BatchWriteContext {
   writeFiles: boolean;
   /** Transform mode: each enriched record as a RECORD message, in input order within the batch. */
   onRecord?: (record: AirbyteRecord) => Promise<void>;
-  /** Receives this batch's good answers for the cross-run cache: raw result lines, each parsed here and seen to be a succeeded result for its custom_id. */
-  remember?: (entries: Array<[customId: string, line: string]>) => void;
+  /** Collect this batch's good answers for the cross-run cache (see BatchOutput.cacheable). */
+  keepAnswers: boolean;
 }
 
-/** Each configured stream's Arrow schema (its data columns plus ours), by stream key. */
-export function streamSchemas(catalog: Catalog, output: OutputSpec): Map<string, Schema> {
-  return new Map(catalog.streams.map((s) => [streamKey(s), streamArrowSchema(s.jsonSchema, output.columns)]));
+/** What writing a batch produced. */
+export interface BatchOutput {
+  tallies: StreamTally[];
+  /**
+   * [custom_id, raw results line] of each request this batch had answered successfully (with keepAnswers):
+   * each line parsed here and seen to be a succeeded result for that custom_id, as the result cache wants.
+   */
+  cacheable: Array<[customId: string, line: string]>;
+}
+
+/** The parts of the write context that follow from config and catalog alone (the same on every thread). */
+export function writeContextBase(config: ConnectorConfig, catalog: Catalog, builder: RequestBuilder): Omit<BatchWriteContext, 'runId' | 'onRecord' | 'keepAnswers'> {
+  return {
+    destination: config.destination_path,
+    catalog,
+    // Each configured stream's Arrow schema (its data columns plus ours), by stream key.
+    schemas: new Map(catalog.streams.map((s) => [streamKey(s), streamArrowSchema(s.jsonSchema, builder.output.columns)])),
+    parquet: parquetOptionsFrom(config),
+    output: builder.output,
+    promptVersion: (stream, namespace) => builder.promptVersionFor(stream, namespace),
+    writeFiles: config.sink !== 'records',
+  };
 }
 
 /** An answer in the configured output shape: a label, validated JSON with its fields, or why it does not fit. */
@@ -184,7 +205,7 @@ export async function writeBatchOutput(
   seq: number,
   recordsPath: string,
   results: BatchResults,
-): Promise<StreamTally[]> {
+): Promise<BatchOutput> {
   const files = new Map<string, StreamOutput>();
   const handles = await openAll(results.files);
   const lastBatchId = results.batchIds.filter(Boolean).at(-1);
@@ -234,7 +255,7 @@ export async function writeBatchOutput(
           billedIds.add(record.custom_id);
           addUsage(t.billed!, outcome);
           // The line exactly as the API sent it: the cache hands it back as this request's answer later.
-          if (outcome.status === 'succeeded' && ctx.remember) cacheable.push([record.custom_id, line!]);
+          if (outcome.status === 'succeeded' && ctx.keepAnswers) cacheable.push([record.custom_id, line!]);
         }
         t.inputTokens += outcome.inputTokens;
         t.outputTokens += outcome.outputTokens;
@@ -242,7 +263,6 @@ export async function writeBatchOutput(
         t.cacheWriteTokens += outcome.cacheWriteTokens;
       }
     }
-    if (cacheable.length) ctx.remember?.(cacheable);
     failpoint('mid_parquet');
     for (const { file, tally } of files.values()) {
       tally.paths = file ? await file.commit() : [];
@@ -255,5 +275,5 @@ export async function writeBatchOutput(
     await Promise.all(handles.map((h) => h?.close()));
     for (const opened of foreignHandles.values()) await Promise.all(opened.map((h) => h?.close()));
   }
-  return [...files.values()].map((f) => f.tally);
+  return { tallies: [...files.values()].map((f) => f.tally), cacheable };
 }

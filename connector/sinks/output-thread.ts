@@ -3,7 +3,7 @@ import type { ConnectorConfig } from '../config/config.js';
 import type { ConfiguredStream } from '../config/catalog.js';
 import { ConnectorError, systemError, type FailureType } from '../errors.js';
 import type { RoundIndex } from '../batches/results-file.js';
-import type { BatchResults, StreamTally } from './batch-writer.js';
+import type { BatchOutput, BatchResults } from './batch-writer.js';
 
 /*
  * Joining a batch's records with its answers and encoding Parquet is most of the connector's CPU. The
@@ -20,7 +20,7 @@ export interface OutputSetup {
   config: Omit<ConnectorConfig, 'api_key'>;
   streams: ConfiguredStream[];
   /** Whether to hand back the answers worth caching (a result cache is open). */
-  remember: boolean;
+  keepAnswers: boolean;
 }
 
 export type OutputJob =
@@ -28,14 +28,8 @@ export type OutputJob =
   | { kind: 'index'; id: number; path: string; round: number; expected: ReadonlySet<string> };
 type Job<K extends OutputJob['kind']> = Omit<Extract<OutputJob, { kind: K }>, 'id' | 'kind'>;
 
-export interface OutputDone {
-  tallies: StreamTally[];
-  /** [custom_id, raw results line] of this batch's good answers, for the result cache. */
-  cacheable: Array<[string, string]>;
-}
-
 export type OutputReply =
-  | { id: number; ok: true; done?: OutputDone; index?: RoundIndex }
+  | { id: number; ok: true; done?: BatchOutput; index?: RoundIndex }
   | { id: number; ok: false; error: { message: string; code?: string; failureType?: FailureType; errno?: string } };
 
 /** The worker entry, beside this module in dist/. */
@@ -61,7 +55,7 @@ export class OutputThread {
   }
 
   /** Writes one batch's Parquet output on the thread; resolves when its files are committed. */
-  async write(job: Job<'write'>): Promise<OutputDone> {
+  async write(job: Job<'write'>): Promise<BatchOutput> {
     return (await this.send({ ...job, kind: 'write', id: this.nextId++ })).done!;
   }
 
