@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import type Anthropic from '@anthropic-ai/sdk';
 import { BatchLost, downloadResults, submitBatch, waitUntilEnded, type LifecycleOptions } from '../batches/lifecycle.js';
 import { resubmitReason, type ResubmitPolicy } from '../batches/outcome.js';
-import { indexResults, mergeRound, type ResultIndex, type RoundIndex } from '../batches/results-file.js';
+import { mergeRound, type ResultIndex, type RoundIndex } from '../batches/results-file.js';
 import type { BatchResults, StreamTally } from '../sinks/batch-writer.js';
 import type { Journal } from '../state/journal.js';
 import type { RoundView, SeqView } from '../state/run-view.js';
@@ -141,7 +141,7 @@ export class BatchTask {
       const files: Array<string | undefined> = [];
       for (let round = 0; existsSync(resultsFile(other, round)); round++) {
         files[round] = resultsFile(other, round);
-        await indexResults(files[round]!, round, index, ids, () => undefined);
+        mergeRound(index, await this.ctx.indexRound(files[round]!, round, ids), () => undefined);
       }
       foreign.set(seq, { files, index, batchIds: batchIdsOf(this.ctx.journalView(seq)) });
     }
