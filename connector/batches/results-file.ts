@@ -159,9 +159,3 @@ export function readResultLine(files: FileHandle[], at: ResultLocation): string 
   readSync(files[at.round]!.fd, lineBuf, 0, at.length, at.offset);
   return lineBuf.toString('utf8', 0, at.length);
 }
-
-/** Reads one answer back by its location. */
-export async function readResult(files: FileHandle[], at: ResultLocation | undefined): Promise<MessageBatchIndividualResponse | undefined> {
-  if (!at) return undefined;
-  return JSON.parse(readResultLine(files, at)) as MessageBatchIndividualResponse;
-}

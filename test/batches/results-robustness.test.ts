@@ -2,15 +2,18 @@
 // never kills it), and indexing skips blank, malformed and foreign lines, keeps unknown result types, and
 // lets the last of duplicate lines win. Also the emulator's results-file fault knobs that the e2e tests use.
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { downloadResults, type LifecycleOptions } from '../../connector/batches/lifecycle.js';
-import { indexResults, readResult, type ResultIndex } from '../../connector/batches/results-file.js';
+import { indexResults, readResultLine, type ResultIndex, type ResultLocation } from '../../connector/batches/results-file.js';
 import type { Outcome } from '../../connector/batches/outcome.js';
 import { createApiClient } from '../../connector/batches/client.js';
 import { ask, KEY, retrieveEnded, start, type Harness } from '../emulator/helpers.js';
+
+/** One answer read back by its location, parsed (what the batch writer does per row). */
+const readResult = (files: FileHandle[], at: ResultLocation | undefined) => (at ? (JSON.parse(readResultLine(files, at)) as unknown) : undefined);
 
 const dir = mkdtempSync(join(tmpdir(), 'claude-batch-results-'));
 let file = 0;
@@ -69,10 +72,10 @@ describe('indexResults', () => {
     // The index points at exactly the winning line's bytes.
     const handle = await open(path, 'r');
     try {
-      expect(await readResult([handle], index.get('f'))).toMatchObject({ custom_id: 'f', result: { message: { content: [{ text: 'final' }] } } });
-      expect(await readResult([handle], index.get('g'))).toEqual({ custom_id: 'g', result: { type: 'expired' } });
-      expect(await readResult([handle], index.get('i'))).toEqual({ custom_id: 'i', result: { type: 'canceled' } });
-      expect(await readResult([handle], index.get('e'))).toMatchObject({ result: { type: 'errored' } });
+      expect(readResult([handle], index.get('f'))).toMatchObject({ custom_id: 'f', result: { message: { content: [{ text: 'final' }] } } });
+      expect(readResult([handle], index.get('g'))).toEqual({ custom_id: 'g', result: { type: 'expired' } });
+      expect(readResult([handle], index.get('i'))).toEqual({ custom_id: 'i', result: { type: 'canceled' } });
+      expect(readResult([handle], index.get('e'))).toMatchObject({ result: { type: 'errored' } });
     } finally {
       await handle.close();
     }
@@ -89,8 +92,8 @@ describe('indexResults', () => {
     expect(outcomes.size).toBe(3);
     const handle = await open(join(dir, `results-${file}.jsonl`), 'r');
     try {
-      expect(((await readResult([handle], index.get('big'))) as any).result.message.content[0].text).toHaveLength(200_000);
-      expect(((await readResult([handle], index.get('b'))) as any).custom_id).toBe('b');
+      expect(((readResult([handle], index.get('big'))) as any).result.message.content[0].text).toHaveLength(200_000);
+      expect(((readResult([handle], index.get('b'))) as any).custom_id).toBe('b');
     } finally {
       await handle.close();
     }

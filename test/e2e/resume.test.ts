@@ -92,8 +92,7 @@ describe('killed and restarted', () => {
 
   it('refuses to resume under changed request settings, naming the run and the way out', async () => {
     const { write } = destinationSetup(emu);
-    const { prefix, input, ids } = fresh();
-    void prefix;
+    const { input } = fresh();
     const first = await write(input, { env: { CLAUDE_BATCH_FAILPOINT: 'after_submitted' } });
     expect(first.signal).toBe('SIGKILL');
     const createsBefore = emu.calls.create;
