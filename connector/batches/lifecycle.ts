@@ -1,11 +1,12 @@
 import { constants as fsConstants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { ConnectorError } from '../errors.js';
 import { apiError, httpStatus, retryAfterMs } from './api-errors.js';
 import { findUnrecordedBatch } from './reconcile.js';
 import { withRetry, type RetryPolicy, type Sleep } from './retry.js';
+import { forEachLine } from '../state/lines.js';
 
 export interface LifecycleOptions {
   pollIntervalMs: number;
@@ -50,22 +51,15 @@ const COMMA = 0x2c;
  * like one JSON object is parsed, so a damaged file fails here as it always did, not at the API.
  */
 export async function readCreateBody(path: string): Promise<{ body: Buffer; requests: number }> {
-  const file = await readFile(path);
-  const body = Buffer.allocUnsafe(BODY_HEAD.length + file.length + BODY_TAIL.length);
+  // The joined lines are never longer than the file (a comma replaces each newline).
+  const body = Buffer.allocUnsafe(BODY_HEAD.length + (await stat(path)).size + BODY_TAIL.length);
   let at = BODY_HEAD.copy(body, 0);
   let requests = 0;
-  for (let start = 0; start < file.length; ) {
-    let nl = file.indexOf(0x0a, start);
-    if (nl === -1) nl = file.length;
-    let end = nl;
-    if (end > start && file[end - 1] === 0x0d) end--;
-    if (end > start) {
-      if (file[start] !== 0x7b || file[end - 1] !== 0x7d) JSON.parse(file.toString('utf8', start, end));
-      if (requests++) body[at++] = COMMA;
-      at += file.copy(body, at, start, end);
-    }
-    start = nl + 1;
-  }
+  await forEachLine(path, (buf, start, end) => {
+    if (buf[start] !== 0x7b || buf[end - 1] !== 0x7d) JSON.parse(buf.toString('utf8', start, end));
+    if (requests++) body[at++] = COMMA;
+    at += buf.copy(body, at, start, end);
+  });
   at += BODY_TAIL.copy(body, at);
   return { body: body.subarray(0, at), requests };
 }
