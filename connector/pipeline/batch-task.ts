@@ -1,7 +1,6 @@
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import type Anthropic from '@anthropic-ai/sdk';
 import { BatchLost, downloadResults, submitBatch, waitUntilEnded, type LifecycleOptions } from '../batches/lifecycle.js';
 import { resubmitReason, type ResubmitPolicy } from '../batches/outcome.js';
@@ -11,7 +10,7 @@ import type { Journal } from '../state/journal.js';
 import type { RoundView, SeqView } from '../state/run-view.js';
 import { failpoint } from '../state/failpoints.js';
 import type { SpooledRecord } from '../state/spool.js';
-import { customIdOfLine, forEachLine } from '../state/lines.js';
+import { customIdOfLine, forEachLine, textLines } from '../state/lines.js';
 import { batchDir, fsyncFile, recordsFile, requestsFile, resultsFile, roundDir } from '../state/spool.js';
 
 export interface BatchTaskContext {
@@ -236,10 +235,8 @@ export class BatchTask {
   private async sealRound(round: number, retry: Map<string, string>): Promise<void> {
     await mkdir(roundDir(this.dir, round), { recursive: true, mode: 0o700 });
     const out = createWriteStream(requestsFile(this.dir, round), { mode: 0o600 });
-    const lines = createInterface({ input: createReadStream(requestsFile(this.dir, round - 1)), crlfDelay: Infinity });
     let count = 0;
-    for await (const line of lines) {
-      if (!line) continue;
+    for await (const chunk of textLines(requestsFile(this.dir, round - 1))) for (const line of chunk) {
       const request = JSON.parse(line) as { custom_id: string; params: { max_tokens: number } };
       const reason = retry.get(request.custom_id);
       if (!reason) continue;

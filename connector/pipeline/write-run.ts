@@ -1,9 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type Anthropic from '@anthropic-ai/sdk';
 import type { Catalog } from '../config/catalog.js';
@@ -21,6 +20,7 @@ import type { RunManifest } from '../sinks/manifest.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
 import { CheckpointTracker } from '../state/checkpoints.js';
 import { failpoint } from '../state/failpoints.js';
+import { textLines } from '../state/lines.js';
 import { DestinationLock } from '../state/lock.js';
 import { RecordLedger, recordFingerprint } from '../state/record-ledger.js';
 import { RequestIndex } from '../state/request-index.js';
@@ -215,9 +215,7 @@ export class WriteRun {
     this.session.cleanLeftovers(this.o.config.destination_path);
     const fingerprints: bigint[] = [];
     for (const seq of view.seqs.values()) {
-      const lines = createInterface({ input: createReadStream(recordsFile(batchDir(this.session.runDir, seq.seq))), crlfDelay: Infinity });
-      for await (const line of lines) {
-        if (!line) continue;
+      for await (const chunk of textLines(recordsFile(batchDir(this.session.runDir, seq.seq)))) for (const line of chunk) {
         const r = JSON.parse(line) as SpooledRecord;
         fingerprints.push(recordFingerprint(r.stream, r.namespace, r.data));
         // Only requests this seq really sent can answer later duplicates (not skipped, cached or borrowed ones).
