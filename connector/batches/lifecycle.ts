@@ -6,7 +6,7 @@ import { ConnectorError } from '../errors.js';
 import { apiError, httpStatus, retryAfterMs } from './api-errors.js';
 import { findUnrecordedBatch } from './reconcile.js';
 import { withRetry, type RetryPolicy, type Sleep } from './retry.js';
-import { forEachLine } from '../state/lines.js';
+import { joinedLines } from '../state/lines.js';
 
 export interface LifecycleOptions {
   pollIntervalMs: number;
@@ -44,24 +44,38 @@ const BODY_HEAD = Buffer.from('{"requests":[');
 const BODY_TAIL = Buffer.from(']}');
 const COMMA = 0x2c;
 
+/** A create body streamed from a sealed requests file: its exact size, and a fresh stream of it per attempt. */
+export interface CreateBody {
+  requests: number;
+  bytes: number;
+  chunks(): AsyncGenerator<Buffer>;
+}
+
 /**
- * The create body, `{"requests":[` + the file's request lines joined by `,` + `]}`, built from the spooled
- * bytes as they are: each request was serialised once, when it was spooled, and is neither parsed nor
- * re-encoded here (the batch size limit was measured on exactly these bytes). A line that does not look
- * like one JSON object is parsed, so a damaged file fails here as it always did, not at the API.
+ * The create body, `{"requests":[` + the file's request lines joined by `,` + `]}`, from the spooled bytes as
+ * they are: each request was serialised once, when it was spooled, and is neither parsed nor re-encoded here
+ * (the batch size limit was measured on exactly these bytes). It is streamed, never held whole: a body is
+ * up to 256 MB, and the HTTP stack copied a Buffer body three times over. A first pass sizes it (so it goes
+ * out with a Content-Length, not chunked) and checks each line: one that does not look like a JSON object
+ * is parsed, so a damaged file fails here as it always did, not at the API.
  */
-export async function readCreateBody(path: string): Promise<{ body: Buffer; requests: number }> {
-  // The joined lines are never longer than the file (a comma replaces each newline).
-  const body = Buffer.allocUnsafe(BODY_HEAD.length + (await stat(path)).size + BODY_TAIL.length);
-  let at = BODY_HEAD.copy(body, 0);
+export async function createBody(path: string): Promise<CreateBody> {
   let requests = 0;
-  await forEachLine(path, (buf, start, end) => {
+  let bytes = BODY_HEAD.length + BODY_TAIL.length;
+  const checkLine = (buf: Buffer, start: number, end: number) => {
     if (buf[start] !== 0x7b || buf[end - 1] !== 0x7d) JSON.parse(buf.toString('utf8', start, end));
-    if (requests++) body[at++] = COMMA;
-    at += buf.copy(body, at, start, end);
-  });
-  at += BODY_TAIL.copy(body, at);
-  return { body: body.subarray(0, at), requests };
+    requests++;
+  };
+  for await (const chunk of joinedLines(path, COMMA, checkLine)) bytes += chunk.length;
+  return {
+    requests,
+    bytes,
+    async *chunks() {
+      yield BODY_HEAD;
+      yield* joinedLines(path, COMMA);
+      yield BODY_TAIL;
+    },
+  };
 }
 
 /** A refusal that proves no batch was made: safe to create again without looking. */
@@ -84,7 +98,7 @@ export async function submitBatch(
   expected: { requests: number; since: Date; claimed: (id: string) => boolean; mayExist?: boolean },
   options: LifecycleOptions,
 ): Promise<{ batch: MessageBatch; reconciled: boolean }> {
-  const { body } = await readCreateBody(requestsPath);
+  const body = await createBody(requestsPath);
   // `mayExist`: an earlier process journaled this submission and died before recording its answer.
   let doubt = expected.mayExist === true;
   return withRetry(
@@ -96,9 +110,14 @@ export async function submitBatch(
         doubt = false;
       }
       try {
-        // What messages.batches.create() sends, with the body already serialised: the SDK passes bytes through
-        // untouched (auth, headers, timeout and error mapping are the same call's).
-        const batch = await client.post<MessageBatch>('/v1/messages/batches', { body, headers: { 'content-type': 'application/json' }, maxRetries: 0 });
+        // What messages.batches.create() sends, with the body already serialised: the SDK passes a stream through
+        // untouched (auth, headers, timeout and error mapping are the same call's). A stream is read once, so
+        // each attempt gets its own; a file that changed under it fails on the Content-Length, not silently.
+        const batch = await client.post<MessageBatch>('/v1/messages/batches', {
+          body: body.chunks(),
+          headers: { 'content-type': 'application/json', 'content-length': String(body.bytes) },
+          maxRetries: 0,
+        });
         return { batch, reconciled: false };
       } catch (err) {
         doubt = !provablyRefused(err);

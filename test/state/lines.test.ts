@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readCreateBody } from '../../connector/batches/lifecycle.js';
+import { createBody } from '../../connector/batches/lifecycle.js';
 import { customIdOfLine, forEachLine, textLines } from '../../connector/state/lines.js';
 
 const file = (content: string | Buffer) => {
@@ -57,20 +57,37 @@ describe('customIdOfLine', () => {
   });
 });
 
-describe('readCreateBody', () => {
-  it('is the JSON of {requests} built from the spooled lines, bytes untouched', async () => {
+describe('createBody', () => {
+  const read = async (path: string) => {
+    const body = await createBody(path);
+    const parts: Buffer[] = [];
+    for await (const chunk of body.chunks()) parts.push(chunk);
+    const bytes = Buffer.concat(parts);
+    expect(bytes.length).toBe(body.bytes);
+    return { text: bytes.toString('utf8'), requests: body.requests };
+  };
+
+  it('is the JSON of {requests} built from the spooled lines, bytes untouched, sized exactly', async () => {
     const requests = [
       { custom_id: 'r1', params: { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'é "q" \n 😀 \u2028' }] } },
       { custom_id: 'r2', params: { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: '' }] } },
     ];
-    const path = file(requests.map((r) => JSON.stringify(r)).join('\r\n') + '\n\n');
-    const { body, requests: count } = await readCreateBody(path);
-    expect(count).toBe(2);
-    expect(body.toString('utf8')).toBe(JSON.stringify({ requests }));
-    expect((await readCreateBody(file(''))).body.toString()).toBe('{"requests":[]}');
+    const got = await read(file(requests.map((r) => JSON.stringify(r)).join('\r\n') + '\n\n'));
+    expect(got.requests).toBe(2);
+    expect(got.text).toBe(JSON.stringify({ requests }));
+    expect(await read(file(''))).toEqual({ text: '{"requests":[]}', requests: 0 });
+  });
+
+  it('streams a body larger than one read, joined across reads, and again for a second attempt', async () => {
+    const requests = Array.from({ length: 3000 }, (_, i) => ({ custom_id: `r${i}`, params: { messages: [{ content: 'x'.repeat(i % 700) }] } }));
+    const path = file(requests.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const first = await read(path);
+    expect(first.requests).toBe(3000);
+    expect(JSON.parse(first.text)).toEqual({ requests });
+    expect(await read(path)).toEqual(first);
   });
 
   it('refuses a damaged requests file instead of sending it', async () => {
-    await expect(readCreateBody(file('{"custom_id":"r1","params":{}}\nnot json\n'))).rejects.toThrow(SyntaxError);
+    await expect(createBody(file('{"custom_id":"r1","params":{}}\nnot json\n'))).rejects.toThrow(SyntaxError);
   });
 });
