@@ -1,9 +1,9 @@
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Schema } from 'apache-arrow';
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
 import { outcomeOf, putEnrichmentColumns, type OutcomeStatus, type Outcome } from '../batches/outcome.js';
-import { readResultLine, type ResultIndex } from '../batches/results-file.js';
+import { IN_MEMORY_RESULTS_BYTES, ResultLines, type ResultIndex } from '../batches/results-file.js';
 import type { Catalog } from '../config/catalog.js';
 import type { ConnectorConfig } from '../config/config.js';
 import type { RequestBuilder } from '../requests/build.js';
@@ -154,12 +154,6 @@ function enrichedRecord(record: SpooledRecord, row: Record<string, unknown>, out
 }
 
 /** Opens each round's results file (a round without one, e.g. lost, keeps its place as a hole). */
-async function openAll(paths: Array<string | undefined>): Promise<FileHandle[]> {
-  const handles: FileHandle[] = [];
-  for (const path of paths) handles.push((path ? await open(path, 'r') : undefined)!);
-  return handles;
-}
-
 /** A seq's answers across its rounds: one results file and batch id per round, and where each answer is. */
 export interface BatchResults {
   files: Array<string | undefined>;
@@ -207,15 +201,14 @@ export async function writeBatchOutput(
   results: BatchResults,
 ): Promise<BatchOutput> {
   const files = new Map<string, StreamOutput>();
-  const handles = await openAll(results.files);
+  const budget = { bytes: IN_MEMORY_RESULTS_BYTES };
+  const own = await ResultLines.open(results.files, budget);
   const lastBatchId = results.batchIds.filter(Boolean).at(-1);
-  const foreignHandles = new Map<number, FileHandle[]>();
+  const foreignLines = new Map<number, ResultLines>();
   const billedIds = new Set<string>();
   const cacheable: Array<[string, string]> = [];
-  for (const [seq, other] of results.foreign ?? []) {
-    foreignHandles.set(seq, await openAll(other.files));
-  }
   try {
+    for (const [seq, other] of results.foreign ?? []) foreignLines.set(seq, await ResultLines.open(other.files, budget));
     let target: StreamOutput | undefined;
     let targetOf: { stream: string; namespace: string | null } | undefined;
     for await (const chunk of textLines(recordsPath)) for (const text of chunk) {
@@ -226,9 +219,9 @@ export async function writeBatchOutput(
         targetOf = { stream: record.stream, namespace: record.namespace };
       }
       const source = record.answer_from !== undefined ? results.foreign?.get(record.answer_from) : results;
-      const sourceHandles = record.answer_from !== undefined ? foreignHandles.get(record.answer_from) : handles;
+      const sourceLines = record.answer_from !== undefined ? foreignLines.get(record.answer_from) : own;
       const at = source?.index.get(record.custom_id);
-      const line = record.skip ? undefined : record.cached ?? (at && sourceHandles ? readResultLine(sourceHandles, at) : undefined);
+      const line = record.skip ? undefined : record.cached ?? (at && sourceLines ? sourceLines.line(at) : undefined);
       const response = line === undefined ? undefined : (JSON.parse(line) as MessageBatchIndividualResponse);
       const answered = record.skip
         ? ({ status: 'skipped', errorType: record.skip.type, errorMessage: record.skip.message } as const)
@@ -272,8 +265,7 @@ export async function writeBatchOutput(
     await Promise.all([...files.values()].map(({ file }) => file?.abort()));
     throw err;
   } finally {
-    await Promise.all(handles.map((h) => h?.close()));
-    for (const opened of foreignHandles.values()) await Promise.all(opened.map((h) => h?.close()));
+    await Promise.all([own, ...foreignLines.values()].map((lines) => lines.close()));
   }
   return { tallies: [...files.values()].map((f) => f.tally), cacheable };
 }

@@ -2,18 +2,33 @@
 // never kills it), and indexing skips blank, malformed and foreign lines, keeps unknown result types, and
 // lets the last of duplicate lines win. Also the emulator's results-file fault knobs that the e2e tests use.
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { downloadResults, type LifecycleOptions } from '../../connector/batches/lifecycle.js';
-import { indexResults, readResultLine, type ResultIndex, type ResultLocation } from '../../connector/batches/results-file.js';
+import { indexResults, ResultLines, type ResultIndex, type ResultLocation } from '../../connector/batches/results-file.js';
 import type { Outcome } from '../../connector/batches/outcome.js';
 import { createApiClient } from '../../connector/batches/client.js';
 import { ask, KEY, retrieveEnded, start, type Harness } from '../emulator/helpers.js';
 
 /** One answer read back by its location, parsed (what the batch writer does per row). */
-const readResult = (files: FileHandle[], at: ResultLocation | undefined) => (at ? (JSON.parse(readResultLine(files, at)) as unknown) : undefined);
+/** The answer at `at`, read both ways ResultLines reads (held in memory, and by positional reads), which must agree. */
+async function readResult(path: string, at: ResultLocation | undefined): Promise<unknown> {
+  if (!at) return undefined;
+  const texts: string[] = [];
+  for (const bytes of [Infinity, 0]) {
+    const budget = { bytes };
+    const lines = await ResultLines.open([path], budget);
+    try {
+      texts.push(lines.line(at));
+    } finally {
+      await lines.close();
+    }
+    expect(budget.bytes).toBe(bytes === 0 ? 0 : Infinity);
+  }
+  expect(texts[0]).toBe(texts[1]);
+  return JSON.parse(texts[0]!);
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'claude-batch-results-'));
 let file = 0;
@@ -70,15 +85,10 @@ describe('indexResults', () => {
     expect(outcomes.get('g')).toEqual({ status: 'expired' });
     expect(outcomes.get('i')).toEqual({ status: 'canceled' });
     // The index points at exactly the winning line's bytes.
-    const handle = await open(path, 'r');
-    try {
-      expect(readResult([handle], index.get('f'))).toMatchObject({ custom_id: 'f', result: { message: { content: [{ text: 'final' }] } } });
-      expect(readResult([handle], index.get('g'))).toEqual({ custom_id: 'g', result: { type: 'expired' } });
-      expect(readResult([handle], index.get('i'))).toEqual({ custom_id: 'i', result: { type: 'canceled' } });
-      expect(readResult([handle], index.get('e'))).toMatchObject({ result: { type: 'errored' } });
-    } finally {
-      await handle.close();
-    }
+    expect(await readResult(path, index.get('f'))).toMatchObject({ custom_id: 'f', result: { message: { content: [{ text: 'final' }] } } });
+    expect(await readResult(path, index.get('g'))).toEqual({ custom_id: 'g', result: { type: 'expired' } });
+    expect(await readResult(path, index.get('i'))).toEqual({ custom_id: 'i', result: { type: 'canceled' } });
+    expect(await readResult(path, index.get('e'))).toMatchObject({ result: { type: 'errored' } });
   });
 
   it('handles an empty file and a file of only blank lines', async () => {
@@ -90,13 +100,9 @@ describe('indexResults', () => {
     const big = succeededLine('big', 'x'.repeat(200_000));
     const { index, outcomes } = await scan(fileWith(`${succeededLine('a')}\n${big}\n${succeededLine('b')}`), ['a', 'big', 'b']);
     expect(outcomes.size).toBe(3);
-    const handle = await open(join(dir, `results-${file}.jsonl`), 'r');
-    try {
-      expect(((readResult([handle], index.get('big'))) as any).result.message.content[0].text).toHaveLength(200_000);
-      expect(((readResult([handle], index.get('b'))) as any).custom_id).toBe('b');
-    } finally {
-      await handle.close();
-    }
+    const path = join(dir, `results-${file}.jsonl`);
+    expect(((await readResult(path, index.get('big'))) as any).result.message.content[0].text).toHaveLength(200_000);
+    expect(((await readResult(path, index.get('b'))) as any).custom_id).toBe('b');
   });
 });
 
