@@ -2,8 +2,9 @@
 // streaming rebuild (which relies on clusters appearing in hash order) must never lose an entry.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskTable, keyHash, type IsLive } from '../../connector/cache/hash-table.js';
+import { DiskTable, keyHash, MAX_SUMMARY_SLOTS, type IsLive } from '../../connector/cache/hash-table.js';
 import { idFor, idWithHashPrefix, tempDir } from './helpers.js';
 
 const dirs: string[] = [];
@@ -75,6 +76,73 @@ describe('DiskTable', () => {
       expect(wrong).toEqual([]);
       next.close();
     }
+    table.close();
+  });
+
+  it('answers exactly as a table without its in-memory summary, through stale slots, rebuilds and reopening', () => {
+    // Keys drawn from a small pool (so inserts repeat and collide) plus keys sharing home slots; segments
+    // 1..4, of which a random set is evicted at each step (their slots go stale).
+    const pool = [...Array.from({ length: 150 }, (_, i) => idFor(`k${i}`)), ...Array.from({ length: 40 }, (_, i) => idWithHashPrefix([0x40, 0, 0, 0], i))];
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('insert' as const), key: fc.nat(pool.length - 1), segment: fc.integer({ min: 1, max: 4 }) }),
+      fc.record({ kind: fc.constant('lookup' as const), key: fc.nat(pool.length - 1) }),
+      fc.record({ kind: fc.constant('evict' as const), segment: fc.integer({ min: 1, max: 4 }) }),
+      fc.record({ kind: fc.constant('rebuild' as const) }),
+      fc.record({ kind: fc.constant('reopen' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 400 }), (ops) => {
+        const dir = tempDir('hash-table-summary');
+        dirs.push(dir);
+        let gen = 0;
+        let plain = DiskTable.create(join(dir, 'plain-0.tbl'), 10, { summary: false });
+        let quick = DiskTable.create(join(dir, 'quick-0.tbl'), 10);
+        expect([plain.summarised, quick.summarised]).toEqual([false, true]);
+        const evicted = new Set<number>();
+        const isLive = (segment: number) => !evicted.has(segment);
+        let used = 0;
+        let offset = 0;
+        const check = () => {
+          for (const key of pool) expect(find(quick, key, isLive)).toBe(find(plain, key, isLive));
+        };
+        for (const o of ops) {
+          if (o.kind === 'insert') {
+            if (used >= 0.7 * plain.slots) continue; // the cache rebuilds before this load
+            offset++;
+            const [a, b] = [plain.insert(hashOf(pool[o.key]!), o.segment, offset, 10, isLive), quick.insert(hashOf(pool[o.key]!), o.segment, offset, 10, isLive)];
+            // The summarised table may take an empty slot where the plain one reuses a stale slot: both file the key.
+            expect(a === 'present').toBe(b === 'present');
+            if (b === 'new') used++;
+          } else if (o.kind === 'lookup') {
+            expect(find(quick, pool[o.key]!, isLive)).toBe(find(plain, pool[o.key]!, isLive));
+          } else if (o.kind === 'evict') {
+            evicted.add(o.segment);
+          } else if (o.kind === 'rebuild') {
+            gen++;
+            const next = [plain.rebuildInto(join(dir, `plain-${gen}.tbl`), 10, isLive), quick.rebuildInto(join(dir, `quick-${gen}.tbl`), 10, isLive)];
+            plain.close();
+            quick.close();
+            [plain, quick] = [next[0]!.table, next[1]!.table];
+            used = next[1]!.used;
+          } else {
+            plain.close();
+            quick.close();
+            plain = DiskTable.open(plain.path, 10, { summary: false })!;
+            quick = DiskTable.open(quick.path, 10)!;
+          }
+        }
+        check();
+        plain.close();
+        quick.close();
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('keeps no summary for tables beyond MAX_SUMMARY_SLOTS (they probe on disk as before)', () => {
+    expect(MAX_SUMMARY_SLOTS).toBe(2 ** 25);
+    const { table } = newTable(10);
+    expect(table.summarised).toBe(true);
     table.close();
   });
 
