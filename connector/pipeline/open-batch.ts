@@ -70,11 +70,12 @@ export class OpenBatch extends BatchShape {
 
   /**
    * `serialized` undefined: the record is spooled for its row but sends no request (skipped, answered elsewhere).
+   * `dataText`: see BatchSpool.addRecord.
    * Returns a promise to await before the next add when the spool files are over their write buffers.
    */
-  add(record: SpooledRecord, serialized: string | undefined, bytes: number): Promise<unknown> | undefined {
+  add(record: SpooledRecord, serialized: string | undefined, bytes: number, dataText?: string): Promise<unknown> | undefined {
     if (serialized !== undefined && !this.ids.has(record.custom_id)) this.spool.addRequest(serialized);
-    this.spool.addRecord(record);
+    this.spool.addRecord(record, dataText);
     this.count(serialized === undefined ? undefined : record.custom_id, bytes);
     return this.spool.backpressure();
   }

@@ -29,6 +29,7 @@ import { resolvePrices, type PriceTable } from '../cost/prices.js';
 import { estimateRequestCost, requirePrice } from '../cost/estimate.js';
 import type { SeqView } from '../state/run-view.js';
 import { BatchSpool, batchDir, recordsFile, type SpooledRecord } from '../state/spool.js';
+import { recordDataText } from '../protocol/record-span.js';
 import { BatchTask, type BatchTaskContext, type TaskResult } from './batch-task.js';
 import { OpenBatch, RUN_STATE_STREAM } from './open-batch.js';
 import { Progress } from './progress.js';
@@ -387,7 +388,7 @@ export class WriteRun {
             continue;
           }
           if (!message) continue;
-          if (message.type === 'RECORD') await this.addRecord(message.record, line.lineNumber, line.text.length);
+          if (message.type === 'RECORD') await this.addRecord(message.record, line.lineNumber, line.text.length, recordDataText(line.text));
           else if (message.type === 'STATE') {
             for (const state of this.tracker.stateSeen(message.state, this.lastSeqWithRecords)) this.emitState(state);
           }
@@ -413,7 +414,7 @@ export class WriteRun {
     await this.log('WARN', `${err.message}; skipped (${this.rejected} of at most ${this.o.config.max_bad_records} bad lines)`);
   }
 
-  private async addRecord(record: AirbyteRecord, lineNumber: number, bytesIn: number): Promise<void> {
+  private async addRecord(record: AirbyteRecord, lineNumber: number, bytesIn: number, dataText: string | undefined): Promise<void> {
     const stream = this.o.catalog.find({ name: record.stream, namespace: record.namespace });
     if (!stream) {
       const ns = record.namespace ? `${record.namespace}.` : '';
@@ -459,7 +460,7 @@ export class WriteRun {
     if (request.truncated && !skip) spooled.truncated = true;
     if (answerFrom !== undefined) spooled.answer_from = answerFrom;
     if (cached) spooled.cached = cached;
-    const backpressure = this.open.add(spooled, sends ? request.serialized : undefined, bytes);
+    const backpressure = this.open.add(spooled, sends ? request.serialized : undefined, bytes, dataText);
     if (sends && this.open.requests > requestsBefore) {
       this.requestIndex.add(request.customId, this.open.spool.seq);
       if (config.max_cost_usd !== undefined) {

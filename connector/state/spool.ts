@@ -101,9 +101,18 @@ export class BatchSpool {
     return new BatchSpool(seq, dir);
   }
 
-  /** Buffers a record's line; see backpressure(). */
-  addRecord(record: SpooledRecord): void {
-    this.records.add(JSON.stringify(record));
+  /**
+   * Buffers a record's line; see backpressure(). `dataText`: the record's data exactly as it came on its input
+   * line (recordDataText), spliced in as it is rather than serialised again.
+   */
+  addRecord(record: SpooledRecord, dataText?: string): void {
+    if (dataText === undefined) {
+      this.records.add(JSON.stringify(record));
+      return;
+    }
+    const { data: _data, ...rest } = record;
+    const head = JSON.stringify(rest);
+    this.records.add(`${head.slice(0, -1)},"data":${dataText}}`);
   }
 
   /** `serialized` is the request's JSON exactly as it will be measured against the batch size limit. */

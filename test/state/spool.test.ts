@@ -23,4 +23,15 @@ describe('BatchSpool', () => {
     expect(readFileSync(recordsFile(spool.dir), 'utf8')).toBe(records.map((r) => JSON.stringify(r) + '\n').join(''));
     expect(readFileSync(requestsFile(spool.dir, 0), 'utf8')).toBe(requests.map((r) => r + '\n').join(''));
   });
+
+  it('splices data given as its input text in as it is: the line parses to the same record', async () => {
+    const spool = await BatchSpool.open(mkdtempSync(join(tmpdir(), 'spool-')), 0);
+    const texts = ['{ "body" : "é😀\\u2028\\"q\\"" ,\t"n": 1.50 }', '{}', '{"nested":{"a":[1,{"b":null}]},"body":"x"}'];
+    const records = texts.map((text, i) => ({ ...record(i + 1, ''), data: JSON.parse(text) as Record<string, unknown>, cached: '{"custom_id":"x"}' }));
+    records.forEach((r, i) => spool.addRecord(r, texts[i]));
+    await spool.seal();
+    const lines = readFileSync(recordsFile(spool.dir), 'utf8').trimEnd().split('\n');
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual(records);
+    expect(lines[0]).toContain(`"data":${texts[0]}}`);
+  });
 });

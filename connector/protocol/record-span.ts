@@ -1,0 +1,95 @@
+/*
+ * The exact text of a RECORD line's `record.data`, cut out of the line instead of re-serialised: the spool
+ * stores each record's data, and JSON.stringify of ~1 KB of data was the largest single cost of reading
+ * input. Only for lines JSON.parse has already accepted, so the scan can trust the syntax; it gives up
+ * (undefined: the caller serialises as before) on anything it would have to decode, such as escaped keys.
+ */
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+function skipSpace(text: string, at: number): number {
+  while (isSpace(text.charCodeAt(at))) at++;
+  return at;
+}
+
+/** The index just past the string whose opening quote is at `at`. */
+function skipString(text: string, at: number): number {
+  for (let from = at + 1; ; ) {
+    const quote = text.indexOf('"', from);
+    if (quote === -1) return text.length;
+    let slashes = 0;
+    while (text.charCodeAt(quote - 1 - slashes) === BACKSLASH) slashes++;
+    if (slashes % 2 === 0) return quote + 1;
+    from = quote + 1;
+  }
+}
+
+/** The index just past the value that starts at `at`. */
+function skipValue(text: string, at: number): number {
+  const c = text.charCodeAt(at);
+  if (c === QUOTE) return skipString(text, at);
+  if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+    let depth = 0;
+    for (let i = at; i < text.length; ) {
+      const d = text.charCodeAt(i);
+      if (d === QUOTE) {
+        i = skipString(text, i);
+        continue;
+      }
+      if (d === OPEN_BRACE || d === OPEN_BRACKET) depth++;
+      else if ((d === CLOSE_BRACE || d === CLOSE_BRACKET) && --depth === 0) return i + 1;
+      i++;
+    }
+    return text.length;
+  }
+  // A number, true, false or null: up to the next delimiter.
+  let i = at;
+  for (let d = text.charCodeAt(i); i < text.length && d !== COMMA && d !== CLOSE_BRACE && d !== CLOSE_BRACKET && !isSpace(d); d = text.charCodeAt(++i));
+  return i;
+}
+
+/**
+ * The [start, end) of the value of `key` in the object whose `{` is at `at` (the last one when the key
+ * repeats, as JSON.parse keeps the last), null when absent, undefined when a key is escaped.
+ */
+function memberSpan(text: string, at: number, key: string): [number, number] | null | undefined {
+  let found: [number, number] | null = null;
+  let i = skipSpace(text, at + 1);
+  if (text.charCodeAt(i) === CLOSE_BRACE) return null;
+  for (;;) {
+    if (text.charCodeAt(i) !== QUOTE) return undefined;
+    const keyEnd = skipString(text, i);
+    const name = text.slice(i + 1, keyEnd - 1);
+    if (name.includes('\\')) return undefined;
+    i = skipSpace(text, keyEnd);
+    if (text.charCodeAt(i) !== COLON) return undefined;
+    const start = skipSpace(text, i + 1);
+    const end = skipValue(text, start);
+    if (name === key) found = [start, end];
+    i = skipSpace(text, end);
+    const c = text.charCodeAt(i);
+    if (c === CLOSE_BRACE) return found;
+    if (c !== COMMA) return undefined;
+    i = skipSpace(text, i + 1);
+  }
+}
+
+/** The text of `record.data` in a RECORD message line that JSON.parse accepted, or undefined. */
+export function recordDataText(line: string): string | undefined {
+  const top = skipSpace(line, 0);
+  if (line.charCodeAt(top) !== OPEN_BRACE) return undefined;
+  const record = memberSpan(line, top, 'record');
+  if (!record || line.charCodeAt(record[0]) !== OPEN_BRACE) return undefined;
+  const data = memberSpan(line, record[0], 'data');
+  if (!data || line.charCodeAt(data[0]) !== OPEN_BRACE) return undefined;
+  return line.slice(data[0], data[1]);
+}
