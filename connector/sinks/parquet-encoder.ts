@@ -3,13 +3,14 @@ import type { ColumnKind } from './arrow-schema.js';
 import { snappyCompress } from './snappy.js';
 
 /*
- * A columnar Parquet encoder: one row group at a time, each column's values encoded in one pass into PLAIN
- * pages with RLE/bit-packed definition levels (v1 data pages, the most widely readable form).
+ * A columnar Parquet encoder: one row group at a time, each value encoded into its column's current PLAIN
+ * page as its row is added, pages with RLE/bit-packed definition levels (v1 data pages, the most widely
+ * readable form) compressed as they fill.
  *
  * parquetjs-lite's own writer shreds every row into per-column arrays through generic, nested-schema code and
  * keeps a Set of every distinct value for statistics; at 10k-row groups of ~1 KB texts that was a quarter of
- * the connector's CPU. Our schemas are flat (every column is a leaf, optional or required), so the shredding
- * is a push per column, and the bytes are written straight into one growing buffer. The Thrift structures
+ * the connector's CPU. Our schemas are flat (every column is a leaf, optional or required), so shredding is
+ * a write per column into that column's page buffer. The Thrift structures
  * (page headers, column metadata, footer), their compact-protocol serialisation and the GZIP codec are still
  * parquetjs-lite's; SNAPPY pages go through our own compressor (snappy.ts), 2-2.5× as fast as the snappyjs
  * behind parquetjs-lite's codec.
@@ -94,33 +95,6 @@ function writeVarint(sink: ByteSink, value: number): void {
   sink.buf[sink.length++] = value;
 }
 
-/**
- * Definition levels (bit width 1) of values[from, to) in the RLE/bit-packing hybrid with its 4-byte length
- * prefix: one RLE run when the page is all present or all null (the usual case), bit-packed groups otherwise.
- */
-function writeDefinitionLevels(sink: ByteSink, values: unknown[], from: number, to: number, nulls: number): void {
-  const count = to - from;
-  const lengthAt = sink.length;
-  sink.reserve(4);
-  sink.length += 4;
-  if (nulls === 0 || nulls === count) {
-    writeVarint(sink, count << 1);
-    sink.reserve(1);
-    sink.buf[sink.length++] = nulls === 0 ? 1 : 0;
-  } else {
-    const groups = Math.ceil(count / 8);
-    writeVarint(sink, (groups << 1) | 1);
-    sink.reserve(groups);
-    sink.buf.fill(0, sink.length, sink.length + groups);
-    for (let i = 0; i < count; i++) {
-      const v = values[from + i];
-      if (v !== undefined && v !== null) sink.buf[sink.length + (i >> 3)]! |= 1 << (i & 7);
-    }
-    sink.length += groups;
-  }
-  sink.buf.writeUInt32LE(sink.length - lengthAt - 4, lengthAt);
-}
-
 /** Min and max of a numeric column, encoded PLAIN as statistics want them. */
 interface Range {
   min: number | bigint;
@@ -161,147 +135,181 @@ function writeFixed(buf: Buffer, at: number, kind: ColumnKind, v: unknown): void
   }
 }
 
-interface EncodedPage {
-  bytes: Buffer[];
-  uncompressed: number;
-  compressed: number;
-  nulls: number;
-}
-
-interface EncodedChunk {
-  pages: Buffer[];
-  size: number;
-  uncompressed: number;
-  values: number;
-  nulls: number;
-  range?: Range;
+function compress(compression: Compression, body: Buffer): Buffer {
+  if (compression === 'UNCOMPRESSED') return body;
+  return compression === 'SNAPPY' ? snappyCompress(body) : deflate(compression, body);
 }
 
 /**
- * Encodes and compresses one page: header plus body. PLAIN values: a 4-byte length then the UTF-8 bytes for
- * text, little-endian fixed-width for numbers, dates and timestamps, bits (LSB first) for booleans.
+ * One column's chunk of the row group being filled. Each value is encoded into the current page as it is
+ * added (PLAIN: a 4-byte length then the UTF-8 bytes for text, little-endian fixed width for numbers, dates
+ * and timestamps, bits LSB first for booleans), and a page is compressed as soon as it holds ~PAGE_BYTES. So
+ * a row's strings die young instead of waiting in arrays for the whole row group, and what a row group holds
+ * until it is written is its compressed pages, outside the JS heap.
  */
-function encodePage(
-  sink: ByteSink,
-  column: ColumnSpec,
-  values: unknown[],
-  from: number,
-  to: number,
-  compression: Compression,
-  onValue: (v: number | bigint) => void,
-): EncodedPage {
-  let nulls = 0;
-  for (let i = from; i < to; i++) if (values[i] === undefined || values[i] === null) nulls++;
-  if (nulls > 0 && !column.nullable) throw new Error(`column ${column.name} is required but a row has no value`);
-  if (column.nullable) writeDefinitionLevels(sink, values, from, to, nulls);
-  const kind = column.kind;
-  if (kind === 'string' || kind === 'json') {
-    for (let i = from; i < to; i++) {
-      const v = values[i];
-      if (v === undefined || v === null) continue;
-      const text = typeof v === 'string' ? v : String(v);
-      sink.reserve(4 + text.length * 3);
-      const n = sink.buf.write(text, sink.length + 4, 'utf8');
-      sink.buf.writeUInt32LE(n, sink.length);
-      sink.length += 4 + n;
-    }
-  } else if (kind === 'boolean') {
-    const present = to - from - nulls;
-    const bytes = Math.ceil(present / 8);
-    sink.reserve(bytes);
-    sink.buf.fill(0, sink.length, sink.length + bytes);
-    let bit = 0;
-    for (let i = from; i < to; i++) {
-      const v = values[i];
-      if (v === undefined || v === null) continue;
-      if (v) sink.buf[sink.length + (bit >> 3)]! |= 1 << (bit & 7);
-      bit++;
-    }
-    sink.length += bytes;
-  } else {
-    const width = FIXED_WIDTH[kind]!;
-    sink.reserve((to - from) * width);
-    for (let i = from; i < to; i++) {
-      const v = values[i];
-      if (v === undefined || v === null) continue;
-      writeFixed(sink.buf, sink.length, kind, v);
-      sink.length += width;
-      onValue(v as number | bigint);
-    }
-  }
-  const body = sink.take();
-  const compressed = compression === 'UNCOMPRESSED' ? body : compression === 'SNAPPY' ? snappyCompress(body) : deflate(compression, body);
-  const header = struct('PageHeader', {
-    type: thrift.PageType.DATA_PAGE,
-    uncompressed_page_size: body.length,
-    compressed_page_size: compressed.length,
-    data_page_header: struct('DataPageHeader', {
-      num_values: to - from,
-      encoding: thrift.Encoding.PLAIN,
-      definition_level_encoding: thrift.Encoding.RLE,
-      repetition_level_encoding: thrift.Encoding.RLE,
-      statistics: struct('Statistics', { null_count: nulls }),
-    }),
-  });
-  const head = serializeThrift(header);
-  return { bytes: [head, compressed], uncompressed: head.length + body.length, compressed: head.length + compressed.length, nulls };
-}
+class ColumnChunkEncoder {
+  /** The current page's encoded values. */
+  private readonly values = new ByteSink();
+  /** The current page's definition levels, one bit per value (1 = present), in bit-packed order. */
+  private present = new Uint8Array(1024);
+  private pageValues = 0;
+  private pageNulls = 0;
+  private booleans = 0;
+  private pages: Buffer[] = [];
+  private size = 0;
+  private uncompressed = 0;
+  private count = 0;
+  private nulls = 0;
+  private range: Range | undefined;
+  private readonly width: number | undefined;
 
-/** Where each page of a column ends: after about PAGE_BYTES of values, and always at the end. */
-function pageBounds(kind: ColumnKind, values: unknown[]): number[] {
-  const bounds: number[] = [];
-  const width = FIXED_WIDTH[kind];
-  if (width !== undefined || kind === 'boolean') {
-    const perPage = Math.max(1, Math.floor(PAGE_BYTES / (width ?? 1)));
-    for (let end = perPage; end < values.length; end += perPage) bounds.push(end);
-  } else {
-    // UTF-16 length is a cheap stand-in for the byte size here: pages only need to be roughly bounded.
-    let bytes = 0;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      bytes += 4 + (typeof v === 'string' ? v.length : 0);
-      if (bytes >= PAGE_BYTES && i + 1 < values.length) {
-        bounds.push(i + 1);
-        bytes = 0;
+  constructor(
+    readonly column: ColumnSpec,
+    private readonly compression: Compression,
+    /** Scratch for assembling page bodies, shared by a row group's columns. */
+    private readonly body: ByteSink,
+  ) {
+    this.width = FIXED_WIDTH[column.kind];
+  }
+
+  /** Adds the next row's value: null or undefined for a null (the caller has checked it fits the column). */
+  add(v: unknown): void {
+    const i = this.pageValues++;
+    if (i >> 3 >= this.present.length) {
+      const bigger = new Uint8Array(this.present.length * 2);
+      bigger.set(this.present);
+      this.present = bigger;
+    }
+    const sink = this.values;
+    if (v === undefined || v === null) {
+      if (!this.column.nullable) throw new Error(`column ${this.column.name} is required but a row has no value`);
+      this.pageNulls++;
+    } else {
+      this.present[i >> 3]! |= 1 << (i & 7);
+      const kind = this.column.kind;
+      if (kind === 'string' || kind === 'json') {
+        const text = typeof v === 'string' ? v : String(v);
+        sink.reserve(4 + text.length * 3);
+        const n = sink.buf.write(text, sink.length + 4, 'utf8');
+        sink.buf.writeUInt32LE(n, sink.length);
+        sink.length += 4 + n;
+      } else if (kind === 'boolean') {
+        const bit = this.booleans++;
+        if ((bit & 7) === 0) {
+          sink.reserve(1);
+          sink.buf[sink.length++] = 0;
+        }
+        if (v) sink.buf[sink.length - 1]! |= 1 << (bit & 7);
+      } else {
+        sink.reserve(this.width!);
+        writeFixed(sink.buf, sink.length, kind, v);
+        sink.length += this.width!;
+        this.range = widen(this.range, v as number | bigint);
       }
     }
+    if (sink.length >= PAGE_BYTES || this.pageValues >= PAGE_BYTES) this.sealPage();
   }
-  bounds.push(values.length);
-  return bounds;
-}
 
-function encodeChunk(sink: ByteSink, column: ColumnSpec, values: unknown[], compression: Compression): EncodedChunk {
-  const chunk: EncodedChunk = { pages: [], size: 0, uncompressed: 0, values: values.length, nulls: 0 };
-  let range: Range | undefined;
-  const track = FIXED_WIDTH[column.kind] !== undefined ? (v: number | bigint) => (range = widen(range, v)) : () => undefined;
-  let from = 0;
-  for (const to of pageBounds(column.kind, values)) {
-    const page = encodePage(sink, column, values, from, to, compression, track);
-    chunk.pages.push(...page.bytes);
-    chunk.size += page.compressed;
-    chunk.uncompressed += page.uncompressed;
-    chunk.nulls += page.nulls;
-    from = to;
+  /** Compresses the current page (definition levels, then values) and starts the next. */
+  private sealPage(): void {
+    const count = this.pageValues;
+    if (count === 0) return;
+    const nulls = this.pageNulls;
+    const body = this.body;
+    body.length = 0;
+    if (this.column.nullable) writeDefinitionLevels(body, this.present, count, nulls);
+    body.reserve(this.values.length);
+    this.values.buf.copy(body.buf, body.length, 0, this.values.length);
+    body.length += this.values.length;
+    const raw = body.take();
+    const compressed = compress(this.compression, raw);
+    const header = serializeThrift(
+      struct('PageHeader', {
+        type: thrift.PageType.DATA_PAGE,
+        uncompressed_page_size: raw.length,
+        compressed_page_size: compressed.length,
+        data_page_header: struct('DataPageHeader', {
+          num_values: count,
+          encoding: thrift.Encoding.PLAIN,
+          definition_level_encoding: thrift.Encoding.RLE,
+          repetition_level_encoding: thrift.Encoding.RLE,
+          statistics: struct('Statistics', { null_count: nulls }),
+        }),
+      }),
+    );
+    this.pages.push(header, compressed);
+    this.size += header.length + compressed.length;
+    this.uncompressed += header.length + raw.length;
+    this.count += count;
+    this.nulls += nulls;
+    this.present.fill(0, 0, Math.ceil(count / 8));
+    this.values.length = 0;
+    this.pageValues = 0;
+    this.pageNulls = 0;
+    this.booleans = 0;
   }
-  if (range) chunk.range = range;
-  return chunk;
-}
 
-function statisticsOf(column: ColumnSpec, chunk: EncodedChunk): ThriftStruct {
-  const stats: Record<string, unknown> = { null_count: chunk.nulls };
-  // Min/max only for numeric kinds: their signed order is unambiguous to every reader, unlike text, whose
-  // order depends on the file's ColumnOrder (which this Thrift layout cannot write) and whose values are long.
-  if (chunk.range) {
-    let { min, max } = chunk.range;
-    // Spec: a zero minimum is written as -0.0 and a zero maximum as +0.0.
-    if (column.kind === 'number') {
-      if (min === 0) min = -0;
-      if (max === 0) max = 0;
+  /** Ends the chunk, which starts at `offset` in the file: its pages, and its ColumnChunk for the footer. */
+  finish(offset: number): { pages: Buffer[]; size: number; uncompressed: number; chunk: ThriftStruct } {
+    this.sealPage();
+    const c = this.column;
+    const meta = struct('ColumnMetaData', {
+      type: thrift.Type[PHYSICAL[c.kind]],
+      encodings: c.nullable ? [thrift.Encoding.PLAIN, thrift.Encoding.RLE] : [thrift.Encoding.PLAIN],
+      path_in_schema: [c.name],
+      codec: thrift.CompressionCodec[this.compression],
+      num_values: this.count,
+      total_uncompressed_size: this.uncompressed,
+      total_compressed_size: this.size,
+      data_page_offset: offset,
+      statistics: this.statistics(),
+    });
+    const done = { pages: this.pages, size: this.size, uncompressed: this.uncompressed, chunk: struct('ColumnChunk', { file_offset: offset, meta_data: meta }) };
+    this.pages = [];
+    this.size = this.uncompressed = this.count = this.nulls = 0;
+    this.range = undefined;
+    return done;
+  }
+
+  private statistics(): ThriftStruct {
+    const stats: Record<string, unknown> = { null_count: this.nulls };
+    // Min/max only for numeric kinds: their signed order is unambiguous to every reader, unlike text, whose
+    // order depends on the file's ColumnOrder (which this Thrift layout cannot write) and whose values are long.
+    if (this.range) {
+      let { min, max } = this.range;
+      // Spec: a zero minimum is written as -0.0 and a zero maximum as +0.0.
+      if (this.column.kind === 'number') {
+        if (min === 0) min = -0;
+        if (max === 0) max = 0;
+      }
+      const [lo, hi] = [plainBytes(this.column.kind, min), plainBytes(this.column.kind, max)];
+      Object.assign(stats, { min_value: lo, max_value: hi, min: lo, max: hi });
     }
-    const [lo, hi] = [plainBytes(column.kind, min), plainBytes(column.kind, max)];
-    Object.assign(stats, { min_value: lo, max_value: hi, min: lo, max: hi });
+    return struct('Statistics', stats);
   }
-  return struct('Statistics', stats);
+}
+
+/**
+ * Definition levels (bit width 1) of a page in the RLE/bit-packing hybrid with its 4-byte length prefix: one
+ * RLE run when the page is all present or all null (the usual case), else bit-packed groups of 8, which are
+ * exactly the bytes of the `present` bitmap.
+ */
+function writeDefinitionLevels(sink: ByteSink, present: Uint8Array, count: number, nulls: number): void {
+  const lengthAt = sink.length;
+  sink.reserve(4);
+  sink.length += 4;
+  if (nulls === 0 || nulls === count) {
+    writeVarint(sink, count << 1);
+    sink.reserve(1);
+    sink.buf[sink.length++] = nulls === 0 ? 1 : 0;
+  } else {
+    const groups = Math.ceil(count / 8);
+    writeVarint(sink, (groups << 1) | 1);
+    sink.reserve(groups);
+    sink.buf.set(present.subarray(0, groups), sink.length);
+    sink.length += groups;
+  }
+  sink.buf.writeUInt32LE(sink.length - lengthAt - 4, lengthAt);
 }
 
 export interface EncodedRowGroup {
@@ -312,44 +320,44 @@ export interface EncodedRowGroup {
   metadata: ThriftStruct;
 }
 
-/**
- * Encodes one row group whose column chunks start at `fileOffset` in the file. `columns[i]` holds column i's
- * values, one per row (null or undefined for a null).
- */
-export function encodeRowGroup(
-  specs: readonly ColumnSpec[],
-  columns: readonly unknown[][],
-  rowCount: number,
-  compression: Compression,
-  fileOffset: number,
-  sink = new ByteSink(),
-): EncodedRowGroup {
-  const buffers: Buffer[] = [];
-  const chunks: ThriftStruct[] = [];
-  let offset = fileOffset;
-  let totalUncompressed = 0;
-  specs.forEach((column, i) => {
-    const values = columns[i]!;
-    if (values.length !== rowCount) throw new Error(`column ${column.name} has ${values.length} values for ${rowCount} rows`);
-    const chunk = encodeChunk(sink, column, values, compression);
-    const meta = struct('ColumnMetaData', {
-      type: thrift.Type[PHYSICAL[column.kind]],
-      encodings: column.nullable ? [thrift.Encoding.PLAIN, thrift.Encoding.RLE] : [thrift.Encoding.PLAIN],
-      path_in_schema: [column.name],
-      codec: thrift.CompressionCodec[compression],
-      num_values: chunk.values,
-      total_uncompressed_size: chunk.uncompressed,
-      total_compressed_size: chunk.size,
-      data_page_offset: offset,
-      statistics: statisticsOf(column, chunk),
-    });
-    chunks.push(struct('ColumnChunk', { file_offset: offset, meta_data: meta }));
-    buffers.push(...chunk.pages);
-    offset += chunk.size;
-    totalUncompressed += chunk.uncompressed;
-  });
-  const metadata = struct('RowGroup', { columns: chunks, total_byte_size: totalUncompressed, num_rows: rowCount });
-  return { buffers, byteLength: offset - fileOffset, metadata };
+/** A row group being filled, a row at a time, column chunk by column chunk (see ColumnChunkEncoder). */
+export class RowGroupEncoder {
+  private readonly columns: ColumnChunkEncoder[];
+  private rowCount = 0;
+
+  constructor(private readonly specs: readonly ColumnSpec[], compression: Compression) {
+    const body = new ByteSink();
+    this.columns = specs.map((spec) => new ColumnChunkEncoder(spec, compression, body));
+  }
+
+  get rows(): number {
+    return this.rowCount;
+  }
+
+  /** Adds a row whose values have been checked against the columns (a missing value is a null). */
+  add(row: Record<string, unknown>): void {
+    const { specs, columns } = this;
+    for (let i = 0; i < specs.length; i++) columns[i]!.add(row[specs[i]!.name]);
+    this.rowCount++;
+  }
+
+  /** Ends the row group, whose column chunks start at `fileOffset` in the file, and starts the next. */
+  finish(fileOffset: number): EncodedRowGroup {
+    const buffers: Buffer[] = [];
+    const chunks: ThriftStruct[] = [];
+    let offset = fileOffset;
+    let totalUncompressed = 0;
+    for (const column of this.columns) {
+      const done = column.finish(offset);
+      buffers.push(...done.pages);
+      chunks.push(done.chunk);
+      offset += done.size;
+      totalUncompressed += done.uncompressed;
+    }
+    const metadata = struct('RowGroup', { columns: chunks, total_byte_size: totalUncompressed, num_rows: this.rowCount });
+    this.rowCount = 0;
+    return { buffers, byteLength: offset - fileOffset, metadata };
+  }
 }
 
 function schemaElement(column: ColumnSpec): ThriftStruct {

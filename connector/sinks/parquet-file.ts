@@ -6,18 +6,18 @@ import type { Schema } from 'apache-arrow';
 import { configError, systemError } from '../errors.js';
 import { assertSafeOutputDir } from './layout.js';
 import { columnKind, type ColumnKind } from './arrow-schema.js';
-import { ByteSink, encodeFooter, encodeRowGroup, PARQUET_MAGIC, type ColumnSpec, type EncodedRowGroup } from './parquet-encoder.js';
+import { encodeFooter, PARQUET_MAGIC, RowGroupEncoder, type ColumnSpec, type EncodedRowGroup } from './parquet-encoder.js';
 
 export type ParquetCompression = 'UNCOMPRESSED' | 'GZIP' | 'SNAPPY';
 export const PARQUET_COMPRESSIONS: readonly ParquetCompression[] = ['SNAPPY', 'GZIP', 'UNCOMPRESSED'];
 
 /*
  * Limits of the encoder (parquet-encoder.ts): compression is UNCOMPRESSED, GZIP or SNAPPY (the codecs
- * parquetjs-lite ships); values are PLAIN-encoded (no dictionary pages); the row group size is counted in rows
- * and one row group is buffered in memory until it is flushed; text columns carry no min/max statistics.
+ * parquetjs-lite ships; SNAPPY through our own snappy.ts); values are PLAIN-encoded (no dictionary pages); the row group size is counted in rows
+ * and one row group's pages are held (compressed) until it is flushed; text columns carry no min/max statistics.
  */
 export interface ParquetOptions {
-  /** Rows per row group (one row group is buffered in memory). */
+  /** Rows per row group (one row group's compressed pages are held in memory until it is written). */
   rowGroupSize: number;
   compression: ParquetCompression;
   /** RollingParquetWriter: start a new file once a file holds this many rows. Unset: no limit. */
@@ -31,7 +31,7 @@ export interface ParquetOptions {
 }
 
 export const DEFAULT_ROW_GROUP_SIZE = 10_000;
-/** Rows are buffered per row group; beyond this a row group of long Claude outputs could take gigabytes of memory. */
+/** A row group's pages are held until it is written; beyond this a row group of long Claude outputs could take gigabytes of memory. */
 export const MAX_ROW_GROUP_SIZE = 1_000_000;
 export const DEFAULT_PARQUET_OPTIONS: ParquetOptions = { rowGroupSize: DEFAULT_ROW_GROUP_SIZE, compression: 'SNAPPY' };
 
@@ -131,12 +131,10 @@ export class AtomicParquetFile {
   private rowCount = 0;
   private byteCount = 0;
   private finished = false;
-  /** The row group being filled: one array of values per column. */
-  private columns: unknown[][];
-  private pending = 0;
+  /** The row group being filled, encoded as rows arrive. */
+  private readonly group: RowGroupEncoder;
   private offset = PARQUET_MAGIC.length;
   private readonly rowGroups: EncodedRowGroup['metadata'][] = [];
-  private readonly sink = new ByteSink();
 
   private constructor(
     private readonly handle: FileHandle,
@@ -146,7 +144,7 @@ export class AtomicParquetFile {
     readonly finalPath: string,
     private readonly sizeOf: ((row: Record<string, unknown>) => number) | undefined,
   ) {
-    this.columns = specs.map(() => []);
+    this.group = new RowGroupEncoder(specs, options.compression);
   }
 
   /**
@@ -194,8 +192,8 @@ export class AtomicParquetFile {
    */
   append(row: Record<string, unknown>, size = this.sizeOf?.(row) ?? 0): Promise<void> | undefined {
     if (this.finished) throw new Error(`cannot write a row to ${this.finalPath}: the file is finished`);
-    const { specs, columns } = this;
-    // Checked before anything is buffered, so a refused row leaves the row group as it was.
+    const { specs } = this;
+    // Checked before anything is encoded, so a refused row leaves the row group as it was.
     for (let i = 0; i < specs.length; i++) {
       const spec = specs[i]!;
       const v = row[spec.name];
@@ -205,18 +203,15 @@ export class AtomicParquetFile {
         throw new Error(`cannot write a row to ${this.finalPath}: column ${spec.name} (${spec.kind}) cannot hold a ${typeof v}`);
       }
     }
-    for (let i = 0; i < specs.length; i++) columns[i]!.push(row[specs[i]!.name]);
-    this.pending++;
+    this.group.add(row);
     this.rowCount++;
     this.byteCount += size;
-    return this.pending >= this.options.rowGroupSize ? this.flushRowGroup() : undefined;
+    return this.group.rows >= this.options.rowGroupSize ? this.flushRowGroup() : undefined;
   }
 
   private async flushRowGroup(): Promise<void> {
-    if (this.pending === 0) return;
-    const group = encodeRowGroup(this.specs, this.columns, this.pending, this.options.compression, this.offset, this.sink);
-    this.columns = this.specs.map(() => []);
-    this.pending = 0;
+    if (this.group.rows === 0) return;
+    const group = this.group.finish(this.offset);
     await this.handle.writev(group.buffers);
     this.offset += group.byteLength;
     this.rowGroups.push(group.metadata);

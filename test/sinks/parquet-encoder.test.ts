@@ -120,6 +120,35 @@ describe('columnar Parquet encoder', () => {
     expect(Number(size)).toBeGreaterThan(2 * (1 << 20));
   });
 
+  it('cuts fixed-width columns into several pages within one row group, nulls bit-packed per page', async () => {
+    // 8-byte values: a page holds 131,072 of them, so 300,000 rows make three pages per column, each with
+    // its own definition levels (a null every third row) and the statistics of the whole chunk.
+    const n = 300_000;
+    const rows = Array.from({ length: n }, (_, k) => ({ ...base(k), i: k % 3 === 1 ? null : k - 1000, x: k % 3 === 2 ? undefined : k / 4, b: k % 5 === 0 ? null : k % 2 === 0 }));
+    const path = await write('fixed-pages.parquet', rows, { rowGroupSize: n });
+    const [agg] = await duck(
+      `SELECT count(*)::INTEGER n, count(i)::INTEGER ni, sum(i)::BIGINT si, count(x)::INTEGER nx, sum(x)::DOUBLE sx, count(b)::INTEGER nb, sum(b::INTEGER)::INTEGER sb FROM read_parquet('${path}')`,
+    );
+    const present = (f: (k: number) => boolean) => Array.from({ length: n }, (_, k) => k).filter(f);
+    expect(agg).toEqual({
+      n,
+      ni: present((k) => k % 3 !== 1).length,
+      si: BigInt(present((k) => k % 3 !== 1).reduce((a, k) => a + (k - 1000), 0)),
+      nx: present((k) => k % 3 !== 2).length,
+      sx: present((k) => k % 3 !== 2).reduce((a, k) => a + k / 4, 0),
+      nb: present((k) => k % 5 !== 0).length,
+      sb: present((k) => k % 5 !== 0 && k % 2 === 0).length,
+    });
+    const spots = await duck(`SELECT i::BIGINT i, x, b FROM read_parquet('${path}') LIMIT 3 OFFSET 131070`);
+    expect(spots).toEqual([
+      { i: 131070n - 1000n, x: 131070 / 4, b: null },
+      { i: null, x: 131071 / 4, b: false },
+      { i: 131072n - 1000n, x: null, b: true },
+    ]);
+    const stats = await duck(`SELECT stats_min::BIGINT lo, stats_max::BIGINT hi FROM parquet_metadata('${path}') WHERE path_in_schema = 'i'`);
+    expect(stats).toEqual([{ lo: -1000n, hi: BigInt(n - 1 - 1000) }]);
+  });
+
   it('writes min/max/null-count statistics for numeric columns that DuckDB reads', async () => {
     const rows = [
       { ...base(1), i: -5, x: 0, t: -1_000_000n, d: -3 },
