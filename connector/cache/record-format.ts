@@ -26,13 +26,68 @@ export function encodeRecord(key: string, value: string): Buffer | undefined {
   const valLen = Buffer.byteLength(value, 'utf8');
   if (keyLen === 0 || keyLen > MAX_KEY_BYTES || valLen > MAX_VALUE_BYTES) return undefined;
   const buf = Buffer.allocUnsafe(RECORD_HEADER + keyLen + valLen);
-  buf.writeUInt32LE(RECORD_MAGIC, 0);
-  buf.writeUInt32LE(keyLen, 8);
-  buf.writeUInt32LE(valLen, 12);
-  buf.write(key, RECORD_HEADER, keyLen, 'utf8');
-  buf.write(value, RECORD_HEADER + keyLen, valLen, 'utf8');
-  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  writeRecord(buf, 0, key, keyLen, value, valLen);
   return buf;
+}
+
+function writeRecord(buf: Buffer, at: number, key: string, keyLen: number, value: string, valLen: number): void {
+  buf.writeUInt32LE(RECORD_MAGIC, at);
+  buf.writeUInt32LE(keyLen, at + 8);
+  buf.writeUInt32LE(valLen, at + 12);
+  buf.write(key, at + RECORD_HEADER, keyLen, 'utf8');
+  buf.write(value, at + RECORD_HEADER + keyLen, valLen, 'utf8');
+  buf.writeUInt32LE(crc32(buf.subarray(at + 8, at + RECORD_HEADER + keyLen + valLen)), at + 4);
+}
+
+/**
+ * Records encoded back to back, as ResultCache.putEncoded takes them. The batch writer builds them where it
+ * reads the answers (on the output thread when there is one), so the thread that owns the cache only files
+ * bytes: no answer crosses threads as a string, and the encoding and checksums are not on its clock.
+ */
+export class EncodedRecords {
+  private buf = Buffer.allocUnsafe(1 << 16);
+  private length = 0;
+  /** Values over MAX_VALUE_BYTES (and empty or oversized keys), left out. */
+  tooLarge = 0;
+
+  add(key: string, value: string): void {
+    const keyLen = Buffer.byteLength(key, 'utf8');
+    const valLen = value.length > MAX_VALUE_BYTES ? MAX_VALUE_BYTES + 1 : Buffer.byteLength(value, 'utf8');
+    if (keyLen === 0 || keyLen > MAX_KEY_BYTES || valLen > MAX_VALUE_BYTES) {
+      this.tooLarge++;
+      return;
+    }
+    const need = this.length + RECORD_HEADER + keyLen + valLen;
+    if (need > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+      this.buf.copy(bigger, 0, 0, this.length);
+      this.buf = bigger;
+    }
+    writeRecord(this.buf, this.length, key, keyLen, value, valLen);
+    this.length = need;
+  }
+
+  /** The records as one standalone ArrayBuffer-backed array (transferable to another thread). */
+  take(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    out.set(this.buf.subarray(0, this.length));
+    this.length = 0;
+    return out;
+  }
+}
+
+/**
+ * The records of an EncodedRecords buffer, each a view into it. Each is checked (magic, lengths, crc), so bytes
+ * damaged on their way are refused with an error rather than filed.
+ */
+export function* recordsOf(bytes: Uint8Array): Generator<{ key: string; record: Buffer }> {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 0; at < buf.length; ) {
+    const length = at + RECORD_HEADER <= buf.length ? headerLength(buf, at) : undefined;
+    if (length === undefined || !verifyRecord(buf, at, length)) throw new Error(`encoded cache records are damaged at byte ${at}`);
+    yield { key: recordKey(buf, at), record: buf.subarray(at, at + length) };
+    at += length;
+  }
 }
 
 /** Checks a record that starts at `at` in `buf` and is exactly `length` bytes long. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { configError, systemError } from '../errors.js';
 import { listCacheFiles, listTableFiles, readMeta, syncDir, tableName, writeMeta, type CacheMeta } from './files.js';
 import { DiskTable, keyHash, MAX_BITS, MIN_BITS } from './hash-table.js';
-import { encodeRecord, MAX_VALUE_BYTES, readFully, recordKey, recordValue, RECORD_HEADER, scanSegment, verifyRecord } from './record-format.js';
+import { encodeRecord, MAX_VALUE_BYTES, readFully, recordKey, recordsOf, recordValue, RECORD_HEADER, scanSegment, verifyRecord } from './record-format.js';
 import { Appender, SegmentStore, type CacheEntry, type Segment } from './segments.js';
 
 export type { CacheEntry } from './segments.js';
@@ -168,6 +168,37 @@ export class ResultCache {
       if (record) items.push({ customId, record });
       else summary.tooLarge++;
     }
+    return this.file(items, summary);
+  }
+
+  /**
+   * putMany({checked: true}) for answers already encoded as records (EncodedRecords, built by whoever read
+   * and checked them): each record is verified and filed as it is, nothing re-encoded. `tooLarge`: how many
+   * the encoder left out, for the summary.
+   */
+  putEncoded(bytes: Uint8Array, tooLarge = 0): PutSummary {
+    this.openTable();
+    if (this.broken) throw systemError('CACHE_IO', `the result cache failed earlier: ${(this.broken as Error).message}`, this.broken);
+    const summary: PutSummary = { added: 0, duplicates: 0, tooLarge };
+    const seen = new Set<string>();
+    const items: Array<{ customId: string; record: Buffer }> = [];
+    try {
+      for (const { key, record } of recordsOf(bytes)) {
+        if (seen.has(key)) {
+          summary.duplicates++;
+          continue;
+        }
+        seen.add(key);
+        items.push({ customId: key, record });
+      }
+    } catch (err) {
+      throw systemError('CACHE_RECORDS_DAMAGED', `refusing to cache answers: ${(err as Error).message}`, err);
+    }
+    return this.file(items, summary);
+  }
+
+  /** Files new records (appended to segments, then slots), made durable with one fsync per call. */
+  private file(items: Array<{ customId: string; record: Buffer }>, summary: PutSummary): PutSummary {
     if (items.length > 0) {
       this.markDirty();
       this.ensureCapacity(items.length);

@@ -277,7 +277,8 @@ export class WriteRun {
     const done = this.outputThread
       ? await this.outputThread.write({ runId: ctx.runId, seq, recordsPath, results })
       : await writeBatchOutput(ctx, seq, recordsPath, results);
-    if (done.cacheable.length > 0) this.cache?.putMany(done.cacheable, { checked: true });
+    const { records, tooLarge } = done.cacheable;
+    if (records.length > 0 || tooLarge > 0) this.cache?.putEncoded(records, tooLarge);
     return done.tallies;
   }
 

@@ -16,6 +16,7 @@ import { parquetOptionsFrom, RollingParquetWriter, type ParquetOptions } from '.
 import { streamArrowSchema } from './arrow-schema.js';
 import { partFileName, partitionDir } from './layout.js';
 import { failpoint } from '../state/failpoints.js';
+import { EncodedRecords } from '../cache/record-format.js';
 import { textLines } from '../state/lines.js';
 
 export interface StreamTally {
@@ -72,10 +73,11 @@ export interface BatchWriteContext {
 export interface BatchOutput {
   tallies: StreamTally[];
   /**
-   * [custom_id, raw results line] of each request this batch had answered successfully (with keepAnswers):
-   * each line parsed here and seen to be a succeeded result for that custom_id, as the result cache wants.
+   * Each request this batch had answered successfully (with keepAnswers), as result cache records keyed by
+   * custom_id holding the raw results line: each line parsed here and seen to be a succeeded result for that
+   * custom_id, as the cache wants (ResultCache.putEncoded).
    */
-  cacheable: Array<[customId: string, line: string]>;
+  cacheable: { records: Uint8Array; tooLarge: number };
 }
 
 /** The parts of the write context that follow from config and catalog alone (the same on every thread). */
@@ -206,7 +208,7 @@ export async function writeBatchOutput(
   const lastBatchId = results.batchIds.filter(Boolean).at(-1);
   const foreignLines = new Map<number, ResultLines>();
   const billedIds = new Set<string>();
-  const cacheable: Array<[string, string]> = [];
+  const cacheable = new EncodedRecords();
   try {
     for (const [seq, other] of results.foreign ?? []) foreignLines.set(seq, await ResultLines.open(other.files, budget));
     let target: StreamOutput | undefined;
@@ -248,7 +250,7 @@ export async function writeBatchOutput(
           billedIds.add(record.custom_id);
           addUsage(t.billed!, outcome);
           // The line exactly as the API sent it: the cache hands it back as this request's answer later.
-          if (outcome.status === 'succeeded' && ctx.keepAnswers) cacheable.push([record.custom_id, line!]);
+          if (outcome.status === 'succeeded' && ctx.keepAnswers) cacheable.add(record.custom_id, line!);
         }
         t.inputTokens += outcome.inputTokens;
         t.outputTokens += outcome.outputTokens;
@@ -267,5 +269,5 @@ export async function writeBatchOutput(
   } finally {
     await Promise.all([own, ...foreignLines.values()].map((lines) => lines.close()));
   }
-  return { tallies: [...files.values()].map((f) => f.tally), cacheable };
+  return { tallies: [...files.values()].map((f) => f.tally), cacheable: { records: cacheable.take(), tooLarge: cacheable.tooLarge } };
 }

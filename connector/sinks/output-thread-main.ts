@@ -29,6 +29,7 @@ parentPort!.on('message', (job: OutputJob) => {
     } catch (err) {
       reply = errorReply(job.id, err);
     }
-    parentPort!.postMessage(reply);
+    // The answers for the cache travel as bytes handed over, not copied.
+    parentPort!.postMessage(reply, reply.ok && reply.done ? [reply.done.cacheable.records.buffer as ArrayBuffer] : []);
   });
 });

@@ -3,7 +3,7 @@
 import { appendFileSync, copyFileSync, existsSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_VALUE_BYTES } from '../../connector/cache/record-format.js';
+import { EncodedRecords, MAX_VALUE_BYTES } from '../../connector/cache/record-format.js';
 import { ResultCache } from '../../connector/cache/result-cache.js';
 import { idFor, succeededLine, tempDir } from './helpers.js';
 
@@ -68,6 +68,24 @@ describe('ResultCache', () => {
     expect(cache.stats()).toMatchObject({ entries: 1, bytes });
     expect(cache.get(idFor(1))).toBe(line);
     cache.close();
+  });
+
+  it('files encoded records (putEncoded) exactly as putMany files the same lines, and refuses damaged bytes', () => {
+    const lines = [...entriesFor(0, 500), ...entriesFor(100, 120), [idFor('u'), succeededLine(idFor('u'), 'ünïcödé 🎉')] as [string, string]];
+    const encoded = new EncodedRecords();
+    for (const [id, line] of lines) encoded.add(id, line);
+    encoded.add(idFor('huge'), 'x'.repeat(MAX_VALUE_BYTES + 1));
+    const [viaLines, viaRecords] = [ResultCache.open(newDir()), ResultCache.open(newDir())];
+    const records = encoded.take();
+    expect(viaRecords.putEncoded(records, encoded.tooLarge)).toEqual({ ...viaLines.putMany(lines, { checked: true }), tooLarge: 1 });
+    for (const [id, line] of [...entriesFor(0, 500), lines.at(-1)!]) expect(viaRecords.get(id)).toBe(line);
+    expect(viaRecords.putEncoded(records)).toEqual({ added: 0, duplicates: lines.length, tooLarge: 0 });
+    const damaged = records.slice();
+    damaged[records.length - 3] = damaged[records.length - 3]! ^ 0xff;
+    const other = ResultCache.open(newDir());
+    expect(() => other.putEncoded(damaged)).toThrow(/CACHE_RECORDS_DAMAGED|damaged/);
+    expect(other.stats().entries).toBe(0);
+    for (const c of [viaLines, viaRecords, other]) c.close();
   });
 
   it('persists across close and reopen (clean), with exact counts', () => {
