@@ -6,7 +6,7 @@ import { ConnectorError } from '../errors.js';
 import { apiError, httpStatus, retryAfterMs } from './api-errors.js';
 import { findUnrecordedBatch } from './reconcile.js';
 import { withRetry, type RetryPolicy, type Sleep } from './retry.js';
-import { joinedLines } from '../state/lines.js';
+import { forEachLine, joinedLines } from '../state/lines.js';
 
 export interface LifecycleOptions {
   pollIntervalMs: number;
@@ -61,12 +61,13 @@ export interface CreateBody {
  */
 export async function createBody(path: string): Promise<CreateBody> {
   let requests = 0;
-  let bytes = BODY_HEAD.length + BODY_TAIL.length;
-  const checkLine = (buf: Buffer, start: number, end: number) => {
+  let bytes = BODY_HEAD.length + BODY_TAIL.length - 1;
+  await forEachLine(path, (buf, start, end) => {
     if (buf[start] !== 0x7b || buf[end - 1] !== 0x7d) JSON.parse(buf.toString('utf8', start, end));
     requests++;
-  };
-  for await (const chunk of joinedLines(path, COMMA, checkLine)) bytes += chunk.length;
+    bytes += end - start + 1; // the line and the comma before it (none before the first)
+  });
+  if (requests === 0) bytes++;
   return {
     requests,
     bytes,

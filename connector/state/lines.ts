@@ -35,10 +35,9 @@ export async function* textLines(path: string, chunkBytes = CHUNK_BYTES): AsyncG
 
 /**
  * The file's non-empty lines joined by `separator` (LF and CR dropped), one Buffer per read of about 1 MiB:
- * a spool file streamed out as the inside of a JSON array without holding the file in memory. `onLine` sees
- * each line first (to check or count it).
+ * a spool file streamed out as the inside of a JSON array without holding the file in memory.
  */
-export async function* joinedLines(path: string, separator: number, onLine?: (buf: Buffer, start: number, end: number) => void): AsyncGenerator<Buffer> {
+export async function* joinedLines(path: string, separator: number): AsyncGenerator<Buffer> {
   let first = true;
   for await (const { buf, bounds } of lineChunks(path, CHUNK_BYTES)) {
     let bytes = 0;
@@ -46,7 +45,6 @@ export async function* joinedLines(path: string, separator: number, onLine?: (bu
     const out = Buffer.allocUnsafe(bytes);
     let at = 0;
     for (let i = 0; i < bounds.length; i += 2) {
-      onLine?.(buf, bounds[i]!, bounds[i + 1]!);
       if (!first) out[at++] = separator;
       first = false;
       at += buf.copy(out, at, bounds[i]!, bounds[i + 1]!);
