@@ -143,11 +143,10 @@ export class ResultCache {
    * Stores `succeeded` results lines, each once per custom_id (a key already cached is skipped), then makes
    * them durable with one fsync. Throws CACHE_NOT_SUCCEEDED, storing nothing, if any line is not a
    * succeeded result for its custom_id: only answers that may stand for a later identical request are cached.
-   * `checked: true` skips that parse when the caller has just parsed each line itself and seen a succeeded
-   * result for that very custom_id (the batch writer does, for every row); the lines are stored as given.
+   * (The batch writer, which has parsed every line already, hands its answers over encoded: putEncoded.)
    * @example cache.putMany(lines.filter(isSucceeded).map((l) => [l.custom_id, l.raw]))
    */
-  putMany(entries: Iterable<readonly [customId: string, line: string]>, options: { checked?: boolean } = {}): PutSummary {
+  putMany(entries: Iterable<readonly [customId: string, line: string]>): PutSummary {
     this.openTable();
     if (this.broken) throw systemError('CACHE_IO', `the result cache failed earlier: ${(this.broken as Error).message}`, this.broken);
     const summary: PutSummary = { added: 0, duplicates: 0, tooLarge: 0 };
@@ -158,7 +157,7 @@ export class ResultCache {
         summary.tooLarge++; // never stored, so not worth parsing
         continue;
       }
-      if (!options.checked) assertSucceeded(customId, line);
+      assertSucceeded(customId, line);
       if (seen.has(customId)) {
         summary.duplicates++;
         continue;
@@ -172,7 +171,7 @@ export class ResultCache {
   }
 
   /**
-   * putMany({checked: true}) for answers already encoded as records (EncodedRecords, built by whoever read
+   * putMany for answers already checked and encoded as records (EncodedRecords, built by whoever read
    * and checked them): each record is verified and filed as it is, nothing re-encoded. `tooLarge`: how many
    * the encoder left out, for the summary.
    */
