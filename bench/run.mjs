@@ -14,6 +14,8 @@ import { pipeline } from 'node:stream/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { generateInput, writeCatalog, STREAM } from './generate.mjs';
 import { formatSummary, summarise } from './profile-summary.mjs';
+// Built by \`npm run bench\` before this runs (as is the CLI it measures).
+import { RECOMMENDED_HEAP_MB } from '../dist/connector/heap.js';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(BENCH, '..');
@@ -331,9 +333,11 @@ async function runConnector({ input, catalogPath, workdir, n, batch, inputBytes 
     // No fixed name: the connector has a Parquet output thread, and each thread writes its own profile
     // (CPU.<date>.<time>.<pid>.<thread id>.<n>.cpuprofile), renamed by thread below.
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-    // BENCH_CONNECTOR_HEAP_MB=256 caps the connector's V8 old space (only the connector's), to see how much of
-    // its RSS is heap headroom the garbage collector simply had no reason to reclaim.
-    ...(process.env.BENCH_CONNECTOR_HEAP_MB ? [`--max-old-space-size=${process.env.BENCH_CONNECTOR_HEAP_MB}`] : []),
+    // The connector's V8 old-space limit: by default the one the Docker image starts it with; BENCH_CONNECTOR_HEAP_MB
+    // sets another (0: Node's own default, several GB here), to see what the limit does to RSS and speed.
+    ...(connectorHeapMb() ? [`--max-old-space-size=${connectorHeapMb()}`] : []),
+    // BENCH_NODE_ARGS: any other Node/V8 flags for the connector alone (space-separated), e.g. GC tuning trials.
+    ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(/\s+/).filter(Boolean) : []),
     CLI,
     'write',
     '--config',
@@ -420,6 +424,11 @@ function machine() {
   return { date: new Date().toISOString(), node: process.version, nproc, cpu: cpus()[0]?.model ?? '?', memGb: totalmem() / 2 ** 30, commit, load: loadavg() };
 }
 
+/** The connector's --max-old-space-size (0: none), as the Docker image sets it unless BENCH_CONNECTOR_HEAP_MB says otherwise. */
+function connectorHeapMb() {
+  return process.env.BENCH_CONNECTOR_HEAP_MB !== undefined ? Number(process.env.BENCH_CONNECTOR_HEAP_MB) : RECOMMENDED_HEAP_MB;
+}
+
 function summaryTable(rows) {
   const out = [];
   out.push(
@@ -493,7 +502,7 @@ function renderResults(m, rows, finished) {
     `- node: ${m.node}; nproc: ${m.nproc} (${m.cpu}); memory: ${fmt(m.memGb, 1)} GiB; commit: ${m.commit || '?'}`,
     `- load average when the run started (1/5/15 min): ${m.load.map((l) => l.toFixed(2)).join(' / ')}${m.load[0] > 0.5 ? ' (other work was running on the machine: numbers are pessimistic)' : ''}`,
     `- input: one stream, ~${BODY_BYTES} B of text in \`body\` + id/integer/number/boolean/date-time fields (~1.25 KB per line), a STATE every 10,000 records; stdin from a ${opts.stdin === 'pipe' ? 'pipe' : 'file'}`,
-    `- connector: \`node dist/connector/cli.js write\` against the emulator (separate process, \`--processing-ms 0\`, requests not kept); ${opts.prompt} prompt (\`${PROMPT.split('\n')[0]} … {{ body }}\`), max_tokens 64, poll 0.05 s, progress every 3600 s, SNAPPY, row groups of 10,000`,
+    `- connector: \`node ${connectorHeapMb() ? `--max-old-space-size=${connectorHeapMb()} ` : ''}dist/connector/cli.js write\` (${connectorHeapMb() === RECOMMENDED_HEAP_MB ? 'the heap limit the Docker image starts it with' : connectorHeapMb() ? 'heap limit from BENCH_CONNECTOR_HEAP_MB' : "Node's default heap limit"}) against the emulator (separate process, \`--processing-ms 0\`, requests not kept); ${opts.prompt} prompt (\`${PROMPT.split('\n')[0]} … {{ body }}\`), max_tokens 64, poll 0.05 s, progress every 3600 s, SNAPPY, row groups of 10,000`,
     `- the emulator and the connector share the ${m.nproc} cores; DuckDB (b) uses all of them on its own`,
     '- rec/s and MB/s are input records (bytes, 10^6) over the wall time from spawning the process to its exit; peak RSS is the process\'s VmHWM at exit (the kernel\'s high-water mark)',
     '',

@@ -2,7 +2,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { getHeapStatistics } from 'node:v8';
 import type { Readable } from 'node:stream';
 import type Anthropic from '@anthropic-ai/sdk';
 import type { Catalog } from '../config/catalog.js';
@@ -16,6 +15,7 @@ import type { MessageWriter } from '../protocol/writer.js';
 import { RequestBuilder } from '../requests/build.js';
 import { writeBatchOutput, writeContextBase, type BatchResults, type BatchWriteContext, type StreamTally } from '../sinks/batch-writer.js';
 import { OutputThread } from '../sinks/output-thread.js';
+import { heapLimitIsDefault, heapLimitMb, RECOMMENDED_HEAP_MB } from '../heap.js';
 import type { RunManifest } from '../sinks/manifest.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
 import { CheckpointTracker } from '../state/checkpoints.js';
@@ -148,6 +148,9 @@ export class WriteRun {
       if (rc.enabled) this.cache = ResultCache.open(join(destination, CONTROL_DIR, 'cache'), { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 });
       this.outputThread = this.startOutputThread();
       if (this.o.config.sink === 'parquet') await this.log('INFO', `Parquet output is written ${this.outputThread ? 'on its own thread' : 'inline, on the main thread'}`);
+      if (heapLimitIsDefault()) {
+        await this.log('INFO', `Node runs with its default heap limit (${Math.round(heapLimitMb())} MB), under which V8 keeps more garbage; --max-old-space-size=${RECOMMENDED_HEAP_MB} (as the Docker image starts it) keeps peak memory lower at the same speed`);
+      }
       return await this.runLocked(destination);
     } finally {
       await this.outputThread?.close();
@@ -258,15 +261,15 @@ export class WriteRun {
   /**
    * Parquet output is written, and results files are parsed, on their own thread (see sinks/output-thread.ts)
    * so that both overlap with reading; records mode emits RECORD messages on stdout, which stays on this thread.
-   * The thread is a second V8 heap (~150 MB more at peak), so a process whose heap is capped below 1 GiB
-   * (NODE_OPTIONS=--max-old-space-size, or a small container) writes inline: it asked for memory over speed.
+   * The thread is a second V8 heap (~50-100 MB more at peak), so a process whose heap is capped below 512 MB
+   * (NODE_OPTIONS=--max-old-space-size, a small container) writes inline: it asked for memory over speed.
    * CLAUDE_BATCH_OUTPUT_THREAD=1 or 0 forces either way.
    */
   private startOutputThread(): OutputThread | undefined {
     const { config, catalog } = this.o;
     if (config.sink !== 'parquet') return undefined;
     const forced = process.env.CLAUDE_BATCH_OUTPUT_THREAD;
-    const roomy = getHeapStatistics().heap_size_limit >= 1024 ** 3;
+    const roomy = heapLimitMb() >= 512;
     if (forced === '0' || (forced !== '1' && !roomy)) return undefined;
     const { api_key: _key, ...keyless } = config;
     return new OutputThread({ config: keyless, streams: catalog.streams, keepAnswers: this.cache !== undefined });
