@@ -112,8 +112,7 @@ export class WriteRun {
   private recordsIn = 0;
   private recordsAlreadyOwned = 0;
   private rejected = 0;
-  /** Opened with the run's session (it lives in the run's folder). */
-  private requestIndex!: RequestIndex;
+  private readonly requestIndex = new RequestIndex();
   private cache: ResultCache | undefined;
   private readonly prices: PriceTable;
   /** Estimated upper cost of what this run has submitted (or sealed for submission), for the budget gate. */
@@ -177,7 +176,6 @@ export class WriteRun {
     this.session = resume
       ? RunSession.reopen(resume.dir, resume.view)
       : RunSession.create(destination, this.o.runId ?? newRunId(), { config: configFingerprint(this.o.config), request: requestFingerprint(this.o.config) }, this.o.config.wait);
-    this.requestIndex = new RequestIndex(join(this.session.runDir, 'request-index'));
     const attempt = this.session.view.attempts + 1;
     this.session.journal.append({ type: 'attempt_started', attempt, at: new Date().toISOString() });
     await this.log('INFO', `run ${this.session.runId} ${resume ? `resumed (attempt ${attempt})` : 'started'}; control files in ${this.session.runDir}`);
@@ -211,7 +209,6 @@ export class WriteRun {
       throw this.failure;
     } finally {
       this.progress.stop();
-      this.requestIndex.close();
       this.session.close();
     }
   }
