@@ -155,8 +155,10 @@ function enrichedRecord(record: SpooledRecord, row: Record<string, unknown>, out
   return { stream: record.stream, ...(record.namespace ? { namespace: record.namespace } : {}), data, emitted_at: record.emitted_at };
 }
 
-/** Opens each round's results file (a round without one, e.g. lost, keeps its place as a hole). */
-/** A seq's answers across its rounds: one results file and batch id per round, and where each answer is. */
+/**
+ * A seq's answers across its rounds: one results file and batch id per round (a round without one, e.g. lost,
+ * keeps its place as a hole), and where each answer is.
+ */
 export interface BatchResults {
   files: Array<string | undefined>;
   batchIds: Array<string | undefined>;
