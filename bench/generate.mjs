@@ -46,7 +46,7 @@ const WORDS = (
 ).split(' ');
 
 /** A pool of sentences; each body is a random pick of them, so text varies but generation stays cheap. */
-function sentencePool(random, size = 2048) {
+export function sentencePool(random, size = 2048) {
   const pool = [];
   for (let i = 0; i < size; i++) {
     const n = 8 + Math.floor(random() * 10);

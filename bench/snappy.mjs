@@ -4,38 +4,19 @@
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { snappyCompress } from '../dist/connector/sinks/snappy.js';
+import { seededRandom as prng } from '../dist/connector/emulator/random.js';
+import { sentencePool } from './generate.mjs';
 
 const snappyjs = createRequire(import.meta.url)('snappyjs');
 const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '20' } } });
 const REPS = Number(args.reps);
 const PAGE_BYTES = 1 << 20;
 
-/** mulberry32: seeded, so every run compresses the same bytes. */
-function seeded(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-const random = seeded(7);
-
-// Like bench/generate.mjs: bodies are random picks from a pool of sentences over a small vocabulary.
-const WORDS = (
-  'shipment invoice warehouse delivery customer order payment contract quarterly report supplier pallet ' +
-  'freight schedule region account balance review audit inventory stock transfer carrier route dock ' +
-  'manifest receipt approval signature renewal clause term notice letter summary forecast budget margin ' +
-  'revenue expense ledger entry batch lot item unit price discount tax total due overdue pending settled ' +
-  'north south east west central harbour depot terminal station customs broker import export container'
-).split(' ');
+// Seeded (the emulator's PRNG), so every run compresses the same bytes; texts come from the benchmark's own
+// sentence pool, as in its input.
+const random = prng(7);
 const pick = (list) => list[Math.floor(random() * list.length)];
-function sentence() {
-  const words = Array.from({ length: 8 + Math.floor(random() * 10) }, () => pick(WORDS));
-  const s = words.join(' ');
-  return s[0].toUpperCase() + s.slice(1) + (random() < 0.2 ? ` ${Math.floor(random() * 100000)}` : '') + '.';
-}
-const pool = Array.from({ length: 2048 }, sentence);
+const pool = sentencePool(random);
 function text(length) {
   let s = `Record doc-${String(Math.floor(random() * 1e9)).padStart(9, '0')}.`;
   while (s.length < length) s += ' ' + pick(pool);
