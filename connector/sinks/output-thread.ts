@@ -32,21 +32,6 @@ export type OutputReply =
   | { id: number; ok: true; done?: BatchOutput; index?: RoundIndex }
   | { id: number; ok: false; error: { message: string; code?: string; failureType?: FailureType; errno?: string } };
 
-/**
- * The thread's old-generation limit, in MB. V8 lets a heap grow to up to 4x its live size between full
- * collections when the limit is large (the default here is gigabytes) but only ~1.3-2x under a limit below
- * ~2 GB: with the default, the thread's heap alone reached ~200 MB for ~50 MB of live data. The limit is
- * sized well above what one batch can hold live (its answers kept for the result cache, a row group of rows),
- * so it shapes when the collector runs, not what fits.
- */
-export function outputThreadHeapMb(config: Pick<ConnectorConfig, 'max_requests_per_batch' | 'max_tokens' | 'row_group_size'>): number {
-  // An answer line: its text (up to ~4 chars per token, 2 bytes per char at worst) plus ~2 KB of envelope.
-  const answers = config.max_requests_per_batch * (config.max_tokens * 8 + 2048);
-  // A buffered row: its record's fields as strings, a few KB for typical documents.
-  const rowGroup = config.row_group_size * 8192;
-  return Math.min(8192, Math.max(512, Math.ceil(256 + (2 * (answers + rowGroup)) / 2 ** 20)));
-}
-
 /** The worker entry, beside this module in dist/. */
 const ENTRY = new URL('./output-thread-main.js', import.meta.url);
 
@@ -61,12 +46,9 @@ export class OutputThread {
   /** Started on the first job: a run with nothing to write (no records, submit_only) never pays for it. */
   private started(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(ENTRY, { workerData: this.setup, resourceLimits: { maxOldGenerationSizeMb: outputThreadHeapMb(this.setup.config) } });
+    const worker = new Worker(ENTRY, { workerData: this.setup });
     worker.on('message', (reply: OutputReply) => this.settle(reply));
-    worker.on('error', (err) => {
-      const hint = (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY' ? ' (CLAUDE_BATCH_OUTPUT_THREAD=0 writes on the main thread, without this limit)' : '';
-      this.die(systemError('OUTPUT_THREAD', `the Parquet output thread failed: ${err.message}${hint}`, err));
-    });
+    worker.on('error', (err) => this.die(systemError('OUTPUT_THREAD', `the Parquet output thread failed: ${err.message}`, err)));
     worker.on('exit', (code) => this.die(systemError('OUTPUT_THREAD', `the Parquet output thread exited (code ${code})`)));
     this.worker = worker;
     return worker;
