@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import parquet from 'parquetjs-lite';
 import type { RunManifest } from './sinks/manifest.js';
 import { CONTROL_DIR } from './sinks/layout.js';
+import { RECOMMENDED_HEAP_MB } from './heap.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const samples = join(repo, 'samples');
@@ -18,7 +19,8 @@ const destination = resolve(repo, config.destination_path);
 
 const child = spawn(
   process.execPath,
-  [join(repo, 'dist/connector/cli.js'), 'write', '--config', join(samples, 'config.json'), '--catalog', join(samples, 'catalog.json')],
+  // Node started as the Docker image starts it.
+  [`--max-old-space-size=${RECOMMENDED_HEAP_MB}`, join(repo, 'dist/connector/cli.js'), 'write', '--config', join(samples, 'config.json'), '--catalog', join(samples, 'catalog.json')],
   { cwd: repo, stdio: ['pipe', 'pipe', 'inherit'] },
 );
 createReadStream(join(samples, 'messages.jsonl')).pipe(child.stdin);
