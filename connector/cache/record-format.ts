@@ -20,16 +20,7 @@ export const MAX_KEY_BYTES = 1024;
 /** A succeeded result is at most ~128k output tokens (well under 4 MB of JSON); larger values are not cached. */
 export const MAX_VALUE_BYTES = 64 * 1024 * 1024;
 
-/** Encodes one record, or returns undefined when it is too large to cache. */
-export function encodeRecord(key: string, value: string): Buffer | undefined {
-  const keyLen = Buffer.byteLength(key, 'utf8');
-  const valLen = Buffer.byteLength(value, 'utf8');
-  if (keyLen === 0 || keyLen > MAX_KEY_BYTES || valLen > MAX_VALUE_BYTES) return undefined;
-  const buf = Buffer.allocUnsafe(RECORD_HEADER + keyLen + valLen);
-  writeRecord(buf, 0, key, keyLen, value, valLen);
-  return buf;
-}
-
+/** Writes one record (see the layout above) at `at` in `buf`, which has room for it. */
 function writeRecord(buf: Buffer, at: number, key: string, keyLen: number, value: string, valLen: number): void {
   buf.writeUInt32LE(RECORD_MAGIC, at);
   buf.writeUInt32LE(keyLen, at + 8);

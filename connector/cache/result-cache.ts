@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { configError, systemError } from '../errors.js';
 import { listCacheFiles, listTableFiles, readMeta, syncDir, tableName, writeMeta, type CacheMeta } from './files.js';
 import { DiskTable, keyHash, MAX_BITS, MIN_BITS } from './hash-table.js';
-import { encodeRecord, MAX_VALUE_BYTES, readFully, recordKey, recordsOf, recordValue, RECORD_HEADER, scanSegment, verifyRecord } from './record-format.js';
+import { EncodedRecords, MAX_VALUE_BYTES, readFully, recordKey, recordsOf, recordValue, RECORD_HEADER, scanSegment, verifyRecord } from './record-format.js';
 import { Appender, SegmentStore, type CacheEntry, type Segment } from './segments.js';
 
 export type { CacheEntry } from './segments.js';
@@ -147,27 +147,14 @@ export class ResultCache {
    * @example cache.putMany(lines.filter(isSucceeded).map((l) => [l.custom_id, l.raw]))
    */
   putMany(entries: Iterable<readonly [customId: string, line: string]>): PutSummary {
-    this.openTable();
-    if (this.broken) throw systemError('CACHE_IO', `the result cache failed earlier: ${(this.broken as Error).message}`, this.broken);
-    const summary: PutSummary = { added: 0, duplicates: 0, tooLarge: 0 };
-    const seen = new Set<string>();
-    const items: Array<{ customId: string; record: Buffer }> = [];
+    this.assertWritable();
+    const encoded = new EncodedRecords();
     for (const [customId, line] of entries) {
-      if (line.length > MAX_VALUE_BYTES) {
-        summary.tooLarge++; // never stored, so not worth parsing
-        continue;
-      }
-      assertSucceeded(customId, line);
-      if (seen.has(customId)) {
-        summary.duplicates++;
-        continue;
-      }
-      seen.add(customId);
-      const record = encodeRecord(customId, line);
-      if (record) items.push({ customId, record });
-      else summary.tooLarge++;
+      // A value too large to store is never parsed; the encoder counts it as too large.
+      if (line.length <= MAX_VALUE_BYTES) assertSucceeded(customId, line);
+      encoded.add(customId, line);
     }
-    return this.file(items, summary);
+    return this.putEncoded(encoded.take(), encoded.tooLarge);
   }
 
   /**
@@ -176,8 +163,7 @@ export class ResultCache {
    * the encoder left out, for the summary.
    */
   putEncoded(bytes: Uint8Array, tooLarge = 0): PutSummary {
-    this.openTable();
-    if (this.broken) throw systemError('CACHE_IO', `the result cache failed earlier: ${(this.broken as Error).message}`, this.broken);
+    this.assertWritable();
     const summary: PutSummary = { added: 0, duplicates: 0, tooLarge };
     const seen = new Set<string>();
     const items: Array<{ customId: string; record: Buffer }> = [];
@@ -194,6 +180,12 @@ export class ResultCache {
       throw systemError('CACHE_RECORDS_DAMAGED', `refusing to cache answers: ${(err as Error).message}`, err);
     }
     return this.file(items, summary);
+  }
+
+  /** Opens the table if needed; refuses to write after a failed write (the next open() repairs the table). */
+  private assertWritable(): void {
+    this.openTable();
+    if (this.broken) throw systemError('CACHE_IO', `the result cache failed earlier: ${(this.broken as Error).message}`, this.broken);
   }
 
   /** Files new records (appended to segments, then slots), made durable with one fsync per call. */
