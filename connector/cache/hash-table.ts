@@ -59,9 +59,13 @@ class SlotSummary {
     this.filterMask = filterBits - 1;
   }
 
-  /** `h1..h3`: words 1-3 of the key's hash (word 0 picks the home slot, so it is left out here). */
-  note(index: number, h1: number, h2: number, h3: number): void {
+  /**
+   * Marks slot `index` filled with the key whose 16-byte hash starts at `at` in `buf` (a slot's layout). Words
+   * 1-3 of the hash feed the filter (word 0 picks the home slot, so it is left out).
+   */
+  note(index: number, buf: Buffer, at: number): void {
     this.filled[index >>> 5]! |= 1 << (index & 31);
+    const h1 = buf.readUInt32LE(at + 4), h2 = buf.readUInt32LE(at + 8), h3 = buf.readUInt32LE(at + 12);
     this.set(h1);
     this.set(h2);
     this.set(h3);
@@ -183,7 +187,7 @@ export class DiskTable {
     const summary = table.summary;
     if (summary) {
       table.forEach((buf, at, index) => {
-        if (buf.readUInt32LE(at + 16) !== 0) summary.note(index, buf.readUInt32LE(at + 4), buf.readUInt32LE(at + 8), buf.readUInt32LE(at + 12));
+        if (buf.readUInt32LE(at + 16) !== 0) summary.note(index, buf, at);
       });
     }
     return table;
@@ -273,7 +277,7 @@ export class DiskTable {
     s.writeUInt32LE(length, 24);
     s.writeUInt32LE(0, 28);
     writeFully(this.fd, s, SLOT_BYTES, TABLE_HEADER + index * SLOT_BYTES);
-    this.summary?.note(index, hash.readUInt32LE(4), hash.readUInt32LE(8), hash.readUInt32LE(12));
+    this.summary?.note(index, hash, 0);
   }
 
   /** Turns a slot stale in place (it still continues probe chains). */
@@ -331,7 +335,7 @@ export class DiskTable {
         winStart = pos - (pos % SCAN_SLOTS);
       }
       slot.copy(win, (pos - winStart) * SLOT_BYTES);
-      out.summary?.note(pos, slot.readUInt32LE(4), slot.readUInt32LE(8), slot.readUInt32LE(12));
+      out.summary?.note(pos, slot, 0);
       winDirty = true;
       nextFree = pos + 1;
       used++;

@@ -64,7 +64,7 @@ const PAGE_BYTES = 1 << 20;
 export const PARQUET_MAGIC = Buffer.from('PAR1');
 
 /** A growable byte buffer for encoding one page; reused across pages and row groups. */
-export class ByteSink {
+class ByteSink {
   buf = Buffer.allocUnsafe(1 << 16);
   length = 0;
 

@@ -13,8 +13,9 @@ export const PARQUET_COMPRESSIONS: readonly ParquetCompression[] = ['SNAPPY', 'G
 
 /*
  * Limits of the encoder (parquet-encoder.ts): compression is UNCOMPRESSED, GZIP or SNAPPY (the codecs
- * parquetjs-lite ships; SNAPPY through our own snappy.ts); values are PLAIN-encoded (no dictionary pages); the row group size is counted in rows
- * and one row group's pages are held (compressed) until it is flushed; text columns carry no min/max statistics.
+ * parquetjs-lite ships; SNAPPY through our own snappy.ts); values are PLAIN-encoded (no dictionary pages); the
+ * row group size is counted in rows and one row group's pages are held (compressed) until it is flushed; text
+ * columns carry no min/max statistics.
  */
 export interface ParquetOptions {
   /** Rows per row group (one row group's compressed pages are held in memory until it is written). */
