@@ -116,7 +116,11 @@ export class ResultCache {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       cache.load();
     } catch (err) {
-      cache.closeFiles();
+      try {
+        cache.closeFiles();
+      } catch {
+        // already failing: the error that matters is the one below
+      }
       throw systemError('CACHE_IO', `cannot open the result cache in ${dir}: ${(err as Error).message}`, err);
     }
     return cache;
@@ -209,6 +213,8 @@ export class ResultCache {
           summary.added++;
         }
         appender.finish();
+        // Records first, then the slots that point at them, all at once (see DiskTable.flushWrites).
+        this.table!.flushWrites();
       } catch (err) {
         // Slots may now point past what reached the disk: write nothing more this session; the next
         // open() sees the dirty meta and repairs the table.
@@ -467,6 +473,8 @@ export class ResultCache {
 
   private closeFiles(): void {
     this.segs.closeAll();
+    // After a failed write the table is repaired by the next open(): the slots held back are not written.
+    if (this.broken) this.table?.discardWrites();
     this.table?.close();
     this.table = undefined;
   }

@@ -139,6 +139,71 @@ describe('DiskTable', () => {
     );
   });
 
+  it('holds slot writes back until flushWrites, reads them meanwhile, and writes them merged without disturbing the slots between', () => {
+    const { dir, table } = newTable(12);
+    const path = join(dir, 't.tbl');
+    const first = Array.from({ length: 1500 }, (_, i) => idFor(`a${i}`));
+    const second = Array.from({ length: 1000 }, (_, i) => idFor(`b${i}`));
+    first.forEach((k, i) => table.insert(hashOf(k), 1, i, 10, live));
+    table.flushWrites();
+    second.forEach((k, i) => table.insert(hashOf(k), 2, i, 10, live));
+    const onDisk = () => DiskTable.open(path, 12, { summary: false })!;
+    // Another handle reads the file alone: the second lot is not there yet, the first is.
+    const before = onDisk();
+    expect(first.filter((k, i) => find(before, k) !== i)).toEqual([]);
+    expect(second.filter((k) => find(before, k) !== undefined)).toEqual([]);
+    before.close();
+    // This handle sees its own writes at once.
+    expect([...first, ...second].filter((k) => find(table, k) === undefined)).toEqual([]);
+    // A slot turned stale while held stays stale when written. `extra` lands on the first empty slot from its home.
+    table.flushWrites();
+    const extra = idFor('extra');
+    const gone = idFor('gone');
+    const emptyFrom = (home: number) => {
+      const filled = new Set<number>();
+      table.forEach((buf, at, index) => {
+        if (buf.readUInt32LE(at + 16) !== 0) filled.add(index);
+      });
+      let i = home;
+      while (filled.has(i)) i = (i + 1) % table.slots;
+      return i;
+    };
+    const goneAt = emptyFrom(table.home(hashOf(gone)));
+    table.insert(hashOf(gone), 3, 41, 10, live);
+    table.insert(hashOf(extra), 3, 42, 10, live);
+    table.markStale(goneAt);
+    const staleKey = gone;
+    const notStale = (s: number) => s !== 0xffffffff;
+    table.flushWrites();
+    const after = onDisk();
+    expect(first.filter((k, i) => find(after, k) !== i)).toEqual([]);
+    expect(second.filter((k, i) => find(after, k) !== i)).toEqual([]);
+    expect(find(after, staleKey, notStale)).toBeUndefined();
+    expect(find(after, extra)).toBe(42);
+    // Every slot on disk is what the writing handle sees.
+    const seen: Buffer[] = [];
+    table.forEach((buf, at) => seen.push(Buffer.from(buf.subarray(at, at + 32))));
+    const disk: Buffer[] = [];
+    after.forEach((buf, at) => disk.push(Buffer.from(buf.subarray(at, at + 32))));
+    expect(Buffer.concat(disk).equals(Buffer.concat(seen))).toBe(true);
+    after.close();
+    table.close();
+  });
+
+  it('writes held slots out by itself once 65,536 are held, and on close', () => {
+    const { dir, table } = newTable(17);
+    const keys = Array.from({ length: 70_000 }, (_, i) => idFor(`many${i}`));
+    keys.forEach((k, i) => table.insert(hashOf(k), 1, i, 10, live));
+    const reader = DiskTable.open(join(dir, 't.tbl'), 17, { summary: false })!;
+    const written = keys.filter((k) => find(reader, k) !== undefined).length;
+    expect(written).toBe(65_536);
+    reader.close();
+    table.close();
+    const reopened = DiskTable.open(join(dir, 't.tbl'), 17)!;
+    expect(keys.filter((k, i) => find(reopened, k) !== i)).toEqual([]);
+    reopened.close();
+  });
+
   it('keeps no summary for tables beyond MAX_SUMMARY_SLOTS (they probe on disk as before)', () => {
     expect(MAX_SUMMARY_SLOTS).toBe(2 ** 25);
     const { table } = newTable(10);
