@@ -1,4 +1,4 @@
-import { readSync, createReadStream } from 'node:fs';
+import { readSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { TextDecoder } from 'node:util';
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
@@ -69,6 +69,24 @@ export async function indexResults(
   index: ResultIndex,
   expected: ReadonlySet<string>,
   onOutcome: (customId: string, outcome: Outcome) => void,
+  keep?: (file: Stats) => ((offset: number, length: number, outcome: Outcome) => void) | undefined,
+): Promise<ResultScan> {
+  const handle = await open(path, 'r');
+  try {
+    const remember = keep?.(await handle.stat());
+    return await scanResults(handle, round, index, expected, onOutcome, remember);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function scanResults(
+  handle: FileHandle,
+  round: number,
+  index: ResultIndex,
+  expected: ReadonlySet<string>,
+  onOutcome: (customId: string, outcome: Outcome) => void,
+  remember: ((offset: number, length: number, outcome: Outcome) => void) | undefined,
 ): Promise<ResultScan> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const scan: ResultScan = { lines: 0, unknown: 0, malformed: 0, duplicates: 0, blank: 0 };
@@ -103,9 +121,10 @@ export async function indexResults(
     if (seen.has(response.custom_id)) scan.duplicates++;
     seen.add(response.custom_id);
     index.set(response.custom_id, { round, offset: at + start, length: end - start });
+    remember?.(at + start, end - start, outcome);
     onOutcome(response.custom_id, outcome);
   };
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+  for await (const chunk of handle.createReadStream({ autoClose: false, start: 0 }) as AsyncIterable<Buffer>) {
     let start = 0;
     for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
       const piece = chunk.subarray(start, nl);
@@ -135,13 +154,79 @@ export interface RoundIndex {
   verdicts: Array<[string, Verdict]>;
 }
 
-/** indexResults for one round into a fresh index; merge with mergeRound. */
+/**
+ * indexResults for one round into a fresh index; merge with mergeRound. The outcomes it parsed stay in
+ * `parsedAnswers`, on this thread, for the join that follows (which runs on the same thread).
+ */
 export async function indexRound(path: string, round: number, expected: ReadonlySet<string>): Promise<RoundIndex> {
   const index: ResultIndex = new Map();
   const verdicts: Array<[string, Verdict]> = [];
-  const scan = await indexResults(path, round, index, expected, (id, outcome) => verdicts.push([id, verdictOf(outcome)]));
+  const scan = await indexResults(path, round, index, expected, (id, outcome) => verdicts.push([id, verdictOf(outcome)]), (file) => parsedAnswers.keep(path, file));
   return { scan, located: [...index], verdicts };
 }
+
+/** Parsed outcomes kept for joins, in results-line bytes (the outcomes take about as much heap). */
+export const PARSED_ANSWER_BYTES = 32 * 2 ** 20;
+
+/** Which version of a file a parse came from: a results file downloaded again never answers from an old parse. */
+const fileVersion = (path: string, file: Stats) => `${path}\0${file.dev}:${file.ino}:${file.size}:${file.mtimeMs}`;
+
+/**
+ * The outcomes indexing parsed from each results file, by line offset, so that the join of the same file
+ * takes them instead of parsing every answer line a second time. A cache only: kept up to
+ * PARSED_ANSWER_BYTES of lines (oldest files go first, a file past that keeps what it got), dropped once a
+ * join is done with a file; whatever is missing the join parses from the line as before. The outcomes are
+ * shared, never changed (the join copies what it shapes).
+ */
+export class ParsedAnswers {
+  private readonly files = new Map<string, { outcomes: Map<number, Outcome>; bytes: number }>();
+  private bytes = 0;
+
+  constructor(private readonly limit = PARSED_ANSWER_BYTES) {}
+
+  /** Starts keeping the outcomes of one version of a file: returns where to put each, or undefined if full. */
+  keep(path: string, file: Stats): ((offset: number, length: number, outcome: Outcome) => void) | undefined {
+    const key = fileVersion(path, file);
+    this.drop(key);
+    for (const oldest of this.files.keys()) {
+      if (this.bytes + Math.min(file.size, this.limit) <= this.limit) break;
+      this.drop(oldest);
+    }
+    const kept = { outcomes: new Map<number, Outcome>(), bytes: 0 };
+    this.files.set(key, kept);
+    return (offset, length, outcome) => {
+      if (this.bytes + length > this.limit || !this.files.has(key)) return;
+      kept.outcomes.set(offset, outcome);
+      kept.bytes += length;
+      this.bytes += length;
+    };
+  }
+
+  /** The outcomes kept for this version of a file, if any. */
+  of(path: string, file: Stats): Map<number, Outcome> | undefined {
+    return this.files.get(fileVersion(path, file))?.outcomes;
+  }
+
+  /** Forgets this version of a file (its join is done). */
+  release(path: string, file: Stats): void {
+    this.drop(fileVersion(path, file));
+  }
+
+  /** Results-line bytes whose outcomes are kept. */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  private drop(key: string): void {
+    const kept = this.files.get(key);
+    if (!kept) return;
+    this.bytes -= kept.bytes;
+    this.files.delete(key);
+  }
+}
+
+/** This thread's parsed outcomes (each thread that indexes and joins has its own). */
+export const parsedAnswers = new ParsedAnswers();
 
 /** Adds a later round's locations to `index` (they override) and replays its verdicts in order. */
 export function mergeRound(index: ResultIndex, found: RoundIndex, onVerdict: (customId: string, verdict: Verdict) => void): ResultScan {
@@ -157,53 +242,78 @@ export const IN_MEMORY_RESULTS_BYTES = 64 * 2 ** 20;
  * The answer lines of a batch's rounds, by location. The join asks for them in record order, not file order,
  * so each is one random access: a slice of the file held in memory when the files are small (the usual batch:
  * ~7 MB per 10,000 short answers), or a positional read from the page cache when they are large, so memory
- * stays bounded whatever a batch returns.
+ * stays bounded whatever a batch returns. Outcomes the index pass parsed on this thread are taken from
+ * `parsedAnswers` instead of parsing the line again.
  */
+/** One round's results file as a join reads it: held in memory, or open for positional reads. */
+interface JoinedFile {
+  path: string;
+  stats: Stats;
+  held?: Buffer;
+  handle?: FileHandle;
+  /** Outcomes the index pass kept (parsedAnswers), by line offset. */
+  parsed?: Map<number, Outcome>;
+}
+
 export class ResultLines {
   private scratch = Buffer.allocUnsafe(64 * 1024);
 
   private constructor(
-    private readonly held: Array<Buffer | undefined>,
-    private readonly handles: Array<FileHandle | undefined>,
+    private readonly files: Array<JoinedFile | undefined>,
+    private readonly parsed: ParsedAnswers,
   ) {}
 
   /** `budget`: bytes this join may hold; what it takes is subtracted (pass the same object to share it). */
-  static async open(paths: Array<string | undefined>, budget: { bytes: number }): Promise<ResultLines> {
-    const handles: Array<FileHandle | undefined> = [];
-    const held: Array<Buffer | undefined> = [];
+  static async open(paths: Array<string | undefined>, budget: { bytes: number }, parsed: ParsedAnswers = parsedAnswers): Promise<ResultLines> {
+    const files: Array<JoinedFile | undefined> = [];
     try {
       for (const path of paths) {
-        const handle = path ? await open(path, 'r') : undefined;
-        const size = handle ? (await handle.stat()).size : 0;
-        if (handle && size <= budget.bytes) {
-          budget.bytes -= size;
-          held.push(await handle.readFile());
+        if (!path) {
+          files.push(undefined);
+          continue;
+        }
+        const handle = await open(path, 'r');
+        const stats = await handle.stat();
+        const file: JoinedFile = { path, stats, handle, parsed: parsed.of(path, stats) };
+        files.push(file);
+        if (stats.size <= budget.bytes) {
+          budget.bytes -= stats.size;
+          file.held = await handle.readFile();
+          file.handle = undefined;
           await handle.close();
-          handles.push(undefined);
-        } else {
-          held.push(undefined);
-          handles.push(handle);
         }
       }
     } catch (err) {
-      await Promise.all(handles.map((h) => h?.close()));
+      await Promise.all(files.map((f) => f?.handle?.close()));
       throw err;
     }
-    return new ResultLines(held, handles);
+    return new ResultLines(files, parsed);
+  }
+
+  /** The raw bytes of one answer's line: a view valid until the next call. */
+  bytes(at: ResultLocation): Buffer {
+    const file = this.files[at.round]!;
+    if (file.held) return file.held.subarray(at.offset, at.offset + at.length);
+    if (this.scratch.length < at.length) this.scratch = Buffer.allocUnsafe(Math.max(at.length, this.scratch.length * 2));
+    // Synchronous: ~6x cheaper than a promise per row, and the bytes are used before anything else runs.
+    readSync(file.handle!.fd, this.scratch, 0, at.length, at.offset);
+    return this.scratch.subarray(0, at.length);
   }
 
   /** The raw text of one answer's line. */
   line(at: ResultLocation): string {
-    const held = this.held[at.round];
-    if (held) return held.toString('utf8', at.offset, at.offset + at.length);
-    if (this.scratch.length < at.length) this.scratch = Buffer.allocUnsafe(Math.max(at.length, this.scratch.length * 2));
-    // Synchronous: ~6x cheaper than a promise per row, and the bytes are copied out before anything else runs.
-    readSync(this.handles[at.round]!.fd, this.scratch, 0, at.length, at.offset);
-    return this.scratch.toString('utf8', 0, at.length);
+    return this.bytes(at).toString('utf8');
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.handles.map((h) => h?.close()));
-    this.held.fill(undefined);
+  /** What one answer's line says: as the index pass parsed it, or parsed now. */
+  outcome(at: ResultLocation): Outcome {
+    return this.files[at.round]!.parsed?.get(at.offset) ?? outcomeOf(JSON.parse(this.line(at)) as MessageBatchIndividualResponse);
+  }
+
+  /** Closes the files; `done`: the join finished with them, so their kept outcomes are let go. */
+  async close(done = false): Promise<void> {
+    await Promise.all(this.files.map((f) => f?.handle?.close()));
+    for (const f of this.files) if (f && done) this.parsed.release(f.path, f.stats);
+    this.files.fill(undefined);
   }
 }

@@ -21,12 +21,13 @@ export const MAX_KEY_BYTES = 1024;
 export const MAX_VALUE_BYTES = 64 * 1024 * 1024;
 
 /** Writes one record (see the layout above) at `at` in `buf`, which has room for it. */
-function writeRecord(buf: Buffer, at: number, key: string, keyLen: number, value: string, valLen: number): void {
+function writeRecord(buf: Buffer, at: number, key: string, keyLen: number, value: string | Uint8Array, valLen: number): void {
   buf.writeUInt32LE(RECORD_MAGIC, at);
   buf.writeUInt32LE(keyLen, at + 8);
   buf.writeUInt32LE(valLen, at + 12);
   buf.write(key, at + RECORD_HEADER, keyLen, 'utf8');
-  buf.write(value, at + RECORD_HEADER + keyLen, valLen, 'utf8');
+  if (typeof value === 'string') buf.write(value, at + RECORD_HEADER + keyLen, valLen, 'utf8');
+  else buf.set(value, at + RECORD_HEADER + keyLen);
   buf.writeUInt32LE(crc32(buf.subarray(at + 8, at + RECORD_HEADER + keyLen + valLen)), at + 4);
 }
 
@@ -41,9 +42,10 @@ export class EncodedRecords {
   /** Values over MAX_VALUE_BYTES (and empty or oversized keys), left out. */
   tooLarge = 0;
 
-  add(key: string, value: string): void {
+  /** `value`: the answer's text, or its UTF-8 bytes as they came (copied here). */
+  add(key: string, value: string | Uint8Array): void {
     const keyLen = Buffer.byteLength(key, 'utf8');
-    const valLen = value.length > MAX_VALUE_BYTES ? MAX_VALUE_BYTES + 1 : Buffer.byteLength(value, 'utf8');
+    const valLen = typeof value !== 'string' ? value.length : value.length > MAX_VALUE_BYTES ? MAX_VALUE_BYTES + 1 : Buffer.byteLength(value, 'utf8');
     if (keyLen === 0 || keyLen > MAX_KEY_BYTES || valLen > MAX_VALUE_BYTES) {
       this.tooLarge++;
       return;

@@ -211,6 +211,7 @@ export async function writeBatchOutput(
   const foreignLines = new Map<number, ResultLines>();
   const billedIds = new Set<string>();
   const cacheable = new EncodedRecords();
+  let done = false;
   try {
     for (const [seq, other] of results.foreign ?? []) foreignLines.set(seq, await ResultLines.open(other.files, budget));
     let target: StreamOutput | undefined;
@@ -225,13 +226,14 @@ export async function writeBatchOutput(
       const source = record.answer_from !== undefined ? results.foreign?.get(record.answer_from) : results;
       const sourceLines = record.answer_from !== undefined ? foreignLines.get(record.answer_from) : own;
       const at = source?.index.get(record.custom_id);
-      const line = record.skip ? undefined : record.cached ?? (at && sourceLines ? sourceLines.line(at) : undefined);
-      const response = line === undefined ? undefined : (JSON.parse(line) as MessageBatchIndividualResponse);
-      const answered = record.skip
-        ? ({ status: 'skipped', errorType: record.skip.type, errorMessage: record.skip.message } as const)
-        : response
-          ? outcomeOf(response)
-          : (results.unanswered ?? outcomeOf(undefined));
+      const fromFile = !record.skip && record.cached === undefined && at !== undefined && sourceLines !== undefined;
+      const answered: Outcome = record.skip
+        ? { status: 'skipped', errorType: record.skip.type, errorMessage: record.skip.message }
+        : record.cached !== undefined
+          ? outcomeOf(JSON.parse(record.cached) as MessageBatchIndividualResponse)
+          : fromFile
+            ? sourceLines!.outcome(at!)
+            : (results.unanswered ?? outcomeOf(undefined));
       const shaped = shapeOutcome(answered, ctx.output);
       const outcome = shaped.outcome;
       const batchId = (at && source!.batchIds[at.round]) || lastBatchId;
@@ -245,14 +247,14 @@ export async function writeBatchOutput(
       t.rows++;
       const status = row._claude_status as OutcomeStatus | 'cached';
       t.byStatus[status] = (t.byStatus[status] ?? 0) + 1;
-      const ownAnswer = response && !record.cached && record.answer_from === undefined && !billedIds.has(record.custom_id);
+      const ownAnswer = fromFile && record.answer_from === undefined && !billedIds.has(record.custom_id);
       if (outcome.status === 'succeeded' || outcome.status === 'invalid_output') {
         if (record.cached) addUsage(t.cachedUsage!, outcome);
         else if (ownAnswer) {
           billedIds.add(record.custom_id);
           addUsage(t.billed!, outcome);
           // The line exactly as the API sent it: the cache hands it back as this request's answer later.
-          if (outcome.status === 'succeeded' && ctx.keepAnswers) cacheable.add(record.custom_id, line!);
+          if (outcome.status === 'succeeded' && ctx.keepAnswers) cacheable.add(record.custom_id, own.bytes(at!));
         }
         t.inputTokens += outcome.inputTokens;
         t.outputTokens += outcome.outputTokens;
@@ -268,8 +270,9 @@ export async function writeBatchOutput(
   } catch (err) {
     await Promise.all([...files.values()].map(({ file }) => file?.abort()));
     throw err;
+    done = true;
   } finally {
-    await Promise.all([own, ...foreignLines.values()].map((lines) => lines.close()));
+    await Promise.all([own, ...foreignLines.values()].map((lines) => lines.close(done)));
   }
   return { tallies: [...files.values()].map((f) => f.tally), cacheable: { records: cacheable.take(), tooLarge: cacheable.tooLarge } };
 }

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { downloadResults, type LifecycleOptions } from '../../connector/batches/lifecycle.js';
-import { indexResults, ResultLines, type ResultIndex, type ResultLocation } from '../../connector/batches/results-file.js';
+import { statSync, utimesSync } from 'node:fs';
+import { indexResults, ParsedAnswers, ResultLines, type ResultIndex, type ResultLocation } from '../../connector/batches/results-file.js';
 import type { Outcome } from '../../connector/batches/outcome.js';
 import { createApiClient } from '../../connector/batches/client.js';
 import { ask, KEY, retrieveEnded, start, type Harness } from '../emulator/helpers.js';
@@ -103,6 +104,65 @@ describe('indexResults', () => {
     const path = join(dir, `results-${file}.jsonl`);
     expect(((await readResult(path, index.get('big'))) as any).result.message.content[0].text).toHaveLength(200_000);
     expect(((await readResult(path, index.get('b'))) as any).custom_id).toBe('b');
+  });
+});
+
+describe('ParsedAnswers: each answer line parsed once, by the index pass, for the join', () => {
+  const indexKeeping = async (parsed: ParsedAnswers, path: string, ids: string[]) => {
+    const index: ResultIndex = new Map();
+    const outcomes = new Map<string, Outcome>();
+    await indexResults(path, 0, index, new Set(ids), (id, o) => outcomes.set(id, o), (stats) => parsed.keep(path, stats));
+    return { index, outcomes };
+  };
+
+  it('hands the join the very outcome the index pass parsed, held in memory or read positionally', async () => {
+    const ids = ['a', 'b', 'c'];
+    const path = fileWith(ids.map((id) => succeededLine(id)).join('\n') + '\n');
+    const parsed = new ParsedAnswers();
+    const { index, outcomes } = await indexKeeping(parsed, path, ids);
+    expect(parsed.heldBytes).toBe(statSync(path).size - 3);
+    for (const bytes of [Infinity, 0]) {
+      const lines = await ResultLines.open([path], { bytes }, parsed);
+      for (const id of ids) expect(lines.outcome(index.get(id)!)).toBe(outcomes.get(id));
+      await lines.close();
+    }
+    expect(parsed.heldBytes).toBeGreaterThan(0); // kept until a join is done with the file
+    const lines = await ResultLines.open([path], { bytes: Infinity }, parsed);
+    await lines.close(true);
+    expect(parsed.heldBytes).toBe(0);
+  });
+
+  it('never answers from the parse of an earlier version of the file', async () => {
+    const path = fileWith(succeededLine('a', 'old answer') + '\n');
+    const parsed = new ParsedAnswers();
+    const { index } = await indexKeeping(parsed, path, ['a']);
+    // Downloaded again, same length, same place in the file, another answer (and mtime moved on).
+    writeFileSync(path, succeededLine('a', 'new answer') + '\n');
+    utimesSync(path, new Date(), new Date(Date.now() + 5_000));
+    const lines = await ResultLines.open([path], { bytes: Infinity }, parsed);
+    expect(lines.outcome(index.get('a')!)).toMatchObject({ status: 'succeeded', output: 'new answer' });
+    await lines.close(true);
+  });
+
+  it('keeps at most its limit of line bytes, oldest files going first; the rest is parsed by the join', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `id${i}`);
+    const content = ids.map((id) => succeededLine(id)).join('\n') + '\n';
+    const lineBytes = Buffer.byteLength(succeededLine('id0'));
+    const parsed = new ParsedAnswers(lineBytes * 25);
+    const first = fileWith(content);
+    const { index, outcomes } = await indexKeeping(parsed, first, ids);
+    expect(parsed.heldBytes).toBeLessThanOrEqual(lineBytes * 25);
+    const second = fileWith(content);
+    await indexKeeping(parsed, second, ids);
+    expect(parsed.heldBytes).toBeLessThanOrEqual(lineBytes * 25);
+    // The first file's outcomes went to make room: the join parses them, and gets the same answers.
+    const lines = await ResultLines.open([first], { bytes: Infinity }, parsed);
+    for (const id of ids) {
+      const got = lines.outcome(index.get(id)!);
+      expect(got).not.toBe(outcomes.get(id));
+      expect(got).toEqual(outcomes.get(id));
+    }
+    await lines.close(true);
   });
 });
 
