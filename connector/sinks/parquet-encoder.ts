@@ -119,7 +119,13 @@ function writeFixed(buf: Buffer, at: number, kind: ColumnKind, v: unknown): void
   switch (kind) {
     case 'integer':
     case 'timestamp':
-      buf.writeBigInt64LE(typeof v === 'bigint' ? v : BigInt(v as number), at);
+      if (typeof v === 'bigint') buf.writeBigInt64LE(v, at);
+      else {
+        // A safe integer as two 32-bit words: several times cheaper than a BigInt per value.
+        const n = v as number;
+        buf.writeUInt32LE(n >>> 0, at);
+        buf.writeInt32LE(Math.floor(n / 2 ** 32), at + 4);
+      }
       return;
     case 'number':
       buf.writeDoubleLE(v as number, at);

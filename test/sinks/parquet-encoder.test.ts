@@ -47,7 +47,8 @@ function base(k: number): Row {
 }
 
 const cell = {
-  i: fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.integer()),
+  // Numbers are written as two 32-bit words, bigints as one 64-bit value: both, over their whole ranges.
+  i: fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.integer(), fc.maxSafeInteger(), fc.constantFrom(2 ** 32, -(2 ** 32), -(2 ** 32) - 1, Number.MIN_SAFE_INTEGER)),
   x: fc.double({ noNaN: true, noDefaultInfinity: true }),
   b: fc.boolean(),
   t: fc.bigInt({ min: -(10n ** 16n), max: 10n ** 16n }),
@@ -88,7 +89,8 @@ describe('columnar Parquet encoder', () => {
       fc.asyncProperty(rowsArb(nullRate), fc.constantFrom('SNAPPY', 'GZIP', 'UNCOMPRESSED'), fc.integer({ min: 1, max: 25 }), async (data, compression, rowGroupSize) => {
         const rows: Row[] = data.map((r, k) => ({ ...base(1000 + k), ...r }));
         const path = await write(`rand-${nullRate}-${n++}.parquet`, rows, { compression: compression as ParquetOptions['compression'], rowGroupSize });
-        const back = await duck(SELECT.replace('PATH', path));
+        // -0 is written as it is, but whether a reader hands back -0 or 0 is the reader's choice: both count.
+        const back = (await duck(SELECT.replace('PATH', path))).map((r) => (Object.is(r.x, -0) ? { ...r, x: 0 } : r));
         const want = rows.map((r) => Object.fromEntries(['i', 'x', 'b', 't', 'd', 's'].map((c) => [c, expected(c, r[c])])));
         expect(back).toEqual(want);
       }),
