@@ -169,33 +169,28 @@ export async function indexRound(path: string, round: number, expected: Readonly
 export const PARSED_ANSWER_BYTES = 32 * 2 ** 20;
 
 /** Which version of a file a parse came from: a results file downloaded again never answers from an old parse. */
-const fileVersion = (path: string, file: Stats) => `${path}\0${file.dev}:${file.ino}:${file.size}:${file.mtimeMs}`;
+const fileVersion = (file: Stats) => `${file.dev}:${file.ino}:${file.size}:${file.mtimeMs}`;
 
 /**
  * The outcomes indexing parsed from each results file, by line offset, so that the join of the same file
- * takes them instead of parsing every answer line a second time. A cache only: kept up to
- * PARSED_ANSWER_BYTES of lines (oldest files go first, a file past that keeps what it got), dropped once a
- * join is done with a file; whatever is missing the join parses from the line as before. The outcomes are
- * shared, never changed (the join copies what it shapes).
+ * takes them instead of parsing every answer line a second time. A cache only: it keeps up to
+ * PARSED_ANSWER_BYTES of lines and then keeps no more until joins release theirs (joins come in the order
+ * files were indexed, so the oldest are the ones wanted next); whatever is missing the join parses from the
+ * line as before. The outcomes are shared, never changed (the join copies what it shapes).
  */
 export class ParsedAnswers {
-  private readonly files = new Map<string, { outcomes: Map<number, Outcome>; bytes: number }>();
+  private readonly files = new Map<string, { version: string; outcomes: Map<number, Outcome>; bytes: number }>();
   private bytes = 0;
 
   constructor(private readonly limit = PARSED_ANSWER_BYTES) {}
 
-  /** Starts keeping the outcomes of one version of a file: returns where to put each, or undefined if full. */
-  keep(path: string, file: Stats): ((offset: number, length: number, outcome: Outcome) => void) | undefined {
-    const key = fileVersion(path, file);
-    this.drop(key);
-    for (const oldest of this.files.keys()) {
-      if (this.bytes + Math.min(file.size, this.limit) <= this.limit) break;
-      this.drop(oldest);
-    }
-    const kept = { outcomes: new Map<number, Outcome>(), bytes: 0 };
-    this.files.set(key, kept);
+  /** Starts keeping the outcomes of this version of a file (forgetting any other): where to put each. */
+  keep(path: string, file: Stats): (offset: number, length: number, outcome: Outcome) => void {
+    this.release(path);
+    const kept = { version: fileVersion(file), outcomes: new Map<number, Outcome>(), bytes: 0 };
+    this.files.set(path, kept);
     return (offset, length, outcome) => {
-      if (this.bytes + length > this.limit || !this.files.has(key)) return;
+      if (this.bytes + length > this.limit || this.files.get(path) !== kept) return;
       kept.outcomes.set(offset, outcome);
       kept.bytes += length;
       this.bytes += length;
@@ -204,24 +199,21 @@ export class ParsedAnswers {
 
   /** The outcomes kept for this version of a file, if any. */
   of(path: string, file: Stats): Map<number, Outcome> | undefined {
-    return this.files.get(fileVersion(path, file))?.outcomes;
+    const kept = this.files.get(path);
+    return kept?.version === fileVersion(file) ? kept.outcomes : undefined;
   }
 
-  /** Forgets this version of a file (its join is done). */
-  release(path: string, file: Stats): void {
-    this.drop(fileVersion(path, file));
+  /** Forgets a file's outcomes (its join is done). */
+  release(path: string): void {
+    const kept = this.files.get(path);
+    if (!kept) return;
+    this.bytes -= kept.bytes;
+    this.files.delete(path);
   }
 
   /** Results-line bytes whose outcomes are kept. */
   get heldBytes(): number {
     return this.bytes;
-  }
-
-  private drop(key: string): void {
-    const kept = this.files.get(key);
-    if (!kept) return;
-    this.bytes -= kept.bytes;
-    this.files.delete(key);
   }
 }
 
@@ -313,7 +305,7 @@ export class ResultLines {
   /** Closes the files; `done`: the join finished with them, so their kept outcomes are let go. */
   async close(done = false): Promise<void> {
     await Promise.all(this.files.map((f) => f?.handle?.close()));
-    for (const f of this.files) if (f && done) this.parsed.release(f.path, f.stats);
+    for (const f of this.files) if (f && done) this.parsed.release(f.path);
     this.files.fill(undefined);
   }
 }

@@ -267,10 +267,10 @@ export async function writeBatchOutput(
       tally.paths = file ? await file.commit() : [];
       failpoint('after_file_commit');
     }
+    done = true;
   } catch (err) {
     await Promise.all([...files.values()].map(({ file }) => file?.abort()));
     throw err;
-    done = true;
   } finally {
     await Promise.all([own, ...foreignLines.values()].map((lines) => lines.close(done)));
   }

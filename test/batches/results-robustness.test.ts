@@ -144,25 +144,33 @@ describe('ParsedAnswers: each answer line parsed once, by the index pass, for th
     await lines.close(true);
   });
 
-  it('keeps at most its limit of line bytes, oldest files going first; the rest is parsed by the join', async () => {
-    const ids = Array.from({ length: 20 }, (_, i) => `id${i}`);
+  it('keeps at most its limit of line bytes, then no more until a join lets go; the rest is parsed by the join', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `id${String(i).padStart(2, '0')}`); // lines of one length
     const content = ids.map((id) => succeededLine(id)).join('\n') + '\n';
-    const lineBytes = Buffer.byteLength(succeededLine('id0'));
+    const lineBytes = Buffer.byteLength(succeededLine(ids[0]!));
     const parsed = new ParsedAnswers(lineBytes * 25);
-    const first = fileWith(content);
-    const { index, outcomes } = await indexKeeping(parsed, first, ids);
-    expect(parsed.heldBytes).toBeLessThanOrEqual(lineBytes * 25);
-    const second = fileWith(content);
-    await indexKeeping(parsed, second, ids);
-    expect(parsed.heldBytes).toBeLessThanOrEqual(lineBytes * 25);
-    // The first file's outcomes went to make room: the join parses them, and gets the same answers.
-    const lines = await ResultLines.open([first], { bytes: Infinity }, parsed);
-    for (const id of ids) {
-      const got = lines.outcome(index.get(id)!);
-      expect(got).not.toBe(outcomes.get(id));
-      expect(got).toEqual(outcomes.get(id));
-    }
-    await lines.close(true);
+    const [first, second, third] = [fileWith(content), fileWith(content), fileWith(content)];
+    const one = await indexKeeping(parsed, first, ids);
+    const two = await indexKeeping(parsed, second, ids);
+    expect(parsed.heldBytes).toBe(lineBytes * 25); // all of the first file, 5 lines of the second
+    // The first file, joined first, has every outcome; the second has 5, and the join parses the rest alike.
+    const join = async (path: string, found: { index: ResultIndex; outcomes: Map<string, Outcome> }) => {
+      const lines = await ResultLines.open([path], { bytes: Infinity }, parsed);
+      let same = 0;
+      for (const id of ids) {
+        const got = lines.outcome(found.index.get(id)!);
+        expect(got).toEqual(found.outcomes.get(id));
+        if (got === found.outcomes.get(id)) same++;
+      }
+      await lines.close(true);
+      return same;
+    };
+    expect(await join(first, one)).toBe(20);
+    expect(parsed.heldBytes).toBe(lineBytes * 5);
+    const three = await indexKeeping(parsed, third, ids); // room again, for 20 lines
+    expect(await join(second, two)).toBe(5);
+    expect(await join(third, three)).toBe(20);
+    expect(parsed.heldBytes).toBe(0);
   });
 });
 
