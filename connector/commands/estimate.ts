@@ -8,7 +8,7 @@ import { ResultCache } from '../cache/result-cache.js';
 import { estimateRequestCost } from '../cost/estimate.js';
 import { priceFor, resolvePrices } from '../cost/prices.js';
 import { BatchShape } from '../pipeline/open-batch.js';
-import { batchLimits, buildLimits, skipFor } from '../pipeline/record-policy.js';
+import { batchLimitsFor, buildLimits, skipFor } from '../pipeline/record-policy.js';
 import { InputError, parseMessage, readLines } from '../protocol/reader.js';
 import { RequestBuilder } from '../requests/build.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
@@ -66,13 +66,17 @@ export async function estimateCommand(options: { config: string; catalog: string
     note: 'token counts are a local estimate (about 4 characters per token); cost assumes every request uses all of max_tokens, at the price table in connector/cost/prices.ts plus price_overrides',
   };
   const seen = new Set<string>();
-  const limits = batchLimits(config);
-  // Packing is write's own (BatchShape): a batch seals on its request count, body size, or record count
-  // (records that send nothing — duplicates, cache hits, skipped — still fill it); only batches with requests are sent.
+  // Packing is write's own (BatchShape, and the same caps per batch number, ramp-up included): a batch seals
+  // on its request count, body size, or record count (records that send nothing — duplicates, cache hits,
+  // skipped — still fill it); only batches with requests are sent.
   let shape = new BatchShape();
+  let sealed = 0;
+  let limits = batchLimitsFor(config, sealed);
   const seal = () => {
+    if (shape.records === 0) return;
     if (shape.requests > 0) e.batches++;
     shape = new BatchShape();
+    limits = batchLimitsFor(config, ++sealed);
   };
   try {
     for await (const line of readLines(input)) {

@@ -16,6 +16,7 @@ export interface ConnectorConfig {
   temperature?: number;
   max_requests_per_batch: number;
   max_batch_bytes: number;
+  batch_ramp_up: boolean;
   poll_interval_seconds: number;
   emit_run_state: boolean;
   wait: 'until_done' | 'submit_only';

@@ -13,6 +13,21 @@ export function batchLimits(config: ConnectorConfig): BatchLimits & { maxRequest
   };
 }
 
+/** Requests in a run's first batch under batch_ramp_up; each next batch may hold twice as many. */
+export const RAMP_FIRST_REQUESTS = 1000;
+
+/**
+ * The caps of the run's batch number `seq` (0 = first). Under batch_ramp_up the first batches are smaller
+ * (1,000 requests, 2,000, 4,000, … up to max_requests_per_batch): a sync of 10,000 records then has its
+ * first answers back, and Parquet being written, while most of its input is still being read, where one
+ * full batch would wait for the last record before anything is sent. `write` and `estimate` both pack with it.
+ */
+export function batchLimitsFor(config: ConnectorConfig, seq: number): BatchLimits & { maxRequestBytes: number } {
+  const limits = batchLimits(config);
+  if (!config.batch_ramp_up) return limits;
+  return { ...limits, maxRequests: Math.min(limits.maxRequests, RAMP_FIRST_REQUESTS * 2 ** Math.min(seq, 30)) };
+}
+
 /** How a record's request is built under the oversize policy: cut to fit, or left whole (and then skipped). */
 export function buildLimits(config: ConnectorConfig): { maxBytes?: number } {
   return config.oversize_policy === 'truncate' ? { maxBytes: batchLimits(config).maxRequestBytes } : {};

@@ -34,7 +34,7 @@ import { BatchTask, type BatchTaskContext, type TaskResult } from './batch-task.
 import { OpenBatch, RUN_STATE_STREAM } from './open-batch.js';
 import { Progress } from './progress.js';
 import { Limiter } from './limiter.js';
-import { batchLimits, buildLimits, skipFor } from './record-policy.js';
+import { batchLimitsFor, buildLimits, skipFor } from './record-policy.js';
 import { pruneOverwrittenRuns } from './overwrite.js';
 import { claimedBatchIds, loadRuns } from './run-registry.js';
 import { RunSession } from './run-session.js';
@@ -434,7 +434,8 @@ export class WriteRun {
       return;
     }
     const config = this.o.config;
-    const limits = batchLimits(config);
+    // The caps of the batch this record would join (the open one, else the next).
+    const limits = batchLimitsFor(config, this.open?.spool.seq ?? this.nextSeq);
     const request = this.builder.build(record, buildLimits(config));
     const skip = skipFor(request, config, lineNumber);
     // A full batch is sealed first, so "already in this batch" below means the batch the record joins.

@@ -118,6 +118,19 @@ describe('pay less', () => {
     expect(again).toMatchObject({ requests_to_send: 0, cached: 20, estimated_cost_usd: 0 });
   });
 
+  it('ramps the first batches up (1,000 requests, then 2,000, ...) as estimate predicts; batch_ramp_up false fills each batch', async () => {
+    const input = docs(3500, 'ramp').map((d) => recordLine('notes', { id: d.id, body: d.body }));
+    const { write, estimate } = destinationSetup(emu, { max_requests_per_batch: 10_000 });
+    expect(await estimate(input)).toMatchObject({ requests_to_send: 3500, batches: 3 });
+    const from = (await emu.batches()).length;
+    const result = await write(input);
+    expect(result.code, result.stderr).toBe(0);
+    const sizes = (await emu.batches()).slice(from).map((b) => Object.values(b.request_counts).reduce((a, n) => a + n, 0));
+    expect(sizes).toEqual([1000, 2000, 500]);
+    const flat = destinationSetup(emu, { max_requests_per_batch: 10_000, batch_ramp_up: false });
+    expect(await flat.estimate(input)).toMatchObject({ requests_to_send: 3500, batches: 1 });
+  });
+
   it('the budget gate stops the run before a submission that would pass max_cost_usd', async () => {
     const tight = destinationSetup(emu, { max_cost_usd: 0.000001 });
     const creates = emu.calls.create;
