@@ -23,7 +23,7 @@ import { failpoint } from '../state/failpoints.js';
 import { textLines } from '../state/lines.js';
 import { DestinationLock } from '../state/lock.js';
 import { RecordLedger, recordFingerprint } from '../state/record-ledger.js';
-import { RequestIndex } from '../state/request-index.js';
+import { REQUEST_INDEX_FILE, RequestIndex } from '../state/request-index.js';
 import { ResultCache } from '../cache/result-cache.js';
 import { resolvePrices, type PriceTable } from '../cost/prices.js';
 import { estimateRequestCost, requirePrice } from '../cost/estimate.js';
@@ -112,7 +112,8 @@ export class WriteRun {
   private recordsIn = 0;
   private recordsAlreadyOwned = 0;
   private rejected = 0;
-  private readonly requestIndex = new RequestIndex();
+  /** Opened with the run's session (the table lives in its folder), closed and deleted when this write ends. */
+  private requestIndex!: RequestIndex;
   private cache: ResultCache | undefined;
   private readonly prices: PriceTable;
   /** Estimated upper cost of what this run has submitted (or sealed for submission), for the budget gate. */
@@ -179,7 +180,13 @@ export class WriteRun {
     const attempt = this.session.view.attempts + 1;
     this.session.journal.append({ type: 'attempt_started', attempt, at: new Date().toISOString() });
     await this.log('INFO', `run ${this.session.runId} ${resume ? `resumed (attempt ${attempt})` : 'started'}; control files in ${this.session.runDir}`);
-    if (resume) await this.recover();
+    this.requestIndex = new RequestIndex(join(this.session.runDir, REQUEST_INDEX_FILE));
+    try {
+      if (resume) await this.recover();
+    } catch (err) {
+      this.requestIndex.close();
+      throw err;
+    }
 
     this.progress.start();
     try {
@@ -209,6 +216,7 @@ export class WriteRun {
       throw this.failure;
     } finally {
       this.progress.stop();
+      this.requestIndex.close();
       this.session.close();
     }
   }

@@ -1,17 +1,43 @@
+import { readdirSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { DiskTable, keyHash } from '../cache/hash-table.js';
+
+/** The index's file name in a run's folder (with a generation suffix: `request-index.0`, `.1`, …). */
+export const REQUEST_INDEX_FILE = 'request-index';
+
+/** 2^18 slots: 8 MB of sparse file and 160 KB of summary, room for ~180,000 requests before the first growth. */
+const FIRST_BITS = 18;
+const MAX_LOAD = 0.7;
+/** Every slot of this table is live: nothing is ever evicted from a run's index. */
+const ALWAYS = () => true;
+/** The one segment id slots are filed under (0 would mean an empty slot); the seq goes in the offset. */
+const SEGMENT = 1;
+
 /**
- * Which sealed batch (seq) first carried each request of a run, so an identical request later in the
- * run is not sent again but answered from that batch. Keys are 64 bits of the custom_id (itself a
- * SHA-256): an open-addressing table over typed arrays, ~24 bytes per distinct request, no per-entry
- * objects. A 64-bit collision among 10 million requests has odds of about 3 in a million.
+ * Which sealed batch (seq) first carried each request of a run, so an identical request later in the run
+ * is not sent again but answered from that batch. It lives in a file (the result cache's on-disk hash
+ * table, keyed by 128 bits of the custom_id): memory holds only the table's summary, ~1-2 bytes per
+ * request, so a run of 10 million requests does not hold 10 million entries in the heap. Slot writes are
+ * held back and written together (DiskTable.flushWrites), so filing a request costs no syscall; a lookup
+ * of a request not seen before is answered from the summary alone. The file is scratch: a resumed run
+ * rebuilds it from its spooled records, and close() deletes it.
  */
 export class RequestIndex {
-  private keys = new BigUint64Array(1 << 16);
-  private seqs = new Int32Array(1 << 16);
+  private table: DiskTable;
+  private gen = 0;
   private count = 0;
+  private readonly hash = Buffer.alloc(32);
+  /** The key whose hash `hash` holds: add() right after get() of the same request (the usual order) reuses it. */
+  private hashed: string | undefined;
 
-  static keyOf(customId: string): bigint {
-    const key = Buffer.from(customId.slice(1, 12), 'base64url').readBigUInt64BE(0);
-    return key === 0n ? 1n : key; // 0 marks an empty slot
+  /** `path`: where the table goes (a generation number is appended as it grows); what a killed attempt left there goes. */
+  constructor(
+    private readonly path: string,
+    options: { firstBits?: number } = {},
+  ) {
+    const prefix = `${basename(path)}.`;
+    for (const name of readdirSync(dirname(path))) if (name.startsWith(prefix)) unlinkSync(join(dirname(path), name));
+    this.table = DiskTable.create(this.fileName(0), options.firstBits ?? FIRST_BITS);
   }
 
   get size(): number {
@@ -19,40 +45,44 @@ export class RequestIndex {
   }
 
   get(customId: string): number | undefined {
-    const key = RequestIndex.keyOf(customId);
-    const mask = this.keys.length - 1;
-    for (let i = Number(key & BigInt(mask)); ; i = (i + 1) & mask) {
-      const k = this.keys[i]!;
-      if (k === 0n) return undefined;
-      if (k === key) return this.seqs[i];
-    }
+    let seq: number | undefined;
+    this.table.lookup(this.hashOf(customId), ALWAYS, (_segment, offset) => {
+      seq = offset;
+      return true;
+    });
+    return seq;
   }
 
   /** Records the seq that carries a request; the first seq wins. */
   add(customId: string, seq: number): void {
-    if ((this.count + 1) * 2 > this.keys.length) this.grow();
-    this.insert(RequestIndex.keyOf(customId), seq);
+    if (this.count + 1 > MAX_LOAD * this.table.slots) this.grow();
+    if (this.table.insert(this.hashOf(customId), SEGMENT, seq, 0, ALWAYS) !== 'present') this.count++;
   }
 
-  private insert(key: bigint, seq: number): void {
-    const mask = this.keys.length - 1;
-    for (let i = Number(key & BigInt(mask)); ; i = (i + 1) & mask) {
-      const k = this.keys[i]!;
-      if (k === key) return;
-      if (k === 0n) {
-        this.keys[i] = key;
-        this.seqs[i] = seq;
-        this.count++;
-        return;
-      }
+  private hashOf(customId: string): Buffer {
+    if (customId !== this.hashed) {
+      keyHash(customId, this.hash);
+      this.hashed = customId;
     }
+    return this.hash;
   }
 
+  /** Closes and deletes the table's file. */
+  close(): void {
+    this.table.discardWrites();
+    this.table.close();
+    unlinkSync(this.table.path);
+  }
+
+  private fileName(gen: number): string {
+    return `${this.path}.${gen}`;
+  }
+
+  /** Twice the slots, written by one streaming pass (DiskTable.rebuildInto). */
   private grow(): void {
-    const [keys, seqs] = [this.keys, this.seqs];
-    this.keys = new BigUint64Array(keys.length * 2);
-    this.seqs = new Int32Array(keys.length * 2);
-    this.count = 0;
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== 0n) this.insert(keys[i]!, seqs[i]!);
+    const old = this.table;
+    this.table = old.rebuildInto(this.fileName(++this.gen), old.bits + 1, ALWAYS).table;
+    old.close();
+    unlinkSync(old.path);
   }
 }

@@ -1,5 +1,6 @@
 // Guards "pay once": identical requests anywhere in a run are sent once and answered for every record
 // that made them (even across batches), checked with the emulator's submission counts and DuckDB.
+import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
 import { duck } from '../helpers/duckdb.js';
@@ -35,6 +36,8 @@ describe('pay once within a run', () => {
     const sent = submittedSince(emu, before, rows.map((r) => String(r.c)));
     expect([...sent.values()].every((n) => n === 1)).toBe(true);
     expect((await emu.batches()).length - batchesBefore).toBe(2);
+    // The run's duplicate index is scratch: gone once the run is done.
+    expect((readdirSync(destination, { recursive: true }) as string[]).filter((p) => p.includes('request-index'))).toEqual([]);
   });
 });
 
