@@ -225,16 +225,23 @@ export class WriteRun {
   private async recover(): Promise<void> {
     const view = this.session.view;
     this.session.cleanLeftovers(this.o.config.destination_path);
-    const fingerprints: bigint[] = [];
+    // 8 bytes per owned record, in a typed array (a JS array of bigints would hold ~30 bytes each).
+    let fingerprints = new BigUint64Array(1024);
+    let owned = 0;
     for (const seq of view.seqs.values()) {
       for await (const chunk of textLines(recordsFile(batchDir(this.session.runDir, seq.seq)))) for (const line of chunk) {
         const r = JSON.parse(line) as SpooledRecord;
-        fingerprints.push(recordFingerprint(r.stream, r.namespace, r.data));
+        if (owned === fingerprints.length) {
+          const bigger = new BigUint64Array(owned * 2);
+          bigger.set(fingerprints);
+          fingerprints = bigger;
+        }
+        fingerprints[owned++] = recordFingerprint(r.stream, r.namespace, r.data);
         // Only requests this seq really sent can answer later duplicates (not skipped, cached or borrowed ones).
         if (r.answer_from === undefined && !r.skip && !r.cached) this.requestIndex.add(r.custom_id, seq.seq);
       }
     }
-    this.ledger = new RecordLedger(fingerprints);
+    this.ledger = new RecordLedger(fingerprints.subarray(0, owned));
     this.nextSeq = this.session.nextSeq;
     this.recoveredBoundary = this.nextSeq - 1;
     this.committedUsd = [...view.seqs.values()].reduce((n, s) => n + (s.estimateUsd ?? 0), 0);

@@ -16,8 +16,8 @@ export class RecordLedger {
   private readonly sorted: BigUint64Array;
   private readonly matched: Uint8Array;
 
-  constructor(fingerprints: Iterable<bigint>) {
-    this.sorted = BigUint64Array.from(fingerprints).sort();
+  constructor(fingerprints: Iterable<bigint> | BigUint64Array) {
+    this.sorted = (fingerprints instanceof BigUint64Array ? fingerprints.slice() : BigUint64Array.from(fingerprints)).sort();
     this.matched = new Uint8Array(Math.ceil(this.sorted.length / 8));
   }
 
