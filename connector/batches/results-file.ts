@@ -165,7 +165,7 @@ export async function indexRound(path: string, round: number, expected: Readonly
   return { scan, located: [...index], verdicts };
 }
 
-/** Parsed outcomes kept for joins, in results-line bytes (the outcomes take about as much heap). */
+/** Parsed outcomes kept for joins, counted in results-line bytes (the outcomes themselves take less heap). */
 export const PARSED_ANSWER_BYTES = 32 * 2 ** 20;
 
 /** Which version of a file a parse came from: a results file downloaded again never answers from an old parse. */
@@ -230,13 +230,6 @@ export function mergeRound(index: ResultIndex, found: RoundIndex, onVerdict: (cu
 /** Results files up to this many bytes in all are read into memory for a join; larger ones are read line by line. */
 export const IN_MEMORY_RESULTS_BYTES = 64 * 2 ** 20;
 
-/**
- * The answer lines of a batch's rounds, by location. The join asks for them in record order, not file order,
- * so each is one random access: a slice of the file held in memory when the files are small (the usual batch:
- * ~7 MB per 10,000 short answers), or a positional read from the page cache when they are large, so memory
- * stays bounded whatever a batch returns. Outcomes the index pass parsed on this thread are taken from
- * `parsedAnswers` instead of parsing the line again.
- */
 /** One round's results file as a join reads it: held in memory, or open for positional reads. */
 interface JoinedFile {
   path: string;
@@ -247,6 +240,13 @@ interface JoinedFile {
   parsed?: Map<number, Outcome>;
 }
 
+/**
+ * The answer lines of a batch's rounds, by location. The join asks for them in record order, not file order,
+ * so each is one random access: a slice of the file held in memory when the files are small (the usual batch:
+ * ~7 MB per 10,000 short answers), or a positional read from the page cache when they are large, so memory
+ * stays bounded whatever a batch returns. Outcomes the index pass parsed on this thread are taken from
+ * `parsedAnswers` instead of parsing the line again.
+ */
 export class ResultLines {
   private scratch = Buffer.allocUnsafe(64 * 1024);
 

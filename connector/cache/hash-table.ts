@@ -18,10 +18,9 @@ import { readFully } from './record-format.js';
  *  28  u32       reserved (0)
  *
  * A slot is a hint, never the truth: the reader checks the record it points at (magic, crc, key), so a slot
- * torn by a crash, lost with the writes held back (see flushWrites), or one pointing into an evicted segment,
- * can only cause a miss. Slots of evicted
- * segments ("stale") are skipped by lookups, reused by inserts and dropped by the next rebuild. Slots are
- * never emptied in place, so probe chains stay intact.
+ * torn by a crash, lost with the writes held back (see flushWrites), or pointing into an evicted segment can
+ * only cause a miss. Slots of evicted segments ("stale") are skipped by lookups, reused by inserts and dropped
+ * by the next rebuild. Slots are never emptied in place, so probe chains stay intact.
  */
 export const SLOT_BYTES = 32;
 export const TABLE_HEADER = 64;

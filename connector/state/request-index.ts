@@ -1,4 +1,4 @@
-import { readdirSync, unlinkSync } from 'node:fs';
+import { readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DiskTable, keyHash } from '../cache/hash-table.js';
 
@@ -67,11 +67,11 @@ export class RequestIndex {
     return this.hash;
   }
 
-  /** Closes and deletes the table's file. */
+  /** Closes and deletes the table's file (nothing is written first: it is scratch). */
   close(): void {
     this.table.discardWrites();
     this.table.close();
-    unlinkSync(this.table.path);
+    rmSync(this.table.path, { force: true });
   }
 
   private fileName(gen: number): string {
