@@ -16,8 +16,9 @@ export class RecordLedger {
   private readonly sorted: BigUint64Array;
   private readonly matched: Uint8Array;
 
-  constructor(fingerprints: Iterable<bigint> | BigUint64Array) {
-    this.sorted = (fingerprints instanceof BigUint64Array ? fingerprints.slice() : BigUint64Array.from(fingerprints)).sort();
+  /** `fingerprints` is copied (the caller's array may be larger than what it holds) and sorted. */
+  constructor(fingerprints: BigUint64Array) {
+    this.sorted = fingerprints.slice().sort();
     this.matched = new Uint8Array(Math.ceil(this.sorted.length / 8));
   }
 
