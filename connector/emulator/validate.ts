@@ -132,6 +132,60 @@ export function validateParams(
     if (format !== undefined && format !== null) {
       if (!isObject(format) || format.type !== 'json_schema') return bad("output_config.format.type: Input should be 'json_schema'");
       if (!isObject(format.schema)) return bad('output_config.format.schema: Field required');
+      const problem = structuredSchemaProblem(format.schema, 'output_config.format.schema', true);
+      if (problem) return bad(problem);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The JSON Schema subset structured outputs take: the keywords the SDK's own strict transform keeps
+ * (lib/transform-json-schema), every object closed with `additionalProperties: false`, string formats from
+ * its list, minItems 0 or 1. The real API refuses an open object; what it does with the other keywords the
+ * transform moves into descriptions (numeric ranges, lengths, patterns) is refused here too, so a caller that
+ * passes this check sends nothing the API could turn down.
+ */
+const SCHEMA_KEYWORDS = new Set([
+  'type', 'properties', 'required', 'additionalProperties', 'items', 'enum', 'const', 'anyOf', 'allOf', '$defs', '$ref',
+  'description', 'title', 'format', 'minItems',
+]);
+const STRING_FORMATS = new Set(['date-time', 'time', 'date', 'duration', 'email', 'hostname', 'uri', 'ipv4', 'ipv6', 'uuid']);
+
+function structuredSchemaProblem(node: unknown, path: string, root = false): string | undefined {
+  if (!isObject(node)) return `${path}: Input should be a valid dictionary`;
+  if (root && node.type !== 'object') return `${path}: the root schema must be of type 'object'`;
+  for (const key in node) if (!SCHEMA_KEYWORDS.has(key)) return `${path}: '${key}' is not supported in structured output schemas`;
+  if (node.type === 'object' || node.properties !== undefined) {
+    if (node.additionalProperties !== false) return `${path}: For 'object' type, 'additionalProperties' must be explicitly set to false`;
+    if (node.properties !== undefined) {
+      if (!isObject(node.properties)) return `${path}.properties: Input should be a valid dictionary`;
+      for (const [name, sub] of Object.entries(node.properties)) {
+        const problem = structuredSchemaProblem(sub, `${path}.properties.${name}`);
+        if (problem) return problem;
+      }
+    }
+  }
+  if (node.format !== undefined && !STRING_FORMATS.has(node.format as string)) return `${path}: format '${String(node.format)}' is not supported`;
+  if (node.minItems !== undefined && node.minItems !== 0 && node.minItems !== 1) return `${path}: minItems must be 0 or 1`;
+  if (node.items !== undefined) {
+    const problem = structuredSchemaProblem(node.items, `${path}.items`);
+    if (problem) return problem;
+  }
+  for (const key of ['anyOf', 'allOf'] as const) {
+    const list = node[key];
+    if (list === undefined) continue;
+    if (!Array.isArray(list) || list.length === 0) return `${path}.${key}: Input should be a non-empty list`;
+    for (let i = 0; i < list.length; i++) {
+      const problem = structuredSchemaProblem(list[i], `${path}.${key}.${i}`);
+      if (problem) return problem;
+    }
+  }
+  if (node.$defs !== undefined) {
+    if (!isObject(node.$defs)) return `${path}.$defs: Input should be a valid dictionary`;
+    for (const [name, sub] of Object.entries(node.$defs)) {
+      const problem = structuredSchemaProblem(sub, `${path}.$defs.${name}`);
+      if (problem) return problem;
     }
   }
   return undefined;

@@ -157,7 +157,7 @@ export class RequestBuilder {
     if (this.system) params.system = this.system;
     if (c.temperature !== undefined) params.temperature = c.temperature;
     params.messages = [{ role: 'user', content: text }];
-    if (this.output.mode === 'json') params.output_config = { format: { type: 'json_schema', schema: this.output.schema! } };
+    if (this.output.mode === 'json') params.output_config = { format: { type: 'json_schema', schema: this.output.apiSchema! } };
     return params as unknown as MessageCreateParamsNonStreaming;
   }
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Ajv, type ValidateFunction } from 'ajv';
+import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
 import type { ConnectorConfig } from '../config/config.js';
 import { configError } from '../errors.js';
 import { kindOf, type ColumnKind } from '../sinks/arrow-schema.js';
@@ -14,7 +15,15 @@ export type OutputMode = 'text' | 'label' | 'json';
 export interface OutputSpec {
   mode: OutputMode;
   labels: string[];
+  /** The user's output_schema: answers are validated against it, and it types the columns. */
   schema?: Record<string, unknown>;
+  /**
+   * The schema as requests send it (output_config.format.schema): the API takes only a subset of JSON Schema
+   * (every object closed with additionalProperties false; no numeric, length or pattern constraints), so
+   * this is the SDK's own strict transform of `schema` (what its jsonSchemaOutputFormat helper sends).
+   * Constraints it cannot send move into descriptions, and `validate` still enforces them on the answers.
+   */
+  apiSchema?: Record<string, unknown>;
   validate?: ValidateFunction;
   /** Extra Parquet columns for json mode: `<prefix><property>` with the kind the schema gives it. */
   columns: Array<{ column: string; property: string; kind: ColumnKind }>;
@@ -41,13 +50,19 @@ export function outputSpecFrom(config: ConnectorConfig): OutputSpec {
     } catch (err) {
       throw configError('CONFIG_INVALID', `output_schema is not a valid JSON schema: ${(err as Error).message}`);
     }
+    let apiSchema: Record<string, unknown>;
+    try {
+      apiSchema = transformJSONSchema(schema) as Record<string, unknown>;
+    } catch (err) {
+      throw configError('CONFIG_INVALID', `output_schema cannot be sent as a structured-output schema: ${(err as Error).message}`);
+    }
     const prefix = config.output_column_prefix;
     const columns = Object.entries(properties as Record<string, unknown>).map(([property, sub]) => ({
       column: `${prefix}${property}`,
       property,
       kind: kindOf(sub, schema),
     }));
-    return { mode, labels: [], schema, validate, columns };
+    return { mode, labels: [], schema, apiSchema, validate, columns };
   }
   return { mode: 'text', labels: [], columns: [] };
 }

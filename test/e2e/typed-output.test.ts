@@ -105,7 +105,32 @@ describe('typed output', () => {
     expect(agg.map((r) => r.c)).toEqual(['invoice', 'letter']);
     expect(agg.every((r) => typeof r.total === 'number' && r.has_due === true)).toBe(true);
     const sent = emu.requestsOf(String((await duck(`SELECT _claude_batch_id AS b FROM read_parquet('${glob}') LIMIT 1`))[0]!.b))!;
-    expect(sent[0]!.params.output_config).toEqual({ format: { type: 'json_schema', schema } });
+    // The API's strict form (the SDK's own transform): an enum stands for its type.
+    const strict = { ...schema, properties: { ...schema.properties, category: { enum: ['invoice', 'letter'] } } };
+    expect(sent[0]!.params.output_config).toEqual({ format: { type: 'json_schema', schema: strict } });
+  });
+
+  it('json mode: a schema the API would refuse as written goes out in its strict form, and the answers are still held to all of it', async () => {
+    // Open objects and numeric/length constraints: the emulator, like the API, refuses such a schema in a request.
+    const schema = {
+      type: 'object',
+      properties: { total: { type: 'number', maximum: -1 }, note: { type: 'string', maxLength: 500 }, sender: { type: 'object', properties: { name: { type: 'string' } } } },
+      required: ['total', 'note'],
+    };
+    const { destination, args } = setup({ output_mode: 'json', output_schema: schema, prompt_template: 'Extract from {{ id }}: {{ body }}' }, catalogFor(['docs']));
+    const records = Array.from({ length: 4 }, (_, i) => recordLine('docs', { id: `s${i}`, body: `Invoice ${i}: total 1${i}.50 EUR` }));
+    const result = await runCli(args, { stdin: records.join('\n') });
+    expect(result.code, result.stderr).toBe(0);
+    const glob = `${destination}/**/*.parquet`;
+    const rows = await duck(`SELECT _claude_status AS s, _claude_error_type AS t, _claude_error AS e, _claude_batch_id AS b FROM read_parquet('${glob}')`);
+    expect(rows).toHaveLength(4);
+    // Answered (no request refused), and every answer checked against the maximum the request could not carry.
+    expect(rows.every((r) => r.s === 'invalid_output' && r.t === 'invalid_output' && /total must be <= -1/.test(String(r.e)))).toBe(true);
+    const format = (emu.requestsOf(String(rows[0]!.b))![0]!.params.output_config as { format: { schema: Record<string, any> } }).format;
+    expect(format.schema.additionalProperties).toBe(false);
+    expect(format.schema.properties.sender.additionalProperties).toBe(false);
+    expect(format.schema.properties.total).toEqual({ type: 'number', description: '{maximum: -1}' });
+    expect(format.schema.properties.note).toEqual({ type: 'string', description: '{maxLength: 500}' });
   });
 
   it('json mode: an answer cut off by max_tokens is invalid_output, and is retried once with twice the budget', async () => {

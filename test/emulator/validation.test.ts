@@ -117,6 +117,39 @@ describe('per-request params fail only their own request', () => {
     expect(innerType('speed')).toBe('invalid_request_error');
   });
 
+  it('refuses a structured-output schema outside the strict subset, and takes its strict form', async () => {
+    const { client } = roomy;
+    const withSchema = (id: string, schema: Record<string, unknown>) =>
+      rawRequest(id, { model: HAIKU, max_tokens: 100, messages: [{ role: 'user', content: 'Invoice total 12.50' }], output_config: { format: { type: 'json_schema', schema } } });
+    const total = { type: 'number' };
+    const requests = [
+      withSchema('open-root', { type: 'object', properties: { total }, required: ['total'] }),
+      withSchema('open-true', { type: 'object', properties: { total }, additionalProperties: true }),
+      withSchema('open-nested', { type: 'object', properties: { sender: { type: 'object', properties: { name: { type: 'string' } } } }, additionalProperties: false }),
+      withSchema('minimum', { type: 'object', properties: { total: { type: 'number', minimum: 0 } }, additionalProperties: false }),
+      withSchema('array-root', { type: 'array', items: total }),
+      withSchema('strict', {
+        type: 'object',
+        properties: { total, kind: { enum: ['a', 'b'] }, tags: { type: 'array', items: { type: 'string' }, minItems: 1 }, due: { type: 'string', format: 'date', description: '{pattern: "x"}' } },
+        required: ['total'],
+        additionalProperties: false,
+      }),
+    ];
+    const results = await resultsById(client, (await client.messages.batches.create({ requests })).id);
+    const message = (id: string) => {
+      const r = results.get(id);
+      if (r?.type !== 'errored') throw new Error(`${id}: expected errored, got ${JSON.stringify(r)}`);
+      expect(r.error.error.type).toBe('invalid_request_error');
+      return r.error.error.message;
+    };
+    expect(message('open-root')).toBe("output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false");
+    expect(message('open-true')).toContain("'additionalProperties' must be explicitly set to false");
+    expect(message('open-nested')).toContain('output_config.format.schema.properties.sender:');
+    expect(message('minimum')).toBe("output_config.format.schema.properties.total: 'minimum' is not supported in structured output schemas");
+    expect(message('array-root')).toContain("must be of type 'object'");
+    succeeded(results.get('strict'));
+  });
+
   it('accepts every body param the SDK declares for a Messages request (except those barred from batches)', async () => {
     const { client } = roomy;
     // One request per optional body key of MessageCreateParamsBase (resources/messages/messages.d.ts).

@@ -46,7 +46,8 @@ describe('custom_id', () => {
     ]);
     const schema = { type: 'object', properties: { total: { type: 'number' } }, required: ['total'] };
     const json = new RequestBuilder(config({ output_mode: 'json', output_schema: schema })).build(record('doc'));
-    expect(json.params.output_config).toEqual({ format: { type: 'json_schema', schema } });
+    // Sent in the API's strict form: every object closed.
+    expect(json.params.output_config).toEqual({ format: { type: 'json_schema', schema: { ...schema, additionalProperties: false } } });
     expect(() => new RequestBuilder(config({ output_mode: 'label', labels: ['only'] }))).toThrow(/at least two/);
     expect(() => new RequestBuilder(config({ output_mode: 'json' }))).toThrow(/output_schema/);
   });
@@ -68,7 +69,9 @@ describe('custom_id across versions', () => {
     ['system, temperature, max_tokens, escapes', { system_prompt: 'Be brief', temperature: 0.2, max_tokens: 64 }, 'doc "quoted"\n\u2028 é 😀', 'rqYZXrF10rpZSjeqNwMzHpWhIiW5kLj2We1XHZPwOkIA', 294],
     ['uncached system prompt', { system_prompt: 'Be brief', prompt_caching: false }, 'doc', 'rGJtaQDrtM-jU9vHr2mKQ-2f5mhIr-zNRXxMeJ58gkxo', 191],
     ['label mode', { output_mode: 'label', labels: ['invoice', 'letter'] }, 'x', 'rcPLtQWb9GKysGpsOn6wsVsJIPBEjg75NnleJaX-kDhc', 317],
-    ['json mode', { output_mode: 'json', output_schema: { type: 'object', properties: { total: { type: 'number' } }, required: ['total'] } }, 'y', 'rg_Do6DGkQ1w4ACgcSywEoW8YDi4abKLBeUtg2sYXeRs', 308],
+    // Changed on 2026-11-26 (was rg_Do6DG…, 308 bytes): the schema now goes out in the API's strict form
+    // (additionalProperties: false), which the earlier form lacked; the real API refused those requests.
+    ['json mode', { output_mode: 'json', output_schema: { type: 'object', properties: { total: { type: 'number' } }, required: ['total'] } }, 'y', 'rwWUofrGcb3ouL96SAzHo-3Hsd5FBmfqLPJy7ri66MVM', 337],
     ['other model, temperature 0, empty prompt', { model: 'claude-sonnet-4-6', temperature: 0 }, '', 'r8ojNn6fzsBrqBfWCXoN9_09OGSjCVGKV7NAI1var9cQ', 185],
     ['token budget cut', { max_input_tokens: 50 }, long, 'rC9pi4t8LZXx0Rhc86vgAa45non4kIZTSuJlxmX2RCxo', 352],
   ];
