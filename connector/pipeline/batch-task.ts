@@ -136,13 +136,18 @@ export class BatchTask {
     for (const [seq, ids] of needed) {
       if ((await this.ctx.waitForSeq(seq)) === 'pending') return 'pending';
       const other = batchDir(this.ctx.runDir, seq);
+      const view = this.ctx.journalView(seq);
       const index: ResultIndex = new Map();
       const files: Array<string | undefined> = [];
-      for (let round = 0; existsSync(resultsFile(other, round)); round++) {
-        files[round] = resultsFile(other, round);
-        mergeRound(index, await this.ctx.indexRound(files[round]!, round, ids), () => undefined);
+      // Every round that brought results, in order: a lost round has none and keeps its place as a hole, and
+      // the rounds after it hold the answers the seq was written with.
+      for (const { round } of view?.rounds ?? []) {
+        const path = resultsFile(other, round);
+        if (!existsSync(path)) continue;
+        files[round] = path;
+        mergeRound(index, await this.ctx.indexRound(path, round, ids), () => undefined);
       }
-      foreign.set(seq, { files, index, batchIds: batchIdsOf(this.ctx.journalView(seq)) });
+      foreign.set(seq, { files, index, batchIds: batchIdsOf(view) });
     }
     return foreign;
   }

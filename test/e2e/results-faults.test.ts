@@ -99,6 +99,26 @@ describe('damaged results files', () => {
     expect(result.messages.some((m) => m.type === 'LOG' && /ignored 3 result lines/.test(m.log.message))).toBe(true);
   });
 
+  it('duplicates answered from an earlier batch whose first round was lost take that batch\'s final answers', async () => {
+    // 10 distinct requests, each five times: batch 0 sends them; the duplicates in batch 1 borrow its answers.
+    // Batch 0's results are gone (404) until its requests go out again: round 0 is lost, round 1 answers.
+    emu.faults.http = [{ endpoint: 'results', status: 404, times: 6 }];
+    const { destination, write } = destinationSetup(emu);
+    const { input } = fresh();
+    const lines = input.filter((l) => l.includes('"RECORD"')).slice(0, 10);
+    const result = await write([...lines, ...lines, ...lines, ...lines, ...lines]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(journalOf(destination).some((e) => e.type === 'batch_lost' && e.seq === 0)).toBe(true);
+    const rows = await duck(`SELECT _claude_status AS s, _claude_attempt AS a, _claude_batch_id AS b, filename AS f FROM read_parquet('${destination}/**/*.parquet', filename = true)`);
+    expect(rows).toHaveLength(50);
+    const borrowed = rows.filter((r) => String(r.f).includes('part-00001'));
+    expect(borrowed.length).toBeGreaterThan(0);
+    const original = rows.find((r) => String(r.f).includes('part-00000'))!;
+    expect(original.s).toBe('succeeded');
+    expect(Number(original.a)).toBeGreaterThanOrEqual(2);
+    for (const r of borrowed) expect(r).toMatchObject({ s: 'succeeded', a: original.a, b: original.b });
+  });
+
   it('everything at once, with a download cut mid-body: still one row per record', async () => {
     Object.assign(emu.faults, {
       resultsMalformedLines: 2,
