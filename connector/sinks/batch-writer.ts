@@ -253,8 +253,10 @@ export async function writeBatchOutput(
         else if (ownAnswer) {
           billedIds.add(record.custom_id);
           addUsage(t.billed!, outcome);
-          // The line exactly as the API sent it: the cache hands it back as this request's answer later.
-          if (outcome.status === 'succeeded' && ctx.keepAnswers) cacheable.add(record.custom_id, own.bytes(at!));
+          // The line exactly as the API sent it: the cache hands it back as this request's answer later. An
+          // answer cut off by max_tokens is never kept: the cache serves it to whatever settings read it later
+          // (a run collected under other output settings, say), and under label or json settings it is unusable.
+          if (outcome.status === 'succeeded' && outcome.stopReason !== 'max_tokens' && ctx.keepAnswers) cacheable.add(record.custom_id, own.bytes(at!));
         }
         t.inputTokens += outcome.inputTokens;
         t.outputTokens += outcome.outputTokens;

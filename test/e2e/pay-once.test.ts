@@ -63,6 +63,21 @@ describe('pay once across runs: the result cache', () => {
     expect(log).toMatch(/15 cached rows/);
   });
 
+  it('never keeps an answer cut off by max_tokens: a second run sends those again, and only those', async () => {
+    // The emulator's summaries are ~40 tokens: with max_tokens 20 the long bodies' answers are cut off.
+    const { destination, write } = destinationSetup(emu, { max_tokens: 20 });
+    const input = docs(12, 'cut').map((d, i) => recordLine('notes', { ...d, body: i % 2 ? `${d.body} ${'and more words '.repeat(20)}` : 'ok' }));
+    expect((await write(input)).code).toBe(0);
+    const first = await duck(`SELECT _claude_custom_id AS c, _claude_stop_reason AS r FROM read_parquet('${destination}/**/*.parquet')`);
+    const cut = first.filter((r) => r.r === 'max_tokens').map((r) => String(r.c));
+    expect(cut.length).toBeGreaterThan(0);
+    expect(cut.length).toBeLessThan(first.length);
+    const before = new Map(emu.submissions());
+    expect((await write(input)).code).toBe(0);
+    const sent = submittedSince(emu, before, first.map((r) => String(r.c)));
+    expect([...sent].filter(([, n]) => n > 0).map(([c]) => c).sort()).toEqual([...cut].sort());
+  });
+
   it('can be switched off', async () => {
     const { write } = destinationSetup(emu, { result_cache: { enabled: false } });
     const input = docs(5, 'nocache').map((d) => recordLine('notes', { ...d }));
