@@ -11,7 +11,7 @@ import { BatchShape } from '../pipeline/open-batch.js';
 import { batchLimitsFor, buildLimits, skipFor } from '../pipeline/record-policy.js';
 import { InputError, parseMessage, readLines } from '../protocol/reader.js';
 import { RequestBuilder } from '../requests/build.js';
-import { CONTROL_DIR } from '../sinks/layout.js';
+import { CONTROL_DIR, resultCacheDir } from '../sinks/layout.js';
 import { DestinationLock } from '../state/lock.js';
 
 export interface Estimate {
@@ -42,7 +42,7 @@ export async function estimateCommand(options: { config: string; catalog: string
   const builder = new RequestBuilder(config);
   const catalog = await loadCatalog(options.catalog);
   const prices = resolvePrices({ price_overrides: config.price_overrides, batch_discount: config.batch_discount });
-  const cacheDir = join(config.destination_path, CONTROL_DIR, 'cache');
+  const cacheDir = resultCacheDir(config.destination_path, config.base_url);
   let cache: ResultCache | undefined;
   let lock: DestinationLock | undefined;
   if (config.result_cache.enabled && existsSync(cacheDir)) {

@@ -17,7 +17,7 @@ import { writeBatchOutput, writeContextBase, type BatchResults, type BatchWriteC
 import { OutputThread } from '../sinks/output-thread.js';
 import { heapLimitIsDefault, heapLimitMb, RECOMMENDED_HEAP_MB } from '../heap.js';
 import type { RunManifest } from '../sinks/manifest.js';
-import { CONTROL_DIR } from '../sinks/layout.js';
+import { CONTROL_DIR, resultCacheDir } from '../sinks/layout.js';
 import { CheckpointTracker } from '../state/checkpoints.js';
 import { failpoint } from '../state/failpoints.js';
 import { textLines } from '../state/lines.js';
@@ -146,7 +146,7 @@ export class WriteRun {
     const lock = DestinationLock.acquire(join(destination, CONTROL_DIR));
     try {
       const rc = this.o.config.result_cache;
-      if (rc.enabled) this.cache = ResultCache.open(join(destination, CONTROL_DIR, 'cache'), { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 });
+      if (rc.enabled) this.cache = ResultCache.open(resultCacheDir(destination, this.o.config.base_url), { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 });
       this.outputThread = this.startOutputThread();
       if (this.o.config.sink === 'parquet') await this.log('INFO', `Parquet output is written ${this.outputThread ? 'on its own thread' : 'inline, on the main thread'}`);
       if (heapLimitIsDefault()) {

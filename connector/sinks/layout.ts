@@ -7,6 +7,32 @@ import { configError } from '../errors.js';
 /** Folder holding the connector's own bookkeeping (journals, spools, manifests) inside the destination. */
 export const CONTROL_DIR = '_claude_batch';
 
+/** The Message Batches API's own address (config base_url's default). */
+export const ANTHROPIC_API_URL = 'https://api.anthropic.com';
+
+/**
+ * The destination's result cache for answers from one API endpoint: an answer is only ever served to runs
+ * against the endpoint that gave it, so an emulator's answers never pass for the real API's. The real API
+ * keeps the plain `cache` folder; the embedded emulator has `cache-emulator`, any other address
+ * `cache-<12 hex digits of its hash>`.
+ */
+export function resultCacheDir(destination: string, baseUrl: string): string {
+  let name: string;
+  if (baseUrl === 'emulator') name = 'cache-emulator';
+  else {
+    let url = baseUrl;
+    try {
+      const parsed = new URL(baseUrl);
+      url = `${parsed.origin}${parsed.pathname}`;
+    } catch {
+      // Not a URL (config validation refuses those): hashed as written.
+    }
+    url = url.replace(/\/+$/, '');
+    name = url === ANTHROPIC_API_URL ? 'cache' : `cache-${createHash('sha256').update(url).digest('hex').slice(0, 12)}`;
+  }
+  return join(destination, CONTROL_DIR, name);
+}
+
 /** The folder of records without a namespace. */
 export const DEFAULT_NAMESPACE_DIR = 'default';
 

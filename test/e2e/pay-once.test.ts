@@ -78,6 +78,25 @@ describe('pay once across runs: the result cache', () => {
     expect([...sent].filter(([, n]) => n > 0).map(([c]) => c).sort()).toEqual([...cut].sort());
   });
 
+  it('serves an answer only to runs against the endpoint that gave it', async () => {
+    const other = await startEmulator({ apiKeys: ['test-key'] });
+    try {
+      const { destination, write } = destinationSetup(emu);
+      const input = docs(5, 'endpoint').map((d) => recordLine('notes', { ...d }));
+      expect((await write(input)).code).toBe(0);
+      // Another endpoint (think: the emulator first, then the real API) is asked again, then caches its own.
+      const elsewhere = await write(input, { config: { base_url: other.url } });
+      expect(elsewhere.code, elsewhere.stderr).toBe(0);
+      expect(other.calls.create).toBe(1);
+      expect((await write(input, { config: { base_url: other.url } })).code).toBe(0);
+      expect(other.calls.create).toBe(1);
+      const statuses = await duck(`SELECT run_id, min(_claude_status) AS s, max(_claude_status) AS t FROM read_parquet('${destination}/**/*.parquet', hive_partitioning = true) GROUP BY run_id ORDER BY run_id`);
+      expect(statuses.map((r) => [r.s, r.t])).toEqual([['succeeded', 'succeeded'], ['succeeded', 'succeeded'], ['cached', 'cached']]);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('can be switched off', async () => {
     const { write } = destinationSetup(emu, { result_cache: { enabled: false } });
     const input = docs(5, 'nocache').map((d) => recordLine('notes', { ...d }));
