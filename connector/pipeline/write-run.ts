@@ -104,6 +104,13 @@ export class WriteRun {
   private readonly progress: Progress;
   private claimed = new Set<string>();
   private emitChain: Promise<void> = Promise.resolve();
+  /**
+   * Our own run STATE goes out only once the source has sent a per-stream STATE without a platform id, and
+   * never after one with an id or of another type: the Airbyte platform (1.7+) tags each source STATE with an
+   * id and fails a sync on a destination STATE without one, and its GLOBAL or LEGACY state aggregation
+   * refuses a STREAM state in between. Pipes and orchestrators that hand states back still get it.
+   */
+  private runState: 'unknown' | 'safe' | 'off' = 'unknown';
   private open: OpenBatch | null = null;
   private nextSeq = 0;
   private lastSeqWithRecords = -1;
@@ -409,6 +416,7 @@ export class WriteRun {
           if (!message) continue;
           if (message.type === 'RECORD') await this.addRecord(message.record, line.lineNumber, line.text.length, recordDataText(line.text));
           else if (message.type === 'STATE') {
+            this.noteSourceState(message.state);
             for (const state of this.tracker.stateSeen(message.state, this.lastSeqWithRecords)) this.emitState(state);
           }
           // LOG, TRACE and other message types from the source are not ours to act on.
@@ -548,8 +556,19 @@ export class WriteRun {
   }
 
   /** Our own checkpoint: the run id and the batches still in flight, as a STATE of a reserved stream. */
+  private noteSourceState(state: AirbyteStateMessage): void {
+    if (this.runState === 'off' || !this.o.config.emit_run_state) return;
+    if (state.type === 'STREAM' && !('id' in state)) {
+      this.runState = 'safe';
+      return;
+    }
+    this.runState = 'off';
+    const why = state.type === 'STREAM' ? 'the platform tags source STATEs with ids' : `the source sends ${state.type} states`;
+    void this.log('INFO', `run STATE messages (emit_run_state) are not sent in this sync: ${why}, and a STATE of our own would fail it`);
+  }
+
   private emitRunState(): void {
-    if (!this.o.config.emit_run_state) return;
+    if (!this.o.config.emit_run_state || this.runState !== 'safe') return;
     const state: AirbyteStateMessage = {
       type: 'STREAM',
       stream: {

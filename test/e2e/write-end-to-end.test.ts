@@ -190,6 +190,34 @@ describe('write, end to end', () => {
     expect(rows[0]!._airbyte_raw_id).not.toBe(rows[1]!._airbyte_raw_id);
   });
 
+  it('sends its own run STATE only after a plain per-stream source STATE, never with platform ids or GLOBAL/LEGACY states', async () => {
+    const records = docs(12, 'rs').map((d) => recordLine('notes', { ...d }));
+    const withState = (state: Record<string, unknown>) => [...records.slice(0, 6), JSON.stringify({ type: 'STATE', state }), ...records.slice(6), JSON.stringify({ type: 'STATE', state })];
+    const stream = { type: 'STREAM', stream: { stream_descriptor: { name: 'notes' }, stream_state: { cursor: 1 } } };
+    const run = async (lines: string[]) => {
+      const { args } = setup({ max_requests_per_batch: 5 });
+      const result = await runCli(args, { stdin: lines.join('\n') + '\n' });
+      expect(result.code, result.stderr).toBe(0);
+      const states = ofType(result.messages, 'STATE').map((m) => m.state as Record<string, any>);
+      return { ours: states.filter((s) => s.stream?.stream_descriptor?.name === '_claude_batch_run'), echoed: states.filter((s) => s.stream?.stream_descriptor?.name !== '_claude_batch_run') };
+    };
+    // A pipe with per-stream states: ours follow its first one.
+    const plain = await run(withState(stream));
+    expect(plain.ours.length).toBeGreaterThan(0);
+    expect(plain.echoed).toHaveLength(2);
+    // The Airbyte platform tags each source state with an id and refuses a destination state without one.
+    const tagged = await run(withState({ ...stream, id: 7 }));
+    expect(tagged.ours).toEqual([]);
+    expect(tagged.echoed.map((s) => s.id)).toEqual([7, 7]);
+    // GLOBAL and LEGACY states cannot be mixed with a STREAM state of ours.
+    const global = await run(withState({ type: 'GLOBAL', global: { shared_state: { lsn: 1 }, stream_states: [{ stream_descriptor: { name: 'notes' }, stream_state: { c: 1 } }] } }));
+    expect(global.ours).toEqual([]);
+    expect(global.echoed.map((s) => s.type)).toEqual(['GLOBAL', 'GLOBAL']);
+    const legacy = await run(withState({ type: 'LEGACY', data: { cursor: 'l' } }));
+    expect(legacy.ours).toEqual([]);
+    expect(legacy.echoed.map((s) => s.data)).toEqual([{ cursor: 'l' }, { cursor: 'l' }]);
+  });
+
   it('echoes states even when no records arrive, and writes nothing', async () => {
     const { args } = setup();
     const result = await runCli(args, { stdin: stateLine('notes', 0, 0) + '\n' });
