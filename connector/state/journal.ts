@@ -1,4 +1,5 @@
-import { openSync, writeSync, fsyncSync, closeSync, readFileSync, existsSync, constants } from 'node:fs';
+import { openSync, writeSync, fsyncSync, closeSync, readFileSync, existsSync, ftruncateSync, constants } from 'node:fs';
+import { systemError } from '../errors.js';
 import type { StreamTally } from '../sinks/batch-writer.js';
 
 export type WaitMode = 'until_done' | 'submit_only';
@@ -36,10 +37,18 @@ export class Journal {
   constructor(readonly path: string) {
     // Never through a planted symlink: the journal decides what gets paid for.
     this.fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    // A torn last line (power lost mid-append) was never acknowledged: cut it off, or the next entry would
+    // be glued to it and lost with it on every later read.
+    const bytes = readFileSync(path);
+    if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) {
+      ftruncateSync(this.fd, bytes.lastIndexOf(0x0a) + 1);
+      fsyncSync(this.fd);
+    }
   }
 
   append(entry: JournalEntry): void {
-    writeSync(this.fd, JSON.stringify(entry) + '\n');
+    const line = Buffer.from(JSON.stringify(entry) + '\n');
+    for (let done = 0; done < line.length; ) done += writeSync(this.fd, line, done);
     fsyncSync(this.fd);
   }
 
@@ -47,15 +56,21 @@ export class Journal {
     closeSync(this.fd);
   }
 
-  /** Reads a journal back; a torn last line (crash mid-write) is ignored, it was never acknowledged. */
+  /**
+   * Reads a journal back. A torn last line (crash mid-write) is ignored: it was never acknowledged. A damaged
+   * line with entries after it is refused: skipping it, or everything after it, could mean paying again.
+   */
   static read(path: string): JournalEntry[] {
     if (!existsSync(path)) return [];
     const entries: JournalEntry[] = [];
-    for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const lines = readFileSync(path, 'utf8').split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
       if (!line) continue;
       try {
         entries.push(JSON.parse(line) as JournalEntry);
       } catch {
+        if (lines.slice(i + 1).some(Boolean)) throw systemError('JOURNAL_DAMAGED', `run journal ${path}: line ${i + 1} is damaged and entries follow it; the run cannot be resumed safely from it`);
         break;
       }
     }
