@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
 import { traceErrors } from '../helpers/cli.js';
 import { destinationSetup, expectEachIdOnce, idsOf, journalOf, resendAfterLastState, submittedSince, syncInput } from '../helpers/resume.js';
+import { parseConfig } from '../../connector/config/config.js';
+import { requestFingerprint } from '../../connector/pipeline/write-run.js';
 
 let emu: RunningEmulator;
 beforeAll(async () => {
@@ -102,5 +104,25 @@ describe('killed and restarted', () => {
     expect(trace!.trace.error.failure_type).toBe('config_error');
     expect(trace!.trace.error.message).toMatch(/unfinished.*different request settings.*cancel/);
     expect(emu.calls.create).toBe(createsBefore);
+  });
+
+  it('counts the output settings as request settings: other labels do not resume a run', async () => {
+    const { write } = destinationSetup(emu, { output_mode: 'label', labels: ['invoice', 'contract'] });
+    const { input } = fresh();
+    const first = await write(input, { env: { CLAUDE_BATCH_FAILPOINT: 'after_submitted' } });
+    expect(first.signal).toBe('SIGKILL');
+    const second = await write(input, { config: { labels: ['spam', 'ham'] } });
+    expect(second.code).not.toBe(0);
+    expect(traceErrors(second.messages)[0]!.trace.error.message).toMatch(/different request settings/);
+  });
+});
+
+describe('requestFingerprint', () => {
+  it('is what runs journaled before the output settings joined it have, under default settings', () => {
+    // A run started by the earlier connector under this config journaled exactly this fingerprint.
+    const config = parseConfig({ base_url: 'emulator', destination_path: '/tmp/x', prompt_template: 'Summarise: {{ body }}' }, {});
+    expect(requestFingerprint(config)).toBe('fa6f8615766bab53');
+    expect(requestFingerprint({ ...config, output_mode: 'label', labels: ['a', 'b'] })).not.toBe(requestFingerprint(config));
+    expect(requestFingerprint({ ...config, prompt_caching: false })).not.toBe(requestFingerprint(config));
   });
 });
