@@ -81,6 +81,11 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (!config.api_key && config.base_url !== 'emulator') {
     throw configError('CONFIG_NO_API_KEY', 'no API key: set "api_key" in the config or the ANTHROPIC_API_KEY environment variable');
   }
+  if (config.wait === 'submit_only' && config.sink !== 'parquet') {
+    // A STATE is echoed once its records are submitted, but under submit_only they are enriched by a later run:
+    // a transform would pass the STATE on before the RECORDs it covers.
+    throw configError('CONFIG_INVALID', `"wait": "submit_only" cannot be combined with "sink": "${config.sink}": a transform must emit each record before the STATE that covers it, and under submit_only the records are enriched by a later run`);
+  }
   return config;
 }
 

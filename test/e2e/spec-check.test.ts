@@ -80,6 +80,14 @@ describe('check', () => {
     expect(s.message).toMatch(/unknown field "surprise"/);
   });
 
+  it('fails on submit_only with a records sink: a transform would pass STATEs on before their RECORDs', async () => {
+    for (const sink of ['records', 'both']) {
+      const s = status(await check({ base_url: 'emulator', wait: 'submit_only', sink }));
+      expect(s.status).toBe('FAILED');
+      expect(s.message).toMatch(new RegExp(`"wait": "submit_only" cannot be combined with "sink": "${sink}"`));
+    }
+  });
+
   it('fails on a template syntax error, naming the template', async () => {
     const s = status(await check({ base_url: 'emulator', prompt_template: 'Hi {{ a' }));
     expect(s.message).toMatch(/prompt_template: "\{\{" at offset 3 is never closed/);
