@@ -44,7 +44,8 @@ export type AirbyteTrace =
 
 /** Key for per-stream bookkeeping: namespace and name, unambiguous even when either contains a dot. */
 export function streamKey(stream: StreamDescriptor): string {
-  const namespace = stream.namespace ?? null;
+  // An empty namespace is no namespace (the catalog and the platform read it so).
+  const namespace = stream.namespace || null;
   // Asked several times per record, nearly always for the stream of the record before.
   if (stream.name === last.name && namespace === last.namespace) return last.key;
   const key = JSON.stringify([namespace, stream.name]);

@@ -218,6 +218,20 @@ describe('write, end to end', () => {
     expect(legacy.echoed.map((s) => s.data)).toEqual([{ cursor: 'l' }, { cursor: 'l' }]);
   });
 
+  it('reads an empty namespace as no namespace, in the catalog, the records and the states alike', async () => {
+    const { dir, destination, args } = setup();
+    const catalog = catalogFor(['notes']);
+    catalog.streams[0]!.stream = { ...catalog.streams[0]!.stream, namespace: '' } as typeof catalog.streams[0]['stream'];
+    writeJson(dir, 'catalog.json', catalog);
+    const records = docs(3, 'ns').map((d) => recordLine('notes', { ...d }).replace('"stream":"notes"', '"stream":"notes","namespace":""'));
+    const state = JSON.stringify({ type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: 'notes', namespace: '' }, stream_state: { c: 3 } } } });
+    const result = await runCli(args, { stdin: [...records, state].join('\n') + '\n' });
+    expect(result.code, result.stderr).toBe(0);
+    const echoed = ofType(result.messages, 'STATE').filter((m) => m.state.stream?.stream_descriptor?.name === 'notes');
+    expect(echoed.map((m) => m.state.destinationStats)).toEqual([{ recordCount: 3 }]);
+    expect((await duck(`SELECT count(*)::INT AS n FROM read_parquet('${destination}/default/notes/**/*.parquet')`))[0]!.n).toBe(3);
+  });
+
   it('echoes states even when no records arrive, and writes nothing', async () => {
     const { args } = setup();
     const result = await runCli(args, { stdin: stateLine('notes', 0, 0) + '\n' });
