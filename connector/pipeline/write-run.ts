@@ -366,6 +366,11 @@ export class WriteRun {
   }
 
   private startTask(view: SeqView): void {
+    // submit_only releases a seq's STATEs once its requests are submitted (onSubmitted). A seq resumed with its
+    // batch already made, or with nothing to send (every record cached, skipped or answered by an earlier seq),
+    // never passes through a submit: release it here, or its STATEs, and every later one, would never go out.
+    const first = view.rounds[0];
+    if (!this.waitForResults && first && (first.batchId !== undefined || first.requests === 0)) this.releaseSeq(view.seq);
     const ctx = this.taskContext(this.session);
     const task = this.track(this.session, view.seq, new BatchTask(ctx, view).run(this.waitForResults))
       .then((result: TaskResult) => {

@@ -7,6 +7,7 @@ import { traceErrors } from '../helpers/cli.js';
 import { destinationSetup, expectEachIdOnce, idsOf, journalOf, resendAfterLastState, submittedSince, syncInput } from '../helpers/resume.js';
 import { parseConfig } from '../../connector/config/config.js';
 import { requestFingerprint } from '../../connector/pipeline/write-run.js';
+import { recordLine, stateLine } from '../helpers/records.js';
 
 let emu: RunningEmulator;
 beforeAll(async () => {
@@ -124,5 +125,52 @@ describe('requestFingerprint', () => {
     expect(requestFingerprint(config)).toBe('fa6f8615766bab53');
     expect(requestFingerprint({ ...config, output_mode: 'label', labels: ['a', 'b'] })).not.toBe(requestFingerprint(config));
     expect(requestFingerprint({ ...config, prompt_caching: false })).not.toBe(requestFingerprint(config));
+  });
+});
+
+describe('submit_only echoes every STATE once its records are submitted', () => {
+  const rec = (id: string, body: string) => recordLine('notes', { id, title: 't', body });
+  const notesStates = (ms: Array<Record<string, any>>) => ms.filter((m) => m.type === 'STATE' && m.state.stream?.stream_descriptor?.name === 'notes');
+
+  it('after a kill once the batch was made: the resumed write echoes it, and nothing is sent or written twice', async () => {
+    const slow = await startEmulator({ apiKeys: ['test-key'], processingMs: 4000 });
+    try {
+      const { destination, write } = destinationSetup(slow, { wait: 'submit_only' });
+      const input = [...Array.from({ length: 5 }, (_, i) => rec(`so-${i}`, `body so ${i}`)), stateLine('notes', 's1', 5)];
+      const first = await write(input, { env: { CLAUDE_BATCH_FAILPOINT: 'after_submitted' } });
+      expect(first.signal).toBe('SIGKILL');
+      const second = await write(resendAfterLastState(input, first.messages));
+      expect(second.code, second.stderr).toBe(0);
+      expect(notesStates(second.messages)).toHaveLength(1);
+      const third = await write(resendAfterLastState(input, second.messages), { config: { wait: 'until_done' } });
+      expect(third.code, third.stderr).toBe(0);
+      await expectEachIdOnce(destination, Array.from({ length: 5 }, (_, i) => `so-${i}`));
+      expect(Math.max(...slow.submissions().values())).toBe(1);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('for a batch that only borrows answers from one still processing', async () => {
+    const slow = await startEmulator({ apiKeys: ['test-key'], processingMs: 1500 });
+    try {
+      const { destination, write } = destinationSetup(slow, { max_requests_per_batch: 2, prompt_template: 'Summarise: {{ body }}', wait: 'submit_only' });
+      // Two distinct requests, eight records: batch 0 sends both; the two records after s1 borrow their answers.
+      const input = [
+        ...Array.from({ length: 8 }, (_, i) => rec(`sb-${i}`, i % 2 ? 'beta' : 'alpha')),
+        stateLine('notes', 's1', 8),
+        rec('sb-8', 'alpha'),
+        rec('sb-9', 'beta'),
+        stateLine('notes', 's2', 2),
+      ];
+      const first = await write(input);
+      expect(first.code, first.stderr).toBe(0);
+      expect(notesStates(first.messages).map((m) => m.state.stream.stream_state.cursor)).toEqual(['s1', 's2']);
+      const second = await write(resendAfterLastState(input, first.messages), { config: { wait: 'until_done' } });
+      expect(second.code, second.stderr).toBe(0);
+      await expectEachIdOnce(destination, Array.from({ length: 10 }, (_, i) => `sb-${i}`));
+    } finally {
+      await slow.close();
+    }
   });
 });
