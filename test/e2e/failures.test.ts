@@ -129,6 +129,33 @@ describe('per-call failures', () => {
     expect(journalOf(destination).some((e) => e.type === 'batch_submitted' && e.reconciled)).toBe(true);
   });
 
+  it('adopts a batch whose create went through long after the first attempt (429s for 16 minutes, then a 500)', async () => {
+    const own = await startEmulator({ apiKeys: ['test-key'] });
+    try {
+      // Create #1: 429 (queue full). Create #2: accepted, but the answer is a 500 (did it go through?).
+      own.faults.http.push({ endpoint: 'create', status: 429, retryAfterSeconds: 1, calls: [1] }, { endpoint: 'create', status: 500, afterEffect: true, calls: [2] });
+      const { destination, write } = destinationSetup(own, { api_patience_seconds: 1800 });
+      const { input, ids } = fresh(5);
+      let advanced = false;
+      const result = await write(input, {
+        onMessage: (m) => {
+          // Stands for 16 minutes of 429s, well within api_patience_seconds: the API's clock moves on.
+          if (!advanced && m.type === 'LOG' && /create failed/.test(m.log.message)) {
+            advanced = true;
+            own.advance(16 * 60_000);
+          }
+        },
+      });
+      expect(result.code, result.stderr).toBe(0);
+      expect(advanced).toBe(true);
+      expect(await own.batches()).toHaveLength(1);
+      await expectEachIdOnce(destination, ids);
+      expect(Math.max(...own.submissions().values())).toBe(1);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('rides out 5xx and 529 on retrieve and a download cut mid-body', async () => {
     emu.faults.http.push({ endpoint: 'retrieve', status: 529, calls: [1, 2] }, { endpoint: 'retrieve', status: 500, calls: [4] });
     emu.faults.dropResultsAfterLines = 3;
