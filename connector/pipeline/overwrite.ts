@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Catalog } from '../config/catalog.js';
+import type { Catalog, ConfiguredStream } from '../config/catalog.js';
 import { partitionDir } from '../sinks/layout.js';
 
 /**
@@ -10,10 +10,22 @@ import { partitionDir } from '../sinks/layout.js';
  * newest complete run from `_claude_batch/runs/*\/manifest.json` (or the highest run_id, which sorts by
  * time). Partitions of runs still unfinished (a detached run still collecting) are left alone.
  */
-export async function pruneOverwrittenRuns(destination: string, catalog: Catalog, currentRunId: string, completedRunIds: ReadonlySet<string>): Promise<string[]> {
+export async function pruneOverwrittenRuns(
+  destination: string,
+  catalog: Catalog,
+  currentRunId: string,
+  completedRunIds: ReadonlySet<string>,
+  /** A stream this run did not get whole (the source failed or said so): its older data stays. */
+  partial: (stream: ConfiguredStream) => boolean = () => false,
+): Promise<{ removed: string[]; kept: string[] }> {
   const removed: string[] = [];
+  const kept: string[] = [];
   for (const stream of catalog.streams) {
     if (stream.destinationSyncMode !== 'overwrite') continue;
+    if (partial(stream)) {
+      kept.push(stream.namespace ? `${stream.namespace}.${stream.name}` : stream.name);
+      continue;
+    }
     const streamDir = dirname(partitionDir(destination, stream.namespace, stream.name, currentRunId));
     let entries: string[];
     try {
@@ -28,5 +40,5 @@ export async function pruneOverwrittenRuns(destination: string, catalog: Catalog
       removed.push(`${streamDir}/${name}`);
     }
   }
-  return removed;
+  return { removed, kept };
 }

@@ -4,12 +4,12 @@ import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type Anthropic from '@anthropic-ai/sdk';
-import type { Catalog } from '../config/catalog.js';
+import type { Catalog, ConfiguredStream } from '../config/catalog.js';
 import type { ConnectorConfig } from '../config/config.js';
 import { ConnectorError, configError, transientError } from '../errors.js';
 import { Interrupted, type LifecycleOptions } from '../batches/lifecycle.js';
 import { indexRound } from '../batches/results-file.js';
-import { streamKey, type AirbyteRecord, type AirbyteStateMessage } from '../protocol/messages.js';
+import { streamKey, type AirbyteRecord, type AirbyteStateMessage, type AirbyteTrace, type StreamDescriptor } from '../protocol/messages.js';
 import { InputError, parseMessage, readLineBatches } from '../protocol/reader.js';
 import type { MessageWriter } from '../protocol/writer.js';
 import { RequestBuilder } from '../requests/build.js';
@@ -119,6 +119,12 @@ export class WriteRun {
    * refuses a STREAM state in between. Pipes and orchestrators that hand states back still get it.
    */
   private runState: 'unknown' | 'safe' | 'off' = 'unknown';
+  /**
+   * What the source said about itself on stdin: an ERROR trace, or streams it reported INCOMPLETE. The end of
+   * the input then does not mean a stream is complete, and overwrite must not drop its older complete data.
+   */
+  private sourceFailed = false;
+  private readonly incompleteStreams = new Set<string>();
   private open: OpenBatch | null = null;
   private nextSeq = 0;
   private lastSeqWithRecords = -1;
@@ -432,7 +438,8 @@ export class WriteRun {
             this.noteSourceState(message.state);
             for (const state of this.tracker.stateSeen(message.state, this.lastSeqWithRecords)) this.emitState(state);
           }
-          // LOG, TRACE and other message types from the source are not ours to act on.
+          else if (message.type === 'TRACE') this.noteSourceTrace(message.trace);
+          // LOG and other message types from the source are not ours to act on.
         }
       }
     } catch (err) {
@@ -560,8 +567,13 @@ export class WriteRun {
     }
     const manifest = await this.session.complete(this.o.config.model, this.prices);
     const completed = new Set(loadRuns(this.o.config.destination_path).filter((r) => r.view.completed).map((r) => r.view.runId));
-    const pruned = await pruneOverwrittenRuns(this.o.config.destination_path, this.o.catalog, this.session.runId, completed);
+    const partial = (stream: ConfiguredStream) => this.sourceFailed || this.incompleteStreams.has(streamKey(stream));
+    const { removed: pruned, kept } = await pruneOverwrittenRuns(this.o.config.destination_path, this.o.catalog, this.session.runId, completed, partial);
     if (pruned.length) await this.log('INFO', `overwrite: removed ${pruned.length} partitions of older runs (${pruned.join(', ')})`);
+    if (kept.length) {
+      const why = this.sourceFailed ? 'the source reported an error' : 'the source reported them incomplete';
+      await this.log('WARN', `overwrite: older runs of ${kept.join(', ')} are kept, since ${why}; the next complete run replaces them`);
+    }
     this.emitRunState();
     this.progress.end(true);
     await this.emitChain;
@@ -569,6 +581,14 @@ export class WriteRun {
   }
 
   /** Our own checkpoint: the run id and the batches still in flight, as a STATE of a reserved stream. */
+  private noteSourceTrace(trace: AirbyteTrace): void {
+    if (trace.type === 'ERROR') this.sourceFailed = true;
+    else if (trace.type === 'STREAM_STATUS' && trace.stream_status?.status === 'INCOMPLETE') {
+      const descriptor = trace.stream_status.stream_descriptor as StreamDescriptor | undefined;
+      if (descriptor && typeof descriptor.name === 'string') this.incompleteStreams.add(streamKey(descriptor));
+    }
+  }
+
   private noteSourceState(state: AirbyteStateMessage): void {
     if (this.runState === 'off' || !this.o.config.emit_run_state) return;
     if (state.type === 'STREAM' && !('id' in state)) {

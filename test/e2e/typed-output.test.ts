@@ -191,6 +191,26 @@ describe('typed output', () => {
     expect(refused.code).not.toBe(0);
     expect(traceErrors(refused.messages)[0]!.trace.error.message).toMatch(/append_dedup.*not supported/);
   });
+
+  it('overwrite: a run whose source failed or called the stream incomplete keeps the older complete data', async () => {
+    const catalog = catalogFor(['notes']);
+    catalog.streams[0]!.destination_sync_mode = 'overwrite';
+    const { destination, args } = setup({}, catalog);
+    const records = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => recordLine('notes', { id: `${prefix}${i}`, body: `${prefix} ${i}` }));
+    const count = async () => (await duck(`SELECT count(*)::INT AS n FROM read_parquet('${destination}/**/*.parquet')`))[0]!.n;
+    const incomplete = JSON.stringify({ type: 'TRACE', trace: { type: 'STREAM_STATUS', emitted_at: 1, stream_status: { stream_descriptor: { name: 'notes' }, status: 'INCOMPLETE' } } });
+    const failed = JSON.stringify({ type: 'TRACE', trace: { type: 'ERROR', emitted_at: 1, error: { message: 'source crashed', failure_type: 'system_error' } } });
+    expect((await runCli(args, { stdin: records('full', 5).join('\n') })).code).toBe(0);
+    const partial = await runCli(args, { stdin: [...records('part', 3), incomplete].join('\n') });
+    expect(partial.code).toBe(0);
+    expect(partial.messages.some((m) => m.type === 'LOG' && /older runs of notes are kept/.test(m.log.message))).toBe(true);
+    expect(await count()).toBe(8);
+    expect((await runCli(args, { stdin: [...records('err', 2), failed].join('\n') })).code).toBe(0);
+    expect(await count()).toBe(10);
+    // A complete run replaces all of them.
+    expect((await runCli(args, { stdin: records('again', 4).join('\n') })).code).toBe(0);
+    expect(await count()).toBe(4);
+  });
 });
 
 describe('transform mode', () => {
