@@ -17,6 +17,9 @@ export function maxOutputTokens(model: string): number {
 
 const RELEASED = Date.parse('2025-10-01T00:00:00Z');
 
+/** The context window the emulator gives every model: a longer prompt is refused, as the API refuses it. */
+export const MAX_INPUT_TOKENS = 200_000;
+
 export function modelInfo(id: string): Record<string, unknown> {
   return {
     type: 'model',
@@ -27,7 +30,7 @@ export function modelInfo(id: string): Record<string, unknown> {
     deprecated_at: null,
     lifecycle: 'active',
     line: null,
-    max_input_tokens: 200_000,
+    max_input_tokens: MAX_INPUT_TOKENS,
     max_tokens: maxOutputTokens(id),
     retires_at: null,
   };

@@ -102,12 +102,17 @@ async function readBody(req: IncomingMessage, limit: number): Promise<{ text: st
   return { text: size <= limit ? Buffer.concat(chunks).toString('utf8') : '', tooLarge: size > limit };
 }
 
+/** The API versions the real API answers to (SDK 1.x sends 2026-10-21, the docs' examples 2023-06-01); any other is refused. */
+const API_VERSIONS = new Set(['2023-01-01', '2023-06-01', '2026-10-21']);
+
 function authenticate(ctx: HandlerContext, req: IncomingMessage): EmulatedHttpError | undefined {
   const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
   const key = (req.headers['x-api-key'] as string | undefined) ?? bearer;
   if (!key) return new EmulatedHttpError(401, 'authentication_error', 'x-api-key header is required');
   if (!ctx.apiKeys.has(key)) return new EmulatedHttpError(401, 'authentication_error', 'invalid x-api-key');
-  if (!req.headers['anthropic-version']) return new EmulatedHttpError(400, 'invalid_request_error', 'anthropic-version: header is required');
+  const version = req.headers['anthropic-version'];
+  if (!version) return new EmulatedHttpError(400, 'invalid_request_error', 'anthropic-version: header is required');
+  if (!API_VERSIONS.has(String(version))) return new EmulatedHttpError(400, 'invalid_request_error', `anthropic-version: "${String(version)}" is not a valid version`);
   return undefined;
 }
 

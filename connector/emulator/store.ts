@@ -7,6 +7,7 @@ import { answerText, answerUsage, type CacheBook, type ResponderParams } from '.
 import { ERROR_MESSAGES, type Faults } from './faults.js';
 import { opaqueId, rfc3339, seededRandom, shuffledOrder, unitHash } from './random.js';
 import { EmulatedHttpError, validateParams, type BatchRequestInput, type ParamsProblem } from './validate.js';
+import { MAX_INPUT_TOKENS } from './models.js';
 
 const HOUR = 3_600_000;
 const PROCESSING_WINDOW_MS = 24 * HOUR;
@@ -248,6 +249,13 @@ export class BatchStore {
       } else {
         const unusable = faults.invalidOutputShare > 0 && unitHash('invalid', id) < faults.invalidOutputShare;
         const usage = answerUsage(request.params as unknown as ResponderParams, cache, this.options.minCacheableTokens);
+        const prompt = usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
+        if (prompt > MAX_INPUT_TOKENS) {
+          plan.kinds[i] = INVALID;
+          plan.problems.set(i, { type: 'invalid_request_error', message: `prompt is too long: ${prompt} tokens > ${MAX_INPUT_TOKENS} maximum` });
+          counts.errored++;
+          continue;
+        }
         plan.kinds[i] = (unusable ? SUCCEEDED_UNUSABLE : SUCCEEDED) | (usage.cacheTtl === '1h' ? TTL_1H : 0);
         plan.usage[i * 3] = usage.inputTokens;
         plan.usage[i * 3 + 1] = usage.cacheReadTokens;

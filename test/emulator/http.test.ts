@@ -50,6 +50,12 @@ describe('authentication', () => {
     expect(wrong.status).toBe(401);
   });
 
+  it('refuses an anthropic-version the API does not have', async () => {
+    const res = await fetch(`${h.emu.url}/v1/messages/batches`, { headers: { authorization: `Bearer ${KEY}`, 'anthropic-version': 'banana' } });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: unknown }).error).toEqual({ type: 'invalid_request_error', message: 'anthropic-version: "banana" is not a valid version' });
+  });
+
   it('requires anthropic-version', async () => {
     const res = await fetch(`${h.emu.url}/v1/messages/batches`, { headers: { authorization: `Bearer ${KEY}` } });
     expect(res.status).toBe(400);

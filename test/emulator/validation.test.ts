@@ -117,6 +117,18 @@ describe('per-request params fail only their own request', () => {
     expect(innerType('speed')).toBe('invalid_request_error');
   });
 
+  it('refuses a prompt longer than the context window, per request', async () => {
+    const { client } = roomy;
+    // ~4 characters per token in the emulator's estimate: 900k characters is ~225k tokens.
+    const requests = [ask('too-long', 'word '.repeat(180_000)), ask('fits', 'word '.repeat(1_000))];
+    const results = await resultsById(client, (await client.messages.batches.create({ requests })).id);
+    const long = results.get('too-long');
+    if (long?.type !== 'errored') throw new Error(`expected errored, got ${JSON.stringify(long)}`);
+    expect(long.error.error.type).toBe('invalid_request_error');
+    expect(long.error.error.message).toMatch(/^prompt is too long: \d+ tokens > 200000 maximum$/);
+    succeeded(results.get('fits'));
+  });
+
   it('refuses a structured-output schema outside the strict subset, and takes its strict form', async () => {
     const { client } = roomy;
     const withSchema = (id: string, schema: Record<string, unknown>) =>
