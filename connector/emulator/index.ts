@@ -33,7 +33,7 @@ export interface EmulatorOptions {
   dataDir?: string;
   /** Keep each batch's requests in memory for tests to inspect (off for big benchmarks). */
   keepRequests?: boolean;
-  /** Prompt prefixes shorter than this are not cached, as on the real API. */
+  /** Prompt prefixes shorter than this are not cached (default: each model's own minimum, as on the real API). */
   minCacheableTokens?: number;
   /** Origin put into results_url, when the emulator sits behind another address. */
   publicOrigin?: string;
@@ -79,7 +79,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     seed: options.seed ?? 42,
     shuffleResults: options.shuffleResults ?? true,
     keepRequests: options.keepRequests ?? true,
-    minCacheableTokens: options.minCacheableTokens ?? 1024,
+    minCacheableTokens: options.minCacheableTokens,
   });
   const calls = Object.fromEntries(ENDPOINTS.map((e) => [e, 0])) as Record<Endpoint, number>;
   const ctx: HandlerContext = {

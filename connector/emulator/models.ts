@@ -17,6 +17,17 @@ export function maxOutputTokens(model: string): number {
 
 const RELEASED = Date.parse('2025-10-01T00:00:00Z');
 
+/**
+ * The shortest prompt prefix a model caches (tokens), as the prompt caching docs list it: 4,096 for Opus 4.5
+ * and 4.6 and Haiku 4.5, 2,048 for Opus 4.7, 1,024 for the rest (newer models that cache from 512 are held to
+ * 1,024: a prefix the API would cache may go uncached here, never the other way round).
+ */
+export function minCacheableTokens(model: string): number {
+  if (/^claude-(opus-4-5|opus-4-6|haiku-4-5)/.test(model)) return 4096;
+  if (model.startsWith('claude-opus-4-7')) return 2048;
+  return 1024;
+}
+
 /** The context window the emulator gives every model: a longer prompt is refused, as the API refuses it. */
 export const MAX_INPUT_TOKENS = 200_000;
 

@@ -7,7 +7,7 @@ import { answerText, answerUsage, type CacheBook, type ResponderParams } from '.
 import { ERROR_MESSAGES, type Faults } from './faults.js';
 import { opaqueId, rfc3339, seededRandom, shuffledOrder, unitHash } from './random.js';
 import { EmulatedHttpError, validateParams, type BatchRequestInput, type ParamsProblem } from './validate.js';
-import { MAX_INPUT_TOKENS } from './models.js';
+import { MAX_INPUT_TOKENS, minCacheableTokens } from './models.js';
 
 const HOUR = 3_600_000;
 const PROCESSING_WINDOW_MS = 24 * HOUR;
@@ -84,7 +84,8 @@ export interface StoreOptions {
   seed: number;
   shuffleResults: boolean;
   keepRequests: boolean;
-  minCacheableTokens: number;
+  /** Overrides every model's own minimum (see minCacheableTokens in models.ts). */
+  minCacheableTokens: number | undefined;
   persist: boolean;
 }
 
@@ -248,7 +249,7 @@ export class BatchStore {
         counts.expired++;
       } else {
         const unusable = faults.invalidOutputShare > 0 && unitHash('invalid', id) < faults.invalidOutputShare;
-        const usage = answerUsage(request.params as unknown as ResponderParams, cache, this.options.minCacheableTokens);
+        const usage = answerUsage(request.params as unknown as ResponderParams, cache, this.options.minCacheableTokens ?? minCacheableTokens(request.params.model as string));
         const prompt = usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
         if (prompt > MAX_INPUT_TOKENS) {
           plan.kinds[i] = INVALID;

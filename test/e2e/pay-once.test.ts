@@ -109,7 +109,8 @@ describe('pay once across runs: the result cache', () => {
 
 describe('pay less', () => {
   it('marks the shared prefix with cache_control, and repeated prefixes bill as cache reads', async () => {
-    const system = `You are a meticulous records analyst. ${'Follow the house style guide carefully. '.repeat(150)}`;
+    // Over 4,096 tokens: the shortest prefix Haiku 4.5 caches.
+    const system = `You are a meticulous records analyst. ${'Follow the house style guide carefully. '.repeat(450)}`;
     const { destination, write } = destinationSetup(emu, { system_prompt: system });
     expect((await write(docs(6, 'pc').map((d) => recordLine('notes', { ...d })))).code).toBe(0);
     const rows = await duck(`SELECT _claude_batch_id AS b, _claude_cache_read_tokens AS r, _claude_cache_write_tokens AS w FROM read_parquet('${destination}/**/*.parquet')`);

@@ -117,6 +117,22 @@ describe('per-request params fail only their own request', () => {
     expect(innerType('speed')).toBe('invalid_request_error');
   });
 
+  it('caches a prompt prefix only from the model\'s own minimum (4,096 tokens on Haiku 4.5, 1,024 on Sonnet 4.5)', async () => {
+    const { client } = roomy;
+    // ~2,000 tokens of shared prefix, sent twice per model: a write then a read where the model caches it.
+    const system = [{ type: 'text' as const, text: 'Follow the house style. '.repeat(330), cache_control: { type: 'ephemeral' as const } }];
+    const requests = ['a', 'b'].flatMap((n) => [ask(`haiku-${n}`, 'hi', { system }), ask(`sonnet-${n}`, 'hi', { system, model: 'claude-sonnet-4-5' })]);
+    const results = await resultsById(client, (await client.messages.batches.create({ requests })).id);
+    const usage = (id: string) => {
+      const r = results.get(id);
+      if (r?.type !== 'succeeded') throw new Error(`${id}: ${JSON.stringify(r)}`);
+      return r.message.usage;
+    };
+    for (const id of ['haiku-a', 'haiku-b']) expect(usage(id)).toMatchObject({ cache_creation_input_tokens: 0, cache_read_input_tokens: 0 });
+    expect(usage('sonnet-a').cache_creation_input_tokens).toBeGreaterThan(1024);
+    expect(usage('sonnet-b').cache_read_input_tokens).toBe(usage('sonnet-a').cache_creation_input_tokens);
+  });
+
   it('refuses a prompt longer than the context window, per request', async () => {
     const { client } = roomy;
     // ~4 characters per token in the emulator's estimate: 900k characters is ~225k tokens.
