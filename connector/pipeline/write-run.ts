@@ -167,7 +167,7 @@ export class WriteRun {
     const lock = DestinationLock.acquire(join(destination, CONTROL_DIR));
     try {
       const rc = this.o.config.result_cache;
-      if (rc.enabled) this.cache = ResultCache.open(resultCacheDir(destination, this.o.config.base_url), { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 });
+      if (rc.enabled) this.cache = await this.openCache(resultCacheDir(destination, this.o.config.base_url), { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 });
       this.outputThread = this.startOutputThread();
       if (this.o.config.sink === 'parquet') await this.log('INFO', `Parquet output is written ${this.outputThread ? 'on its own thread' : 'inline, on the main thread'}`);
       if (heapLimitIsDefault()) {
@@ -175,9 +175,45 @@ export class WriteRun {
       }
       return await this.runLocked(destination);
     } finally {
-      await this.outputThread?.close();
-      this.cache?.close();
-      lock.release();
+      try {
+        await this.outputThread?.close();
+        this.closeCache();
+      } finally {
+        lock.release();
+      }
+    }
+  }
+
+  /** The result cache, or none (with a warning) when it cannot be opened: it saves later runs money, no more. */
+  private async openCache(dir: string, options: { maxEntries: number; maxBytes: number }): Promise<ResultCache | undefined> {
+    try {
+      return ResultCache.open(dir, options);
+    } catch (err) {
+      if (err instanceof ConnectorError && err.failureType === 'config_error') throw err;
+      await this.log('WARN', `result cache: ${(err as Error).message}; this run goes on without it`);
+      return undefined;
+    }
+  }
+
+  /** The cached answer to a request, if any; a cache that fails to read is switched off, not the run. */
+  private cachedAnswer(customId: string): string | undefined {
+    try {
+      return this.cache?.get(customId);
+    } catch (err) {
+      void this.log('WARN', `result cache: ${(err as Error).message}; the cache is off for the rest of this run`);
+      this.closeCache();
+      return undefined;
+    }
+  }
+
+  /** Closes the result cache; a cache that cannot be closed cleanly costs a warning, never the run's result. */
+  private closeCache(): void {
+    const cache = this.cache;
+    this.cache = undefined;
+    try {
+      cache?.close();
+    } catch (err) {
+      void this.log('WARN', `result cache: ${(err as Error).message}; answers filed since its last checkpoint are filed again by a later run`);
     }
   }
 
@@ -317,7 +353,13 @@ export class WriteRun {
       ? await this.outputThread.write({ runId: ctx.runId, seq, recordsPath, results })
       : await writeBatchOutput(ctx, seq, recordsPath, results);
     const { records, tooLarge } = done.cacheable;
-    if (records.length > 0 || tooLarge > 0) this.cache?.putEncoded(records, tooLarge);
+    try {
+      if (records.length > 0 || tooLarge > 0) this.cache?.putEncoded(records, tooLarge);
+    } catch (err) {
+      // The cache saves later runs money; it is not worth this run's output (a full disk, a damaged table).
+      if (this.cache) void this.log('WARN', `result cache: ${(err as Error).message}; the cache is off for the rest of this run`);
+      this.closeCache();
+    }
     return done.tallies;
   }
 
@@ -486,7 +528,7 @@ export class WriteRun {
     // An identical request already sealed in an earlier batch of this run: answered from there, not sent.
     const sentIn = skip ? undefined : this.requestIndex.get(request.customId);
     const answerFrom = sentIn !== undefined && sentIn !== this.open?.spool.seq ? sentIn : undefined;
-    const cached = skip || answerFrom !== undefined ? undefined : this.cache?.get(request.customId);
+    const cached = skip || answerFrom !== undefined ? undefined : this.cachedAnswer(request.customId);
     const sends = !skip && answerFrom === undefined && !cached;
     const bytes = sends ? request.bytes : 0;
     if (this.open && sends && !this.open.fits(request.customId, bytes, limits)) await this.sealOpenBatch();

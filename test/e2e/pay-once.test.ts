@@ -1,6 +1,8 @@
 // Guards "pay once": identical requests anywhere in a run are sent once and answered for every record
 // that made them (even across batches), checked with the emulator's submission counts and DuckDB.
+import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
 import { duck } from '../helpers/duckdb.js';
@@ -94,6 +96,28 @@ describe('pay once across runs: the result cache', () => {
       expect(statuses.map((r) => [r.s, r.t])).toEqual([['succeeded', 'succeeded'], ['succeeded', 'succeeded'], ['cached', 'cached']]);
     } finally {
       await other.close();
+    }
+  });
+
+  // Root can still write to read-only files; an immutable file (chattr +i) refuses even root.
+  const canFreeze = spawnSync('sh', ['-c', 'f=$(mktemp) && chattr +i "$f" && chattr -i "$f" && rm "$f"']).status === 0;
+  it.skipIf(!canFreeze)('a cache that cannot be opened or written is switched off with a warning; the run and its rows are unharmed', async () => {
+    // Frozen files cannot be opened for writing; a frozen folder takes no new files (its checkpoint).
+    for (const [frozen, warning] of [['files', /this run goes on without it/], ['folder', /the cache is off for the rest of this run/]] as const) {
+      const { destination, write } = destinationSetup(emu);
+      expect((await write(docs(4, `frozen-${frozen}-a`).map((d) => recordLine('notes', { ...d })))).code).toBe(0);
+      const cacheDir = join(destination, '_claude_batch', readdirSync(join(destination, '_claude_batch')).find((n) => n.startsWith('cache'))!);
+      const targets = frozen === 'files' ? readdirSync(cacheDir).map((n) => join(cacheDir, n)) : [cacheDir];
+      expect(spawnSync('chattr', ['+i', ...targets]).status).toBe(0);
+      try {
+        const second = await write(docs(6, `frozen-${frozen}-b`).map((d) => recordLine('notes', { ...d })));
+        expect(second.code, second.stderr + JSON.stringify(second.messages.filter((m) => m.type === 'TRACE'))).toBe(0);
+        expect(second.messages.some((m) => m.type === 'LOG' && m.log.level === 'WARN' && /^result cache: /.test(m.log.message) && warning.test(m.log.message))).toBe(true);
+      } finally {
+        spawnSync('chattr', ['-i', ...targets]);
+      }
+      const rows = await duck(`SELECT _claude_status AS s FROM read_parquet('${destination}/**/*.parquet') WHERE id LIKE 'frozen-${frozen}-b%'`);
+      expect(rows.map((r) => r.s)).toEqual(Array(6).fill('succeeded'));
     }
   });
 
