@@ -17,6 +17,8 @@ export interface ConfiguredStream {
   jsonSchema: JsonSchema;
   destinationSyncMode: 'append' | 'overwrite';
   generationId: number;
+  /** Data of older generations is removed once a run of this one completes (0: none asked). */
+  minimumGenerationId: number;
   syncId: number | null;
 }
 
@@ -64,6 +66,7 @@ export function parseCatalog(raw: unknown): Catalog {
       jsonSchema: schema as JsonSchema,
       destinationSyncMode: mode,
       generationId: typeof e.generation_id === 'number' ? e.generation_id : 0,
+      minimumGenerationId: typeof e.minimum_generation_id === 'number' ? e.minimum_generation_id : 0,
       syncId: typeof e.sync_id === 'number' ? e.sync_id : null,
     };
   });

@@ -1,14 +1,41 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Catalog, ConfiguredStream } from '../config/catalog.js';
-import { partitionDir } from '../sinks/layout.js';
+import type { RunManifest } from '../sinks/manifest.js';
+import { partitionDir, runControlDir } from '../sinks/layout.js';
+
+/** The generation an older run wrote a stream under, from its manifest; undefined if it does not say. */
+function generationOf(destination: string, runId: string, stream: ConfiguredStream): number | undefined {
+  try {
+    const manifest = JSON.parse(readFileSync(join(runControlDir(destination, runId), 'manifest.json'), 'utf8')) as RunManifest;
+    return manifest.streams.find((s) => s.stream === stream.name && (s.namespace ?? null) === stream.namespace)?.generation_id;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
- * `overwrite` streams: once a run is complete, the partitions of older completed runs are removed, so
- * the stream's folder holds only the newest complete run. Until then readers see both and can select the
- * newest complete run from `_claude_batch/runs/*\/manifest.json` (or the highest run_id, which sorts by
- * time). Partitions of runs still unfinished (a detached run still collecting) are left alone.
+ * Whether an older complete run's partition of a stream goes once this run is complete.
+ *
+ * With a minimum_generation_id (the platform's refreshes and overwrites), data of lower generations goes and
+ * data of this generation stays, whatever the sync mode: an earlier attempt of the same sync wrote part of it,
+ * and the source resumed after that part. A run that does not say its generation (written before runs
+ * recorded it) goes only under overwrite. Without a minimum (pipes), overwrite keeps only the newest run.
+ */
+function supersedes(stream: ConfiguredStream, olderGeneration: number | undefined): boolean {
+  if (stream.minimumGenerationId > 0) {
+    return olderGeneration === undefined ? stream.destinationSyncMode === 'overwrite' : olderGeneration < stream.minimumGenerationId;
+  }
+  return stream.destinationSyncMode === 'overwrite';
+}
+
+/**
+ * Once a run is complete, removes the partitions its streams supersede (see supersedes): for `overwrite` the
+ * stream's folder then holds the newest complete run (of the current generation, when the platform gives
+ * generations). Until then readers see both and can select the newest complete run from
+ * `_claude_batch/runs/*\/manifest.json` (or the highest run_id, which sorts by time). Partitions of runs
+ * still unfinished (a detached run still collecting) are left alone.
  */
 export async function pruneOverwrittenRuns(
   destination: string,
@@ -21,7 +48,7 @@ export async function pruneOverwrittenRuns(
   const removed: string[] = [];
   const kept: string[] = [];
   for (const stream of catalog.streams) {
-    if (stream.destinationSyncMode !== 'overwrite') continue;
+    if (stream.destinationSyncMode !== 'overwrite' && stream.minimumGenerationId <= 0) continue;
     if (partial(stream)) {
       kept.push(stream.namespace ? `${stream.namespace}.${stream.name}` : stream.name);
       continue;
@@ -36,6 +63,7 @@ export async function pruneOverwrittenRuns(
     for (const name of entries) {
       const runId = /^run_id=(.+)$/.exec(name)?.[1];
       if (!runId || runId === currentRunId || runId > currentRunId || !completedRunIds.has(runId)) continue;
+      if (!supersedes(stream, generationOf(destination, runId, stream))) continue;
       await rm(`${streamDir}/${name}`, { recursive: true, force: true });
       removed.push(`${streamDir}/${name}`);
     }

@@ -26,6 +26,8 @@ export interface StreamTally {
   path: string;
   paths: string[];
   rows: number;
+  /** The catalog's generation_id these rows were written under. */
+  generationId?: number;
   byStatus: Partial<Record<OutcomeStatus | 'cached', number>>;
   /** Usage of the requests this batch actually had answered (once per request: fan-out and cache hits are free). */
   billed?: Usage & { requests: number };
@@ -186,7 +188,7 @@ async function outputFor(ctx: BatchWriteContext, files: Map<string, StreamOutput
   const syncId = stream?.syncId ?? null;
   const output: StreamOutput = {
     file: ctx.writeFiles ? await RollingParquetWriter.create(path, schema, ctx.parquet) : undefined,
-    tally: { stream: record.stream, namespace: record.namespace, path, paths: [path], rows: 0, byStatus: {}, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, billed: noUsage(), cachedUsage: noUsage() },
+    tally: { stream: record.stream, namespace: record.namespace, path, paths: [path], rows: 0, generationId: stream?.generationId ?? 0, byStatus: {}, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, billed: noUsage(), cachedUsage: noUsage() },
     row: { schema, generationId: stream?.generationId ?? 0, syncId, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output, cleanMeta: metaJson([], syncId) },
   };
   files.set(key, output);

@@ -27,6 +27,8 @@ export interface RunManifest {
     namespace: string | null;
     stream: string;
     rows: number;
+    /** The highest generation_id its rows were written under (absent in manifests of older versions). */
+    generation_id?: number;
     by_status: Partial<Record<OutcomeStatus | 'cached', number>>;
     files: string[];
   }>;
@@ -53,6 +55,7 @@ export function summariseStreams(tallies: StreamTally[]): RunManifest['streams']
     const key = JSON.stringify([t.namespace, t.stream]);
     const entry = byStream.get(key) ?? { namespace: t.namespace, stream: t.stream, rows: 0, by_status: {}, files: [] };
     entry.rows += t.rows;
+    if (t.generationId !== undefined) entry.generation_id = Math.max(entry.generation_id ?? 0, t.generationId);
     entry.files.push(...(t.paths ?? [t.path]));
     for (const [status, n] of Object.entries(t.byStatus) as Array<[OutcomeStatus | 'cached', number]>) {
       entry.by_status[status] = (entry.by_status[status] ?? 0) + n;

@@ -2,6 +2,7 @@
 // shape, extracted fields as typed columns (json mode), normalised labels (label mode), lineage on every
 // row, overwrite semantics, and transform mode piping enriched RECORDs into a second process.
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
@@ -190,6 +191,26 @@ describe('typed output', () => {
     const refused = await runCli(dedup.args, { stdin });
     expect(refused.code).not.toBe(0);
     expect(traceErrors(refused.messages)[0]!.trace.error.message).toMatch(/append_dedup.*not supported/);
+  });
+
+  it('minimum_generation_id: data of lower generations goes once a run completes, data of the same generation stays', async () => {
+    const catalog = catalogFor(['notes']);
+    const { destination, args, dir } = setup({}, catalog);
+    const run = async (prefix: string, n: number, mode: string, generation: number, minimum: number) => {
+      Object.assign(catalog.streams[0]!, { destination_sync_mode: mode, generation_id: generation, minimum_generation_id: minimum });
+      writeJson(dir, 'catalog.json', catalog);
+      const result = await runCli(args, { stdin: Array.from({ length: n }, (_, i) => recordLine('notes', { id: `${prefix}${i}`, body: `${prefix} ${i}` })).join('\n') });
+      expect(result.code, result.stderr).toBe(0);
+      return duck(`SELECT _airbyte_generation_id::INT AS g, count(*)::INT AS n FROM read_parquet('${destination}/**/*.parquet') GROUP BY 1 ORDER BY 1`);
+    };
+    expect(await run('a', 3, 'append', 1, 0)).toEqual([{ g: 1, n: 3 }]);
+    // A refresh: generation 2 with minimum 2 removes generation 1 once complete.
+    expect(await run('b', 2, 'append', 2, 2)).toEqual([{ g: 2, n: 2 }]);
+    // Another attempt of the same generation (the source resumed after what the first one wrote): both stay.
+    expect(await run('c', 2, 'append', 2, 2)).toEqual([{ g: 2, n: 4 }]);
+    expect(await run('d', 1, 'overwrite', 3, 3)).toEqual([{ g: 3, n: 1 }]);
+    const manifests = readdirSync(join(destination, '_claude_batch', 'runs')).map((r) => JSON.parse(readFileSync(join(destination, '_claude_batch', 'runs', r, 'manifest.json'), 'utf8')));
+    expect(manifests.map((m) => m.streams[0].generation_id).sort()).toEqual([1, 2, 2, 3]);
   });
 
   it('overwrite: a run whose source failed or called the stream incomplete keeps the older complete data', async () => {
