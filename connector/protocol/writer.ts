@@ -13,14 +13,19 @@ export class MessageWriter {
 
   constructor(private readonly out: Writable) {}
 
-  /** Transform mode: stdout carries only RECORD and STATE (for the next destination); LOG and TRACE go here. */
+  /**
+   * Transform mode: stdout carries RECORD and STATE for the next destination, and ERROR traces, which the
+   * platform running us needs (failure_type) and the next destination reads as "the input was not whole";
+   * LOG and the other traces go here.
+   */
   divertDiagnostics(to: Writable): void {
     this.diagnostics = to;
   }
 
   async emit(message: AirbyteMessage): Promise<void> {
     const line = redact(JSON.stringify(message)) + '\n';
-    const target = this.diagnostics && (message.type === 'LOG' || message.type === 'TRACE') ? this.diagnostics : this.out;
+    const diagnostic = message.type === 'LOG' || (message.type === 'TRACE' && message.trace.type !== 'ERROR');
+    const target = this.diagnostics && diagnostic ? this.diagnostics : this.out;
     if (!target.write(line)) await once(target, 'drain');
   }
 

@@ -235,6 +235,16 @@ describe('typed output', () => {
 });
 
 describe('transform mode', () => {
+  it('puts an ERROR trace on stdout, where the platform and the next destination read it; logs stay on stderr', async () => {
+    const { args } = setup({ sink: 'records' }, catalogFor(['notes']));
+    const result = await runCli(args, { stdin: [recordLine('notes', { id: 'n1', body: 'x' }), recordLine('elsewhere', { id: 'e1', body: 'y' })].join('\n') });
+    expect(result.code).not.toBe(0);
+    const [trace] = traceErrors(result.messages);
+    expect(trace!.trace.error).toMatchObject({ failure_type: 'config_error', message: expect.stringMatching(/not in the configured catalog/) });
+    expect(result.messages.filter((m) => m.type === 'LOG')).toEqual([]);
+    expect(result.stderr).toMatch(/"type":"LOG"/);
+  });
+
   it('pipes enriched RECORDs and in-order STATEs into a second process, logs on stderr', async () => {
     const first = setup({ sink: 'records', max_requests_per_batch: 4 }, catalogFor(['notes']));
     const secondDir = tempDir('claude-batch-second-');
