@@ -36,7 +36,8 @@ import { Progress } from './progress.js';
 import { Limiter } from './limiter.js';
 import { batchLimitsFor, buildLimits, skipFor } from './record-policy.js';
 import { pruneOverwrittenRuns } from './overwrite.js';
-import { claimedBatchIds, loadRuns } from './run-registry.js';
+import { claimedBatchIds, journalPath, loadRuns } from './run-registry.js';
+import { Journal, type JournalEntry } from '../state/journal.js';
 import { RunSession } from './run-session.js';
 
 export interface WriteRunOptions {
@@ -84,6 +85,35 @@ export function requestFingerprint(config: ConnectorConfig): string {
     .update(JSON.stringify({ model, prompt_template, stream_prompt_templates, system_prompt, max_tokens, temperature, ...(changed.length ? { shaping: Object.fromEntries(changed) } : {}) }))
     .digest('hex')
     .slice(0, 16);
+}
+
+/**
+ * How many records, from the start of the run's input, the STATEs it echoed cover: per stream for per-stream
+ * states, in all for global and legacy ones. The platform re-sends only what follows the last echoed STATE,
+ * so the first that-many spooled records (of the stream, or of all) will never arrive again. `take` counts
+ * them off, in spool order, which is input order.
+ */
+export function coveredByEchoedStates(entries: JournalEntry[]): { take(stream: string, namespace: string | null): boolean } {
+  const perStream = new Map<string, number>();
+  let global = 0;
+  for (const e of entries) {
+    if (e.type !== 'state_emitted') continue;
+    if (e.stream === null) global += e.records;
+    else perStream.set(e.stream, (perStream.get(e.stream) ?? 0) + e.records);
+  }
+  return {
+    take(stream, namespace) {
+      if (global > 0) {
+        global--;
+        return true;
+      }
+      const key = streamKey({ name: stream, namespace });
+      const left = perStream.get(key) ?? 0;
+      if (left <= 0) return false;
+      perStream.set(key, left - 1);
+      return true;
+    },
+  };
 }
 
 export function newRunId(now = new Date()): string {
@@ -285,17 +315,20 @@ export class WriteRun {
     // 8 bytes per owned record, in a typed array (a JS array of bigints would hold ~30 bytes each).
     let fingerprints = new BigUint64Array(1024);
     let owned = 0;
+    const covered = coveredByEchoedStates(Journal.read(journalPath(this.session.runDir)));
     for (const seq of view.seqs.values()) {
       for await (const chunk of textLines(recordsFile(batchDir(this.session.runDir, seq.seq)))) for (const line of chunk) {
         const r = JSON.parse(line) as SpooledRecord;
+        // Only requests this seq really sent can answer later duplicates (not skipped, cached or borrowed ones).
+        if (r.answer_from === undefined && !r.skip && !r.cached) this.requestIndex.add(r.custom_id, seq.seq);
+        // A record an echoed STATE covers is never sent again: an identical record that arrives is another one.
+        if (covered.take(r.stream, r.namespace)) continue;
         if (owned === fingerprints.length) {
           const bigger = new BigUint64Array(owned * 2);
           bigger.set(fingerprints);
           fingerprints = bigger;
         }
         fingerprints[owned++] = recordFingerprint(r.stream, r.namespace, r.data);
-        // Only requests this seq really sent can answer later duplicates (not skipped, cached or borrowed ones).
-        if (r.answer_from === undefined && !r.skip && !r.cached) this.requestIndex.add(r.custom_id, seq.seq);
       }
     }
     this.ledger = new RecordLedger(fingerprints.subarray(0, owned));

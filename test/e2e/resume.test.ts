@@ -3,11 +3,14 @@
 // the output is read back by DuckDB and the emulator's own submission counts are checked.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
-import { traceErrors } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { CLI, emulatorConfig, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
+import { duck } from '../helpers/duckdb.js';
 import { destinationSetup, expectEachIdOnce, idsOf, journalOf, resendAfterLastState, submittedSince, syncInput } from '../helpers/resume.js';
 import { parseConfig } from '../../connector/config/config.js';
 import { requestFingerprint } from '../../connector/pipeline/write-run.js';
-import { recordLine, stateLine } from '../helpers/records.js';
+import { catalogFor, recordLine, stateLine } from '../helpers/records.js';
 
 let emu: RunningEmulator;
 beforeAll(async () => {
@@ -172,5 +175,33 @@ describe('submit_only echoes every STATE once its records are submitted', () => 
     } finally {
       await slow.close();
     }
+  });
+});
+
+describe('records an echoed STATE covers are never taken for re-sent ones', () => {
+  it('an identical record after the last echoed STATE is a record of its own, also after a restart', async () => {
+    const dir = tempDir('claude-batch-covered-');
+    const destination = join(dir, 'out');
+    const config = writeJson(dir, 'config.json', emulatorConfig(emu.url, destination, { max_requests_per_batch: 1, prompt_template: 'Summarise: {{ body }}' }));
+    const catalog = writeJson(dir, 'catalog.json', catalogFor(['notes']));
+    const X = recordLine('notes', { id: 'x', title: 't', body: 'same' });
+    const F = recordLine('notes', { id: 'f', title: 't', body: 'filler' });
+    // Attempt 1 reads X, STATE s1, F, X again (an event that really happened twice), and dies once s1 is echoed:
+    // X's batch is written, the rest is still open.
+    const child = spawn(process.execPath, [CLI, 'write', '--config', config, '--catalog', catalog], { env: { PATH: process.env.PATH }, stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      if (out.includes('"cursor":"s1"')) child.kill('SIGKILL');
+    });
+    child.stdin.write([X, stateLine('notes', 's1', 1), F, X].join('\n') + '\n');
+    await closed;
+    expect(out).toContain('"cursor":"s1"');
+    // The platform re-sends what followed s1.
+    const second = await runCli(['write', '--config', config, '--catalog', catalog], { stdin: [F, X, stateLine('notes', 's2', 2)].join('\n') + '\n' });
+    expect(second.code, second.stderr).toBe(0);
+    const rows = await duck(`SELECT id, count(*)::INT AS n FROM read_parquet('${destination}/**/*.parquet') GROUP BY id ORDER BY id`);
+    expect(rows).toEqual([{ id: 'f', n: 1 }, { id: 'x', n: 2 }]);
   });
 });
