@@ -13,3 +13,10 @@ describe('Dockerfile', () => {
     expect(dockerfile).toContain(`AIRBYTE_ENTRYPOINT="node --max-old-space-size=${RECOMMENDED_HEAP_MB} /airbyte/integration_code/dist/connector/cli.js"`);
   });
 });
+
+describe('metadata.yaml', () => {
+  it('declares refreshes, so the platform sends generations and stream statuses the connector acts on', () => {
+    const metadata = readFileSync(new URL('../../metadata.yaml', import.meta.url), 'utf8');
+    expect(metadata).toMatch(/^ {2}supportsRefreshes: true$/m);
+  });
+});
