@@ -174,7 +174,8 @@ export function answerUsage(params: ResponderParams, cache: CacheBook, minCachea
 
 /** "Labels: a, b, c" / "one of: a | b | c" in the prompt. */
 export function labelList(prompt: string): string[] | undefined {
-  const match = /(?:labels?|categories|one of)\s*:\s*([^\n]+)/i.exec(prompt);
+  // A few words may sit between the keyword and the colon ("one of these labels and nothing else: a, b").
+  const match = /(?:labels?|categories|one of)(?:[^:\n]{0,40})?:\s*([^\n]+)/i.exec(prompt);
   if (!match) return undefined;
   const labels = match[1]!
     .split(/,|\||\bor\b/)

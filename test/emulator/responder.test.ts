@@ -3,6 +3,7 @@ import { Ajv } from 'ajv';
 import type { BatchCreateParams } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { TextBlockParam } from '@anthropic-ai/sdk/resources/messages/messages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labelInstruction } from '../../connector/requests/output-spec.js';
 import { ask, HAIKU, resultsById, start, succeeded, textOf, type Harness } from './helpers.js';
 
 let h: Harness;
@@ -27,6 +28,13 @@ describe('answers', () => {
     ]);
     expect(textOf(succeeded(results.get('inv')))).toBe('invoice');
     expect(textOf(succeeded(results.get('ctr')))).toBe('contract');
+    expect(textOf(succeeded(results.get('let')))).toBe('letter');
+  });
+
+  it('reads the labels from the instruction the connector itself puts in the shared prefix', async () => {
+    const system = labelInstruction(['invoice', 'contract', 'letter']);
+    const results = await run([ask('inv', 'Subtotal 400.00 EUR, VAT, amount due, IBAN', { system }), ask('let', 'Dear Tom, yours sincerely', { system })]);
+    expect(textOf(succeeded(results.get('inv')))).toBe('invoice');
     expect(textOf(succeeded(results.get('let')))).toBe('letter');
   });
 
