@@ -65,6 +65,9 @@ function describe(errors: ErrorObject[]): string {
     .join('; ');
 }
 
+/** Models whose API refuses sampling parameters (temperature, top_p, top_k): Opus 4.7 and 4.8, Fable 5, Haiku 5.5. */
+const NO_SAMPLING_MODELS = /^claude-(opus-4-[78]|fable-5|haiku-5-5)/;
+
 /** Validates a parsed config object against the spec and applies defaults. Throws config_error. */
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): ConnectorConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -85,6 +88,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     // A STATE is echoed once its records are submitted, but under submit_only they are enriched by a later run:
     // a transform would pass the STATE on before the RECORDs it covers.
     throw configError('CONFIG_INVALID', `"wait": "submit_only" cannot be combined with "sink": "${config.sink}": a transform must emit each record before the STATE that covers it, and under submit_only the records are enriched by a later run`);
+  }
+  if (config.temperature !== undefined && NO_SAMPLING_MODELS.test(config.model)) {
+    // Every request would come back errored (invalid_request_error): refuse before anything is sent.
+    throw configError('CONFIG_INVALID', `"temperature" is not accepted by ${config.model} (the API refuses sampling parameters for it); remove it from the config`);
   }
   return config;
 }

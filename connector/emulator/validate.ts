@@ -73,6 +73,9 @@ export const COUNT_TOKENS_PARAMS: ReadonlySet<string> = new Set([
 /** Accepted by the Messages API but refused inside a batch. */
 const NOT_IN_BATCH = new Set(['stream', 'speed', 'store', 'previous_thread_event_id', 'cache_hint', 'context_hint']);
 
+/** Models that refuse sampling parameters (temperature, top_p, top_k) outright: Opus 4.7 and 4.8, Fable 5, Haiku 5.5. */
+const SAMPLING_REFUSED = /^claude-(opus-4-[78]|fable-5|haiku-5-5)/;
+
 export interface ParamsProblem {
   type: 'invalid_request_error' | 'not_found_error';
   message: string;
@@ -125,6 +128,10 @@ export function validateParams(
   if (temperature !== undefined && (typeof temperature !== 'number' || temperature < 0 || temperature > 1)) {
     return bad('temperature: Input should be less than or equal to 1 and greater than or equal to 0');
   }
+  for (const key of ['temperature', 'top_p', 'top_k'] as const) {
+    if (params[key] !== undefined && SAMPLING_REFUSED.test(model)) return bad(`\`${key}\` is deprecated for this model.`);
+  }
+  if (temperature !== undefined && params.top_p !== undefined) return bad('`temperature` and `top_p` cannot both be specified for this model. Please use only one.');
   const outputConfig = params.output_config;
   if (outputConfig !== undefined) {
     if (!isObject(outputConfig)) return bad('output_config: Input should be a valid dictionary');

@@ -88,6 +88,12 @@ describe('check', () => {
     }
   });
 
+  it('fails on a temperature for a model that refuses sampling parameters', async () => {
+    const s = status(await check({ base_url: 'emulator', model: 'claude-opus-4-7', temperature: 0.2 }));
+    expect(s.status).toBe('FAILED');
+    expect(s.message).toMatch(/"temperature" is not accepted by claude-opus-4-7/);
+  });
+
   it('fails on a template syntax error, naming the template', async () => {
     const s = status(await check({ base_url: 'emulator', prompt_template: 'Hi {{ a' }));
     expect(s.message).toMatch(/prompt_template: "\{\{" at offset 3 is never closed/);

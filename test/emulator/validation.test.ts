@@ -133,6 +133,24 @@ describe('per-request params fail only their own request', () => {
     expect(usage('sonnet-b').cache_read_input_tokens).toBe(usage('sonnet-a').cache_creation_input_tokens);
   });
 
+  it('refuses sampling parameters where the model does, and temperature with top_p everywhere', async () => {
+    const { client } = roomy;
+    const requests = [
+      rawRequest('opus-47-temp', { model: 'claude-opus-4-7', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], temperature: 0.2 }),
+      rawRequest('haiku-both', { model: HAIKU, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], temperature: 0.2, top_p: 0.9 }),
+      rawRequest('haiku-temp', { model: HAIKU, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], temperature: 0.2 }),
+    ];
+    const results = await resultsById(client, (await client.messages.batches.create({ requests })).id);
+    const message = (id: string) => {
+      const r = results.get(id);
+      if (r?.type !== 'errored') throw new Error(`${id}: expected errored, got ${JSON.stringify(r)}`);
+      return r.error.error.message;
+    };
+    expect(message('opus-47-temp')).toBe('`temperature` is deprecated for this model.');
+    expect(message('haiku-both')).toMatch(/`temperature` and `top_p` cannot both be specified/);
+    succeeded(results.get('haiku-temp'));
+  });
+
   it('refuses a prompt longer than the context window, per request', async () => {
     const { client } = roomy;
     // ~4 characters per token in the emulator's estimate: 900k characters is ~225k tokens.
