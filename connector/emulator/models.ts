@@ -9,9 +9,9 @@ export const KNOWN_MODELS: readonly string[] = [
   'claude-sonnet-4-5', 'claude-sonnet-4-5-20250929',
 ];
 
-/** Output token ceiling per model family, for max_tokens validation. */
+/** Output token ceiling per model, for max_tokens validation: 64k for the 4.5 models, 128k for the later ones. */
 export function maxOutputTokens(model: string): number {
-  if (model.includes('haiku')) return 64_000;
+  if (/^claude-(haiku-4-5|sonnet-4-5|opus-4-5)/.test(model)) return 64_000;
   return 128_000;
 }
 

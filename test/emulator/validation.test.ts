@@ -133,6 +133,21 @@ describe('per-request params fail only their own request', () => {
     expect(usage('sonnet-b').cache_read_input_tokens).toBe(usage('sonnet-a').cache_creation_input_tokens);
   });
 
+  it('holds max_tokens to each model\'s output ceiling (64k for the 4.5 models, 128k for later ones)', async () => {
+    const { client } = roomy;
+    const requests = [
+      ask('sonnet-45-over', 'hi', { model: 'claude-sonnet-4-5', max_tokens: 64_001 }),
+      ask('sonnet-45-at', 'hi', { model: 'claude-sonnet-4-5', max_tokens: 64_000 }),
+      ask('haiku-55-high', 'hi', { model: 'claude-haiku-5-5', max_tokens: 100_000 }),
+    ];
+    const results = await resultsById(client, (await client.messages.batches.create({ requests })).id);
+    const over = results.get('sonnet-45-over');
+    if (over?.type !== 'errored') throw new Error(`expected errored, got ${JSON.stringify(over)}`);
+    expect(over.error.error.message).toBe('max_tokens: 64001 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-5');
+    succeeded(results.get('sonnet-45-at'));
+    succeeded(results.get('haiku-55-high'));
+  });
+
   it('refuses sampling parameters where the model does, and temperature with top_p everywhere', async () => {
     const { client } = roomy;
     const requests = [
