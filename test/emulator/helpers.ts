@@ -4,6 +4,7 @@ import type {
   BatchCreateParams,
   DeletedMessageBatch,
   MessageBatch,
+  MessageBatchErroredResult,
   MessageBatchIndividualResponse,
   MessageBatchRequestCounts,
 } from '@anthropic-ai/sdk/resources/messages/batches';
@@ -83,6 +84,12 @@ export async function resultsById(client: Anthropic, id: string): Promise<Map<st
 export function succeeded(result: MessageBatchIndividualResponse['result'] | undefined): Message {
   if (result?.type !== 'succeeded') throw new Error(`expected a succeeded result, got ${JSON.stringify(result)}`);
   return result.message;
+}
+
+/** The result as an errored one (its `error.error` holds the API's type and message), or a thrown mismatch. */
+export function errored(result: MessageBatchIndividualResponse['result'] | undefined): MessageBatchErroredResult {
+  if (result?.type !== 'errored') throw new Error(`expected an errored result, got ${JSON.stringify(result)}`);
+  return result;
 }
 
 export function textOf(message: Message): string {

@@ -1,8 +1,8 @@
 // Guards what create refuses synchronously (envelope, count, size, custom_id rules → HTTP 400/413, no batch made) versus per-request param problems, which the real API reports only as `errored` results while the rest of the batch runs.
 import { BadRequestError, ContentTooLargeError } from '@anthropic-ai/sdk';
-import type { BatchCreateParams, MessageBatchErroredResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { BatchCreateParams } from '@anthropic-ai/sdk/resources/messages/batches';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ask, clientFor, ERROR_RESPONSE_KEYS, expectKeys, failure, HAIKU, rawRequest, resultsById, retrieveEnded, start, succeeded, type Harness } from './helpers.js';
+import { ask, clientFor, ERROR_RESPONSE_KEYS, errored, expectKeys, failure, HAIKU, rawRequest, resultsById, retrieveEnded, start, succeeded, type Harness } from './helpers.js';
 
 let strict: Harness;
 let roomy: Harness;
@@ -99,14 +99,12 @@ describe('per-request params fail only their own request', () => {
     succeeded(results.get('good-1'));
     succeeded(results.get('good-2'));
     const innerType = (id: string) => {
-      const result = results.get(id);
-      if (result?.type !== 'errored') throw new Error(`${id}: expected errored, got ${JSON.stringify(result)}`);
-      const errored: MessageBatchErroredResult = result;
-      expectKeys(errored, ['error', 'type']);
-      expectKeys(errored.error, ERROR_RESPONSE_KEYS);
-      expect(errored.error.type).toBe('error');
-      expect(errored.error.error.message.length).toBeGreaterThan(0);
-      return errored.error.error.type;
+      const result = errored(results.get(id));
+      expectKeys(result, ['error', 'type']);
+      expectKeys(result.error, ERROR_RESPONSE_KEYS);
+      expect(result.error.type).toBe('error');
+      expect(result.error.error.message.length).toBeGreaterThan(0);
+      return result.error.error.type;
     };
     expect(innerType('zero-tokens')).toBe('invalid_request_error');
     expect(innerType('unknown-model')).toBe('not_found_error');
@@ -141,9 +139,7 @@ describe('per-request params fail only their own request', () => {
       ask('haiku-55-high', 'hi', { model: 'claude-haiku-5-5', max_tokens: 100_000 }),
     ];
     const results = await resultsById(client, (await client.messages.batches.create({ requests })).id);
-    const over = results.get('sonnet-45-over');
-    if (over?.type !== 'errored') throw new Error(`expected errored, got ${JSON.stringify(over)}`);
-    expect(over.error.error.message).toBe('max_tokens: 64001 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-5');
+    expect(errored(results.get('sonnet-45-over')).error.error.message).toBe('max_tokens: 64001 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-5');
     succeeded(results.get('sonnet-45-at'));
     succeeded(results.get('haiku-55-high'));
   });
@@ -156,11 +152,7 @@ describe('per-request params fail only their own request', () => {
       rawRequest('haiku-temp', { model: HAIKU, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], temperature: 0.2 }),
     ];
     const results = await resultsById(client, (await client.messages.batches.create({ requests })).id);
-    const message = (id: string) => {
-      const r = results.get(id);
-      if (r?.type !== 'errored') throw new Error(`${id}: expected errored, got ${JSON.stringify(r)}`);
-      return r.error.error.message;
-    };
+    const message = (id: string) => errored(results.get(id)).error.error.message;
     expect(message('opus-47-temp')).toBe('`temperature` is deprecated for this model.');
     expect(message('haiku-both')).toMatch(/`temperature` and `top_p` cannot both be specified/);
     succeeded(results.get('haiku-temp'));
@@ -171,10 +163,9 @@ describe('per-request params fail only their own request', () => {
     // ~4 characters per token in the emulator's estimate: 900k characters is ~225k tokens.
     const requests = [ask('too-long', 'word '.repeat(180_000)), ask('fits', 'word '.repeat(1_000))];
     const results = await resultsById(client, (await client.messages.batches.create({ requests })).id);
-    const long = results.get('too-long');
-    if (long?.type !== 'errored') throw new Error(`expected errored, got ${JSON.stringify(long)}`);
-    expect(long.error.error.type).toBe('invalid_request_error');
-    expect(long.error.error.message).toMatch(/^prompt is too long: \d+ tokens > 200000 maximum$/);
+    const long = errored(results.get('too-long')).error.error;
+    expect(long.type).toBe('invalid_request_error');
+    expect(long.message).toMatch(/^prompt is too long: \d+ tokens > 200000 maximum$/);
     succeeded(results.get('fits'));
   });
 
@@ -198,10 +189,9 @@ describe('per-request params fail only their own request', () => {
     ];
     const results = await resultsById(client, (await client.messages.batches.create({ requests })).id);
     const message = (id: string) => {
-      const r = results.get(id);
-      if (r?.type !== 'errored') throw new Error(`${id}: expected errored, got ${JSON.stringify(r)}`);
-      expect(r.error.error.type).toBe('invalid_request_error');
-      return r.error.error.message;
+      const { error } = errored(results.get(id)).error;
+      expect(error.type).toBe('invalid_request_error');
+      return error.message;
     };
     expect(message('open-root')).toBe("output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false");
     expect(message('open-true')).toContain("'additionalProperties' must be explicitly set to false");
