@@ -230,10 +230,15 @@ export class WriteRun {
     try {
       return this.cache?.get(customId);
     } catch (err) {
-      void this.log('WARN', `result cache: ${(err as Error).message}; the cache is off for the rest of this run`);
-      this.closeCache();
+      this.cacheFailed(err);
       return undefined;
     }
+  }
+
+  /** A cache that failed in the middle of the run: it is switched off, with a warning, and the run goes on. */
+  private cacheFailed(err: unknown): void {
+    if (this.cache) void this.log('WARN', `result cache: ${(err as Error).message}; the cache is off for the rest of this run`);
+    this.closeCache();
   }
 
   /** Closes the result cache; a cache that cannot be closed cleanly costs a warning, never the run's result. */
@@ -390,8 +395,7 @@ export class WriteRun {
       if (records.length > 0 || tooLarge > 0) this.cache?.putEncoded(records, tooLarge);
     } catch (err) {
       // The cache saves later runs money; it is not worth this run's output (a full disk, a damaged table).
-      if (this.cache) void this.log('WARN', `result cache: ${(err as Error).message}; the cache is off for the rest of this run`);
-      this.closeCache();
+      this.cacheFailed(err);
     }
     return done.tallies;
   }
