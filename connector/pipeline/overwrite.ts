@@ -5,14 +5,18 @@ import type { Catalog, ConfiguredStream } from '../config/catalog.js';
 import type { RunManifest } from '../sinks/manifest.js';
 import { partitionDir, runControlDir } from '../sinks/layout.js';
 
-/** The generation an older run wrote a stream under, from its manifest; undefined if it does not say. */
-function generationOf(destination: string, runId: string, stream: ConfiguredStream): number | undefined {
+/** An older run's manifest, or undefined if it cannot be read. */
+function readManifest(destination: string, runId: string): RunManifest | undefined {
   try {
-    const manifest = JSON.parse(readFileSync(join(runControlDir(destination, runId), 'manifest.json'), 'utf8')) as RunManifest;
-    return manifest.streams.find((s) => s.stream === stream.name && (s.namespace ?? null) === stream.namespace)?.generation_id;
+    return JSON.parse(readFileSync(join(runControlDir(destination, runId), 'manifest.json'), 'utf8')) as RunManifest;
   } catch {
     return undefined;
   }
+}
+
+/** The generation an older run wrote a stream under, from its manifest; undefined if it does not say. */
+function generationOf(manifest: RunManifest | undefined, stream: ConfiguredStream): number | undefined {
+  return manifest?.streams.find((s) => s.stream === stream.name && (s.namespace ?? null) === stream.namespace)?.generation_id;
 }
 
 /**
@@ -47,6 +51,12 @@ export async function pruneOverwrittenRuns(
 ): Promise<{ removed: string[]; kept: string[] }> {
   const removed: string[] = [];
   const kept: string[] = [];
+  // Each older run's manifest is read once, however many of its streams are looked at.
+  const manifests = new Map<string, RunManifest | undefined>();
+  const manifestOf = (runId: string) => {
+    if (!manifests.has(runId)) manifests.set(runId, readManifest(destination, runId));
+    return manifests.get(runId);
+  };
   for (const stream of catalog.streams) {
     if (stream.destinationSyncMode !== 'overwrite' && stream.minimumGenerationId <= 0) continue;
     if (partial(stream)) {
@@ -63,7 +73,7 @@ export async function pruneOverwrittenRuns(
     for (const name of entries) {
       const runId = /^run_id=(.+)$/.exec(name)?.[1];
       if (!runId || runId === currentRunId || runId > currentRunId || !completedRunIds.has(runId)) continue;
-      if (!supersedes(stream, generationOf(destination, runId, stream))) continue;
+      if (!supersedes(stream, generationOf(manifestOf(runId), stream))) continue;
       await rm(`${streamDir}/${name}`, { recursive: true, force: true });
       removed.push(`${streamDir}/${name}`);
     }
