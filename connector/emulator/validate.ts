@@ -165,13 +165,9 @@ function structuredSchemaProblem(node: unknown, path: string, root = false): str
   for (const key in node) if (!SCHEMA_KEYWORDS.has(key)) return `${path}: '${key}' is not supported in structured output schemas`;
   if (node.type === 'object' || node.properties !== undefined) {
     if (node.additionalProperties !== false) return `${path}: For 'object' type, 'additionalProperties' must be explicitly set to false`;
-    if (node.properties !== undefined) {
-      if (!isObject(node.properties)) return `${path}.properties: Input should be a valid dictionary`;
-      for (const [name, sub] of Object.entries(node.properties)) {
-        const problem = structuredSchemaProblem(sub, `${path}.properties.${name}`);
-        if (problem) return problem;
-      }
-    }
+    if (node.properties !== undefined && !isObject(node.properties)) return `${path}.properties: Input should be a valid dictionary`;
+    const problem = subSchemasProblem(node.properties, `${path}.properties`);
+    if (problem) return problem;
   }
   if (node.format !== undefined && !STRING_FORMATS.has(node.format as string)) return `${path}: format '${String(node.format)}' is not supported`;
   if (node.minItems !== undefined && node.minItems !== 0 && node.minItems !== 1) return `${path}: minItems must be 0 or 1`;
@@ -183,17 +179,18 @@ function structuredSchemaProblem(node: unknown, path: string, root = false): str
     const list = node[key];
     if (list === undefined) continue;
     if (!Array.isArray(list) || list.length === 0) return `${path}.${key}: Input should be a non-empty list`;
-    for (let i = 0; i < list.length; i++) {
-      const problem = structuredSchemaProblem(list[i], `${path}.${key}.${i}`);
-      if (problem) return problem;
-    }
+    const problem = subSchemasProblem(list, `${path}.${key}`);
+    if (problem) return problem;
   }
-  if (node.$defs !== undefined) {
-    if (!isObject(node.$defs)) return `${path}.$defs: Input should be a valid dictionary`;
-    for (const [name, sub] of Object.entries(node.$defs)) {
-      const problem = structuredSchemaProblem(sub, `${path}.$defs.${name}`);
-      if (problem) return problem;
-    }
+  if (node.$defs !== undefined && !isObject(node.$defs)) return `${path}.$defs: Input should be a valid dictionary`;
+  return subSchemasProblem(node.$defs, `${path}.$defs`);
+}
+
+/** The first problem among sub-schemas held by name or index (properties, $defs, anyOf, allOf), if any. */
+function subSchemasProblem(schemas: Record<string, unknown> | unknown[] | undefined, path: string): string | undefined {
+  for (const [name, sub] of Object.entries(schemas ?? {})) {
+    const problem = structuredSchemaProblem(sub, `${path}.${name}`);
+    if (problem) return problem;
   }
   return undefined;
 }
