@@ -10,8 +10,8 @@ export type { CacheEntry } from './segments.js';
 
 /**
  * Cross-run result cache: a request (custom_id) that succeeded in an earlier run is answered from disk
- * instead of being sent again. It lives in `<destination>/_claude_batch/cache/` (one folder per API endpoint: see resultCacheDir) and holds, per custom_id,
- * the raw JSON of its `succeeded` results line.
+ * instead of being sent again. It lives in `<destination>/_claude_batch/cache/` (one folder per API endpoint:
+ * see resultCacheDir) and holds, per custom_id, the raw JSON of its `succeeded` results line.
  *
  * Layout: append-only segment files hold the values (the truth, each record crc-checked); an on-disk
  * open-addressing table (hash-table.ts) maps a key's hash to (segment, offset, length) and is read with
