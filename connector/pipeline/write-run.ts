@@ -489,9 +489,13 @@ export class WriteRun {
 
   private emitState(state: AirbyteStateMessage): void {
     this.emit(async () => {
-      await this.o.writer.state(state);
+      // Journaled before it goes out: a resume counts the records it covers as never coming back (see
+      // coveredByEchoedStates). Dying in between then makes the platform re-send records a resume treats as
+      // new, one more row for each (at least once); the other order let a repeated record be taken for a
+      // re-sent one and dropped.
       const stream = state.stream?.stream_descriptor ? streamKey(state.stream.stream_descriptor) : null;
       this.session.journal.append({ type: 'state_emitted', stream, records: state.destinationStats?.recordCount ?? 0 });
+      await this.o.writer.state(state);
     });
   }
 
