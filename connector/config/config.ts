@@ -40,7 +40,7 @@ export interface ConnectorConfig {
   price_overrides: Record<string, { input: number; output: number; cache_write?: number; cache_read?: number; cache_write_1h?: number }>;
   batch_discount: number;
   max_cost_usd?: number;
-  compression: 'SNAPPY' | 'GZIP' | 'UNCOMPRESSED';
+  compression: 'SNAPPY' | 'ZSTD' | 'GZIP' | 'UNCOMPRESSED';
   row_group_size: number;
   max_rows_per_file?: number;
   max_file_size_mb?: number;

@@ -1,6 +1,19 @@
-import { createRequire } from 'node:module';
 import type { ColumnKind } from './arrow-schema.js';
-import { snappyCompress } from './snappy.js';
+import { compressPage, type Compression } from './parquet-compression.js';
+import {
+  Codec,
+  ConvertedType,
+  Encoding,
+  fileMetaData,
+  pageHeader,
+  PhysicalType,
+  Repetition,
+  type ColumnChunk,
+  type RowGroup,
+  type SchemaElement,
+  type Statistics,
+} from './parquet-thrift.js';
+import { TextBounds } from './parquet-statistics.js';
 
 /*
  * A columnar Parquet encoder: one row group at a time, each value encoded into its column's current PLAIN
@@ -10,36 +23,11 @@ import { snappyCompress } from './snappy.js';
  * parquetjs-lite's own writer shreds every row into per-column arrays through generic, nested-schema code and
  * keeps a Set of every distinct value for statistics; at 10k-row groups of ~1 KB texts that was a quarter of
  * the connector's CPU. Our schemas are flat (every column is a leaf, optional or required), so shredding is
- * a write per column into that column's page buffer. The Thrift structures
- * (page headers, column metadata, footer), their compact-protocol serialisation and the GZIP codec are still
- * parquetjs-lite's; SNAPPY pages go through our own compressor (snappy.ts), 2-2.5× as fast as the snappyjs
- * behind parquetjs-lite's codec.
+ * a write per column into that column's page buffer. The Thrift structures (page headers, column metadata,
+ * footer) are our own (parquet-thrift.ts); the codecs are in parquet-compression.ts.
  */
 
-const require = createRequire(import.meta.url);
-
-type ThriftStruct = Record<string, unknown> & { write(protocol: unknown): void };
-type ThriftCtor = new (args?: Record<string, unknown>) => ThriftStruct;
-interface ParquetThrift {
-  Type: Record<string, number>;
-  ConvertedType: Record<string, number>;
-  FieldRepetitionType: Record<string, number>;
-  Encoding: Record<string, number>;
-  CompressionCodec: Record<string, number>;
-  PageType: Record<string, number>;
-  [struct: string]: unknown;
-}
-const thrift = require('parquetjs-lite/gen-nodejs/parquet_types.js') as ParquetThrift;
-const { serializeThrift } = require('parquetjs-lite/lib/util.js') as { serializeThrift(obj: ThriftStruct): Buffer };
-const { deflate } = require('parquetjs-lite/lib/compression.js') as { deflate(method: string, value: Buffer): Buffer };
-
-function struct(name: string, args: Record<string, unknown>): ThriftStruct {
-  const Ctor = thrift[name] as ThriftCtor | undefined;
-  if (!Ctor) throw new Error(`parquetjs-lite has no Thrift struct ${name}; expected the 0.8.x layout`);
-  return new Ctor(args);
-}
-
-export type Compression = 'UNCOMPRESSED' | 'GZIP' | 'SNAPPY';
+export type { Compression } from './parquet-compression.js';
 
 export interface ColumnSpec {
   name: string;
@@ -47,14 +35,14 @@ export interface ColumnSpec {
   nullable: boolean;
 }
 
-const PHYSICAL: Record<ColumnKind, string> = {
-  string: 'BYTE_ARRAY',
-  json: 'BYTE_ARRAY',
-  integer: 'INT64',
-  number: 'DOUBLE',
-  boolean: 'BOOLEAN',
-  timestamp: 'INT64',
-  date: 'INT32',
+const PHYSICAL: Record<ColumnKind, number> = {
+  string: PhysicalType.BYTE_ARRAY,
+  json: PhysicalType.BYTE_ARRAY,
+  integer: PhysicalType.INT64,
+  number: PhysicalType.DOUBLE,
+  boolean: PhysicalType.BOOLEAN,
+  timestamp: PhysicalType.INT64,
+  date: PhysicalType.INT32,
 };
 const FIXED_WIDTH: Partial<Record<ColumnKind, number>> = { integer: 8, number: 8, timestamp: 8, date: 4 };
 
@@ -141,11 +129,6 @@ function writeFixed(buf: Buffer, at: number, kind: ColumnKind, v: unknown): void
   }
 }
 
-function compress(compression: Compression, body: Buffer): Buffer {
-  if (compression === 'UNCOMPRESSED') return body;
-  return compression === 'SNAPPY' ? snappyCompress(body) : deflate(compression, body);
-}
-
 /**
  * One column's chunk of the row group being filled. Each value is encoded into the current page as it is
  * added (PLAIN: a 4-byte length then the UTF-8 bytes for text, little-endian fixed width for numbers, dates
@@ -167,6 +150,9 @@ class ColumnChunkEncoder {
   private count = 0;
   private nulls = 0;
   private range: Range | undefined;
+  private readonly text = new TextBounds();
+  /** Booleans seen in the chunk: bit 0 a false, bit 1 a true. */
+  private truths = 0;
   private readonly width: number | undefined;
 
   constructor(
@@ -198,6 +184,7 @@ class ColumnChunkEncoder {
         sink.reserve(4 + text.length * 3);
         const n = sink.buf.write(text, sink.length + 4, 'utf8');
         sink.buf.writeUInt32LE(n, sink.length);
+        this.text.see(sink.buf, sink.length + 4, sink.length + 4 + n);
         sink.length += 4 + n;
       } else if (kind === 'boolean') {
         const bit = this.booleans++;
@@ -206,6 +193,7 @@ class ColumnChunkEncoder {
           sink.buf[sink.length++] = 0;
         }
         if (v) sink.buf[sink.length - 1]! |= 1 << (bit & 7);
+        this.truths |= v ? 2 : 1;
       } else {
         sink.reserve(this.width!);
         writeFixed(sink.buf, sink.length, kind, v);
@@ -228,21 +216,8 @@ class ColumnChunkEncoder {
     this.values.buf.copy(body.buf, body.length, 0, this.values.length);
     body.length += this.values.length;
     const raw = body.take();
-    const compressed = compress(this.compression, raw);
-    const header = serializeThrift(
-      struct('PageHeader', {
-        type: thrift.PageType.DATA_PAGE,
-        uncompressed_page_size: raw.length,
-        compressed_page_size: compressed.length,
-        data_page_header: struct('DataPageHeader', {
-          num_values: count,
-          encoding: thrift.Encoding.PLAIN,
-          definition_level_encoding: thrift.Encoding.RLE,
-          repetition_level_encoding: thrift.Encoding.RLE,
-          statistics: struct('Statistics', { null_count: nulls }),
-        }),
-      }),
-    );
+    const compressed = compressPage(this.compression, raw);
+    const header = pageHeader({ uncompressedSize: raw.length, compressedSize: compressed.length, numValues: count, nullCount: nulls });
     this.pages.push(header, compressed);
     this.size += header.length + compressed.length;
     this.uncompressed += header.length + raw.length;
@@ -256,42 +231,48 @@ class ColumnChunkEncoder {
   }
 
   /** Ends the chunk, which starts at `offset` in the file: its pages, and its ColumnChunk for the footer. */
-  finish(offset: number): { pages: Buffer[]; size: number; uncompressed: number; chunk: ThriftStruct } {
+  finish(offset: number): { pages: Buffer[]; size: number; uncompressed: number; chunk: ColumnChunk } {
     this.sealPage();
     const c = this.column;
-    const meta = struct('ColumnMetaData', {
-      type: thrift.Type[PHYSICAL[c.kind]],
-      encodings: c.nullable ? [thrift.Encoding.PLAIN, thrift.Encoding.RLE] : [thrift.Encoding.PLAIN],
-      path_in_schema: [c.name],
-      codec: thrift.CompressionCodec[this.compression],
-      num_values: this.count,
-      total_uncompressed_size: this.uncompressed,
-      total_compressed_size: this.size,
-      data_page_offset: offset,
+    const chunk: ColumnChunk = {
+      type: PHYSICAL[c.kind],
+      encodings: c.nullable ? [Encoding.PLAIN, Encoding.RLE] : [Encoding.PLAIN],
+      path: c.name,
+      codec: Codec[this.compression],
+      numValues: this.count,
+      totalUncompressedSize: this.uncompressed,
+      totalCompressedSize: this.size,
+      dataPageOffset: offset,
       statistics: this.statistics(),
-    });
-    const done = { pages: this.pages, size: this.size, uncompressed: this.uncompressed, chunk: struct('ColumnChunk', { file_offset: offset, meta_data: meta }) };
+    };
+    const done = { pages: this.pages, size: this.size, uncompressed: this.uncompressed, chunk };
     this.pages = [];
     this.size = this.uncompressed = this.count = this.nulls = 0;
-    this.range = undefined;
     return done;
   }
 
-  private statistics(): ThriftStruct {
-    const stats: Record<string, unknown> = { null_count: this.nulls };
-    // Min/max only for numeric kinds: their signed order is unambiguous to every reader, unlike text, whose
-    // order depends on the file's ColumnOrder (which this Thrift layout cannot write) and whose values are long.
-    if (this.range) {
-      let { min, max } = this.range;
-      // Spec: a zero minimum is written as -0.0 and a zero maximum as +0.0.
-      if (this.column.kind === 'number') {
-        if (min === 0) min = -0;
-        if (max === 0) max = 0;
-      }
-      const [lo, hi] = [plainBytes(this.column.kind, min), plainBytes(this.column.kind, max)];
-      Object.assign(stats, { min_value: lo, max_value: hi, min: lo, max: hi });
+  /** The chunk's statistics: null count, and min/max in the column's type-defined order (then resets them). */
+  private statistics(): Statistics {
+    const kind = this.column.kind;
+    const stats: Statistics = { nullCount: this.nulls };
+    const text = this.text.take();
+    const { truths, range } = this;
+    this.truths = 0;
+    this.range = undefined;
+    if (text) return { ...stats, minValue: text.min, maxValue: text.max };
+    if (truths !== 0) {
+      // false < true; PLAIN for a single boolean is one byte.
+      return { ...stats, minValue: Buffer.of(truths & 1 ? 0 : 1), maxValue: Buffer.of(truths & 2 ? 1 : 0), legacy: true };
     }
-    return struct('Statistics', stats);
+    if (!range) return stats;
+    let { min, max } = range;
+    // Spec: a zero minimum is written as -0.0 and a zero maximum as +0.0.
+    if (kind === 'number') {
+      if (min === 0) min = -0;
+      if (max === 0) max = 0;
+    }
+    // Signed numbers order the same way in the deprecated min/max, which old readers still read.
+    return { ...stats, minValue: plainBytes(kind, min), maxValue: plainBytes(kind, max), legacy: true };
   }
 }
 
@@ -322,8 +303,8 @@ export interface EncodedRowGroup {
   /** The bytes to append to the file, in order. */
   buffers: Buffer[];
   byteLength: number;
-  /** Thrift RowGroup for the footer. */
-  metadata: ThriftStruct;
+  /** Its RowGroup for the footer. */
+  metadata: RowGroup;
 }
 
 /** A row group being filled, a row at a time, column chunk by column chunk (see ColumnChunkEncoder). */
@@ -350,7 +331,7 @@ export class RowGroupEncoder {
   /** Ends the row group, whose column chunks start at `fileOffset` in the file, and starts the next. */
   finish(fileOffset: number): EncodedRowGroup {
     const buffers: Buffer[] = [];
-    const chunks: ThriftStruct[] = [];
+    const chunks: ColumnChunk[] = [];
     let offset = fileOffset;
     let totalUncompressed = 0;
     for (const column of this.columns) {
@@ -360,47 +341,36 @@ export class RowGroupEncoder {
       offset += done.size;
       totalUncompressed += done.uncompressed;
     }
-    const metadata = struct('RowGroup', { columns: chunks, total_byte_size: totalUncompressed, num_rows: this.rowCount });
+    const metadata: RowGroup = { columns: chunks, totalByteSize: totalUncompressed, numRows: this.rowCount };
     this.rowCount = 0;
     return { buffers, byteLength: offset - fileOffset, metadata };
   }
 }
 
-function schemaElement(column: ColumnSpec): ThriftStruct {
-  const args: Record<string, unknown> = {
+function schemaElement(column: ColumnSpec): SchemaElement {
+  const element: SchemaElement = {
     name: column.name,
-    type: thrift.Type[PHYSICAL[column.kind]],
-    repetition_type: thrift.FieldRepetitionType[column.nullable ? 'OPTIONAL' : 'REQUIRED'],
+    type: PHYSICAL[column.kind],
+    repetition: column.nullable ? Repetition.OPTIONAL : Repetition.REQUIRED,
   };
   switch (column.kind) {
     case 'string':
     case 'json':
-      args.converted_type = thrift.ConvertedType.UTF8;
-      args.logicalType = struct('LogicalType', { STRING: struct('StringType', {}) });
-      break;
+      return { ...element, convertedType: ConvertedType.UTF8, logicalType: 'STRING' };
     case 'timestamp':
       // The LogicalType makes readers (DuckDB) see TIMESTAMP WITH TIME ZONE, which is what the values are.
-      args.converted_type = thrift.ConvertedType.TIMESTAMP_MICROS;
-      args.logicalType = struct('LogicalType', {
-        TIMESTAMP: struct('TimestampType', { isAdjustedToUTC: true, unit: struct('TimeUnit', { MICROS: struct('MicroSeconds', {}) }) }),
-      });
-      break;
+      return { ...element, convertedType: ConvertedType.TIMESTAMP_MICROS, logicalType: 'TIMESTAMP_MICROS_UTC' };
     case 'date':
-      args.converted_type = thrift.ConvertedType.DATE;
-      args.logicalType = struct('LogicalType', { DATE: struct('DateType', {}) });
-      break;
+      return { ...element, convertedType: ConvertedType.DATE, logicalType: 'DATE' };
     default:
-      break;
+      return element;
   }
-  return struct('SchemaElement', args);
 }
 
-/** The footer: Thrift FileMetaData, its length, and the closing magic. */
-export function encodeFooter(specs: readonly ColumnSpec[], rowGroups: readonly ThriftStruct[], rowCount: number, createdBy: string): Buffer {
-  const schema = [struct('SchemaElement', { name: 'root', num_children: specs.length }), ...specs.map(schemaElement)];
-  const metadata = serializeThrift(
-    struct('FileMetaData', { version: 1, schema, num_rows: rowCount, row_groups: [...rowGroups], key_value_metadata: [], created_by: createdBy }),
-  );
+/** The footer: FileMetaData (with TYPE_ORDER column orders), its length, and the closing magic. */
+export function encodeFooter(specs: readonly ColumnSpec[], rowGroups: readonly RowGroup[], rowCount: number, createdBy: string): Buffer {
+  const schema: SchemaElement[] = [{ name: 'root', numChildren: specs.length }, ...specs.map(schemaElement)];
+  const metadata = fileMetaData({ schema, numRows: rowCount, rowGroups, createdBy });
   const tail = Buffer.allocUnsafe(8);
   tail.writeUInt32LE(metadata.length, 0);
   PARQUET_MAGIC.copy(tail, 4);

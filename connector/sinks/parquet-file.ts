@@ -7,15 +7,16 @@ import { configError, systemError } from '../errors.js';
 import { assertSafeOutputDir } from './layout.js';
 import { columnKind, type ColumnKind } from './arrow-schema.js';
 import { encodeFooter, PARQUET_MAGIC, RowGroupEncoder, type ColumnSpec, type EncodedRowGroup } from './parquet-encoder.js';
+import { COMPRESSIONS, prepareCompression, type Compression } from './parquet-compression.js';
 
-export type ParquetCompression = 'UNCOMPRESSED' | 'GZIP' | 'SNAPPY';
-export const PARQUET_COMPRESSIONS: readonly ParquetCompression[] = ['SNAPPY', 'GZIP', 'UNCOMPRESSED'];
+export type ParquetCompression = Compression;
+export const PARQUET_COMPRESSIONS: readonly ParquetCompression[] = COMPRESSIONS;
 
 /*
- * Limits of the encoder (parquet-encoder.ts): compression is UNCOMPRESSED, GZIP or SNAPPY (the codecs
- * parquetjs-lite ships; SNAPPY through our own snappy.ts); values are PLAIN-encoded (no dictionary pages); the
- * row group size is counted in rows and one row group's pages are held (compressed) until it is flushed; text
- * columns carry no min/max statistics.
+ * Limits of the encoder (parquet-encoder.ts): compression is SNAPPY, ZSTD, GZIP or UNCOMPRESSED
+ * (parquet-compression.ts); values are PLAIN-encoded (no dictionary pages); the row group size is counted in
+ * rows and one row group's pages are held (compressed) until it is flushed; text min/max statistics are left
+ * out of a chunk whose bounds pass 4 KiB.
  */
 export interface ParquetOptions {
   /** Rows per row group (one row group's compressed pages are held in memory until it is written). */
@@ -61,7 +62,7 @@ export function parquetOptionsFrom(config: {
       throw configError(
         'CONFIG_INVALID',
         `compression must be one of ${PARQUET_COMPRESSIONS.join(', ')}, got ${JSON.stringify(config.compression)} ` +
-          '(the Parquet writer cannot produce LZO, BROTLI, LZ4 or ZSTD)',
+          '(the Parquet writer cannot produce LZO, BROTLI or LZ4)',
       );
     }
     options.compression = name as ParquetCompression;
@@ -119,7 +120,7 @@ function rowSizer(schema: Schema): (row: Record<string, unknown>) => number {
 /** Data files are for readers of the destination; the connector's control files stay 0o600. */
 export const DATA_FILE_MODE = 0o644;
 const NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
-const CREATED_BY = 'destination-claude-batch (parquet-encoder over parquetjs-lite thrift)';
+const CREATED_BY = 'destination-claude-batch (own parquet-encoder)';
 /** `wx` plus O_NOFOLLOW: create a new file, never open an existing one or follow a link at its name. */
 const EXCLUSIVE_CREATE = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | NOFOLLOW;
 
@@ -156,6 +157,7 @@ export class AtomicParquetFile {
   static async create(finalPath: string, schema: Schema, options: ParquetOptions): Promise<AtomicParquetFile> {
     const dir = dirname(finalPath);
     await assertSafeOutputDir(dir);
+    await prepareCompression(options.compression);
     const tempPath = join(dir, `.${basename(finalPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     let handle: FileHandle;
     try {

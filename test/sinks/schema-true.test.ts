@@ -314,7 +314,8 @@ describe('Parquet options', () => {
       maxBytesPerFile: 524_288,
     });
     expect(parquetOptionsFrom({ compression: null, row_group_size: null } as never)).toEqual(DEFAULT_PARQUET_OPTIONS);
-    expect(() => parquetOptionsFrom({ compression: 'ZSTD' })).toThrow(/^compression must be one of SNAPPY, GZIP, UNCOMPRESSED, got "ZSTD"/);
+    expect(parquetOptionsFrom({ compression: 'zstd' }).compression).toBe('ZSTD');
+    expect(() => parquetOptionsFrom({ compression: 'LZ4' })).toThrow(/^compression must be one of SNAPPY, ZSTD, GZIP, UNCOMPRESSED, got "LZ4"/);
     expect(() => parquetOptionsFrom({ compression: 3 })).toThrow(/compression/);
     for (const bad of [0, -1, 1.5, 2_000_000, '100']) {
       expect(() => parquetOptionsFrom({ row_group_size: bad }), String(bad)).toThrow(/^row_group_size must be an integer from 1 to 1000000/);
@@ -323,7 +324,7 @@ describe('Parquet options', () => {
     expect(() => parquetOptionsFrom({ max_file_size_mb: -1 })).toThrow(/^max_file_size_mb/);
   });
 
-  it.each(['SNAPPY', 'GZIP', 'UNCOMPRESSED'] as const)('writes %s column chunks', async (compression) => {
+  it.each(['SNAPPY', 'ZSTD', 'GZIP', 'UNCOMPRESSED'] as const)('writes %s column chunks', async (compression) => {
     const path = await writeFile(`codec-${compression}.parquet`, { ...DEFAULT_PARQUET_OPTIONS, compression }, 20);
     const codecs = await duck(`SELECT DISTINCT compression FROM parquet_metadata('${path}')`);
     expect(codecs).toEqual([{ compression }]);
