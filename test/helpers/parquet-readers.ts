@@ -75,7 +75,7 @@ export async function readDuckDB(path: string): Promise<Row[]> {
   const connection = await instance.connect();
   const query = async (sql: string) => (await connection.runAndReadAll(sql)).getRowObjectsJS() as Row[];
   try {
-    const described = await query(`DESCRIBE SELECT * FROM read_parquet('${path}')`);
+    const described = await query(`DESCRIBE SELECT * FROM read_parquet('${path}', hive_partitioning = false)`);
     const select = described.map(({ column_name: name, column_type: type }) => {
       const col = `"${String(name)}"`;
       if (type === 'BIGINT') return `${col}::VARCHAR ${col}`;
@@ -83,7 +83,7 @@ export async function readDuckDB(path: string): Promise<Row[]> {
       if (type === 'DATE') return `(${col} - DATE '1970-01-01')::INTEGER ${col}`;
       return col;
     });
-    return (await query(`SELECT ${select.join(', ')} FROM read_parquet('${path}')`)).map(canonRow);
+    return (await query(`SELECT ${select.join(', ')} FROM read_parquet('${path}', hive_partitioning = false)`)).map(canonRow);
   } finally {
     connection.closeSync();
     instance.closeSync();
