@@ -2,34 +2,12 @@
 // unicode with NUL and 4-byte characters, int64/double/timestamp/date extremes, strings larger than a page,
 // text pages cut exactly at their size limit, hundreds of row groups, 0-row files) × every codec, read back
 // by hyparquet, arrow-rs (parquet-wasm) and DuckDB, each compared value by value with the rows written.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { columnKind, streamArrowSchema } from '../../connector/sinks/arrow-schema.js';
-import { AtomicParquetFile, PARQUET_COMPRESSIONS, type ParquetCompression } from '../../connector/sinks/parquet-file.js';
+import { describe, expect, it } from 'vitest';
+import { PARQUET_COMPRESSIONS, type ParquetCompression } from '../../connector/sinks/parquet-file.js';
+import { KINDS, parquetWriterInTempDir } from '../helpers/parquet-files.js';
 import { canon, READERS, type Row } from '../helpers/parquet-readers.js';
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'parquet-interop-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-const schema = streamArrowSchema({
-  properties: {
-    i: { type: ['null', 'integer'] },
-    x: { type: ['null', 'number'] },
-    b: { type: ['null', 'boolean'] },
-    t: { type: ['null', 'string'], format: 'date-time' },
-    d: { type: ['null', 'string'], format: 'date' },
-    s: { type: ['null', 'string'] },
-    j: { type: ['null', 'object'] },
-  },
-});
-const KINDS = schema.fields.map((f) => [f.name, columnKind(f)] as const);
+const writeRows = parquetWriterInTempDir('parquet-interop-');
 
 /** A row as every reader should give it back (canon's form), from the values written. */
 function expectedRow(row: Row): Row {
@@ -122,13 +100,8 @@ const CASES: Record<string, Case> = {
   'row groups of 7 over 300 rows': { rowGroupSize: 7, rows: Array.from({ length: 300 }, (_, k) => ({ ...base(k), i: k * 7919, b: k % 3 === 0, d: k })) },
 };
 
-async function write(name: string, c: Case, compression: ParquetCompression): Promise<string> {
-  const path = join(dir, `${name.replace(/\W+/g, '-')}-${compression}.parquet`);
-  const file = await AtomicParquetFile.create(path, schema, { rowGroupSize: c.rowGroupSize ?? 1000, compression });
-  for (const row of c.rows) await file.append(row);
-  await file.commit();
-  return path;
-}
+const write = (name: string, c: Case, compression: ParquetCompression) =>
+  writeRows(`${name.replace(/\W+/g, '-')}-${compression}.parquet`, c.rows, { rowGroupSize: c.rowGroupSize ?? 1000, compression });
 
 describe('Parquet interop: every codec, every edge case, three independent readers', () => {
   const matrix = Object.keys(CASES).flatMap((name) => (CASES[name]!.codecs ?? PARQUET_COMPRESSIONS).map((codec) => [name, codec] as const));

@@ -2,44 +2,14 @@
 // group's min, max and null count are what the rows of that group hold (text in UTF-8 byte order, which is not
 // JavaScript's UTF-16 order), as hyparquet decodes them and as DuckDB reads them; and the footer says
 // TYPE_ORDER for every column, without which a reader may not trust min/max at all.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { columnKind, streamArrowSchema, type ColumnKind } from '../../connector/sinks/arrow-schema.js';
-import { AtomicParquetFile, DEFAULT_PARQUET_OPTIONS, type ParquetOptions } from '../../connector/sinks/parquet-file.js';
-import { MAX_TEXT_BOUND_BYTES } from '../../connector/sinks/parquet-statistics.js';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import type { ColumnKind } from '../../connector/sinks/arrow-schema.js';
+import { MAX_TEXT_BOUND_BYTES } from '../../connector/sinks/parquet-statistics.js';
+import { EVERY_KIND, KINDS, parquetWriterInTempDir } from '../helpers/parquet-files.js';
 import { footerOf, rawFooterOf, type Row } from '../helpers/parquet-readers.js';
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'parquet-stats-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-const schema = streamArrowSchema({
-  properties: {
-    i: { type: ['null', 'integer'] },
-    x: { type: ['null', 'number'] },
-    b: { type: ['null', 'boolean'] },
-    t: { type: ['null', 'string'], format: 'date-time' },
-    d: { type: ['null', 'string'], format: 'date' },
-    s: { type: ['null', 'string'] },
-    j: { type: ['null', 'object'] },
-  },
-});
-const KINDS = schema.fields.map((f) => [f.name, columnKind(f)] as const);
-
-async function write(name: string, rows: Row[], options: Partial<ParquetOptions> = {}): Promise<string> {
-  const path = join(dir, name);
-  const file = await AtomicParquetFile.create(path, schema, { ...DEFAULT_PARQUET_OPTIONS, ...options });
-  for (const row of rows) await file.append(row);
-  await file.commit();
-  return path;
-}
+const write = parquetWriterInTempDir('parquet-stats-');
 
 /** A small deterministic generator (mulberry32), so the data is the same on every run. */
 function random(seed: number): () => number {
@@ -150,9 +120,9 @@ describe('Parquet statistics', () => {
     const path = await write('orders.parquet', rows(5, 1));
     const raw = await rawFooterOf(path);
     // FileMetaData field 7 = list<ColumnOrder>; ColumnOrder is a union whose field 1 is TYPE_ORDER (an empty TypeDefinedOrder).
-    expect(raw.field_7).toEqual(schema.fields.map(() => ({ field_1: {} })));
+    expect(raw.field_7).toEqual(EVERY_KIND.fields.map(() => ({ field_1: {} })));
     // field 2 = the schema: the root, then one element per leaf, in the same order.
-    expect(raw.field_2).toHaveLength(schema.fields.length + 1);
+    expect(raw.field_2).toHaveLength(EVERY_KIND.fields.length + 1);
   });
 
   it('leave out text bounds too long to be useful, and bounds of an all-null chunk', async () => {
