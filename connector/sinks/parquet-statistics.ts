@@ -30,10 +30,11 @@ export class TextBounds {
     const { min, max } = this;
     if (min === undefined || max === undefined) {
       this.min = this.max = Buffer.from(buf.subarray(from, end));
-    } else if (compareBytes(buf, from, end, max) > 0) {
-      this.max = Buffer.from(buf.subarray(from, end));
-    } else if (compareBytes(buf, from, end, min) < 0) {
-      this.min = Buffer.from(buf.subarray(from, end));
+    } else {
+      // A value equal to the max (a column of one repeated value, the usual case for some) is not below the min.
+      const order = compareBytes(buf, from, end, max);
+      if (order > 0) this.max = Buffer.from(buf.subarray(from, end));
+      else if (order < 0 && compareBytes(buf, from, end, min) < 0) this.min = Buffer.from(buf.subarray(from, end));
     }
   }
 
