@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { asConnectorError, redact } from './errors.js';
 import { MessageWriter } from './protocol/writer.js';
 import { specCommand } from './commands/spec.js';
@@ -27,7 +27,9 @@ async function guarded(action: () => Promise<unknown>): Promise<void> {
 const program = new Command()
   .name('destination-claude-batch')
   .description('Airbyte destination: enrich records with Claude through the Message Batches API, write Parquet')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage errors throw (instead of exiting) so they end with a TRACE like every other failure.
+  .exitOverride();
 
 program.command('spec').description('print the ConnectorSpecification').action(() => guarded(() => specCommand(writer)));
 
@@ -80,4 +82,20 @@ program
     guarded(() => runEmulatorCommand(o)),
   );
 
-await program.parseAsync(process.argv);
+/**
+ * A usage error (unknown command or option, missing --config): commander has printed what went wrong and the
+ * usage to stderr; the platform also gets a config_error TRACE on stdout, and the exit code is non-zero.
+ */
+async function usageError(err: CommanderError): Promise<void> {
+  process.exitCode = err.exitCode;
+  if (err.exitCode === 0) return; // --help
+  const what = err.code === 'commander.help' ? 'no command given' : err.message.replace(/^error: /, '');
+  await writer.traceError(`usage: ${what}; run with --help for the commands and their options`, 'config_error', err.code);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  await usageError(err);
+}

@@ -41,7 +41,8 @@ export class Progress {
     const key = streamKey(stream);
     let entry = this.streams.get(key);
     if (!entry) {
-      entry = { descriptor: { name: stream.name, namespace: stream.namespace ?? null }, records: 0, bytes: 0 };
+      // The protocol's namespace is a string: a stream without one has no namespace key (never null).
+      entry = { descriptor: { name: stream.name, ...(stream.namespace ? { namespace: stream.namespace } : {}) }, records: 0, bytes: 0 };
       this.streams.set(key, entry);
       this.streamStatus(entry.descriptor, 'STARTED');
     }
@@ -83,7 +84,7 @@ export class Progress {
           trace: {
             type: 'ESTIMATE',
             emitted_at: Date.now(),
-            estimate: { name: s.descriptor.name, namespace: s.descriptor.namespace, type: 'STREAM', row_estimate: s.records, byte_estimate: s.bytes },
+            estimate: { ...s.descriptor, type: 'STREAM', row_estimate: s.records, byte_estimate: s.bytes },
           },
         }),
       );

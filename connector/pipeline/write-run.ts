@@ -18,7 +18,7 @@ import { OutputThread } from '../sinks/output-thread.js';
 import { heapLimitIsDefault, heapLimitMb, RECOMMENDED_HEAP_MB } from '../heap.js';
 import type { RunManifest } from '../sinks/manifest.js';
 import { CONTROL_DIR, resultCacheDir } from '../sinks/layout.js';
-import { CheckpointTracker } from '../state/checkpoints.js';
+import { CheckpointTracker, HELD_MESSAGES_FILE } from '../state/checkpoints.js';
 import { failpoint } from '../state/failpoints.js';
 import { textLines } from '../state/lines.js';
 import { DestinationLock } from '../state/lock.js';
@@ -30,6 +30,7 @@ import { estimateRequestCost, requirePrice } from '../cost/estimate.js';
 import type { SeqView } from '../state/run-view.js';
 import { BatchSpool, batchDir, recordsFile, type SpooledRecord } from '../state/spool.js';
 import { recordDataText } from '../protocol/record-span.js';
+import { stateText } from '../protocol/state-echo.js';
 import { BatchTask, type BatchTaskContext, type TaskResult } from './batch-task.js';
 import { OpenBatch, RUN_STATE_STREAM } from './open-batch.js';
 import { Progress } from './progress.js';
@@ -131,7 +132,9 @@ export function newRunId(now = new Date()): string {
 export class WriteRun {
   private session!: RunSession;
   private readonly builder: RequestBuilder;
-  private readonly tracker = new CheckpointTracker();
+  /** Opened with the run's session (held messages past its memory budget wait in the run's folder). */
+  private tracker!: CheckpointTracker;
+  private heldScheduled = false;
   /** What every batch's write context shares (schemas, Parquet options, output spec, prompt versions). */
   private readonly writeBase: ReturnType<typeof writeContextBase>;
   private outputThread: OutputThread | undefined;
@@ -273,10 +276,12 @@ export class WriteRun {
     this.session.journal.append({ type: 'attempt_started', attempt, at: new Date().toISOString() });
     await this.log('INFO', `run ${this.session.runId} ${resume ? `resumed (attempt ${attempt})` : 'started'}; control files in ${this.session.runDir}`);
     this.requestIndex = new RequestIndex(join(this.session.runDir, REQUEST_INDEX_FILE));
+    this.tracker = new CheckpointTracker(join(this.session.runDir, HELD_MESSAGES_FILE));
     try {
       if (resume) await this.recover();
     } catch (err) {
       this.requestIndex.close();
+      this.tracker.close();
       throw err;
     }
 
@@ -309,6 +314,7 @@ export class WriteRun {
     } finally {
       this.progress.stop();
       this.requestIndex.close();
+      this.tracker.close();
       this.session.close();
     }
   }
@@ -484,18 +490,24 @@ export class WriteRun {
   private releaseSeq(seq: number): void {
     if (this.released.has(seq)) return;
     this.released.add(seq);
-    for (const state of this.tracker.batchFinalised(seq)) this.emitState(state);
+    this.tracker.batchFinalised(seq);
+    this.sendHeld();
   }
 
-  private emitState(state: AirbyteStateMessage): void {
+  /** Sends every held message that may go out now (one pass queued at a time, each message pulled as sent). */
+  private sendHeld(): void {
+    if (this.heldScheduled) return;
+    this.heldScheduled = true;
     this.emit(async () => {
-      // Journaled before it goes out: a resume counts the records it covers as never coming back (see
-      // coveredByEchoedStates). Dying in between then makes the platform re-send records a resume treats as
-      // new, one more row for each (at least once); the other order let a repeated record be taken for a
-      // re-sent one and dropped.
-      const stream = state.stream?.stream_descriptor ? streamKey(state.stream.stream_descriptor) : null;
-      this.session.journal.append({ type: 'state_emitted', stream, records: state.destinationStats?.recordCount ?? 0 });
-      await this.o.writer.state(state);
+      this.heldScheduled = false;
+      for (let held = this.tracker.next(); held; held = this.tracker.next()) {
+        // Journaled before it goes out: a resume counts the records it covers as never coming back (see
+        // coveredByEchoedStates). Dying in between then makes the platform re-send records a resume treats as
+        // new, one more row for each (at least once); the other order let a repeated record be taken for a
+        // re-sent one and dropped.
+        if (held.kind === 'state') this.session.journal.append({ type: 'state_emitted', stream: held.stream, records: held.records });
+        await this.o.writer.line(held.line);
+      }
     });
   }
 
@@ -519,9 +531,9 @@ export class WriteRun {
           if (message.type === 'RECORD') await this.addRecord(message.record, line.lineNumber, line.text.length, recordDataText(line.text));
           else if (message.type === 'STATE') {
             this.noteSourceState(message.state);
-            for (const state of this.tracker.stateSeen(message.state, this.lastSeqWithRecords)) this.emitState(state);
-          }
-          else if (message.type === 'TRACE') this.noteSourceTrace(message.trace);
+            this.tracker.stateSeen(message.state, stateText(line.text), this.lastSeqWithRecords);
+            this.sendHeld();
+          } else if (message.type === 'TRACE') this.noteSourceTrace(message.trace, line.text);
           // LOG and other message types from the source are not ours to act on.
         }
       }
@@ -663,12 +675,21 @@ export class WriteRun {
     return { ...base, manifest };
   }
 
-  /** Our own checkpoint: the run id and the batches still in flight, as a STATE of a reserved stream. */
-  private noteSourceTrace(trace: AirbyteTrace): void {
+  /**
+   * A source's own TRACE: an ERROR or an INCOMPLETE stream keeps overwrite from dropping older data; in transform
+   * mode ERROR and STREAM_STATUS go on downstream, as they came and in order, so the next destination learns
+   * what this one did.
+   */
+  private noteSourceTrace(trace: AirbyteTrace | undefined, line: string): void {
+    if (typeof trace !== 'object' || trace === null) return;
     if (trace.type === 'ERROR') this.sourceFailed = true;
     else if (trace.type === 'STREAM_STATUS' && trace.stream_status?.status === 'INCOMPLETE') {
       const descriptor = trace.stream_status.stream_descriptor as StreamDescriptor | undefined;
       if (descriptor && typeof descriptor.name === 'string') this.incompleteStreams.add(streamKey(descriptor));
+    }
+    if (this.o.config.sink !== 'parquet' && (trace.type === 'ERROR' || trace.type === 'STREAM_STATUS')) {
+      this.tracker.traceSeen(line, this.lastSeqWithRecords);
+      this.sendHeld();
     }
   }
 
@@ -683,6 +704,7 @@ export class WriteRun {
     void this.log('INFO', `run STATE messages (emit_run_state) are not sent in this sync: ${why}, and a STATE of our own would fail it`);
   }
 
+  /** Our own checkpoint: the run id and the batches still in flight, as a STATE of a reserved stream. */
   private emitRunState(): void {
     if (!this.o.config.emit_run_state || this.runState !== 'safe') return;
     const state: AirbyteStateMessage = {

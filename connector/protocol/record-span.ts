@@ -2,7 +2,7 @@
  * The exact text of a RECORD line's `record.data`, cut out of the line instead of re-serialised: the spool
  * stores each record's data, and JSON.stringify of ~1 KB of data was the largest single cost of reading
  * input. Only for lines JSON.parse has already accepted, so the scan can trust the syntax; it gives up
- * (undefined: the caller serialises as before) on anything it would have to decode, such as escaped keys.
+ * (undefined: the caller serialises as before) on shapes it cannot cut. Escaped keys are decoded.
  */
 
 const QUOTE = 0x22;
@@ -16,7 +16,7 @@ const COMMA = 0x2c;
 
 const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
-function skipSpace(text: string, at: number): number {
+export function skipSpace(text: string, at: number): number {
   while (isSpace(text.charCodeAt(at))) at++;
   return at;
 }
@@ -59,17 +59,18 @@ function skipValue(text: string, at: number): number {
 
 /**
  * The [start, end) of the value of `key` in the object whose `{` is at `at` (the last one when the key
- * repeats, as JSON.parse keeps the last), null when absent, undefined when a key is escaped.
+ * repeats, as JSON.parse keeps the last), null when absent, undefined when the text is not an object.
  */
-function memberSpan(text: string, at: number, key: string): [number, number] | null | undefined {
+export function memberSpan(text: string, at: number, key: string): [number, number] | null | undefined {
   let found: [number, number] | null = null;
   let i = skipSpace(text, at + 1);
   if (text.charCodeAt(i) === CLOSE_BRACE) return null;
   for (;;) {
     if (text.charCodeAt(i) !== QUOTE) return undefined;
     const keyEnd = skipString(text, i);
-    const name = text.slice(i + 1, keyEnd - 1);
-    if (name.includes('\\')) return undefined;
+    let name = text.slice(i + 1, keyEnd - 1);
+    // A key spelt with escapes ("d\u0061ta") is the same key to JSON.parse.
+    if (name.includes('\\')) name = JSON.parse(text.slice(i, keyEnd)) as string;
     i = skipSpace(text, keyEnd);
     if (text.charCodeAt(i) !== COLON) return undefined;
     const start = skipSpace(text, i + 1);

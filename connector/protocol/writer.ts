@@ -29,6 +29,14 @@ export class MessageWriter {
     if (!target.write(line)) await once(target, 'drain');
   }
 
+  /**
+   * A message line already serialised (an echoed STATE, a source's TRACE passed on): written as it is, to stdout
+   * even in transform mode, where it belongs to the stream the next destination reads.
+   */
+  async line(text: string): Promise<void> {
+    if (!this.out.write(redact(text) + '\n')) await once(this.out, 'drain');
+  }
+
   log(level: 'ERROR' | 'WARN' | 'INFO' | 'DEBUG', message: string): Promise<void> {
     return this.emit({ type: 'LOG', log: { level, message } });
   }

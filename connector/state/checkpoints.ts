@@ -1,23 +1,44 @@
 import { streamKey, type AirbyteStateMessage } from '../protocol/messages.js';
+import { echoStateLine } from '../protocol/state-echo.js';
+import { SpillQueue } from './spill-queue.js';
 
-interface PendingState {
-  state: AirbyteStateMessage;
-  sourceCount: number;
-  destinationCount: number;
+/** A message for stdout that must wait until every record read before it is committed. */
+export interface HeldMessage {
+  kind: 'state' | 'trace';
+  /** The whole message line, ready for stdout. */
+  line: string;
+  /** For a state: the stream it counts records for (streamKey), null for GLOBAL and LEGACY states. */
+  stream: string | null;
+  /** For a state: its destinationStats.recordCount. */
+  records: number;
 }
 
+/** The file in a run's folder where held messages past the memory budget wait (deleted when the write ends). */
+export const HELD_MESSAGES_FILE = 'held-messages.jsonl';
+
+type Waiting = HeldMessage & { boundary: number };
+
+/** Held messages kept in memory before the rest waits on disk. */
+const MEMORY_BYTES = 8 * 1024 * 1024;
+
 /**
- * Holds source STATE messages until every record before them is in a finalised file, then releases them
- * in order (the destination's rule). A state waits for the batch that holds the last record before it.
- * Several states of the same stream waiting on the same batch collapse into the newest, with their
- * counts summed, so a source that checkpoints every record cannot grow memory without bound.
+ * Holds source STATE messages (and, in transform mode, the source's own TRACE messages) until every record
+ * before them is in a finalised file, then releases them in input order (the destination's rule). A message
+ * waits for the batch that holds the last record before it. Every STATE goes out once, as it came, with its
+ * own destinationStats: the records of its stream (all streams, for GLOBAL and LEGACY) since the previous
+ * STATE of that scope. A source that checkpoints every record holds one message per record while batches
+ * process: past 8 MB they wait in a file (`spillPath`), so memory stays bounded.
  */
 export class CheckpointTracker {
-  private readonly pending: Array<{ boundary: number; byKey: Map<string, PendingState> }> = [];
+  private readonly queue: SpillQueue<Waiting>;
   private readonly sinceLastState = new Map<string, number>();
   private totalSinceLastGlobal = 0;
   private finalisedPrefix = -1;
   private readonly finalised = new Set<number>();
+
+  constructor(spillPath?: string, memoryBytes = MEMORY_BYTES) {
+    this.queue = new SpillQueue<Waiting>(spillPath, memoryBytes, (m) => m.line.length * 2 + 96);
+  }
 
   recordSeen(stream: { name: string; namespace?: string | null }): void {
     const key = streamKey(stream);
@@ -25,59 +46,57 @@ export class CheckpointTracker {
     this.totalSinceLastGlobal++;
   }
 
-  /** `boundary` = the seq of the last batch holding a record read before this state (-1 if none). */
-  stateSeen(state: AirbyteStateMessage, boundary: number): AirbyteStateMessage[] {
-    const isStream = state.type === 'STREAM' && state.stream?.stream_descriptor;
-    const key = isStream ? streamKey(state.stream!.stream_descriptor) : '*global*';
-    let destinationCount: number;
-    if (isStream) {
-      destinationCount = this.sinceLastState.get(key) ?? 0;
-      this.sinceLastState.set(key, 0);
+  /**
+   * A source state; `text` is its `state` object as it came on the input line (see stateText), else it is
+   * serialised. `boundary` = the seq of the last batch holding a record read before it (-1 if none).
+   */
+  stateSeen(state: AirbyteStateMessage, text: string | undefined, boundary: number): void {
+    const descriptor = state.type === 'STREAM' ? state.stream?.stream_descriptor : undefined;
+    const stream = descriptor ? streamKey(descriptor) : null;
+    let records: number;
+    if (stream !== null) {
+      records = this.sinceLastState.get(stream) ?? 0;
+      this.sinceLastState.set(stream, 0);
     } else {
-      destinationCount = this.totalSinceLastGlobal;
+      records = this.totalSinceLastGlobal;
       this.totalSinceLastGlobal = 0;
       this.sinceLastState.clear();
     }
-    const sourceCount = typeof state.sourceStats?.recordCount === 'number' ? state.sourceStats.recordCount : 0;
-    let group = this.pending.at(-1);
-    if (!group || group.boundary !== boundary) {
-      group = { boundary, byKey: new Map() };
-      this.pending.push(group);
-    }
-    const previous = group.byKey.get(key);
-    group.byKey.set(key, {
-      state,
-      sourceCount: sourceCount + (previous?.sourceCount ?? 0),
-      destinationCount: destinationCount + (previous?.destinationCount ?? 0),
-    });
-    return this.release();
+    const line = echoStateLine(text ?? JSON.stringify(state), records);
+    this.queue.push({ kind: 'state', line, stream, records, boundary });
   }
 
-  /** Marks a batch's rows as durably written; returns the states that may now be echoed, in order. */
-  batchFinalised(seq: number): AirbyteStateMessage[] {
+  /** A source TRACE line to pass on downstream, in order with the states and records around it. */
+  traceSeen(line: string, boundary: number): void {
+    this.queue.push({ kind: 'trace', line, stream: null, records: 0, boundary });
+  }
+
+  /** Marks a batch's rows as durably written: the messages waiting on it (and no later batch) may go out. */
+  batchFinalised(seq: number): void {
     this.finalised.add(seq);
     while (this.finalised.has(this.finalisedPrefix + 1)) {
       this.finalised.delete(this.finalisedPrefix + 1);
       this.finalisedPrefix++;
     }
-    return this.release();
   }
 
   get waiting(): number {
-    return this.pending.reduce((n, g) => n + g.byKey.size, 0);
+    return this.queue.length;
   }
 
-  private release(): AirbyteStateMessage[] {
-    const out: AirbyteStateMessage[] = [];
-    while (this.pending.length && this.pending[0]!.boundary <= this.finalisedPrefix) {
-      for (const p of this.pending.shift()!.byKey.values()) {
-        out.push({
-          ...p.state,
-          ...(p.state.sourceStats ? { sourceStats: { ...p.state.sourceStats, recordCount: p.sourceCount } } : {}),
-          destinationStats: { recordCount: p.destinationCount },
-        });
-      }
-    }
-    return out;
+  /** Drops what still waits (it was never released) and its file. */
+  close(): void {
+    this.queue.close();
+  }
+
+  /**
+   * The next message that may go out now, in input order, or undefined. Pulled one at a time (not returned as
+   * a list) so that releasing a million held states never holds them all in memory at once.
+   */
+  next(): HeldMessage | undefined {
+    const head = this.queue.peek();
+    if (!head || head.boundary > this.finalisedPrefix) return undefined;
+    const { boundary: _boundary, ...message } = this.queue.shift()!;
+    return message;
   }
 }

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { CLI, emulatorConfig, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
+import { assertProtocolOutput } from '../helpers/protocol-schema.js';
 import { destinationSetup, expectEachIdOnce, idsOf, journalOf, resendAfterLastState, submittedSince, syncInput } from '../helpers/resume.js';
 import { parseConfig } from '../../connector/config/config.js';
 import { requestFingerprint } from '../../connector/pipeline/write-run.js';
@@ -198,6 +199,7 @@ describe('records an echoed STATE covers are never taken for re-sent ones', () =
     child.stdin.write([X, stateLine('notes', 's1', 1), F, X].join('\n') + '\n');
     await closed;
     expect(out).toContain('"cursor":"s1"');
+    assertProtocolOutput(out.slice(0, out.lastIndexOf('\n') + 1));
     // The platform re-sends what followed s1.
     const second = await runCli(['write', '--config', config, '--catalog', catalog], { stdin: [F, X, stateLine('notes', 's2', 2)].join('\n') + '\n' });
     expect(second.code, second.stderr).toBe(0);

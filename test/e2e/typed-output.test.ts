@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
 import { CLI, REPO, emulatorConfig, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { columnTypes, duck } from '../helpers/duckdb.js';
+import { assertProtocolOutput } from '../helpers/protocol-schema.js';
 import { catalogFor, recordLine, stateLine } from '../helpers/records.js';
 
 let emu: RunningEmulator;
@@ -281,6 +282,8 @@ describe('transform mode', () => {
     const [code1, code2] = await Promise.all([new Promise((r) => transform.on('close', r)), new Promise((r) => downstream.on('close', r))]);
     expect(code1, transformErr).toBe(0);
     expect(code2, downstreamOut).toBe(0);
+    assertProtocolOutput(between, 'transform stdout');
+    assertProtocolOutput(downstreamOut, 'downstream stdout');
 
     const messages = between.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
     expect(new Set(messages.map((m) => m.type))).toEqual(new Set(['RECORD', 'STATE']));

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { assertProtocolOutput } from './protocol-schema.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const CLI = join(REPO, 'dist/connector/cli.js');
@@ -16,7 +17,8 @@ export interface CliResult {
 
 /**
  * Runs the built CLI as a child process, exactly as a platform does: arguments, stdin, stdout with one
- * JSON message per line. `onMessage` sees each message the moment its line arrives.
+ * JSON message per line. `onMessage` sees each message the moment its line arrives. Rejects when any
+ * message on stdout is not valid against the official protocol schema.
  */
 export function runCli(
   args: string[],
@@ -52,7 +54,16 @@ export function runCli(
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
-    child.on('close', (code, signal) => resolvePromise({ code, signal, messages, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      // Every run's stdout is checked against the protocol schema (a killed run's cut-off last line aside).
+      try {
+        assertProtocolOutput(stdout.slice(0, stdout.lastIndexOf('\n') + 1), `${args[0] ?? 'cli'} stdout`);
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      resolvePromise({ code, signal, messages, stdout, stderr });
+    });
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.stdin ?? '');
   });
