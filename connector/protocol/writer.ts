@@ -29,6 +29,11 @@ export class MessageWriter {
     if (!target.write(line)) await once(target, 'drain');
   }
 
+  /** A message already serialised (a transform's RECORD, which keeps the source's text), redacted like any. */
+  async emitLine(json: string): Promise<void> {
+    if (!this.out.write(redact(json) + '\n')) await once(this.out, 'drain');
+  }
+
   log(level: 'ERROR' | 'WARN' | 'INFO' | 'DEBUG', message: string): Promise<void> {
     return this.emit({ type: 'LOG', log: { level, message } });
   }

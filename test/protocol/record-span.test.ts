@@ -52,9 +52,10 @@ describe('recordDataText', () => {
     expect(JSON.parse(recordDataText(line)!)).toEqual(dataOf(line));
   });
 
-  it('gives up on escaped keys and on shapes it cannot cut', () => {
-    expect(recordDataText('{"type":"RECORD","record":{"stream":"s","d\\u0061ta":{"a":1}}}')).toBeUndefined();
-    expect(recordDataText('{"type":"RECORD","rec\\u006frd":{"stream":"s","data":{"a":1}}}')).toBeUndefined();
+  it('decodes escaped keys, and gives up on shapes it cannot cut', () => {
+    expect(recordDataText('{"type":"RECORD","record":{"stream":"s","d\\u0061ta":{"a":1}}}')).toBe('{"a":1}');
+    expect(recordDataText('{"type":"RECORD","rec\\u006frd":{"stream":"s","data":{"a":1}}}')).toBe('{"a":1}');
+    expect(recordDataText('{"type":"RECORD","record":{"stream":"s","data":{"a":1},"d\\u0061ta":{"b":2}}}')).toBe('{"b":2}');
     expect(recordDataText('{"type":"RECORD","record":{"stream":"s","data":[1]}}')).toBeUndefined();
     expect(recordDataText('{"type":"STATE","state":{}}')).toBeUndefined();
     expect(recordDataText('[]')).toBeUndefined();
