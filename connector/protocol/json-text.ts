@@ -15,13 +15,17 @@ export interface Member {
 /**
  * The members of the JSON object `text` (as JSON.parse accepted it), once per key with the last value, as
  * JSON.parse keeps it, in the order the keys first appear. Undefined when `text` is not an object.
+ * `keyCount`, the number of keys JSON.parse found, when known: equal to the members cut, no key repeats.
  */
-export function objectMembers(text: string): Member[] | undefined {
+export function objectMembers(text: string, keyCount?: number): Member[] | undefined {
   const at = skipSpace(text, 0);
   if (text.charCodeAt(at) !== 0x7b) return undefined;
+  const members: Member[] = [];
+  if (!forEachMember(text, at, (key, start, end) => void members.push({ key, text: text.slice(start, end) }))) return undefined;
+  if (members.length === keyCount) return members;
   const byKey = new Map<string, string>();
-  if (!forEachMember(text, at, (key, start, end) => void byKey.set(key, text.slice(start, end)))) return undefined;
-  return Array.from(byKey, ([key, value]) => ({ key, text: value }));
+  for (const m of members) byKey.set(m.key, m.text);
+  return byKey.size === members.length ? members : Array.from(byKey, ([key, value]) => ({ key, text: value }));
 }
 
 /** The [start, end) of element `index` of the array whose `[` is at `at`, or undefined. */

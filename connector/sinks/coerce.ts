@@ -154,6 +154,7 @@ function double(value: unknown, text: string | undefined): Coerced {
   }
   const n = Number(spelled);
   if (!Number.isFinite(n)) return SIZE_LIMIT;
+  if (String(n) === spelled) return ok(n); // the usual case, without comparing decimals
   const exact = decimalOf(spelled);
   return exact && sameDecimal(exact, decimalOf(String(n))!) ? ok(n) : { ok: true, value: n, rounded: true };
 }
@@ -253,15 +254,12 @@ function planOf(schema: Schema): DataPlan {
 }
 
 /**
- * A record's members: cut from its text when there is one (`exact`), else serialised from the parsed data,
- * whose numbers JSON.parse may have rounded already.
+ * A record's members: cut from its text when there is one, else the parsed data's keys without text (its
+ * numbers JSON.parse may have rounded already; serialised only where a value has to be passed on).
  */
-function membersOf(data: Record<string, unknown>, dataText: string | undefined): { members: Member[]; exact: boolean } {
-  const cut = dataText === undefined ? undefined : objectMembers(dataText);
-  if (cut) return { members: cut, exact: true };
-  const members: Member[] = [];
-  for (const key of Object.keys(data)) members.push({ key, text: jsonText(data[key]) ?? 'null' });
-  return { members, exact: false };
+function membersOf(data: Record<string, unknown>, dataText: string | undefined): Array<{ key: string; text?: string }> {
+  const keys = Object.keys(data);
+  return (dataText === undefined ? undefined : objectMembers(dataText, keys.length)) ?? keys.map((key) => ({ key }));
 }
 
 /** A JSON object of members, each value as its text. */
@@ -295,20 +293,20 @@ export function coerceRecord(schema: Schema, data: Record<string, unknown>, data
     return { row, changes };
   }
   const extra: Member[] = [];
-  const { members, exact } = membersOf(data, dataText);
-  for (const member of members) {
+  const keep = ({ key, text }: { key: string; text?: string }) => extra.push({ key, text: text ?? jsonText(data[key]) ?? 'null' });
+  for (const member of membersOf(data, dataText)) {
     const kind = plan.columns.get(member.key);
     if (kind === undefined) {
-      extra.push(member);
+      keep(member);
       continue;
     }
     const raw = data[member.key];
     if (raw === undefined || raw === null) continue;
-    const r = coerceValue(kind, raw, exact ? member.text : undefined);
+    const r = coerceValue(kind, raw, member.text);
     if (r.ok) row[member.key] = r.value;
     if (r.ok && !r.rounded) continue;
     changes.push({ field: member.key, change: r.ok ? 'TRUNCATED' : 'NULLED', reason: r.ok ? 'DESTINATION_FIELD_SIZE_LIMITATION' : r.reason });
-    extra.push(member);
+    keep(member);
   }
   if (extra.length && plan.additional) row[ADDITIONAL_PROPERTIES] = objectText(extra);
   return { row, changes };
