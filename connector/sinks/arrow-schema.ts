@@ -10,6 +10,7 @@ import {
   type DataType,
 } from 'apache-arrow';
 import type { JsonSchema } from '../config/catalog.js';
+import { PARTITION_KEY } from './layout.js';
 
 /**
  * How a column's values are coerced; kept in the Arrow field metadata so the Arrow schema is the one
@@ -179,8 +180,6 @@ export const ENRICHMENT_COLUMNS: ReadonlyArray<[string, ColumnKind]> = [
 
 /** Enrichment columns that are set on every row. */
 const REQUIRED = new Set(['_airbyte_raw_id', '_airbyte_extracted_at', '_claude_custom_id', '_claude_status']);
-/** The Hive partition key (layout.ts): a column of that name is hidden by the partition's on read. */
-const PARTITION_KEY = 'run_id';
 
 /**
  * Property names that cannot have a column of their own; such a property lands in
@@ -188,7 +187,7 @@ const PARTITION_KEY = 'run_id';
  *
  * - names in the connector's own namespaces, `_airbyte_*` and `_claude_*` (a record's `_airbyte_meta` must not
  *   shadow ours, and a column added by a later version must not move a source's column);
- * - `run_id`, the Hive partition key, which readers with hive_partitioning put in place of such a column;
+ * - `run_id`, the Hive partition key (layout.ts), which readers with hive_partitioning show in place of such a column;
  * - the json output mode's extracted columns (`out_*`), which are the answer's;
  * - the empty name, and `__proto__` (parquetjs-lite keeps columns in plain objects, where that key would
  *   replace the prototype instead of adding a column).
