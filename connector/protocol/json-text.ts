@@ -4,7 +4,7 @@
  * on (a JSON column, `_airbyte_data`, a prompt, a transform's RECORD) its text is cut out of the record's
  * text instead (record-span.ts scans it), and typed columns parse numbers from that text.
  */
-import { forEachMember, skipSpace, skipValue } from './record-span.js';
+import { forEachMember, memberSpan, skipSpace, skipValue } from './record-span.js';
 
 /** One member of an object: its decoded key and its value's text. */
 export interface Member {
@@ -50,13 +50,9 @@ export function valueTextAt(text: string, path: readonly string[]): string | und
   let span: [number, number] = [first, skipValue(text, first)];
   for (const key of path) {
     const c = text.charCodeAt(span[0]);
-    let next = undefined as [number, number] | null | undefined;
-    if (c === 0x7b) {
-      next = null;
-      forEachMember(text, span[0], (name, start, end) => {
-        if (name === key) next = [start, end];
-      });
-    } else if (c === 0x5b && /^\d+$/.test(key)) next = elementSpan(text, span[0], Number(key));
+    let next: [number, number] | null | undefined;
+    if (c === 0x7b) next = memberSpan(text, span[0], key);
+    else if (c === 0x5b && /^\d+$/.test(key)) next = elementSpan(text, span[0], Number(key));
     if (!next) return undefined;
     span = next;
   }

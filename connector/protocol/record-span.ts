@@ -15,7 +15,7 @@ const CLOSE_BRACKET = 0x5d;
 const COLON = 0x3a;
 const COMMA = 0x2c;
 
-export const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
 export function skipSpace(text: string, at: number): number {
   while (isSpace(text.charCodeAt(at))) at++;
@@ -23,7 +23,7 @@ export function skipSpace(text: string, at: number): number {
 }
 
 /** The index just past the string whose opening quote is at `at`. */
-export function skipString(text: string, at: number): number {
+function skipString(text: string, at: number): number {
   for (let from = at + 1; ; ) {
     const quote = text.indexOf('"', from);
     if (quote === -1) return text.length;
@@ -60,10 +60,10 @@ export function skipValue(text: string, at: number): number {
 
 /**
  * Calls `each(key, start, end)` for every member of the object whose `{` is at `at`, in order (a repeated key
- * each time), with its key decoded and the [start, end) of its value; `each` returns true to stop early.
- * Iterative, so an object of any width is fine. False when the text is not an object this scan can walk.
+ * each time), with its key decoded and the [start, end) of its value. Iterative, so an object of any width
+ * is fine. False when the text is not an object this scan can walk.
  */
-export function forEachMember(text: string, at: number, each: (key: string, start: number, end: number) => boolean | void): boolean {
+export function forEachMember(text: string, at: number, each: (key: string, start: number, end: number) => void): boolean {
   let i = skipSpace(text, at + 1);
   if (text.charCodeAt(i) === CLOSE_BRACE) return true;
   for (;;) {
@@ -75,7 +75,7 @@ export function forEachMember(text: string, at: number, each: (key: string, star
     if (text.charCodeAt(i) !== COLON) return false;
     const start = skipSpace(text, i + 1);
     const end = skipValue(text, start);
-    if (each(name, start, end) === true) return true;
+    each(name, start, end);
     i = skipSpace(text, end);
     const c = text.charCodeAt(i);
     if (c === CLOSE_BRACE) return true;
