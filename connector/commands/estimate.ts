@@ -10,6 +10,7 @@ import { priceFor, resolvePrices } from '../cost/prices.js';
 import { BatchShape } from '../pipeline/open-batch.js';
 import { batchLimitsFor, buildLimits, skipFor } from '../pipeline/record-policy.js';
 import { InputError, parseMessage, readLines } from '../protocol/reader.js';
+import { recordDataText } from '../protocol/record-span.js';
 import { RequestBuilder } from '../requests/build.js';
 import { CONTROL_DIR, resultCacheDir } from '../sinks/layout.js';
 import { DestinationLock } from '../state/lock.js';
@@ -94,7 +95,7 @@ export async function estimateCommand(options: { config: string; catalog: string
         throw configError('STREAM_NOT_IN_CATALOG', `stdin line ${line.lineNumber}: RECORD for stream "${record.stream}", which is not in the configured catalog`);
       }
       e.records++;
-      const request = builder.build(record, buildLimits(config));
+      const request = builder.build(record, buildLimits(config), recordDataText(line.text));
       const skip = skipFor(request, config, line.lineNumber);
       if (!shape.hasRoomForRecord(limits.maxRequests)) seal();
       const id = request.customId;

@@ -11,6 +11,24 @@ import { readJsonFile } from './config.js';
 
 export type JsonSchema = Record<string, unknown>;
 
+/**
+ * Why a stream's schema is not a JSON schema, or undefined. Checked against the meta-schema only, never
+ * compiled: compiling generates one validator function whose size grows with the properties (thousands of
+ * them overflowed the stack), and it refused references to protocol v1's `WellKnownTypes.json`, which only
+ * the column mapping (arrow-schema.ts) needs to understand. A `$schema` Ajv does not know (draft-04, …) is
+ * checked against its default draft instead of refusing the catalog.
+ */
+function schemaProblem(schema: JsonSchema): string | undefined {
+  const known = typeof schema.$schema === 'string' && schemaChecker.getSchema(schema.$schema) !== undefined;
+  const { $schema: _ignored, ...rest } = schema;
+  try {
+    if (schemaChecker.validateSchema(known ? schema : rest)) return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return schemaChecker.errorsText(schemaChecker.errors, { dataVar: 'schema' });
+}
+
 export interface ConfiguredStream {
   name: string;
   namespace: string | null;
@@ -47,11 +65,8 @@ export function parseCatalog(raw: unknown): Catalog {
     if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
       throw configError('CATALOG_INVALID', `${where} (${s.name}): stream.json_schema must be an object`);
     }
-    try {
-      schemaChecker.compile(schema as object);
-    } catch (err) {
-      throw configError('CATALOG_INVALID', `${where} (${s.name}): stream.json_schema is not a valid JSON schema: ${(err as Error).message}`);
-    }
+    const problem = schemaProblem(schema as JsonSchema);
+    if (problem) throw configError('CATALOG_INVALID', `${where} (${s.name}): stream.json_schema is not a valid JSON schema: ${problem}`);
     const e = entry as Record<string, unknown>;
     const mode = (e.destination_sync_mode ?? 'append') as string;
     if (mode !== 'append' && mode !== 'overwrite') {

@@ -412,7 +412,7 @@ export class WriteRun {
       ...this.writeBase,
       runId: session.runId,
       keepAnswers: this.cache !== undefined,
-      ...(config.sink !== 'parquet' ? { onRecord: (record: AirbyteRecord) => this.o.writer.emit({ type: 'RECORD', record }) } : {}),
+      ...(config.sink !== 'parquet' ? { onRecord: (line: string) => this.o.writer.line(line) } : {}),
     };
     const mine = session === this.session;
     return {
@@ -574,7 +574,7 @@ export class WriteRun {
     const config = this.o.config;
     // The caps of the batch this record would join (the open one, else the next).
     const limits = batchLimitsFor(config, this.open?.spool.seq ?? this.nextSeq);
-    const request = this.builder.build(record, buildLimits(config));
+    const request = this.builder.build(record, buildLimits(config), dataText);
     const skip = skipFor(request, config, lineNumber);
     // A full batch is sealed first, so "already in this batch" below means the batch the record joins.
     if (this.open && !this.open.hasRoomForRecord(limits.maxRequests)) await this.sealOpenBatch();

@@ -2,7 +2,8 @@
  * The exact text of a RECORD line's `record.data`, cut out of the line instead of re-serialised: the spool
  * stores each record's data, and JSON.stringify of ~1 KB of data was the largest single cost of reading
  * input. Only for lines JSON.parse has already accepted, so the scan can trust the syntax; it gives up
- * (undefined: the caller serialises as before) on shapes it cannot cut. Escaped keys are decoded.
+ * (undefined: the caller serialises as before) on a shape it cannot cut (data that is not an object).
+ * Keys with escapes are decoded, so `"d\u0061ta"` is found as `data`, as JSON.parse reads it.
  */
 
 const QUOTE = 0x22;
@@ -34,7 +35,7 @@ function skipString(text: string, at: number): number {
 }
 
 /** The index just past the value that starts at `at`. */
-function skipValue(text: string, at: number): number {
+export function skipValue(text: string, at: number): number {
   const c = text.charCodeAt(at);
   if (c === QUOTE) return skipString(text, at);
   if (c === OPEN_BRACE || c === OPEN_BRACKET) {
@@ -58,30 +59,41 @@ function skipValue(text: string, at: number): number {
 }
 
 /**
- * The [start, end) of the value of `key` in the object whose `{` is at `at` (the last one when the key
- * repeats, as JSON.parse keeps the last), null when absent, undefined when the text is not an object.
+ * Calls `each(key, start, end)` for every member of the object whose `{` is at `at`, in order (a repeated key
+ * each time), with its key decoded and the [start, end) of its value. Iterative, so an object of any width
+ * is fine. False when the text is not an object this scan can walk.
  */
-export function memberSpan(text: string, at: number, key: string): [number, number] | null | undefined {
-  let found: [number, number] | null = null;
+export function forEachMember(text: string, at: number, each: (key: string, start: number, end: number) => void): boolean {
   let i = skipSpace(text, at + 1);
-  if (text.charCodeAt(i) === CLOSE_BRACE) return null;
+  if (text.charCodeAt(i) === CLOSE_BRACE) return true;
   for (;;) {
-    if (text.charCodeAt(i) !== QUOTE) return undefined;
+    if (text.charCodeAt(i) !== QUOTE) return false;
     const keyEnd = skipString(text, i);
-    let name = text.slice(i + 1, keyEnd - 1);
-    // A key spelt with escapes ("d\u0061ta") is the same key to JSON.parse.
-    if (name.includes('\\')) name = JSON.parse(text.slice(i, keyEnd)) as string;
+    const raw = text.slice(i + 1, keyEnd - 1);
+    const name = raw.includes('\\') ? (JSON.parse(text.slice(i, keyEnd)) as string) : raw;
     i = skipSpace(text, keyEnd);
-    if (text.charCodeAt(i) !== COLON) return undefined;
+    if (text.charCodeAt(i) !== COLON) return false;
     const start = skipSpace(text, i + 1);
     const end = skipValue(text, start);
-    if (name === key) found = [start, end];
+    each(name, start, end);
     i = skipSpace(text, end);
     const c = text.charCodeAt(i);
-    if (c === CLOSE_BRACE) return found;
-    if (c !== COMMA) return undefined;
+    if (c === CLOSE_BRACE) return true;
+    if (c !== COMMA) return false;
     i = skipSpace(text, i + 1);
   }
+}
+
+/**
+ * The [start, end) of the value of `key` in the object whose `{` is at `at` (the last one when the key
+ * repeats, as JSON.parse keeps the last), null when absent, undefined when the object cannot be walked.
+ */
+export function memberSpan(text: string, at: number, key: string): [number, number] | null | undefined {
+  let found = null as [number, number] | null;
+  const walked = forEachMember(text, at, (name, start, end) => {
+    if (name === key) found = [start, end];
+  });
+  return walked ? found : undefined;
 }
 
 /** The text of `record.data` in a RECORD message line that JSON.parse accepted, or undefined. */

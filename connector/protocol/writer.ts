@@ -30,7 +30,7 @@ export class MessageWriter {
   }
 
   /**
-   * A message line already serialised (an echoed STATE, a source's TRACE passed on): written as it is, to stdout
+   * A line already serialised (an echoed STATE, a passed-on TRACE, a transform RECORD): written as it is, to stdout
    * even in transform mode, where it belongs to the stream the next destination reads.
    */
   async line(text: string): Promise<void> {

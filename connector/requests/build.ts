@@ -106,10 +106,11 @@ export class RequestBuilder {
 
   /**
    * Builds the record's request. With `maxBytes`, a request whose serialised form would be larger has its
-   * rendered prompt cut (marked, at a character boundary) until it fits; the cut is reported.
+   * rendered prompt cut (marked, at a character boundary) until it fits; the cut is reported. `dataText`: the
+   * record's data as its input line had it, so numbers and objects render as the source wrote them.
    */
-  build(record: AirbyteRecord, limits: { maxBytes?: number } = {}): BuiltRequest {
-    const rendered = renderTemplate(this.templateFor(record.stream, record.namespace), record.data);
+  build(record: AirbyteRecord, limits: { maxBytes?: number } = {}, dataText?: string): BuiltRequest {
+    const rendered = renderTemplate(this.templateFor(record.stream, record.namespace), record.data, dataText);
     const budget = this.config.max_input_tokens;
     if (budget !== undefined) {
       // The budget covers the whole prompt: the shared prefix is counted first, the record's text gets the rest.

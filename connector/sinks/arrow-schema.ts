@@ -10,6 +10,7 @@ import {
   type DataType,
 } from 'apache-arrow';
 import type { JsonSchema } from '../config/catalog.js';
+import { PARTITION_KEY } from './layout.js';
 
 /**
  * How a column's values are coerced; kept in the Arrow field metadata so the Arrow schema is the one
@@ -29,6 +30,11 @@ export type ColumnKind = 'string' | 'json' | 'integer' | 'number' | 'boolean' | 
 const KIND = 'claude_batch.kind';
 /** Marks the `_airbyte_data` column of a stream without properties, which holds the whole record. */
 const WHOLE_RECORD = 'claude_batch.whole_record';
+/** Marks a column that holds one property of the record. */
+const DATA = 'claude_batch.data';
+
+/** Column of a stream with properties: every property without a column of its own, as JSON (coerce.ts). */
+export const ADDITIONAL_PROPERTIES = '_airbyte_additional_properties';
 
 const ARROW_TYPE: Record<ColumnKind, () => DataType> = {
   string: () => new Utf8(),
@@ -46,6 +52,11 @@ function field(name: string, kind: ColumnKind, nullable = true, extra: Array<[st
 
 export function columnKind(f: Field): ColumnKind {
   return (f.metadata.get(KIND) as ColumnKind | undefined) ?? 'string';
+}
+
+/** Whether the column holds one of the record's properties (not a connector column). */
+export function isDataField(f: Field): boolean {
+  return f.metadata.get(DATA) === 'true';
 }
 
 /** Whether the column holds the whole record as JSON (the fallback for a stream without properties). */
@@ -107,7 +118,8 @@ export function kindOf(schema: unknown, root?: JsonSchema, depth = 0): ColumnKin
   if (airbyteType === 'big_integer') return 'string';
 
   if (typeof schema.$ref === 'string') {
-    const wellKnown = /(?:^|\/)WellKnownTypes\.json#\/definitions\/(\w+)$/.exec(schema.$ref)?.[1];
+    // Both spellings occur in Airbyte's own catalogs: `#/definitions/String` and `#definitions/String`.
+    const wellKnown = /(?:^|\/)WellKnownTypes\.json#\/?definitions\/(\w+)$/.exec(schema.$ref)?.[1];
     if (wellKnown) return WELL_KNOWN[wellKnown] ?? 'json';
     const target = resolveLocalRef(schema.$ref, root);
     return target === undefined ? 'json' : kindOf(target, root, depth + 1);
@@ -168,36 +180,48 @@ export const ENRICHMENT_COLUMNS: ReadonlyArray<[string, ColumnKind]> = [
 
 /** Enrichment columns that are set on every row. */
 const REQUIRED = new Set(['_airbyte_raw_id', '_airbyte_extracted_at', '_claude_custom_id', '_claude_status']);
-const RESERVED = new Set(ENRICHMENT_COLUMNS.map(([name]) => name));
-
-/** Whether a column of a stream's schema holds record data (as opposed to a connector-added column). */
-export function isDataColumn(name: string): boolean {
-  return !RESERVED.has(name);
-}
 
 /**
- * Property names that cannot become a column: the connector's own columns (a record's `_airbyte_meta` must not
- * shadow ours), the empty name, and `__proto__` (parquetjs-lite keeps columns in plain objects, where that key
- * would replace the prototype instead of adding a column).
+ * Property names that cannot have a column of their own; such a property lands in
+ * `_airbyte_additional_properties` under its own name, value unchanged (one rule, README "Output layout"):
+ *
+ * - names in the connector's own namespaces, `_airbyte_*` and `_claude_*` (a record's `_airbyte_meta` must not
+ *   shadow ours, and a column added by a later version must not move a source's column);
+ * - `run_id`, the Hive partition key (layout.ts), which readers with hive_partitioning show in place of such a column;
+ * - the json output mode's extracted columns (`out_*`), which are the answer's;
+ * - the empty name, and `__proto__` (parquetjs-lite keeps columns in plain objects, where that key would
+ *   replace the prototype instead of adding a column).
+ *
+ * Compared case-insensitively, as DuckDB and Spark resolve column names.
  */
-function usableName(name: string): boolean {
-  return name !== '' && name !== '__proto__' && !RESERVED.has(name);
+export function reservedColumnName(name: string, taken: ReadonlySet<string> = new Set()): boolean {
+  const lower = name.toLowerCase();
+  return (
+    name === '' ||
+    name === '__proto__' ||
+    lower.startsWith('_airbyte_') ||
+    lower.startsWith('_claude_') ||
+    lower === PARTITION_KEY ||
+    taken.has(lower)
+  );
 }
 
 /**
  * The Arrow schema of a stream's output: the record's properties (typed from its JSON schema, always
- * nullable since a record may omit any field), then the enrichment columns. A schema with no (usable)
- * properties keeps the whole record as JSON in `_airbyte_data`.
+ * nullable since a record may omit any field), `_airbyte_additional_properties` for everything else, then the
+ * enrichment columns. A schema with no (usable) properties keeps the whole record as JSON in `_airbyte_data`.
  */
 export function streamArrowSchema(jsonSchema: JsonSchema, outputColumns: ReadonlyArray<{ column: string; kind: ColumnKind }> = []): Schema {
   const properties = isObj(jsonSchema?.properties) ? jsonSchema.properties : {};
-  const taken = new Set(outputColumns.map((c) => c.column));
-  const dataFields = Object.entries(properties)
-    .filter(([name]) => usableName(name) && !taken.has(name))
-    .map(([name, prop]) => field(name, kindOf(prop, jsonSchema)));
+  const taken = new Set(outputColumns.map((c) => c.column.toLowerCase()));
+  const dataFields: Field[] = [];
+  for (const [name, prop] of Object.entries(properties)) {
+    if (!reservedColumnName(name, taken)) dataFields.push(field(name, kindOf(prop, jsonSchema), true, [[DATA, 'true']]));
+  }
   if (dataFields.length === 0) dataFields.push(field('_airbyte_data', 'json', true, [[WHOLE_RECORD, 'true']]));
+  else dataFields.push(field(ADDITIONAL_PROPERTIES, 'json'));
   const extra = ENRICHMENT_COLUMNS.map(([name, kind]) => field(name, kind, !REQUIRED.has(name)));
-  // Extracted answer fields (json output mode) follow, typed by the output schema; they win a name clash.
+  // Extracted answer fields (json output mode) follow, typed by the output schema.
   const extracted = outputColumns.map((c) => field(c.column, c.kind));
   return new Schema([...dataFields, ...extra, ...extracted]);
 }

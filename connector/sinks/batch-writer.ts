@@ -9,11 +9,11 @@ import type { ConnectorConfig } from '../config/config.js';
 import type { RequestBuilder } from '../requests/build.js';
 import { streamKey } from '../protocol/messages.js';
 import type { SpooledRecord } from '../state/spool.js';
-import { coerceRecord, coerceValue } from './coerce.js';
+import { coerceRecord, coerceValue, objectText } from './coerce.js';
 import { interpretAnswer, type OutputSpec } from '../requests/output-spec.js';
-import type { AirbyteRecord } from '../protocol/messages.js';
+import { memberText, objectMembers, type Member } from '../protocol/json-text.js';
 import { parquetOptionsFrom, RollingParquetWriter, type ParquetOptions } from './parquet-file.js';
-import { streamArrowSchema } from './arrow-schema.js';
+import { ADDITIONAL_PROPERTIES, streamArrowSchema } from './arrow-schema.js';
 import { partFileName, partitionDir } from './layout.js';
 import { failpoint } from '../state/failpoints.js';
 import { EncodedRecords } from '../cache/record-format.js';
@@ -65,8 +65,8 @@ export interface BatchWriteContext {
   promptVersion: (stream: string, namespace: string | null) => string;
   /** false in transform mode (sink "records"): rows go only to onRecord. */
   writeFiles: boolean;
-  /** Transform mode: each enriched record as a RECORD message, in input order within the batch. */
-  onRecord?: (record: AirbyteRecord) => Promise<void>;
+  /** Transform mode: each enriched record as a RECORD message line (no newline), in input order within the batch. */
+  onRecord?: (line: string) => Promise<void>;
   /** Collect this batch's good answers for the cross-run cache (see BatchOutput.cacheable). */
   keepAnswers: boolean;
 }
@@ -115,14 +115,18 @@ interface RowContext {
   cleanMeta: string;
 }
 
-/** Builds one output row: the record's fields coerced to their column types, Airbyte metadata, enrichment, lineage. */
+/**
+ * Builds one output row: the record's fields coerced to their column types, Airbyte metadata, enrichment,
+ * lineage. `dataText`: the record's data as the source wrote it (its numbers exactly).
+ */
 function buildRow(
   ctx: RowContext,
   record: SpooledRecord,
+  dataText: string | undefined,
   shaped: { outcome: Outcome; extracted?: Record<string, unknown> },
   lineage: { batchId: string | undefined; attempt: number },
 ): Record<string, unknown> {
-  const { row, changes: ours } = coerceRecord(ctx.schema, record.data);
+  const { row, changes: ours } = coerceRecord(ctx.schema, record.data, dataText);
   // The source's own changes (e.g. fields it truncated) travel with the record, ahead of ours.
   const changes: unknown[] = record.changes?.length ? [...record.changes, ...ours] : ours;
   for (const c of ctx.output.columns) {
@@ -148,13 +152,35 @@ function buildRow(
 
 const metaJson = (changes: unknown[], syncId: number | null) => JSON.stringify({ changes, ...(syncId !== null ? { sync_id: syncId } : {}) });
 
-/** The enriched record a transform emits: the source's data plus the enrichment and extracted fields. */
-function enrichedRecord(record: SpooledRecord, row: Record<string, unknown>, output: OutputSpec): AirbyteRecord {
-  const data: Record<string, unknown> = { ...record.data };
+/**
+ * The RECORD line a transform emits: the source's data as it came (its text, numbers and all) with the
+ * enrichment and extracted fields added. A source field named like one of those is moved, under its own name,
+ * into `_airbyte_additional_properties` (the rule of the Parquet columns, arrow-schema.ts), so no value is
+ * overwritten; a source field of that name itself moves there too in that case.
+ */
+function enrichedLine(record: SpooledRecord, dataText: string | undefined, row: Record<string, unknown>, output: OutputSpec): string {
+  const added: Member[] = [];
   for (const [key, value] of Object.entries(row)) {
-    if (key.startsWith('_claude_') || output.columns.some((c) => c.column === key)) data[key] = typeof value === 'bigint' ? Number(value) : value;
+    if (value === undefined || (!key.startsWith('_claude_') && !output.columns.some((c) => c.column === key))) continue;
+    added.push({ key, text: typeof value === 'bigint' ? value.toString() : JSON.stringify(value) });
   }
-  return { stream: record.stream, ...(record.namespace ? { namespace: record.namespace } : {}), data, emitted_at: record.emitted_at };
+  const data = record.data;
+  const collides = added.some((a) => Object.hasOwn(data, a.key));
+  let body: string;
+  if (!collides && dataText !== undefined) {
+    // The source's text up to its closing brace, then our fields.
+    const open = dataText.slice(0, dataText.lastIndexOf('}')).trimEnd();
+    body = `${open}${open.endsWith('{') ? '' : ','}${objectText(added).slice(1)}`;
+  } else {
+    const members = (dataText !== undefined ? objectMembers(dataText) : undefined) ?? Object.keys(data).map((key) => ({ key, text: JSON.stringify(data[key]) }));
+    const ours = new Set(added.map((a) => a.key));
+    if (collides) ours.add(ADDITIONAL_PROPERTIES);
+    const moved = members.filter((m) => ours.has(m.key));
+    const kept = members.filter((m) => !ours.has(m.key));
+    body = objectText([...kept, ...added, ...(moved.length ? [{ key: ADDITIONAL_PROPERTIES, text: objectText(moved) }] : [])]);
+  }
+  const namespace = record.namespace ? `,"namespace":${JSON.stringify(record.namespace)}` : '';
+  return `{"type":"RECORD","record":{"stream":${JSON.stringify(record.stream)}${namespace},"data":${body},"emitted_at":${JSON.stringify(record.emitted_at)}}}`;
 }
 
 /**
@@ -220,6 +246,7 @@ export async function writeBatchOutput(
     let targetOf: { stream: string; namespace: string | null } | undefined;
     for await (const chunk of textLines(recordsPath)) for (const text of chunk) {
       const record = JSON.parse(text) as SpooledRecord;
+      const dataText = memberText(text, 'data');
       // Records of one stream usually come in runs: look the stream up only when it changes.
       if (!target || record.stream !== targetOf!.stream || record.namespace !== targetOf!.namespace) {
         target = await outputFor(ctx, files, seq, record);
@@ -240,11 +267,11 @@ export async function writeBatchOutput(
       const outcome = shaped.outcome;
       const batchId = (at && source!.batchIds[at.round]) || lastBatchId;
       const lineage = { batchId: record.cached ? undefined : batchId, attempt: record.cached ? 0 : at ? at.round + 1 : results.files.length };
-      const row = buildRow(target.row, record, shaped, lineage);
+      const row = buildRow(target.row, record, dataText, shaped, lineage);
       if (record.cached && row._claude_status === 'succeeded') row._claude_status = 'cached';
       const flushing = target.file?.append(row);
       if (flushing) await flushing;
-      if (ctx.onRecord) await ctx.onRecord(enrichedRecord(record, row, ctx.output));
+      if (ctx.onRecord) await ctx.onRecord(enrichedLine(record, dataText, row, ctx.output));
       const t = target.tally;
       t.rows++;
       const status = row._claude_status as OutcomeStatus | 'cached';

@@ -68,6 +68,9 @@ export function runControlDir(destination: string, runId: string): string {
   return join(destination, CONTROL_DIR, 'runs', safeSegment(runId));
 }
 
+/** The Hive partition key of the run folders; readers show it as a column (arrow-schema.ts keeps it free). */
+export const PARTITION_KEY = 'run_id';
+
 /** Partition folders handed out by partitionDir, with the destination they are under (for later checks). */
 const partitionRoots = new Map<string, string>();
 
@@ -80,7 +83,7 @@ const partitionRoots = new Map<string, string>();
  * outside the destination. Throws a config_error naming the link.
  */
 export function partitionDir(destination: string, namespace: string | null, stream: string, runId: string): string {
-  const segments = [namespace === null || namespace === undefined ? DEFAULT_NAMESPACE_DIR : safeSegment(namespace), safeSegment(stream), `run_id=${safeSegment(runId)}`];
+  const segments = [namespace === null || namespace === undefined ? DEFAULT_NAMESPACE_DIR : safeSegment(namespace), safeSegment(stream), `${PARTITION_KEY}=${safeSegment(runId)}`];
   const dir = join(destination, ...segments);
   assertNoLinksBelowSync(destination, segments);
   partitionRoots.set(resolve(dir), destination);

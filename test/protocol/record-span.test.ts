@@ -52,7 +52,7 @@ describe('recordDataText', () => {
     expect(JSON.parse(recordDataText(line)!)).toEqual(dataOf(line));
   });
 
-  it('reads escaped keys as JSON.parse does, and gives up on shapes it cannot cut', () => {
+  it('decodes escaped keys, and gives up on shapes it cannot cut', () => {
     expect(recordDataText('{"type":"RECORD","record":{"stream":"s","d\\u0061ta":{"a":1}}}')).toBe('{"a":1}');
     expect(recordDataText('{"type":"RECORD","rec\\u006frd":{"stream":"s","data":{"a":1}}}')).toBe('{"a":1}');
     expect(recordDataText('{"type":"RECORD","record":{"stream":"s","data":{"a":1},"d\\u0061ta":{"b":2}}}')).toBe('{"b":2}');
