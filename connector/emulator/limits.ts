@@ -63,6 +63,8 @@ export class AccountLimits {
   private readonly window: number[] = [];
   private windowStart = 0;
   private previousMinute = { start: 0, calls: 0, lastCalls: Infinity };
+  /** Requests of creates admitted but not yet stored: concurrent creates must not both see the same room. */
+  private reserved = 0;
   private readonly counts: LimitStats = { accepted: 0, refusedRpm: 0, refusedQueue: 0, refusedSpend: 0, refusedAcceleration: 0, peakRpm: 0, peakQueued: 0, spentUsd: 0 };
 
   constructor(
@@ -120,8 +122,12 @@ export class AccountLimits {
     m.calls++;
   }
 
-  /** A create of `requests` (body of `bytes`) with `queued` requests already waiting: the spend cap, then the queue. */
-  admitCreate(requests: number, bytes: number, queued: number): void {
+  /**
+   * A create of `requests` (body of `bytes`) with `queued` requests already waiting: the spend cap, then the
+   * queue. Admitted requests are reserved until `created()`, when the store counts them.
+   */
+  admitCreate(requests: number, bytes: number, queuedNow: number): void {
+    const queued = queuedNow + this.reserved;
     const cap = this.options.spendCapUsd;
     if (cap !== undefined && this.counts.spentUsd >= cap) {
       this.counts.refusedSpend++;
@@ -136,6 +142,12 @@ export class AccountLimits {
     }
     this.counts.spentUsd += (bytes / 4) * USD_PER_INPUT_TOKEN;
     this.counts.peakQueued = Math.max(this.counts.peakQueued, queued + requests);
+    this.reserved += requests;
+  }
+
+  /** An admitted create is stored (or failed): its requests are the store's to count now. */
+  created(requests: number): void {
+    this.reserved -= requests;
   }
 
   stats(): LimitStats {

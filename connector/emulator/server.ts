@@ -174,7 +174,12 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 async function create(ctx: HandlerContext, call: Call): Promise<Reply> {
   const requests = validateCreateBody(call.body, ctx.maxRequestsPerBatch);
   ctx.limits?.admitCreate(requests.length, call.bytes, ctx.store.queuedRequests());
-  const batch = await ctx.store.create(requests);
+  let batch;
+  try {
+    batch = await ctx.store.create(requests);
+  } finally {
+    ctx.limits?.created(requests.length);
+  }
   return { json: ctx.store.view(batch, call.origin) };
 }
 

@@ -22,18 +22,22 @@ export class QueueAdmission {
     return this.inFlight;
   }
 
-  /** Waits until a batch of `requests` may be created. A batch larger than the cap alone goes when nothing is in flight. */
+  /**
+   * Waits until a batch of `requests` may be created, and counts them in flight from then on (two creates at
+   * once must not both take the same room); `ended()` gives them back, also when the create fails. A batch
+   * larger than the cap goes alone, when nothing else is in flight.
+   */
   async admit(requests: number, signal?: AbortSignal): Promise<void> {
     for (;;) {
       const cap = Math.min(this.maxQueued ?? Infinity, this.learned ?? Infinity);
-      if (this.inFlight === 0 || this.inFlight + requests <= cap || signal?.aborted) return;
+      if (this.inFlight === 0 || this.inFlight + requests <= cap || signal?.aborted) break;
       await this.changed.promise;
     }
+    this.inFlight += requests;
   }
 
-  /** A create went through: its requests are in the queue until its batch ends. */
-  submitted(requests: number): void {
-    this.inFlight += requests;
+  /** A create went through: whatever was learned from refusals is stale (other batches may have ended). */
+  submitted(): void {
     this.learned = undefined;
     this.wake();
   }
@@ -53,10 +57,12 @@ export class QueueAdmission {
    * The sleep a create's retries use: a refusal teaches the limit, and the wait ends early when one of our
    * batches ends (the queue has room again), so the queue is refilled as soon as it can be.
    */
-  retrySleep(sleep: Sleep): Sleep {
+  retrySleep(sleep: Sleep, requests: number): Sleep {
     return (ms) => {
       this.refusals++;
-      if (this.inFlight > 0) this.learned = this.inFlight;
+      // The queue was full with what we had in flight before this create.
+      const before = this.inFlight - requests;
+      if (before > 0) this.learned = before;
       return sleep(ms, this.changed.promise);
     };
   }

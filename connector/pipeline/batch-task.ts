@@ -175,11 +175,14 @@ export class BatchTask {
       // In the submit queue's order: a create waits for room in the account's queue, then retries a refusal
       // (429) as the API asks or as soon as one of our batches ends, never counting it against the patience.
       await admission?.admit(round.requests, lifecycle.signal);
-      const options = admission ? { ...lifecycle, sleep: admission.retrySleep(lifecycle.sleep) } : lifecycle;
-      return submitBatch(client, requestsFile(this.dir, round.round), expected, options);
+      this.queued.add(round.round);
+      const options = admission ? { ...lifecycle, sleep: admission.retrySleep(lifecycle.sleep, round.requests) } : lifecycle;
+      return submitBatch(client, requestsFile(this.dir, round.round), expected, options).catch((err: unknown) => {
+        this.release(round);
+        throw err;
+      });
     });
-    admission?.submitted(round.requests);
-    this.queued.add(round.round);
+    admission?.submitted();
     failpoint('after_create');
     this.recordSubmitted(round, batch.id, batch.created_at, reconciled);
   }
