@@ -128,18 +128,19 @@ function idealMakespan(batches, queue) {
 }
 
 async function scenario(label, writers, perWriter) {
-  const emu = await startEmulator({ apiKeys: [KEY], clockFactor: FACTOR, latency: LATENCY, limits: TIER, seed: SEED, keepRequests: false, dataDir: join(work, `emu-${label}`) });
+  const slug = label.replace(/\W+/g, '-');
+  const emu = await startEmulator({ apiKeys: [KEY], clockFactor: FACTOR, latency: LATENCY, limits: TIER, seed: SEED, keepRequests: false, dataDir: join(work, `emu-${slug}`) });
   try {
     const catalogPath = join(work, 'catalog.json');
     await writeCatalog(catalogPath);
     const inputs = [];
     for (let w = 0; w < writers; w++) {
-      const path = join(work, `input-${label}-${w}.jsonl`);
+      const path = join(work, `input-${slug}-${w}.jsonl`);
       await generateInput(path, perWriter, { seed: 7 + w });
       inputs.push(path);
     }
     process.stderr.write(`${label}: ${writers} × ${perWriter.toLocaleString('en-US')} records, clock ×${FACTOR}\n`);
-    const results = await Promise.all(inputs.map((p, w) => runWriter(emu, `${label}-${w}`, p, catalogPath)));
+    const results = await Promise.all(inputs.map((p, w) => runWriter(emu, `${slug}-${w}`, p, catalogPath)));
     const views = await emu.batches();
     const batches = views.map((b) => ({ id: b.id, requests: Object.values(b.request_counts).reduce((a, c) => a + c, 0), durationMs: Date.parse(b.ended_at ?? b.created_at) - Date.parse(b.created_at), createdAt: Date.parse(b.created_at) }));
     const stats = emu.limitStats();
