@@ -210,8 +210,10 @@ export class BatchTask {
         waitForResults && this.ctx.poller
           ? await this.ctx.poller.waitUntilEnded(batchId, createdAt, onPoll)
           : await waitUntilEnded(this.ctx.client, batchId, { ...this.ctx.lifecycle, once: !waitForResults, ...(createdAt !== undefined ? { createdAt } : {}) }, onPoll);
-      if (ended.processing_status !== 'ended') return 'pending';
+      // submit_only leaves it processing and never looks again: it stops counting against our own cap (the
+      // API's 429s still pace later creates), or max_queued_requests would wait forever on batches nobody polls.
       this.release(round);
+      if (ended.processing_status !== 'ended') return 'pending';
       const counts = { ...ended.request_counts } as unknown as Record<string, number>;
       if (!round.counts) {
         this.ctx.journal.append({ type: 'batch_ended', seq: this.seq, round: round.round, batch_id: batchId, counts, at: ended.ended_at ?? new Date().toISOString() });
