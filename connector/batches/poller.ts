@@ -36,21 +36,26 @@ export class BatchPoller {
   waitUntilEnded(batchId: string, createdAt: number | undefined, onProgress: (batch: MessageBatch) => void = () => undefined): Promise<MessageBatch> {
     return new Promise<MessageBatch>((resolve, reject) => {
       this.waiting.set(batchId, { createdAt, onProgress, resolve, reject });
-      this.loop ??= this.run().finally(() => (this.loop = undefined));
+      this.loop ??= this.run();
     });
   }
 
   private async run(): Promise<void> {
-    while (this.waiting.size > 0) {
-      try {
-        if (this.options.signal?.aborted) throw new Interrupted();
-        await this.tick();
-      } catch (err) {
-        for (const w of this.waiting.values()) w.reject(err);
-        this.waiting.clear();
-        return;
+    try {
+      while (this.waiting.size > 0) {
+        try {
+          if (this.options.signal?.aborted) throw new Interrupted();
+          await this.tick();
+        } catch (err) {
+          for (const w of this.waiting.values()) w.reject(err);
+          this.waiting.clear();
+          return;
+        }
+        if (this.waiting.size > 0) await this.options.sleep(this.options.pollIntervalMs);
       }
-      if (this.waiting.size > 0) await this.options.sleep(this.options.pollIntervalMs);
+    } finally {
+      // In the same step as the last check: a batch added from now on starts a new loop.
+      this.loop = undefined;
     }
   }
 
