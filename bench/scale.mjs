@@ -177,13 +177,13 @@ async function scenario(label, writers, perWriter) {
 
 function table(rows) {
   const lines = [
-    '| scenario | records | batches | wall (API time) | theoretical min | ratio | ideal schedule | peak RPM / limit | 429s (RPM, queue) | API calls / 1k records | peak RSS | failures |',
+    '| scenario | records | batches | wall (API time) | theoretical min | ratio | ideal schedule (ratio) | peak RPM / limit | 429s (RPM, queue) | API calls / 1k records | peak RSS | failures |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const s of rows) {
     const rss = s.results.map((r) => `${fmt(r.rssMb, 0)} MB`).join(', ');
     lines.push(
-      `| ${s.label} | ${s.total.toLocaleString('en-US')} | ${s.batches} | ${fmt(minutes(s.apiMs))} min | ${fmt(minutes(s.minimum))} min (${s.waves} waves × ${fmt(minutes(s.meanLatency))} min + read ${fmt(minutes(s.read))} min) | ${fmt(s.ratio, 2)}× | ${fmt(minutes(s.ideal))} min | ${s.stats.peakRpm} / ${TIER.requestsPerMinute} | ${s.stats.refusedRpm + s.stats.refusedQueue} (${s.stats.refusedRpm}, ${s.stats.refusedQueue}) | ${fmt(s.callsPer1k, 2)} | ${rss} | ${s.failures} |`,
+      `| ${s.label} | ${s.total.toLocaleString('en-US')} | ${s.batches} | ${fmt(minutes(s.apiMs))} min | ${fmt(minutes(s.minimum))} min (${s.waves} waves × ${fmt(minutes(s.meanLatency))} min + read ${fmt(minutes(s.read))} min) | ${fmt(s.ratio, 2)}× | ${fmt(minutes(s.ideal))} min (${fmt(s.apiMs / s.ideal, 2)}×) | ${s.stats.peakRpm} / ${TIER.requestsPerMinute} | ${s.stats.refusedRpm + s.stats.refusedQueue} (${s.stats.refusedRpm}, ${s.stats.refusedQueue}) | ${fmt(s.callsPer1k, 2)} | ${rss} | ${s.failures} |`,
     );
   }
   return lines.join('\n');
