@@ -51,7 +51,10 @@ describe('QueueAdmission', () => {
     admission.submitted();
     await admission.admit(5); // refused by the API: its retry sleep teaches the limit (5 in flight before it)
     let woken = false;
-    const sleepOver = admission.retrySleep((_ms, wake) => wake!.then(() => (woken = true)), 5)(60_000);
+    const sleepOver = admission.retrySleep(async (_ms, wake) => {
+      await wake;
+      woken = true;
+    }, 5)(60_000);
     let third = false;
     const waiting = admission.admit(5).then(() => (third = true));
     await Promise.resolve();
