@@ -1,14 +1,15 @@
 // Guards the connector at the API's own limits, through the CLI against a time-scaled emulator (API hours pass
 // in wall seconds; the connector divides its waits by the same CLAUDE_BATCH_TIME_SCALE): a processing queue
 // full for far longer than api_patience_seconds is waited out, never a failed sync; max_queued_requests keeps
-// creates under the queue limit; and a batch that hits the 24 h limit has only its expired requests sent again.
+// creates under the queue limit; the run STATE goes out at least every 15 minutes while a batch takes hours; and
+// a batch that hits the 24 h limit has only its expired requests sent again.
 // Outcomes are fixed by the emulator's model (queue counts, processed share at expiry), not by timing.
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../connector/emulator/index.js';
 import { emulatorConfig, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
-import { catalogFor, recordLine } from '../helpers/records.js';
+import { catalogFor, recordLine, stateLine } from '../helpers/records.js';
 
 const HOUR = 3_600_000;
 let emu: RunningEmulator | undefined;
@@ -17,13 +18,13 @@ afterEach(async () => {
   emu = undefined;
 });
 
-async function sync(options: EmulatorOptions, records: number, extra: Record<string, unknown>) {
+async function sync(options: EmulatorOptions, records: number, extra: Record<string, unknown>, tail = '') {
   emu = await startEmulator({ apiKeys: ['test-key'], ...options });
   const dir = tempDir('claude-batch-scale-');
   const destination = join(dir, 'out');
   const config = writeJson(dir, 'config.json', emulatorConfig(emu.url, destination, { poll_interval_seconds: 30, batch_ramp_up: false, ...extra }));
   const catalog = writeJson(dir, 'catalog.json', catalogFor(['notes']));
-  const input = Array.from({ length: records }, (_, i) => recordLine('notes', { id: `n${String(i).padStart(3, '0')}`, body: `note ${i}` })).join('\n');
+  const input = Array.from({ length: records }, (_, i) => recordLine('notes', { id: `n${String(i).padStart(3, '0')}`, body: `note ${i}` })).join('\n') + tail;
   const result = await runCli(['write', '--config', config, '--catalog', catalog], { stdin: input, env: { CLAUDE_BATCH_TIME_SCALE: String(options.clockFactor) } });
   const rows = result.code === 0 ? await duck(`SELECT id, _claude_status AS s, _claude_attempt::INTEGER AS a FROM read_parquet('${destination}/**/*.parquet') ORDER BY id`) : [];
   return { result, rows, emu };
@@ -51,6 +52,14 @@ describe('at the account limits (time-scaled emulator)', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(rows).toHaveLength(15);
     expect(emu.limitStats()).toMatchObject({ refusedQueue: 0, peakQueued: 5 });
+  });
+
+  it('checkpoints at least every 15 minutes while a batch takes two hours (the run STATE, when the sync takes it)', async () => {
+    // One batch of two API hours: besides the run STATEs at submission and at the end, one every 15 API minutes.
+    const { result } = await sync({ clockFactor: 3600, processingMs: 2 * HOUR }, 3, {}, '\n' + stateLine('notes', 3, 3));
+    expect(result.code, result.stderr).toBe(0);
+    const runStates = result.messages.filter((m) => m.type === 'STATE' && m.state.stream.stream_descriptor.name === '_claude_batch_run');
+    expect(runStates.length).toBeGreaterThanOrEqual(6);
   });
 
   it('resubmits only the requests that expired at 24 h under the scaled clock', async () => {
