@@ -5,7 +5,7 @@ import { MessageWriter } from './protocol/writer.js';
 import { specCommand } from './commands/spec.js';
 import { checkCommand } from './commands/check.js';
 import { writeCommand } from './commands/write.js';
-import { runEmulatorCommand } from './emulator/cli.js';
+import { runEmulatorCommand, type EmulatorCommandOptions } from './emulator/cli.js';
 import { statusCommand } from './commands/status.js';
 import { cancelCommand } from './commands/cancel.js';
 import { estimateCommand } from './commands/estimate.js';
@@ -78,9 +78,15 @@ program
   .option('--api-key <key>', 'the key the emulator accepts', 'emulator-key')
   .option('--faults <json>', 'fault injection settings (JSON), e.g. \'{"erroredShare":0.1}\'')
   .option('--data-dir <dir>', 'keep batches and results here, across restarts')
-  .action((o: { port: number; host: string; processingMs: number; apiKey: string; faults?: string; dataDir?: string }) =>
-    guarded(() => runEmulatorCommand(o)),
-  );
+  .option('--clock-factor <n>', 'API time runs this many times faster than the wall clock (60: a second is an API minute)', (v) => Number(v))
+  .option('--latency <json>', 'batch durations from the latency model: "realistic", or JSON such as \'{"medianStartMs":900000,"slowShare":0.02}\'')
+  .option('--seed <n>', 'seed of the latency draws and result order', (v) => Number(v))
+  .option('--tier <name>', 'the account limits of a tier: start (1,000 RPM, 200,000 queued), build or scale')
+  .option('--rpm <n>', 'requests per minute to the batch endpoints (token bucket); overrides the tier', (v) => Number(v))
+  .option('--max-queued <n>', 'requests in the processing queue above which creates get 429; overrides the tier', (v) => Number(v))
+  .option('--spend-cap <usd>', 'estimated spend past which creates get the spend-cap 429; overrides the tier', (v) => Number(v))
+  .option('--acceleration <factor>', 'acceleration limit: a minute may use this many times the calls of the one before (+60)', (v) => Number(v))
+  .action((o: EmulatorCommandOptions) => guarded(() => runEmulatorCommand(o)));
 
 /**
  * A usage error (unknown command or option, missing --config): commander has printed what went wrong and the

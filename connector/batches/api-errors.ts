@@ -52,6 +52,19 @@ export function retryAfterMs(err: unknown): number | undefined {
   return Number.isFinite(s) && s > 0 ? s * 1000 : undefined;
 }
 
+/**
+ * A 429 that is the API pacing us (requests per minute, a full processing queue, acceleration): it says when to
+ * come back, and is never an outage. The spend cap is not pacing: it will not pass by waiting.
+ */
+export function isPacing(err: unknown): boolean {
+  return err instanceof Anthropic.APIError && err.status === 429 && !isSpendCap(err);
+}
+
+/** The spend-cap 429 (`enforced_spend_limit_reached` and its contract variant): only the user can lift it. */
+export function isSpendCap(err: unknown): boolean {
+  return err instanceof Anthropic.APIError && err.status === 429 && (err.errorCode ?? '').includes('spend_limit');
+}
+
 export function httpStatus(err: unknown): number | undefined {
   return err instanceof Anthropic.APIError ? err.status : undefined;
 }

@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { ConnectorError } from '../errors.js';
-import { apiError, httpStatus, retryAfterMs } from './api-errors.js';
+import { apiError, httpStatus, isPacing, retryAfterMs } from './api-errors.js';
 import { findUnrecordedBatch } from './reconcile.js';
 import { withRetry, type RetryPolicy, type Sleep } from './retry.js';
 import { forEachLine, joinedLines } from '../state/lines.js';
@@ -138,6 +138,7 @@ export async function submitBatch(
     options.retry,
     options.sleep,
     (err, wait) => options.log(`create failed (${apiError(err, 'create').message}); retrying in ${wait} ms${doubt ? ' after checking whether it went through' : ''}`),
+    isPacing,
   ).catch((err) => {
     if (err instanceof Interrupted) throw err;
     throw apiError(err, 'creating a batch');
@@ -158,7 +159,7 @@ const EARLY_404_WINDOW_MS = 2 * 60_000;
 async function retrieve(client: Anthropic, batchId: string, options: LifecycleOptions & { createdAt?: number }): Promise<MessageBatch> {
   const young = options.createdAt === undefined || Date.now() - options.createdAt < EARLY_404_WINDOW_MS;
   const decide = (err: unknown, attempt: number) => (httpStatus(err) === 404 && !young ? undefined : retryRetrieve(err, attempt));
-  return withRetry(() => client.messages.batches.retrieve(batchId), decide, options.retry, options.sleep).catch((err) => {
+  return withRetry(() => client.messages.batches.retrieve(batchId), decide, options.retry, options.sleep, undefined, isPacing).catch((err) => {
     if (httpStatus(err) === 404) throw new BatchLost(batchId, 'the API answers 404 (not found) for this batch id');
     throw apiError(err, `polling batch ${batchId}`);
   });
@@ -211,6 +212,7 @@ export async function downloadResults(client: Anthropic, batchId: string, path: 
     options.retry,
     options.sleep,
     (err, wait) => options.log(`results download for ${batchId} failed (${(err as Error).message}); starting it again in ${wait} ms`),
+    isPacing,
   ).catch((err) => {
     if (err instanceof Interrupted) throw err;
     if (httpStatus(err) === 404) throw new BatchLost(batchId, 'its results file is gone (HTTP 404)');

@@ -1,6 +1,17 @@
 /** Retry and poll timing as pure functions, with sleep injected so tests can run in virtual time. */
 
-export type Sleep = (ms: number) => Promise<void>;
+/** Waits `ms`; a sleep may end early once `wake` resolves (a real one does; a virtual one may ignore it). */
+export type Sleep = (ms: number, wake?: Promise<void>) => Promise<void>;
+/**
+ * API time per wall time, for runs against an emulator whose clock is scaled (`emulator --clock-factor`): every
+ * wait (poll interval, retry-after, backoff, checkpoint cadence) is divided by it. A benchmark and test knob
+ * (CLAUDE_BATCH_TIME_SCALE); 1 on real syncs.
+ */
+export function timeScale(env: NodeJS.ProcessEnv = process.env): number {
+  const scale = Number(env.CLAUDE_BATCH_TIME_SCALE ?? 1);
+  return Number.isFinite(scale) && scale > 0 ? scale : 1;
+}
+
 export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -24,7 +35,9 @@ export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1000, capMs: 60_000, patienc
 
 /**
  * Runs `call` until it succeeds, `decide` says the error is final (returns undefined), or patience runs out.
- * `decide` returns how long to wait (its own hint, e.g. retry-after) or 0 to use the backoff.
+ * `decide` returns how long to wait (its own hint, e.g. retry-after) or 0 to use the backoff. Waits on errors
+ * that `paced` says are the API pacing us (a rate-limit 429) never count against the patience: the API is up
+ * and says when to come back, so they can last as long as it asks (a full processing queue, for hours).
  */
 export async function withRetry<T>(
   call: (attempt: number) => Promise<T>,
@@ -32,19 +45,26 @@ export async function withRetry<T>(
   policy: RetryPolicy,
   sleep: Sleep = realSleep,
   onRetry?: (err: unknown, waitMs: number, attempt: number) => void,
+  paced: (err: unknown) => boolean = () => false,
 ): Promise<T> {
   let waited = 0;
+  let outage = 0;
   for (let attempt = 0; ; attempt++) {
     try {
       return await call(attempt);
     } catch (err) {
       const hint = decide(err, attempt);
       if (hint === undefined) throw err;
-      const wait = hint > 0 ? hint : backoffMs(attempt, policy);
-      if (waited + wait > policy.patienceMs) throw err;
+      const pacing = paced(err);
+      // Backoff grows with the failures of an outage; paced waits take the API's word and reset nothing.
+      const wait = hint > 0 ? hint : backoffMs(pacing ? Math.min(attempt, 6) : outage, policy);
+      if (!pacing && waited + wait > policy.patienceMs) throw err;
       onRetry?.(err, wait, attempt);
       await sleep(wait);
-      waited += wait;
+      if (!pacing) {
+        waited += wait;
+        outage++;
+      }
     }
   }
 }

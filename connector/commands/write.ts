@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { loadCatalog } from '../config/catalog.js';
 import { loadConfig, readJsonFile } from '../config/config.js';
 import type { MessageWriter } from '../protocol/writer.js';
-import { realSleep, DEFAULT_RETRY, type Sleep } from '../batches/retry.js';
+import { realSleep, DEFAULT_RETRY, timeScale, type Sleep } from '../batches/retry.js';
 import { RequestBuilder } from '../requests/build.js';
 import { WriteRun, type WriteOutcome } from '../pipeline/write-run.js';
 import { RUN_STATE_STREAM } from '../pipeline/open-batch.js';
@@ -85,20 +85,22 @@ export async function writeCommand(
   }
 }
 
-/** A sleep that ends early when the run is stopping, so a 30 s poll interval never delays a SIGTERM. */
-function abortableSleep(sleep: Sleep, signal: AbortSignal): Sleep {
+/**
+ * A sleep that ends early when the run is stopping (a 30 s poll interval never delays a SIGTERM) or when its
+ * `wake` promise resolves (a create waiting out a full queue, when one of our batches ends).
+ */
+function abortableSleep(sleep: Sleep, signal: AbortSignal, scale = timeScale()): Sleep {
   if (sleep !== realSleep) return sleep;
-  return (ms) =>
+  return (ms, wake) =>
     new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
       const done = () => {
         clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
         signal.removeEventListener('abort', done);
         resolve();
-      }, ms);
+      };
+      const timer = setTimeout(done, ms / scale);
       signal.addEventListener('abort', done, { once: true });
+      void wake?.then(done);
     });
 }

@@ -24,6 +24,7 @@ export interface ConnectorConfig {
   retry_expired: boolean;
   retry_canceled: boolean;
   api_patience_seconds: number;
+  max_queued_requests?: number;
   progress_interval_seconds: number;
   output_mode: 'text' | 'label' | 'json';
   labels?: string[];

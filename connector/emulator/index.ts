@@ -8,18 +8,30 @@ import { KNOWN_MODELS } from './models.js';
 import { seededRandom } from './random.js';
 import { handle, type HandlerContext } from './server.js';
 import { BatchStore, type MessageBatchView } from './store.js';
+import { apiClock } from './clock.js';
+import { latencyFor, type LatencyModel } from './latency.js';
+import { AccountLimits, type LimitOptions, type LimitStats } from './limits.js';
 import type { BatchRequestInput } from './validate.js';
 
 export type { Faults, HttpFault, Endpoint } from './faults.js';
 export type { MessageBatchView } from './store.js';
+export type { LatencyModel } from './latency.js';
+export type { LimitOptions, LimitStats } from './limits.js';
+export { TIERS } from './limits.js';
 
 export interface EmulatorOptions {
   port?: number;
   host?: string;
   /** Keys accepted in `x-api-key` or `Authorization: Bearer`. */
   apiKeys?: string[];
-  /** How long a batch stays in_progress; a function gives each batch (by creation index) its own time. */
-  processingMs?: number | ((batchIndex: number) => number);
+  /** How long a batch stays in_progress (API ms); a function gives each batch (by creation index, size) its own. */
+  processingMs?: number | ((batchIndex: number, requests: number) => number);
+  /** Batch durations drawn from a latency model (seeded by `seed`); overrides processingMs. */
+  latency?: LatencyModel;
+  /** API time runs this many times faster than the wall clock (default 1); see clock.ts. */
+  clockFactor?: number;
+  /** The account's limits: RPM to the batch endpoints, processing queue, spend cap (see limits.ts). */
+  limits?: LimitOptions;
   maxRequestsPerBatch?: number;
   /** Create bodies above this answer 413, as the API's edge does above 256 MB. */
   maxBodyBytes?: number;
@@ -55,6 +67,10 @@ export interface RunningEmulator {
   submissions(): ReadonlyMap<string, number>;
   /** Moves the virtual clock forward. */
   advance(ms: number): void;
+  /** The API clock now (ms since the epoch, in API time). */
+  now(): number;
+  /** What the account's limits counted (zeros when no limits are set). */
+  limitStats(): LimitStats;
   close(): Promise<void>;
 }
 
@@ -63,10 +79,10 @@ export const DEFAULT_MAX_REQUESTS = 100_000;
 
 /** Starts the Message Batches API emulator on a loopback port (0 = any free port). */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
-  let offset = 0;
-  const baseNow = options.now ?? Date.now;
-  const now = () => baseNow() + offset;
-  const processing = options.processingMs ?? 0;
+  const clock = apiClock({ factor: options.clockFactor, now: options.now });
+  const now = clock.now;
+  const processing = options.latency ? latencyFor(options.latency, options.seed ?? 42) : (options.processingMs ?? 0);
+  const limits = new AccountLimits(options.limits ?? {}, now);
   const state = { faults: { ...defaultFaults(), ...options.faults } };
   const models = options.models ?? [...KNOWN_MODELS];
   const store = new BatchStore({
@@ -92,6 +108,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     picker: new FaultPicker(seededRandom(options.seed ?? 42)),
     calls,
     publicOrigin: options.publicOrigin,
+    ...(options.limits ? { limits } : {}),
   };
   const server: Server = createServer({ keepAlive: true }, (req, res) => {
     handle(ctx, req, res).catch(() => res.socket?.destroy());
@@ -122,9 +139,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     },
     requestsOf: (id) => store.requestsOf(id),
     submissions: () => store.submissions(),
-    advance: (ms) => {
-      offset += ms;
-    },
+    advance: (ms) => clock.advance(ms),
+    now,
+    limitStats: () => limits.stats(),
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

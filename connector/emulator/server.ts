@@ -8,6 +8,7 @@ import { modelInfo } from './models.js';
 import { promptTokens, type ResponderParams } from './responder.js';
 import { opaqueId } from './random.js';
 import type { BatchStore } from './store.js';
+import { RateLimited, type AccountLimits } from './limits.js';
 import { COUNT_TOKENS_PARAMS, EmulatedHttpError, validateCreateBody, validateParams } from './validate.js';
 
 export interface HandlerContext {
@@ -20,6 +21,8 @@ export interface HandlerContext {
   picker: FaultPicker;
   calls: Record<Endpoint, number>;
   publicOrigin?: string;
+  /** The account's rate, queue and spend limits, when the emulator models them. */
+  limits?: AccountLimits;
 }
 
 /** What a handler produced: a JSON body, or a body it streams itself. */
@@ -29,6 +32,8 @@ interface Call {
   id: string;
   url: URL;
   body: unknown;
+  /** Length of the request body (characters). */
+  bytes: number;
   origin: string;
 }
 
@@ -39,6 +44,8 @@ interface Route {
 }
 
 const BATCHES = '/v1/messages/batches';
+/** The endpoints the batch rate limit counts ("RPM to all Batch endpoints"); count_tokens and models have their own. */
+const BATCH_ENDPOINTS: ReadonlySet<Endpoint> = new Set(['create', 'retrieve', 'list', 'cancel', 'delete', 'results']);
 /** The Messages and token-counting endpoints take at most 32 MB (batches: 256 MB). */
 const COUNT_TOKENS_MAX_BODY_BYTES = 32 * 1024 * 1024;
 const COUNT_TOKENS_KEYS_WITH_MAX: ReadonlySet<string> = new Set([...COUNT_TOKENS_PARAMS, 'max_tokens']);
@@ -134,6 +141,7 @@ export async function handle(ctx: HandlerContext, req: IncomingMessage, res: Ser
     }
     const denied = authenticate(ctx, req);
     if (denied) throw denied;
+    if (ctx.limits && BATCH_ENDPOINTS.has(found.endpoint)) ctx.limits.takeCall();
     let parsed: unknown;
     if (body.text.length > 0) {
       try {
@@ -144,7 +152,7 @@ export async function handle(ctx: HandlerContext, req: IncomingMessage, res: Ser
     }
     const fault = ctx.picker.pick(ctx.faults().http, found.endpoint);
     if (fault && !fault.afterEffect) return sendFault(res, fault);
-    const reply = await found.run(ctx, { id: found.id ?? '', url, body: parsed, origin });
+    const reply = await found.run(ctx, { id: found.id ?? '', url, body: parsed, bytes: body.text.length, origin });
     // An after-effect fault does the work, then answers with a failure: the client cannot tell it happened.
     if (fault) return sendFault(res, fault);
     if ('json' in reply) return sendJson(res, 200, reply.json);
@@ -154,7 +162,9 @@ export async function handle(ctx: HandlerContext, req: IncomingMessage, res: Ser
       res.socket?.destroy();
       return;
     }
-    if (err instanceof EmulatedHttpError) return sendError(res, err.status, err.type, err.message, err.details ? { details: err.details } : {});
+    if (err instanceof EmulatedHttpError) {
+      return sendError(res, err.status, err.type, err.message, { ...(err.details ? { details: err.details } : {}), ...(err instanceof RateLimited ? { headers: err.headers } : {}) });
+    }
     sendError(res, 500, 'api_error', 'Internal server error');
   }
 }
@@ -163,7 +173,13 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 async function create(ctx: HandlerContext, call: Call): Promise<Reply> {
   const requests = validateCreateBody(call.body, ctx.maxRequestsPerBatch);
-  const batch = await ctx.store.create(requests);
+  ctx.limits?.admitCreate(requests.length, call.bytes, ctx.store.queuedRequests());
+  let batch;
+  try {
+    batch = await ctx.store.create(requests);
+  } finally {
+    ctx.limits?.created(requests.length);
+  }
   return { json: ctx.store.view(batch, call.origin) };
 }
 

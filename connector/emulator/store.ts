@@ -78,7 +78,8 @@ const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
 export interface StoreOptions {
   dir: string;
   now: () => number;
-  processingMs: (batchIndex: number) => number;
+  /** How long a batch takes (API ms), from its creation index and its number of requests. */
+  processingMs: (batchIndex: number, requests: number) => number;
   faults: () => Faults;
   models: ReadonlySet<string>;
   seed: number;
@@ -183,7 +184,7 @@ export class BatchStore {
       cancelInitiatedAt: null,
       status: 'in_progress',
       total: requests.length,
-      processingMs: this.options.processingMs(seq),
+      processingMs: this.options.processingMs(seq, requests.length),
       neverFinish: faults.neverFinish,
       counts: zeroCounts(),
       notFoundLeft: faults.notFoundAfterCreate,
@@ -311,6 +312,20 @@ export class BatchStore {
     };
   }
 
+  /** Requests waiting in the processing queue: those of every batch not ended by now (they leave with their batch). */
+  queuedRequests(): number {
+    let queued = 0;
+    for (const batch of this.batches.values()) if (batch.status !== 'ended' && this.options.now() < this.endAt(batch)) queued += batch.total;
+    return queued;
+  }
+
+  /** When the batch ends: the first of finishing, a cancel settling, or the 24 h deadline. */
+  private endAt(batch: StoredBatch): number {
+    const finishAt = batch.neverFinish ? Infinity : batch.createdAt + Math.max(0, batch.processingMs);
+    const cancelAt = batch.cancelInitiatedAt === null ? Infinity : batch.cancelInitiatedAt + CANCEL_SETTLE_MS;
+    return Math.min(finishAt, cancelAt, batch.expiresAt);
+  }
+
   /** The batch as of now: moves it along its lifecycle first. 404 for unknown or deleted ids. */
   async get(id: string, countsAsEarlyLookup = false): Promise<StoredBatch> {
     const batch = this.batches.get(id);
@@ -333,7 +348,7 @@ export class BatchStore {
       batch.neverFinish ? 0 : batch.processingMs <= 0 ? 1 : Math.min(1, (at - batch.createdAt) / batch.processingMs);
     const finishAt = batch.neverFinish ? Infinity : batch.createdAt + Math.max(0, batch.processingMs);
     const cancelAt = batch.cancelInitiatedAt === null ? Infinity : batch.cancelInitiatedAt + CANCEL_SETTLE_MS;
-    const endAt = Math.min(finishAt, cancelAt, batch.expiresAt);
+    const endAt = this.endAt(batch);
     if (this.options.now() < endAt) return;
     if (endAt === finishAt) await this.finalize(batch, 'expired', 1, endAt);
     else if (endAt === cancelAt) await this.finalize(batch, 'canceled', processedShare(batch.cancelInitiatedAt!), endAt);

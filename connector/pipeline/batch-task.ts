@@ -6,6 +6,8 @@ import { BatchLost, downloadResults, submitBatch, waitUntilEnded, type Lifecycle
 import { resubmitReason, type ResubmitPolicy } from '../batches/outcome.js';
 import { mergeRound, type ResultIndex, type RoundIndex } from '../batches/results-file.js';
 import type { BatchResults, StreamTally } from '../sinks/batch-writer.js';
+import type { BatchPoller } from '../batches/poller.js';
+import type { QueueAdmission } from './admission.js';
 import type { Journal } from '../state/journal.js';
 import type { RoundView, SeqView } from '../state/run-view.js';
 import { failpoint } from '../state/failpoints.js';
@@ -37,6 +39,10 @@ export interface BatchTaskContext {
   writeOutput: (seq: number, recordsPath: string, results: BatchResults) => Promise<StreamTally[]>;
   /** Bounds concurrent creates: each holds a whole request body in memory while it is sent. */
   submitting: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Polls the process's batches together, one list call per interval (absent: each is retrieved on its own). */
+  poller?: BatchPoller;
+  /** Keeps the account's processing queue full but not overfull (see admission.ts). */
+  admission?: QueueAdmission;
 }
 
 const NOT_OURS = 'adopted batch answered none of our requests';
@@ -61,6 +67,8 @@ const ANSWER_FROM = Buffer.from('"answer_from"');
  */
 export class BatchTask {
   private readonly dir: string;
+  /** Rounds whose requests this task counts as queued at the API (see admission.ts). */
+  private readonly queued = new Set<number>();
 
   constructor(
     private readonly ctx: BatchTaskContext,
@@ -162,7 +170,19 @@ export class BatchTask {
     }
     const expected = { requests: round.requests, since: new Date(round.submittingAt!), claimed: (id: string) => claimed.has(id), mayExist };
     failpoint('before_create');
-    const { batch, reconciled } = await this.ctx.submitting(() => submitBatch(client, requestsFile(this.dir, round.round), expected, this.ctx.lifecycle));
+    const { admission, lifecycle } = this.ctx;
+    const { batch, reconciled } = await this.ctx.submitting(async () => {
+      // In the submit queue's order: a create waits for room in the account's queue, then retries a refusal
+      // (429) as the API asks or as soon as one of our batches ends, never counting it against the patience.
+      await admission?.admit(round.requests, lifecycle.signal);
+      this.queued.add(round.round);
+      const options = admission ? { ...lifecycle, sleep: admission.retrySleep(lifecycle.sleep, round.requests) } : lifecycle;
+      return submitBatch(client, requestsFile(this.dir, round.round), expected, options).catch((err: unknown) => {
+        this.release(round);
+        throw err;
+      });
+    });
+    admission?.submitted();
     failpoint('after_create');
     this.recordSubmitted(round, batch.id, batch.created_at, reconciled);
   }
@@ -179,8 +199,20 @@ export class BatchTask {
 
   private async collect(round: RoundView, waitForResults: boolean): Promise<'ready' | 'pending'> {
     const batchId = round.batchId!;
+    if (!this.queued.has(round.round)) {
+      this.queued.add(round.round);
+      this.ctx.admission?.resumed(round.requests);
+    }
     try {
-      const ended = await waitUntilEnded(this.ctx.client, batchId, { ...this.ctx.lifecycle, once: !waitForResults, ...(round.submittedAt ? { createdAt: Date.parse(round.submittedAt) } : {}) }, (b) => this.ctx.onPoll(this.seq, b));
+      const createdAt = round.submittedAt ? Date.parse(round.submittedAt) : undefined;
+      const onPoll = (b: Anthropic.Messages.MessageBatch) => this.ctx.onPoll(this.seq, b);
+      const ended =
+        waitForResults && this.ctx.poller
+          ? await this.ctx.poller.waitUntilEnded(batchId, createdAt, onPoll)
+          : await waitUntilEnded(this.ctx.client, batchId, { ...this.ctx.lifecycle, once: !waitForResults, ...(createdAt !== undefined ? { createdAt } : {}) }, onPoll);
+      // submit_only leaves it processing and never looks again: it stops counting against our own cap (the
+      // API's 429s still pace later creates), or max_queued_requests would wait forever on batches nobody polls.
+      this.release(round);
       if (ended.processing_status !== 'ended') return 'pending';
       const counts = { ...ended.request_counts } as unknown as Record<string, number>;
       if (!round.counts) {
@@ -193,11 +225,17 @@ export class BatchTask {
       round.downloaded = true;
     } catch (err) {
       if (!(err instanceof BatchLost)) throw err;
+      this.release(round);
       this.ctx.log(`batch #${this.seq}: ${err.message}; its requests go into a follow-up batch`);
       this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: batchId, reason: err.reason });
       round.lost = err.reason;
     }
     return 'ready';
+  }
+
+  /** The round's batch has ended (or is lost): its requests are out of the account's queue. */
+  private release(round: RoundView): void {
+    if (this.queued.delete(round.round)) this.ctx.admission?.ended(round.requests);
   }
 
   private notOursRounds(): number {

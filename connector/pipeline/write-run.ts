@@ -40,6 +40,12 @@ import { pruneOverwrittenRuns } from './overwrite.js';
 import { claimedBatchIds, journalPath, loadRuns } from './run-registry.js';
 import { Journal, type JournalEntry } from '../state/journal.js';
 import { RunSession } from './run-session.js';
+import { QueueAdmission } from './admission.js';
+import { BatchPoller } from '../batches/poller.js';
+import { timeScale } from '../batches/retry.js';
+
+/** Airbyte's guidance for destinations: a checkpoint at least every 15 minutes of wall time. */
+const CHECKPOINT_INTERVAL_MS = 15 * 60_000;
 
 export interface WriteRunOptions {
   config: ConnectorConfig;
@@ -176,6 +182,9 @@ export class WriteRun {
   /** One Parquet writer at a time (each buffers a row group); two creates in flight (each holds its body). */
   private readonly writers = new Limiter(1);
   private readonly submitters = new Limiter(2);
+  /** Shared by every batch of this process: the account's queue and its RPM budget are per key, not per batch. */
+  private readonly admission: QueueAdmission;
+  private poller: BatchPoller | undefined;
   private readonly seqResults = new WeakMap<RunSession, Map<number, Promise<'finalised' | 'pending'>>>();
   private pending = 0;
   private failure: unknown = null;
@@ -183,6 +192,7 @@ export class WriteRun {
 
   constructor(private readonly o: WriteRunOptions) {
     this.builder = new RequestBuilder(o.config);
+    this.admission = new QueueAdmission(o.config.max_queued_requests);
     this.prices = resolvePrices({ price_overrides: o.config.price_overrides, batch_discount: o.config.batch_discount });
     if (o.config.max_cost_usd !== undefined) requirePrice(o.config.model, this.prices);
     this.writeBase = writeContextBase(o.config, o.catalog, this.builder);
@@ -286,6 +296,9 @@ export class WriteRun {
     }
 
     this.progress.start();
+    // While batches process for hours, the run's own STATE (when the sync takes it) goes out at least every 15 min.
+    const checkpoints = setInterval(() => this.emitRunState(), CHECKPOINT_INTERVAL_MS / timeScale());
+    checkpoints.unref();
     try {
       await this.readInput();
       if (this.stop.signal.aborted) await this.open?.spool.discard();
@@ -312,6 +325,7 @@ export class WriteRun {
       }
       throw this.failure;
     } finally {
+      clearInterval(checkpoints);
       this.progress.stop();
       this.requestIndex.close();
       this.tracker.close();
@@ -415,16 +429,20 @@ export class WriteRun {
       ...(config.sink !== 'parquet' ? { onRecord: (line: string) => this.o.writer.line(line) } : {}),
     };
     const mine = session === this.session;
+    const lifecycle = {
+      ...this.o.lifecycle,
+      retry: { ...this.o.lifecycle.retry, patienceMs: config.api_patience_seconds * 1000 },
+      signal: this.stop.signal,
+      log: (m: string) => void this.log('WARN', m),
+    };
+    this.poller ??= new BatchPoller(this.o.client, lifecycle);
     return {
       client: this.o.client,
       journal: session.journal,
       runDir: session.runDir,
-      lifecycle: {
-        ...this.o.lifecycle,
-        retry: { ...this.o.lifecycle.retry, patienceMs: config.api_patience_seconds * 1000 },
-        signal: this.stop.signal,
-        log: (m) => void this.log('WARN', m),
-      },
+      lifecycle,
+      poller: this.poller,
+      admission: this.admission,
       resubmit: { retryExpired: config.retry_expired, retryCanceled: (overrides.retryCanceled ?? config.retry_canceled) && !session.view.cancelRequested },
       maxAttempts: session.view.cancelRequested ? 1 : config.max_attempts,
       cancelled: session.view.cancelRequested,

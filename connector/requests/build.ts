@@ -26,6 +26,23 @@ export function cutText(text: string, chars: number): string {
   return text.slice(0, end) + TRUNCATION_MARKER;
 }
 
+/** Context window (input + max_tokens) of every current model; none is smaller. */
+export const CONTEXT_WINDOW_TOKENS = 200_000;
+/**
+ * The local estimate is not the model's tokenizer (Claude 4.7+ counts ~30% more on the same text): the default
+ * budget keeps this share of what the window leaves for input, so the estimate's error never makes a prompt too long.
+ */
+const DEFAULT_BUDGET_SHARE = 0.75;
+
+/**
+ * The input budget when `max_input_tokens` is not set: the context window less `max_tokens`, with the safety
+ * margin above. A prompt above it would come back errored ("prompt is too long") and be paid for nothing.
+ * @example defaultInputBudget('claude-haiku-4-5', 512) // 149616
+ */
+export function defaultInputBudget(_model: string, maxTokens: number): number {
+  return Math.max(16, Math.floor((CONTEXT_WINDOW_TOKENS - maxTokens) * DEFAULT_BUDGET_SHARE));
+}
+
 export const CUSTOM_ID_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
 
 /**
@@ -111,10 +128,12 @@ export class RequestBuilder {
    */
   build(record: AirbyteRecord, limits: { maxBytes?: number } = {}, dataText?: string): BuiltRequest {
     const rendered = renderTemplate(this.templateFor(record.stream, record.namespace), record.data, dataText);
-    const budget = this.config.max_input_tokens;
-    if (budget !== undefined) {
-      // The budget covers the whole prompt: the shared prefix is counted first, the record's text gets the rest.
-      const cut = truncateToBudget(rendered.text, Math.max(1, budget - this.sharedTokens));
+    const budget = this.config.max_input_tokens ?? defaultInputBudget(this.config.model, this.config.max_tokens);
+    // The budget covers the whole prompt: the shared prefix is counted first, the record's text gets the rest.
+    const textBudget = Math.max(1, budget - this.sharedTokens);
+    // No character weighs more than 10/8 of a token (see tokens.ts): most prompts fit without being measured.
+    if (Math.ceil((rendered.text.length * 10) / 8) > textBudget) {
+      const cut = truncateToBudget(rendered.text, textBudget);
       if (cut.truncated) {
         const assembled = this.fit(cut.text, rendered.missing, limits.maxBytes);
         return { ...assembled, truncated: assembled.truncated ?? { fromChars: rendered.text.length, toChars: cut.text.length } };

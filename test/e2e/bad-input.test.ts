@@ -140,7 +140,16 @@ describe('bad records', () => {
     expect(result.code, result.stderr.slice(0, 2000)).toBe(0);
     const r = await rows(destination);
     expect(r.map((x) => x.id)).toEqual(['a', 'c', 'huge']);
-    // Still millions of tokens: the API refuses it as too long for the context window, and it is not sent again.
-    expect(r.find((x) => x.id === 'huge')).toMatchObject({ s: 'errored', t: 'invalid_request_error' });
+    // Cut to the model's context window less max_tokens (no max_input_tokens set): answered, marked truncated.
+    expect(r.find((x) => x.id === 'huge')).toMatchObject({ s: 'succeeded', tr: true });
+  });
+
+  it('a ~3 MB record under default settings is cut to the context window and succeeds (not "prompt is too long")', async () => {
+    const { destination, run } = setup();
+    const prose = 'The quarterly report covers revenue, costs and the outlook for next year. '.repeat(42_000); // ~3.1 MB
+    const result = await run([rec('a'), rec('big', prose), rec('c')].join('\n') + '\n');
+    expect(result.code, result.stderr.slice(0, 2000)).toBe(0);
+    const r = await rows(destination);
+    expect(r.map((x) => [x.id, x.s, x.tr])).toEqual([['a', 'succeeded', false], ['big', 'succeeded', true], ['c', 'succeeded', false]]);
   });
 });

@@ -450,7 +450,8 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       const input = syncInput(25, 'out');
       const before = new Map(emu.submissions());
       const createsBefore = emu.calls.create;
-      emu.faults.http.push({ endpoint: 'retrieve', status: 503 });
+      // Polling is a list call for every batch in flight, downloads start with a retrieve: both are down.
+      emu.faults.http.push({ endpoint: 'retrieve', status: 503 }, { endpoint: 'list', status: 503 });
       const startedAt = Date.now();
       const first = await write(input);
       const took = Date.now() - startedAt;
@@ -460,7 +461,7 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       const errors = traceErrors(first.messages);
       expect(errors).toHaveLength(1);
       expect(errors[0]!.trace.error.failure_type).toBe('transient_error');
-      expect(errors[0]!.trace.error.message).toMatch(/polling batch msgbatch_\w+ failed: HTTP 503/);
+      expect(errors[0]!.trace.error.message).toMatch(/listing batches to poll them failed: HTTP 503/);
       expect(took).toBeLessThan(20_000);
       expect(emu.calls.create - createsBefore).toBe(3);
       expect(journalOf(destination).some((e) => e.type === 'run_interrupted')).toBe(true);

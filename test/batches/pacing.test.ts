@@ -1,0 +1,69 @@
+// Guards the two rules that let a sync ride the API's limits: a pacing 429 waits as long as the API asks and
+// never uses up the outage patience (the spend cap is not pacing), and admission control reserves queue room
+// per create, learns from refusals and wakes waiting creates when a batch ends. Virtual sleeps only.
+import Anthropic from '@anthropic-ai/sdk';
+import { describe, expect, it } from 'vitest';
+import { isPacing, isSpendCap } from '../../connector/batches/api-errors.js';
+import { withRetry } from '../../connector/batches/retry.js';
+import { QueueAdmission } from '../../connector/pipeline/admission.js';
+
+const rateLimited = (errorCode?: string) =>
+  Anthropic.APIError.generate(429, { type: 'error', error: { type: 'rate_limit_error', message: 'slow down', ...(errorCode ? { details: { error_code: errorCode } } : {}) } }, undefined, new Headers({ 'retry-after': '60' }));
+
+describe('pacing 429s', () => {
+  it('are told apart from the spend cap', () => {
+    expect(isPacing(rateLimited())).toBe(true);
+    expect(isPacing(rateLimited('enforced_spend_limit_reached'))).toBe(false);
+    expect(isSpendCap(rateLimited('enforced_spend_limit_reached'))).toBe(true);
+    expect(isPacing(Anthropic.APIError.generate(529, undefined, undefined, new Headers()))).toBe(false);
+  });
+
+  it('are waited out far beyond the patience, which still bounds an outage', async () => {
+    let waited = 0;
+    const sleep = async (ms: number) => void (waited += ms);
+    let calls = 0;
+    // 100 refusals of 60 s each (100 minutes) against a patience of 10 s: the call still succeeds.
+    const ok = await withRetry(async () => (++calls <= 100 ? Promise.reject(rateLimited()) : 'done'), () => 60_000, { baseMs: 1000, capMs: 60_000, patienceMs: 10_000 }, sleep, undefined, isPacing);
+    expect(ok).toBe('done');
+    expect(waited).toBe(100 * 60_000);
+    const outage = Anthropic.APIError.generate(503, undefined, undefined, new Headers());
+    await expect(withRetry(() => Promise.reject(outage), () => 4000, { baseMs: 1000, capMs: 60_000, patienceMs: 10_000 }, sleep, undefined, isPacing)).rejects.toBe(outage);
+  });
+});
+
+describe('QueueAdmission', () => {
+  it('reserves room per create under max_queued_requests and lets a waiting create in when a batch ends', async () => {
+    const admission = new QueueAdmission(10);
+    await admission.admit(6);
+    let second = false;
+    const waiting = admission.admit(6).then(() => (second = true));
+    await Promise.resolve();
+    expect(second).toBe(false);
+    expect(admission.queued).toBe(6);
+    admission.ended(6);
+    await waiting;
+    expect(admission.queued).toBe(6);
+  });
+
+  it('after a refusal, holds other creates until one of ours ends; a create that goes through lifts it', async () => {
+    const admission = new QueueAdmission();
+    await admission.admit(5);
+    admission.submitted();
+    await admission.admit(5); // refused by the API: its retry sleep teaches the limit (5 in flight before it)
+    let woken = false;
+    const sleepOver = admission.retrySleep(async (_ms, wake) => {
+      await wake;
+      woken = true;
+    }, 5)(60_000);
+    let third = false;
+    const waiting = admission.admit(5).then(() => (third = true));
+    await Promise.resolve();
+    expect(third).toBe(false);
+    admission.ended(5); // the first batch ended: the refused create wakes before its retry-after
+    await sleepOver;
+    expect(woken).toBe(true);
+    admission.submitted();
+    await waiting;
+    expect(admission.refusals).toBe(1);
+  });
+});
