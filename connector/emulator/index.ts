@@ -12,6 +12,7 @@ import type { BatchRequestInput } from './validate.js';
 
 export type { Faults, HttpFault, Endpoint } from './faults.js';
 export type { MessageBatchView } from './store.js';
+export { paidTwice, readSubmissionLog } from './submission-log.js';
 
 export interface EmulatorOptions {
   port?: number;
@@ -53,6 +54,8 @@ export interface RunningEmulator {
   requestsOf(batchId: string): BatchRequestInput[] | undefined;
   /** How many times each custom_id has been submitted in any batch: a snapshot (also after close). */
   submissions(): ReadonlyMap<string, number>;
+  /** Every create per custom_id (batch ids in creation order); with dataDir, across restarts. */
+  submissionLog(): Map<string, string[]>;
   /** Moves the virtual clock forward. */
   advance(ms: number): void;
   close(): Promise<void>;
@@ -122,6 +125,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     },
     requestsOf: (id) => store.requestsOf(id),
     submissions: () => store.submissions(),
+    submissionLog: () => store.submissionLog.batchesById(),
     advance: (ms) => {
       offset += ms;
     },

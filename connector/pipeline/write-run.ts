@@ -39,6 +39,7 @@ import { pruneOverwrittenRuns } from './overwrite.js';
 import { claimedBatchIds, journalPath, loadRuns } from './run-registry.js';
 import { Journal, type JournalEntry } from '../state/journal.js';
 import { RunSession } from './run-session.js';
+import { CreateGate } from './create-gate.js';
 
 export interface WriteRunOptions {
   config: ConnectorConfig;
@@ -116,6 +117,15 @@ export function coveredByEchoedStates(entries: JournalEntry[]): { take(stream: s
   };
 }
 
+/** A seq's key at the create gate: seqs of different runs may be in doubt at once. */
+const gateKey = (session: RunSession, seq: number) => `${session.runDir}#${seq}`;
+
+/** A round left in doubt by an earlier process: its create was journaled, its batch id never was. */
+const inDoubt = (view: SeqView) => {
+  const last = view.rounds.at(-1);
+  return !view.finalised && last !== undefined && last.submittingAt !== undefined && !last.batchId && !last.lost;
+};
+
 export function newRunId(now = new Date()): string {
   return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
 }
@@ -170,9 +180,10 @@ export class WriteRun {
   /** Estimated upper cost of what this run has submitted (or sealed for submission), for the budget gate. */
   private committedUsd = 0;
   private openUsd = 0;
-  /** One Parquet writer at a time (each buffers a row group); two creates in flight (each holds its body). */
+  /** One Parquet writer at a time (each buffers a row group). */
   private readonly writers = new Limiter(1);
-  private readonly submitters = new Limiter(2);
+  /** One create at a time per destination, doubts settled first (see CreateGate). */
+  private readonly creates = new CreateGate();
   private readonly seqResults = new WeakMap<RunSession, Map<number, Promise<'finalised' | 'pending'>>>();
   private pending = 0;
   private failure: unknown = null;
@@ -353,7 +364,7 @@ export class WriteRun {
     const ctx = this.taskContext(session, { retryCanceled: false });
     const task = (async () => {
       const results = await Promise.all(
-        [...view.seqs.values()].filter((s) => !s.finalised).map((s) => this.track(session, s.seq, new BatchTask(ctx, s).run(this.waitForResults))),
+        [...view.seqs.values()].filter((s) => !s.finalised).map((s) => this.track(session, s.seq, this.runTask(session, ctx, s))),
       );
       if (results.every((r) => r.state === 'finalised')) {
         await session.complete(this.o.config.model, this.prices);
@@ -438,8 +449,19 @@ export class WriteRun {
       journalView: (seq) => session.view.seqs.get(seq),
       writeOutput: (seq, recordsPath, results) => this.writers.run(() => this.writeOutput(output, seq, recordsPath, results)),
       indexRound: (path, round, expected) => (this.outputThread ? this.outputThread.index({ path, round, expected }) : indexRound(path, round, expected)),
-      submitting: (work) => this.submitters.run(work),
+      submitting: (seq, work) => this.creates.run(gateKey(session, seq), work),
     };
+  }
+
+  /**
+   * Runs a seq's task. A seq left in doubt by an earlier process is registered at the create gate first,
+   * synchronously, so no fresh create can start before it is settled; its task's end settles it in any case.
+   */
+  private runTask(session: RunSession, ctx: BatchTaskContext, view: SeqView): Promise<TaskResult> {
+    const key = gateKey(session, view.seq);
+    if (!inDoubt(view)) return new BatchTask(ctx, view).run(this.waitForResults);
+    this.creates.inherit(key);
+    return new BatchTask(ctx, view).run(this.waitForResults).finally(() => this.creates.settle(key));
   }
 
   /** Remembers a seq's task so later seqs answered from it can wait for it. */
@@ -457,7 +479,7 @@ export class WriteRun {
     const first = view.rounds[0];
     if (!this.waitForResults && first && (first.batchId !== undefined || first.requests === 0)) this.releaseSeq(view.seq);
     const ctx = this.taskContext(this.session);
-    const task = this.track(this.session, view.seq, new BatchTask(ctx, view).run(this.waitForResults))
+    const task = this.track(this.session, view.seq, this.runTask(this.session, ctx, view))
       .then((result: TaskResult) => {
         if (result.state === 'pending') {
           this.pending++;

@@ -15,7 +15,7 @@ export type JournalEntry =
   | { type: 'batch_sealed'; seq: number; records: number; requests: number; bytes: number; estimate_usd?: number }
   | { type: 'round_sealed'; seq: number; round: number; requests: number; reasons: Record<string, number> }
   | { type: 'batch_submitting'; seq: number; round: number; at: string }
-  | { type: 'batch_submitted'; seq: number; round: number; batch_id: string; at: string; reconciled?: boolean }
+  | { type: 'batch_submitted'; seq: number; round: number; batch_id: string; at: string; reconciled?: boolean; alternates?: string[] }
   | { type: 'batch_lost'; seq: number; round: number; batch_id: string; reason: string }
   | { type: 'batch_ended'; seq: number; round: number; batch_id: string; counts: Record<string, number>; at: string }
   | { type: 'results_downloaded'; seq: number; round: number; batch_id: string; lines: number }
