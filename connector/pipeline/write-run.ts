@@ -22,7 +22,8 @@ import { CheckpointTracker } from '../state/checkpoints.js';
 import { failpoint } from '../state/failpoints.js';
 import { textLines } from '../state/lines.js';
 import { DestinationLock } from '../state/lock.js';
-import { RecordLedger, recordFingerprint } from '../state/record-ledger.js';
+import { recordFingerprint } from '../state/record-ledger.js';
+import { ResendMatcher } from '../state/resend.js';
 import { REQUEST_INDEX_FILE, RequestIndex } from '../state/request-index.js';
 import { ResultCache } from '../cache/result-cache.js';
 import { resolvePrices, type PriceTable } from '../cost/prices.js';
@@ -89,31 +90,16 @@ export function requestFingerprint(config: ConnectorConfig): string {
 }
 
 /**
- * How many records, from the start of the run's input, the STATEs it echoed cover: per stream for per-stream
- * states, in all for global and legacy ones. The platform re-sends only what follows the last echoed STATE,
- * so the first that-many spooled records (of the stream, or of all) will never arrive again. `take` counts
- * them off, in spool order, which is input order.
+ * Where the STATEs a run echoed stood in each stream: journaled with each (see ResendMatcher). Entries from
+ * before positions were journaled count per-stream STATEs up, as those runs did.
  */
-export function coveredByEchoedStates(entries: JournalEntry[]): { take(stream: string, namespace: string | null): boolean } {
-  const perStream = new Map<string, number>();
-  let global = 0;
-  for (const e of entries) {
-    if (e.type !== 'state_emitted') continue;
-    if (e.stream === null) global += e.records;
-    else perStream.set(e.stream, (perStream.get(e.stream) ?? 0) + e.records);
-  }
-  return {
-    take(stream, namespace) {
-      if (global > 0) {
-        global--;
-        return true;
-      }
-      const key = streamKey({ name: stream, namespace });
-      const left = perStream.get(key) ?? 0;
-      if (left <= 0) return false;
-      perStream.set(key, left - 1);
-      return true;
-    },
+function echoedPositions(): (e: Extract<JournalEntry, { type: 'state_emitted' }>) => Record<string, number> {
+  const counted = new Map<string, number>();
+  return (e) => {
+    if (e.positions) return e.positions;
+    if (e.stream === null) return {};
+    counted.set(e.stream, (counted.get(e.stream) ?? 0) + e.records);
+    return { [e.stream]: counted.get(e.stream)! };
   };
 }
 
@@ -169,7 +155,11 @@ export class WriteRun {
   private nextSeq = 0;
   private lastSeqWithRecords = -1;
   private recoveredBoundary = -1;
-  private ledger: RecordLedger | undefined;
+  /** Recognises records the platform re-sends into a resumed run; counts each stream's records in any run. */
+  private matcher = new ResendMatcher();
+  private resumedRecords = false;
+  /** Each source STATE's per-stream positions when it was read, keyed by its inner object (kept when it is echoed). */
+  private readonly statePositions = new WeakMap<object, Record<string, number>>();
   private recordsIn = 0;
   private recordsAlreadyOwned = 0;
   private rejected = 0;
@@ -328,26 +318,18 @@ export class WriteRun {
   private async recover(): Promise<void> {
     const view = this.session.view;
     this.session.cleanLeftovers(this.o.config.destination_path);
-    // 8 bytes per owned record, in a typed array (a JS array of bigints would hold ~30 bytes each).
-    let fingerprints = new BigUint64Array(1024);
-    let owned = 0;
-    const covered = coveredByEchoedStates(Journal.read(journalPath(this.session.runDir)));
+    const matcher = new ResendMatcher();
+    matcher.addEchoed(Journal.read(journalPath(this.session.runDir)), echoedPositions());
     for (const seq of view.seqs.values()) {
       for await (const chunk of textLines(recordsFile(batchDir(this.session.runDir, seq.seq)))) for (const line of chunk) {
         const r = JSON.parse(line) as SpooledRecord;
         // Only requests this seq really sent can answer later duplicates (not skipped, cached or borrowed ones).
         if (r.answer_from === undefined && !r.skip && !r.cached) this.requestIndex.add(r.custom_id, seq.seq);
-        // A record an echoed STATE covers is never sent again: an identical record that arrives is another one.
-        if (covered.take(r.stream, r.namespace)) continue;
-        if (owned === fingerprints.length) {
-          const bigger = new BigUint64Array(owned * 2);
-          bigger.set(fingerprints);
-          fingerprints = bigger;
-        }
-        fingerprints[owned++] = recordFingerprint(r.stream, r.namespace, r.data);
+        matcher.addSpooled(streamKey({ name: r.stream, namespace: r.namespace }), recordFingerprint(r.stream, r.namespace, r.data));
       }
     }
-    this.ledger = new RecordLedger(fingerprints.subarray(0, owned));
+    this.matcher = matcher;
+    this.resumedRecords = true;
     this.nextSeq = this.session.nextSeq;
     this.recoveredBoundary = this.nextSeq - 1;
     this.committedUsd = [...view.seqs.values()].reduce((n, s) => n + (s.estimateUsd ?? 0), 0);
@@ -355,7 +337,7 @@ export class WriteRun {
       if (seq.finalised) this.releaseSeq(seq.seq);
       else this.startTask(seq);
     }
-    await this.log('INFO', `recovered ${view.seqs.size} sealed batches (${this.session.unfinalised.length} unfinished) holding ${this.ledger.size} records; re-sent copies of those records are not submitted again`);
+    await this.log('INFO', `recovered ${view.seqs.size} sealed batches (${this.session.unfinalised.length} unfinished) holding ${this.matcher.size} records; re-sent copies of those records are not submitted again`);
   }
 
   /** Collects another unfinished run's batches under its own run id (detached, cancelled, or superseded). */
@@ -509,14 +491,30 @@ export class WriteRun {
     for (const state of this.tracker.batchFinalised(seq)) this.emitState(state);
   }
 
+  /** The inner object a STATE keeps when it is echoed (the tracker copies the message, not its payload). */
+  private static stateKey(state: AirbyteStateMessage): object | undefined {
+    const s = state as { stream?: object; global?: object; data?: object };
+    return s.stream ?? s.global ?? s.data;
+  }
+
+  /** Where each stream stands when a source STATE is read: a resume's candidate for where the platform restarts. */
+  private notePositions(state: AirbyteStateMessage): void {
+    const key = WriteRun.stateKey(state);
+    if (!key || typeof key !== 'object') return;
+    const descriptor = state.type === 'STREAM' ? state.stream?.stream_descriptor : undefined;
+    this.statePositions.set(key, descriptor ? { [streamKey(descriptor)]: this.matcher.position(streamKey(descriptor)) } : this.matcher.positions());
+  }
+
   private emitState(state: AirbyteStateMessage): void {
     this.emit(async () => {
-      // Journaled before it goes out: a resume counts the records it covers as never coming back (see
-      // coveredByEchoedStates). Dying in between then makes the platform re-send records a resume treats as
-      // new, one more row for each (at least once); the other order let a repeated record be taken for a
-      // re-sent one and dropped.
+      // Journaled before it goes out, with where it stands in each stream: a resume takes every echoed STATE as
+      // a place the platform may restart from (see ResendMatcher), so dying between the journal and stdout
+      // costs nothing either way.
       const stream = state.stream?.stream_descriptor ? streamKey(state.stream.stream_descriptor) : null;
-      this.session.journal.append({ type: 'state_emitted', stream, records: state.destinationStats?.recordCount ?? 0 });
+      const key = WriteRun.stateKey(state);
+      const positions = key ? this.statePositions.get(key) : undefined;
+      this.session.journal.append({ type: 'state_emitted', stream, records: state.destinationStats?.recordCount ?? 0, ...(positions ? { positions } : {}) });
+      failpoint('after_state_journaled');
       await this.o.writer.state(state);
     });
   }
@@ -541,6 +539,7 @@ export class WriteRun {
           if (message.type === 'RECORD') await this.addRecord(message.record, line.lineNumber, line.text.length, recordDataText(line.text));
           else if (message.type === 'STATE') {
             this.noteSourceState(message.state);
+            this.notePositions(message.state);
             for (const state of this.tracker.stateSeen(message.state, this.lastSeqWithRecords)) this.emitState(state);
           }
           else if (message.type === 'TRACE') this.noteSourceTrace(message.trace);
@@ -574,7 +573,7 @@ export class WriteRun {
     }
     this.progress.recordRead(stream, bytesIn);
     this.recordsIn++;
-    if (this.ledger?.take(recordFingerprint(record.stream, stream.namespace, record.data))) {
+    if (this.matcher.take(streamKey(stream), () => recordFingerprint(record.stream, stream.namespace, record.data))) {
       // Re-sent by the platform after a restart: the interrupted attempt already owns this record.
       this.recordsAlreadyOwned++;
       this.lastSeqWithRecords = Math.max(this.lastSeqWithRecords, this.recoveredBoundary);
@@ -656,7 +655,7 @@ export class WriteRun {
     this.releaseSeq(this.nextSeq);
     const base = {
       runId: this.session.runId,
-      resumed: this.session.view.attempts > 0 && this.ledger !== undefined,
+      resumed: this.session.view.attempts > 0 && this.resumedRecords,
       pendingBatches: this.pending,
       recordsIn: this.recordsIn,
       recordsAlreadyOwned: this.recordsAlreadyOwned,

@@ -21,7 +21,8 @@ export type JournalEntry =
   | { type: 'results_downloaded'; seq: number; round: number; batch_id: string; lines: number }
   | { type: 'file_written'; seq: number; tally: StreamTally }
   | { type: 'batch_finalised'; seq: number }
-  | { type: 'state_emitted'; stream: string | null; records: number }
+  /** `positions`: per stream, how many of its records (from the run's first) came before this STATE. */
+  | { type: 'state_emitted'; stream: string | null; records: number; positions?: Record<string, number> }
   | { type: 'cancel_requested'; batch_ids: string[]; at: string }
   | { type: 'run_detached'; at: string; pending: number }
   | { type: 'run_interrupted'; at: string; reason: string }
