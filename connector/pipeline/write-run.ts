@@ -185,7 +185,8 @@ export class WriteRun {
     if (o.config.max_cost_usd !== undefined) requirePrice(o.config.model, this.prices);
     this.writeBase = writeContextBase(o.config, o.catalog, this.builder);
     this.progress = new Progress((send) => this.emit(() => send(o.writer)), o.config.progress_interval_seconds * 1000);
-    o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
+    if (o.signal?.aborted) this.stop.abort();
+    else o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
   }
 
   private get waitForResults(): boolean {
