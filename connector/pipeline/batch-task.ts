@@ -101,12 +101,17 @@ export class BatchTask {
         continue;
       }
       if (retry.size > 0) this.ctx.log(`batch #${this.seq}: ${retry.size} requests still failed after ${this.ctx.maxAttempts} attempts; written with their last status`);
+      // A request whose last send brought no usable line is `missing`, not the answer an earlier send gave.
+      for (const [id, reason] of retry) if (reason === 'missing') index.delete(id);
       break;
     }
     const unanswered = this.ctx.cancelled ? ({ status: 'canceled' } as const) : undefined;
     const foreign = await this.foreignAnswers();
     if (foreign === 'pending') return { state: 'pending' };
-    const tallies = await this.ctx.writeOutput(this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered, foreign });
+    // An unanswered request was in every round: each one that was an attempt counts (a batch adopted by
+    // listing that was not ours sent nothing).
+    const attempts = this.view.rounds.filter((r) => r.requests > 0).length - this.notOursRounds();
+    const tallies = await this.ctx.writeOutput(this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered, foreign, attempts });
     for (const tally of tallies) this.ctx.journal.append({ type: 'file_written', seq: this.seq, tally });
     this.ctx.journal.append({ type: 'batch_finalised', seq: this.seq });
     failpoint('after_finalised');
