@@ -670,6 +670,9 @@ export class WriteRun {
       await this.emitChain;
       return base;
     }
+    // Every source STATE is on stdout before the run is journaled complete: a run killed after that point has
+    // nothing left for the platform to re-send after its last STATE.
+    await this.emitChain;
     const manifest = await this.session.complete(this.o.config.model, this.prices);
     const completed = new Set(loadRuns(this.o.config.destination_path).filter((r) => r.view.completed).map((r) => r.view.runId));
     const partial = (stream: ConfiguredStream) => this.sourceFailed || this.incompleteStreams.has(streamKey(stream));
