@@ -6,7 +6,7 @@
 // campaign: every id is exactly one row (DuckDB), no custom_id was sent again while an earlier submission of
 // it could still answer (the emulator's log and results), and every STATE reached stdout only after the rows
 // it covers were in committed files.
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
@@ -38,8 +38,15 @@ interface StateSeen {
   files: Set<string>;
 }
 
-const parquetFiles = (destination: string) =>
-  new Set((readdirSync(destination, { recursive: true }) as string[]).filter((p) => p.endsWith('.parquet')).map((p) => join(destination, p)));
+/**
+ * The committed Parquet files. Only the data folder is walked: the control folder's spool folders are removed
+ * while the write runs, and a recursive walk that meets one vanishing fails. Append mode removes no data file.
+ */
+const parquetFiles = (destination: string) => {
+  const data = join(destination, 'default');
+  if (!existsSync(data)) return new Set<string>();
+  return new Set((readdirSync(data, { recursive: true }) as string[]).filter((p) => p.endsWith('.parquet')).map((p) => join(data, p)));
+};
 
 async function campaign(seed: number, killsWanted: number): Promise<Figures> {
   const random = seededRandom(seed);
