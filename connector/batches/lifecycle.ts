@@ -4,7 +4,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { ConnectorError } from '../errors.js';
 import { apiError, httpStatus, isPacing, retryAfterMs } from './api-errors.js';
-import { findUnrecordedBatch } from './reconcile.js';
+import { findUnrecordedBatches } from './reconcile.js';
 import { withRetry, type RetryPolicy, type Sleep } from './retry.js';
 import { forEachLine, joinedLines } from '../state/lines.js';
 
@@ -86,19 +86,29 @@ function provablyRefused(err: unknown): boolean {
   return (status !== undefined && status >= 400 && status < 500) || code === 'ECONNREFUSED';
 }
 
+/** A create's outcome: the batch, and for one found by listing, the other candidates it may have been. */
+export interface Submitted {
+  batch: MessageBatch;
+  reconciled: boolean;
+  /** Further unclaimed batches that matched as well: adopted in turn if the first answers none of ours. */
+  alternates: string[];
+}
+
 /**
  * Creates a batch from a requests file, never paying twice. The SDK's own retries are off: a create
  * retried after the API accepted it makes a second, paid batch. After any answer that leaves doubt
- * (5xx, timeout, a reset connection) the recent batches are listed first, and a batch that matches this
- * submission (same request count, created since `since`, not claimed by any journal) is adopted instead
- * of creating another. 429/529 and refused connections are retried with backoff within the patience.
+ * (5xx, timeout, a reset connection) the recent batches are listed first, and the batches that match this
+ * submission (same request count, created since `since`, not claimed by any journal) are adopted instead
+ * of creating another (see findUnrecordedBatches). 429/529 and refused connections are retried with
+ * backoff within the patience. The caller holds the destination's create gate throughout, so a doubt is
+ * settled before any other create of ours can start.
  */
 export async function submitBatch(
   client: Anthropic,
   requestsPath: string,
   expected: { requests: number; since: Date; claimed: (id: string) => boolean; mayExist?: boolean },
   options: LifecycleOptions,
-): Promise<{ batch: MessageBatch; reconciled: boolean }> {
+): Promise<Submitted> {
   const body = await createBody(requestsPath);
   // `mayExist`: an earlier process journaled this submission and died before recording its answer.
   let doubt = expected.mayExist === true;
@@ -106,8 +116,8 @@ export async function submitBatch(
     async () => {
       checkStop(options);
       if (doubt) {
-        const found = await findUnrecordedBatch(client, expected);
-        if (found) return { batch: found, reconciled: true };
+        const [found, ...others] = await findUnrecordedBatches(client, expected);
+        if (found) return { batch: found, reconciled: true, alternates: others.map((b) => b.id) };
         doubt = false;
       }
       try {
@@ -119,7 +129,7 @@ export async function submitBatch(
           headers: { 'content-type': 'application/json', 'content-length': String(body.bytes) },
           maxRetries: 0,
         });
-        return { batch, reconciled: false };
+        return { batch, reconciled: false, alternates: [] };
       } catch (err) {
         doubt = !provablyRefused(err);
         throw err;

@@ -7,26 +7,29 @@ const CLOCK_SKEW_MS = 30_000;
 const total = (b: MessageBatch) => Object.values(b.request_counts).reduce((n, c) => n + c, 0);
 
 /**
- * Finds a batch a create made but the journal never recorded (the process died, or the answer was lost,
- * between the API accepting the create and us writing down its id). Candidates: same number of requests,
- * created since the journaled submit time, claimed by no journal; the one created closest to that time
- * wins. There is no upper bound: creates are retried for as long as api_patience_seconds allows (half an
- * hour by default) after that time, and a resume may come hours later, so a batch made long after it can be
- * ours. Listing cannot show a batch's custom_ids, so an adoption is checked again when its results arrive
- * (a batch that answers none of our requests was not ours, and the requests are sent after all).
+ * Every batch a create in doubt may have made (the process died, or the answer was lost, between the API
+ * accepting the create and us writing down its id): same number of requests, created since the journaled
+ * submit time, claimed by no journal; closest to that time first. There is no upper bound: creates are
+ * retried for as long as api_patience_seconds allows after that time, and a resume may come hours later.
+ *
+ * Listing cannot show a batch's custom_ids (the API has no way to read a batch's requests back), so this
+ * is a set of candidates, not an answer. It is sound because creates are serialised per destination and a
+ * create in doubt is resolved before any other create starts (see CreateGate): no other create of ours can
+ * be among the candidates, only another process's on the same key. All of them are kept; the task adopts
+ * the first, checks it by its results (they carry custom_ids), and only when every candidate has ended
+ * without answering ours are the requests sent again (BatchTask.classify).
  */
-export async function findUnrecordedBatch(
+export async function findUnrecordedBatches(
   client: Anthropic,
   expected: { requests: number; since: Date; claimed: (id: string) => boolean },
-): Promise<MessageBatch | undefined> {
+): Promise<MessageBatch[]> {
   const at = expected.since.getTime();
-  let best: { batch: MessageBatch; distance: number } | undefined;
+  const found: Array<{ batch: MessageBatch; distance: number }> = [];
   for await (const batch of client.messages.batches.list({ limit: 100 })) {
     const created = Date.parse(batch.created_at);
     if (created < at - CLOCK_SKEW_MS) break;
     if (total(batch) !== expected.requests || expected.claimed(batch.id)) continue;
-    const distance = Math.abs(created - at);
-    if (!best || distance < best.distance) best = { batch, distance };
+    found.push({ batch, distance: Math.abs(created - at) });
   }
-  return best?.batch;
+  return found.sort((a, b) => a.distance - b.distance).map((f) => f.batch);
 }

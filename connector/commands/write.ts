@@ -9,6 +9,8 @@ import { RUN_STATE_STREAM } from '../pipeline/open-batch.js';
 import { loadRuns } from '../pipeline/run-registry.js';
 import { openApiTarget } from './api-target.js';
 import { assertWritableDestination } from './destination-check.js';
+import { ConnectorError, transientError } from '../errors.js';
+import { stopRequest, stopSignal } from '../stop.js';
 
 export interface WriteCommandOptions {
   config: string;
@@ -38,6 +40,28 @@ export async function writeCommand(
   writer: MessageWriter,
   sleep: Sleep = realSleep,
 ): Promise<WriteOutcome> {
+  // First of all: a stop may already have been requested while the process was starting (see stop.ts).
+  const stop = new AbortController();
+  const onStop = () => {
+    if (stop.signal.aborted) return;
+    void writer.log('WARN', `${stopSignal ?? 'stop'} received: finishing what is complete, then stopping; the next write resumes this run`);
+    stop.abort();
+  };
+  if (stopRequest.signal.aborted) onStop();
+  else stopRequest.signal.addEventListener('abort', onStop, { once: true });
+  try {
+    return await writeStoppable(options, input, writer, sleep, stop.signal, onStop);
+  } finally {
+    stopRequest.signal.removeEventListener('abort', onStop);
+  }
+}
+
+/** Interrupted before anything was submitted: a transient error, resumable by just running again. */
+function stoppedEarly(): ConnectorError {
+  return transientError('INTERRUPTED', 'stopped on request before the run started; this attempt submitted nothing, and the next write goes on from where the destination stands');
+}
+
+async function writeStoppable(options: WriteCommandOptions, input: Readable, writer: MessageWriter, sleep: Sleep, stopping: AbortSignal, onStop: () => void): Promise<WriteOutcome> {
   const config = await loadConfig(options.config);
   if (config.sink !== 'parquet') writer.divertDiagnostics(process.stderr);
   new RequestBuilder(config);
@@ -50,23 +74,22 @@ export async function writeCommand(
       await writer.log('WARN', `the state names run ${id}, but ${config.destination_path} has no journal for it; its batches cannot be joined to records here (was the destination moved or wiped?)`);
     }
   }
+  if (stopping.aborted) throw stoppedEarly();
   const api = await openApiTarget(config);
-  const stop = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    void writer.log('WARN', `${signal} received: finishing what is complete, then stopping; the next write resumes this run`);
-    stop.abort();
-  };
+  // In-process callers (tests) have no entry point that installed the handlers: listen here as well.
+  const onSignal = () => onStop();
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   try {
+    if (stopping.aborted) throw stoppedEarly();
     const run = new WriteRun({
       config,
       catalog,
       client: api.client,
       input,
       writer,
-      signal: stop.signal,
-      lifecycle: { pollIntervalMs: config.poll_interval_seconds * 1000, retry: DEFAULT_RETRY, sleep: abortableSleep(sleep, stop.signal) },
+      signal: stopping,
+      lifecycle: { pollIntervalMs: config.poll_interval_seconds * 1000, retry: DEFAULT_RETRY, sleep: abortableSleep(sleep, stopping) },
     });
     const outcome = await run.run();
     const m = outcome.manifest;

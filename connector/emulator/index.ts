@@ -18,6 +18,7 @@ export type { MessageBatchView } from './store.js';
 export type { LatencyModel } from './latency.js';
 export type { LimitOptions, LimitStats } from './limits.js';
 export { TIERS } from './limits.js';
+export { paidTwice, readSubmissionLog } from './submission-log.js';
 
 export interface EmulatorOptions {
   port?: number;
@@ -65,6 +66,8 @@ export interface RunningEmulator {
   requestsOf(batchId: string): BatchRequestInput[] | undefined;
   /** How many times each custom_id has been submitted in any batch: a snapshot (also after close). */
   submissions(): ReadonlyMap<string, number>;
+  /** Every create per custom_id (batch ids in creation order); with dataDir, across restarts. */
+  submissionLog(): Map<string, string[]>;
   /** Moves the virtual clock forward. */
   advance(ms: number): void;
   /** The API clock now (ms since the epoch, in API time). */
@@ -139,6 +142,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     },
     requestsOf: (id) => store.requestsOf(id),
     submissions: () => store.submissions(),
+    submissionLog: () => store.submissionLog.batchesById(),
     advance: (ms) => clock.advance(ms),
     now,
     limitStats: () => limits.stats(),

@@ -1,4 +1,4 @@
-import { appendFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { ERROR_MESSAGES, type Faults } from './faults.js';
 import { opaqueId, rfc3339, seededRandom, shuffledOrder, unitHash } from './random.js';
 import { EmulatedHttpError, validateParams, type BatchRequestInput, type ParamsProblem } from './validate.js';
 import { MAX_INPUT_TOKENS, minCacheableTokens } from './models.js';
+import { SubmissionLog } from './submission-log.js';
 
 const HOUR = 3_600_000;
 const PROCESSING_WINDOW_MS = 24 * HOUR;
@@ -112,18 +113,15 @@ export class BatchStore {
   private readonly requests = new Map<string, BatchRequestInput[]>();
   private readonly finalizing = new Map<string, Promise<void>>();
   private readonly failedTimes = new Map<string, number>();
-  /** Every custom_id ever submitted, one per line: counts without a map that grows with every request. */
-  private readonly submittedLog: string;
-  /** After close: the log's text, kept so that the counts stay readable (one short line per request sent). */
-  private closedLog: string | undefined;
+  /** Every create per custom_id, on disk: counts without a map that grows with every request. */
+  readonly submissionLog: SubmissionLog;
   private readonly cachedPrefixes = new Map<string, number>();
   private seq = 0;
 
   constructor(private readonly options: StoreOptions) {
     // Inside the destination's control folder when embedded: private, like the rest of the bookkeeping.
     mkdirSync(options.dir, { recursive: true, mode: 0o700 });
-    this.submittedLog = join(options.dir, 'submissions.log');
-    writeFileSync(this.submittedLog, '', { mode: 0o600 });
+    this.submissionLog = new SubmissionLog(options.dir, options.persist);
     if (options.persist) this.load();
   }
 
@@ -147,17 +145,9 @@ export class BatchStore {
     return join(this.options.dir, `${id}.jsonl`);
   }
 
-  /** How many times each custom_id has been submitted, across all batches, since this store started: a snapshot. */
+  /** How many times each custom_id has been submitted, across all batches (since the data dir was new): a snapshot. */
   submissions(): ReadonlyMap<string, number> {
-    const counts = new Map<string, number>();
-    const text = this.closedLog ?? readFileSync(this.submittedLog, 'latin1');
-    for (let at = 0; at < text.length; ) {
-      const end = text.indexOf('\n', at);
-      const id = text.slice(at, end);
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-      at = end + 1;
-    }
-    return counts;
+    return this.submissionLog.counts();
   }
 
   requestsOf(id: string): BatchRequestInput[] | undefined {
@@ -209,9 +199,7 @@ export class BatchStore {
       throw err;
     }
     await out.end();
-    let ids = '';
-    for (const r of requests) ids += `${r.custom_id}\n`;
-    appendFileSync(this.submittedLog, ids, 'latin1');
+    this.submissionLog.record(id, requests.map((r) => r.custom_id));
     if (this.options.keepRequests) this.requests.set(id, requests);
     this.batches.set(id, batch);
     this.save(batch);
@@ -541,10 +529,9 @@ export class BatchStore {
   }
 
   close(removeFiles: boolean): void {
-    // The log goes with the store's files (it only means something while this store runs); its text stays.
-    this.closedLog ??= readFileSync(this.submittedLog, 'latin1');
+    // A persisted log stays with the data dir (it audits every run against it); its text stays readable here.
+    this.submissionLog.close(removeFiles);
     if (removeFiles) rmSync(this.options.dir, { recursive: true, force: true });
-    else rmSync(this.submittedLog, { force: true });
   }
 }
 

@@ -37,8 +37,8 @@ export interface BatchTaskContext {
   indexRound: (path: string, round: number, expected: ReadonlySet<string>) => Promise<RoundIndex>;
   /** Joins a seq's records with its answers and commits its output; one seq at a time (see WriteRun). */
   writeOutput: (seq: number, recordsPath: string, results: BatchResults) => Promise<StreamTally[]>;
-  /** Bounds concurrent creates: each holds a whole request body in memory while it is sent. */
-  submitting: <T>(work: () => Promise<T>) => Promise<T>;
+  /** The destination's create gate (see CreateGate): one create at a time, inherited doubts first. */
+  submitting: <T>(seq: number, work: () => Promise<T>) => Promise<T>;
   /** Polls the process's batches together, one list call per interval (absent: each is retrieved on its own). */
   poller?: BatchPoller;
   /** Keeps the account's processing queue full but not overfull (see admission.ts). */
@@ -94,7 +94,7 @@ export class BatchTask {
         round.lost = 'run cancelled before submission';
       }
       if (!round.lost) {
-        if (!round.batchId) await this.submit(round);
+        if (!round.batchId && !this.adoptAlternate(r)) await this.submit(round);
         if (!round.downloaded) {
           const ready = await this.collect(round, waitForResults);
           if (ready === 'pending') return { state: 'pending' };
@@ -109,12 +109,17 @@ export class BatchTask {
         continue;
       }
       if (retry.size > 0) this.ctx.log(`batch #${this.seq}: ${retry.size} requests still failed after ${this.ctx.maxAttempts} attempts; written with their last status`);
+      // A request whose last send brought no usable line is `missing`, not the answer an earlier send gave.
+      for (const [id, reason] of retry) if (reason === 'missing') index.delete(id);
       break;
     }
     const unanswered = this.ctx.cancelled ? ({ status: 'canceled' } as const) : undefined;
     const foreign = await this.foreignAnswers();
     if (foreign === 'pending') return { state: 'pending' };
-    const tallies = await this.ctx.writeOutput(this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered, foreign });
+    // An unanswered request was in every round: each one that was an attempt counts (a batch adopted by
+    // listing that was not ours sent nothing).
+    const attempts = this.view.rounds.filter((r) => r.requests > 0).length - this.notOursRounds();
+    const tallies = await this.ctx.writeOutput(this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered, foreign, attempts });
     for (const tally of tallies) this.ctx.journal.append({ type: 'file_written', seq: this.seq, tally });
     this.ctx.journal.append({ type: 'batch_finalised', seq: this.seq });
     failpoint('after_finalised');
@@ -162,39 +167,53 @@ export class BatchTask {
 
   private async submit(round: RoundView): Promise<void> {
     const { client, journal, claimed } = this.ctx;
-    // An earlier attempt that died while creating this batch may have made it although we never saw the id.
-    const mayExist = round.submittingAt !== undefined;
-    if (!mayExist) {
-      round.submittingAt = new Date().toISOString();
-      journal.append({ type: 'batch_submitting', seq: this.seq, round: round.round, at: round.submittingAt });
-    }
-    const expected = { requests: round.requests, since: new Date(round.submittingAt!), claimed: (id: string) => claimed.has(id), mayExist };
-    failpoint('before_create');
+    const path = requestsFile(this.dir, round.round);
     const { admission, lifecycle } = this.ctx;
-    const { batch, reconciled } = await this.ctx.submitting(async () => {
-      // In the submit queue's order: a create waits for room in the account's queue, then retries a refusal
-      // (429) as the API asks or as soon as one of our batches ends, never counting it against the patience.
+    const { batch, reconciled, alternates } = await this.ctx.submitting(this.seq, async () => {
+      // A create waits for room in the account's queue, then retries a refusal (429) as the API asks or as soon
+      // as one of our batches ends, never counting it against the patience.
       await admission?.admit(round.requests, lifecycle.signal);
       this.queued.add(round.round);
+      // An earlier attempt that died while creating this batch may have made it although we never saw the id.
+      const mayExist = round.submittingAt !== undefined;
+      if (!mayExist) {
+        // Journaled inside the gate: no other create of ours starts until this one's answer is recorded.
+        round.submittingAt = new Date().toISOString();
+        journal.append({ type: 'batch_submitting', seq: this.seq, round: round.round, at: round.submittingAt });
+      }
+      const expected = { requests: round.requests, since: new Date(round.submittingAt!), claimed: (id: string) => claimed.has(id), mayExist };
+      failpoint('before_create');
       const options = admission ? { ...lifecycle, sleep: admission.retrySleep(lifecycle.sleep, round.requests) } : lifecycle;
-      return submitBatch(client, requestsFile(this.dir, round.round), expected, options).catch((err: unknown) => {
+      const submitted = await submitBatch(client, path, expected, options).catch((err: unknown) => {
         this.release(round);
         throw err;
       });
+      failpoint('after_create');
+      // Recorded before the gate opens: the next create's listing must see this batch as claimed.
+      this.recordSubmitted(round, submitted.batch.id, submitted.batch.created_at, submitted.reconciled, submitted.alternates);
+      return submitted;
     });
     admission?.submitted();
-    failpoint('after_create');
-    this.recordSubmitted(round, batch.id, batch.created_at, reconciled);
+    const what = round.round === 0 ? `${this.view.requests} requests for ${this.view.records} records` : `${round.requests} resubmitted requests (attempt ${round.round + 1})`;
+    const others = alternates.length ? ` (${alternates.length} other unclaimed batches matched too; each is checked by its results before anything is sent again)` : '';
+    this.ctx.log(`batch #${this.seq} ${reconciled ? 'found already submitted' : 'submitted'} as ${batch.id}: ${what}${others}`);
+    this.ctx.onSubmitted(this.seq, round.round, batch.id);
   }
 
-  private recordSubmitted(round: RoundView, batchId: string, at: string, reconciled: boolean): void {
-    this.ctx.journal.append({ type: 'batch_submitted', seq: this.seq, round: round.round, batch_id: batchId, at, ...(reconciled ? { reconciled } : {}) });
+  private recordSubmitted(round: RoundView, batchId: string, at: string, reconciled: boolean, alternates: string[] = []): void {
+    this.ctx.journal.append({
+      type: 'batch_submitted',
+      seq: this.seq,
+      round: round.round,
+      batch_id: batchId,
+      at,
+      ...(reconciled ? { reconciled } : {}),
+      ...(alternates.length ? { alternates } : {}),
+    });
     this.ctx.claimed.add(batchId);
-    Object.assign(round, { batchId, submittedAt: at, reconciled });
+    for (const id of alternates) this.ctx.claimed.add(id);
+    Object.assign(round, { batchId, submittedAt: at, reconciled, ...(alternates.length ? { alternates } : {}) });
     failpoint('after_submitted');
-    const what = round.round === 0 ? `${this.view.requests} requests for ${this.view.records} records` : `${round.requests} resubmitted requests (attempt ${round.round + 1})`;
-    this.ctx.log(`batch #${this.seq} ${reconciled ? 'found already submitted' : 'submitted'} as ${batchId}: ${what}`);
-    this.ctx.onSubmitted(this.seq, round.round, batchId);
   }
 
   private async collect(round: RoundView, waitForResults: boolean): Promise<'ready' | 'pending'> {
@@ -236,6 +255,21 @@ export class BatchTask {
   /** The round's batch has ended (or is lost): its requests are out of the account's queue. */
   private release(round: RoundView): void {
     if (this.queued.delete(round.round)) this.ctx.admission?.ended(round.requests);
+  }
+
+  /**
+   * The round before this one adopted a batch that turned out not to be ours, and listing had found other
+   * candidates too: the next one is adopted for the same requests (never a create: ours may be among them
+   * and still answer). Also on resume, when a crash came between sealing this round and adopting.
+   */
+  private adoptAlternate(r: number): boolean {
+    const previous = this.view.rounds[r - 1];
+    const [next, ...rest] = previous?.lost === NOT_OURS ? (previous.alternates ?? []) : [];
+    if (!next) return false;
+    const round = this.view.rounds[r]!;
+    this.recordSubmitted(round, next, new Date().toISOString(), true, rest);
+    this.ctx.log(`batch #${this.seq}: adopting ${next}, the next batch listing found for it, before sending anything again`);
+    return true;
   }
 
   private notOursRounds(): number {

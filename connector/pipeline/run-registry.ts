@@ -23,6 +23,14 @@ export function loadRuns(destination: string): Array<{ dir: string; view: RunVie
 /** Batch ids any journal has recorded: a batch found by listing is adopted only if none claims it. */
 export function claimedBatchIds(runs: Array<{ view: RunView }>): Set<string> {
   const ids = new Set<string>();
-  for (const { view } of runs) for (const seq of view.seqs.values()) for (const r of seq.rounds) if (r.batchId) ids.add(r.batchId);
+  for (const { view } of runs) {
+    for (const seq of view.seqs.values()) {
+      for (const r of seq.rounds) {
+        if (r.batchId) ids.add(r.batchId);
+        // Candidates a round may still adopt are taken too: no other round may adopt them meanwhile.
+        for (const id of r.alternates ?? []) ids.add(id);
+      }
+    }
+  }
   return ids;
 }

@@ -22,7 +22,8 @@ import { CheckpointTracker, HELD_MESSAGES_FILE } from '../state/checkpoints.js';
 import { failpoint } from '../state/failpoints.js';
 import { textLines } from '../state/lines.js';
 import { DestinationLock } from '../state/lock.js';
-import { RecordLedger, recordFingerprint } from '../state/record-ledger.js';
+import { recordFingerprint } from '../state/record-ledger.js';
+import { ResendMatcher } from '../state/resend.js';
 import { REQUEST_INDEX_FILE, RequestIndex } from '../state/request-index.js';
 import { ResultCache } from '../cache/result-cache.js';
 import { resolvePrices, type PriceTable } from '../cost/prices.js';
@@ -46,6 +47,7 @@ import { timeScale } from '../batches/retry.js';
 
 /** Airbyte's guidance for destinations: a checkpoint at least every 15 minutes of wall time. */
 const CHECKPOINT_INTERVAL_MS = 15 * 60_000;
+import { CreateGate } from './create-gate.js';
 
 export interface WriteRunOptions {
   config: ConnectorConfig;
@@ -95,33 +97,27 @@ export function requestFingerprint(config: ConnectorConfig): string {
 }
 
 /**
- * How many records, from the start of the run's input, the STATEs it echoed cover: per stream for per-stream
- * states, in all for global and legacy ones. The platform re-sends only what follows the last echoed STATE,
- * so the first that-many spooled records (of the stream, or of all) will never arrive again. `take` counts
- * them off, in spool order, which is input order.
+ * Where the STATEs a run echoed stood in each stream: journaled with each (see ResendMatcher). Entries from
+ * before positions were journaled count per-stream STATEs up, as those runs did.
  */
-export function coveredByEchoedStates(entries: JournalEntry[]): { take(stream: string, namespace: string | null): boolean } {
-  const perStream = new Map<string, number>();
-  let global = 0;
-  for (const e of entries) {
-    if (e.type !== 'state_emitted') continue;
-    if (e.stream === null) global += e.records;
-    else perStream.set(e.stream, (perStream.get(e.stream) ?? 0) + e.records);
-  }
-  return {
-    take(stream, namespace) {
-      if (global > 0) {
-        global--;
-        return true;
-      }
-      const key = streamKey({ name: stream, namespace });
-      const left = perStream.get(key) ?? 0;
-      if (left <= 0) return false;
-      perStream.set(key, left - 1);
-      return true;
-    },
+function echoedPositions(): (e: Extract<JournalEntry, { type: 'state_emitted' }>) => Record<string, number> {
+  const counted = new Map<string, number>();
+  return (e) => {
+    if (e.positions) return e.positions;
+    if (e.stream === null) return {};
+    counted.set(e.stream, (counted.get(e.stream) ?? 0) + e.records);
+    return { [e.stream]: counted.get(e.stream)! };
   };
 }
+
+/** A seq's key at the create gate: seqs of different runs may be in doubt at once. */
+const gateKey = (session: RunSession, seq: number) => `${session.runDir}#${seq}`;
+
+/** A round left in doubt by an earlier process: its create was journaled, its batch id never was. */
+const inDoubt = (view: SeqView) => {
+  const last = view.rounds.at(-1);
+  return !view.finalised && last !== undefined && last.submittingAt !== undefined && !last.batchId && !last.lost;
+};
 
 export function newRunId(now = new Date()): string {
   return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
@@ -168,7 +164,9 @@ export class WriteRun {
   private nextSeq = 0;
   private lastSeqWithRecords = -1;
   private recoveredBoundary = -1;
-  private ledger: RecordLedger | undefined;
+  /** Recognises records the platform re-sends into a resumed run; counts each stream's records in any run. */
+  private matcher = new ResendMatcher();
+  private resumedRecords = false;
   private recordsIn = 0;
   private recordsAlreadyOwned = 0;
   private rejected = 0;
@@ -179,12 +177,13 @@ export class WriteRun {
   /** Estimated upper cost of what this run has submitted (or sealed for submission), for the budget gate. */
   private committedUsd = 0;
   private openUsd = 0;
-  /** One Parquet writer at a time (each buffers a row group); two creates in flight (each holds its body). */
+  /** One Parquet writer at a time (each buffers a row group). */
   private readonly writers = new Limiter(1);
-  private readonly submitters = new Limiter(2);
   /** Shared by every batch of this process: the account's queue and its RPM budget are per key, not per batch. */
   private readonly admission: QueueAdmission;
   private poller: BatchPoller | undefined;
+  /** One create at a time per destination, doubts settled first (see CreateGate). */
+  private readonly creates = new CreateGate();
   private readonly seqResults = new WeakMap<RunSession, Map<number, Promise<'finalised' | 'pending'>>>();
   private pending = 0;
   private failure: unknown = null;
@@ -197,7 +196,8 @@ export class WriteRun {
     if (o.config.max_cost_usd !== undefined) requirePrice(o.config.model, this.prices);
     this.writeBase = writeContextBase(o.config, o.catalog, this.builder);
     this.progress = new Progress((send) => this.emit(() => send(o.writer)), o.config.progress_interval_seconds * 1000);
-    o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
+    if (o.signal?.aborted) this.stop.abort();
+    else o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
   }
 
   private get waitForResults(): boolean {
@@ -337,26 +337,18 @@ export class WriteRun {
   private async recover(): Promise<void> {
     const view = this.session.view;
     this.session.cleanLeftovers(this.o.config.destination_path);
-    // 8 bytes per owned record, in a typed array (a JS array of bigints would hold ~30 bytes each).
-    let fingerprints = new BigUint64Array(1024);
-    let owned = 0;
-    const covered = coveredByEchoedStates(Journal.read(journalPath(this.session.runDir)));
+    const matcher = new ResendMatcher();
+    matcher.addEchoed(Journal.read(journalPath(this.session.runDir)), echoedPositions());
     for (const seq of view.seqs.values()) {
       for await (const chunk of textLines(recordsFile(batchDir(this.session.runDir, seq.seq)))) for (const line of chunk) {
         const r = JSON.parse(line) as SpooledRecord;
         // Only requests this seq really sent can answer later duplicates (not skipped, cached or borrowed ones).
         if (r.answer_from === undefined && !r.skip && !r.cached) this.requestIndex.add(r.custom_id, seq.seq);
-        // A record an echoed STATE covers is never sent again: an identical record that arrives is another one.
-        if (covered.take(r.stream, r.namespace)) continue;
-        if (owned === fingerprints.length) {
-          const bigger = new BigUint64Array(owned * 2);
-          bigger.set(fingerprints);
-          fingerprints = bigger;
-        }
-        fingerprints[owned++] = recordFingerprint(r.stream, r.namespace, r.data);
+        matcher.addSpooled(streamKey({ name: r.stream, namespace: r.namespace }), recordFingerprint(r.stream, r.namespace, r.data));
       }
     }
-    this.ledger = new RecordLedger(fingerprints.subarray(0, owned));
+    this.matcher = matcher;
+    this.resumedRecords = true;
     this.nextSeq = this.session.nextSeq;
     this.recoveredBoundary = this.nextSeq - 1;
     this.committedUsd = [...view.seqs.values()].reduce((n, s) => n + (s.estimateUsd ?? 0), 0);
@@ -364,7 +356,7 @@ export class WriteRun {
       if (seq.finalised) this.releaseSeq(seq.seq);
       else this.startTask(seq);
     }
-    await this.log('INFO', `recovered ${view.seqs.size} sealed batches (${this.session.unfinalised.length} unfinished) holding ${this.ledger.size} records; re-sent copies of those records are not submitted again`);
+    await this.log('INFO', `recovered ${view.seqs.size} sealed batches (${this.session.unfinalised.length} unfinished) holding ${this.matcher.size} records; re-sent copies of those records are not submitted again`);
   }
 
   /** Collects another unfinished run's batches under its own run id (detached, cancelled, or superseded). */
@@ -373,7 +365,7 @@ export class WriteRun {
     const ctx = this.taskContext(session, { retryCanceled: false });
     const task = (async () => {
       const results = await Promise.all(
-        [...view.seqs.values()].filter((s) => !s.finalised).map((s) => this.track(session, s.seq, new BatchTask(ctx, s).run(this.waitForResults))),
+        [...view.seqs.values()].filter((s) => !s.finalised).map((s) => this.track(session, s.seq, this.runTask(session, ctx, s))),
       );
       if (results.every((r) => r.state === 'finalised')) {
         await session.complete(this.o.config.model, this.prices);
@@ -462,8 +454,19 @@ export class WriteRun {
       journalView: (seq) => session.view.seqs.get(seq),
       writeOutput: (seq, recordsPath, results) => this.writers.run(() => this.writeOutput(output, seq, recordsPath, results)),
       indexRound: (path, round, expected) => (this.outputThread ? this.outputThread.index({ path, round, expected }) : indexRound(path, round, expected)),
-      submitting: (work) => this.submitters.run(work),
+      submitting: (seq, work) => this.creates.run(gateKey(session, seq), work),
     };
+  }
+
+  /**
+   * Runs a seq's task. A seq left in doubt by an earlier process is registered at the create gate first,
+   * synchronously, so no fresh create can start before it is settled; its task's end settles it in any case.
+   */
+  private runTask(session: RunSession, ctx: BatchTaskContext, view: SeqView): Promise<TaskResult> {
+    const key = gateKey(session, view.seq);
+    if (!inDoubt(view)) return new BatchTask(ctx, view).run(this.waitForResults);
+    this.creates.inherit(key);
+    return new BatchTask(ctx, view).run(this.waitForResults).finally(() => this.creates.settle(key));
   }
 
   /** Remembers a seq's task so later seqs answered from it can wait for it. */
@@ -481,7 +484,7 @@ export class WriteRun {
     const first = view.rounds[0];
     if (!this.waitForResults && first && (first.batchId !== undefined || first.requests === 0)) this.releaseSeq(view.seq);
     const ctx = this.taskContext(this.session);
-    const task = this.track(this.session, view.seq, new BatchTask(ctx, view).run(this.waitForResults))
+    const task = this.track(this.session, view.seq, this.runTask(this.session, ctx, view))
       .then((result: TaskResult) => {
         if (result.state === 'pending') {
           this.pending++;
@@ -512,6 +515,12 @@ export class WriteRun {
     this.sendHeld();
   }
 
+  /** Where each stream stands when a source STATE is read: a resume's candidate for where the platform restarts. */
+  private positionsAt(state: AirbyteStateMessage): Record<string, number> {
+    const descriptor = state.type === 'STREAM' ? state.stream?.stream_descriptor : undefined;
+    return descriptor ? { [streamKey(descriptor)]: this.matcher.position(streamKey(descriptor)) } : this.matcher.positions();
+  }
+
   /** Sends every held message that may go out now (one pass queued at a time, each message pulled as sent). */
   private sendHeld(): void {
     if (this.heldScheduled) return;
@@ -519,11 +528,14 @@ export class WriteRun {
     this.emit(async () => {
       this.heldScheduled = false;
       for (let held = this.tracker.next(); held; held = this.tracker.next()) {
-        // Journaled before it goes out: a resume counts the records it covers as never coming back (see
-        // coveredByEchoedStates). Dying in between then makes the platform re-send records a resume treats as
-        // new, one more row for each (at least once); the other order let a repeated record be taken for a
-        // re-sent one and dropped.
-        if (held.kind === 'state') this.session.journal.append({ type: 'state_emitted', stream: held.stream, records: held.records });
+        // Journaled before it goes out, with where it stands in each stream: a resume takes every echoed STATE as
+        // a place the platform may restart from (see ResendMatcher), so dying between the journal and stdout
+        // costs nothing either way.
+        if (held.kind === 'state') {
+          const positions = held.positions;
+          this.session.journal.append({ type: 'state_emitted', stream: held.stream, records: held.records, ...(positions ? { positions } : {}) });
+          failpoint('after_state_journaled');
+        }
         await this.o.writer.line(held.line);
       }
     });
@@ -549,7 +561,8 @@ export class WriteRun {
           if (message.type === 'RECORD') await this.addRecord(message.record, line.lineNumber, line.text.length, recordDataText(line.text));
           else if (message.type === 'STATE') {
             this.noteSourceState(message.state);
-            this.tracker.stateSeen(message.state, stateText(line.text), this.lastSeqWithRecords);
+            this.noteSourceState(message.state);
+            this.tracker.stateSeen(message.state, stateText(line.text), this.lastSeqWithRecords, this.positionsAt(message.state));
             this.sendHeld();
           } else if (message.type === 'TRACE') this.noteSourceTrace(message.trace, line.text);
           // LOG and other message types from the source are not ours to act on.
@@ -582,7 +595,7 @@ export class WriteRun {
     }
     this.progress.recordRead(stream, bytesIn);
     this.recordsIn++;
-    if (this.ledger?.take(recordFingerprint(record.stream, stream.namespace, record.data))) {
+    if (this.matcher.take(streamKey(stream), () => recordFingerprint(record.stream, stream.namespace, record.data))) {
       // Re-sent by the platform after a restart: the interrupted attempt already owns this record.
       this.recordsAlreadyOwned++;
       this.lastSeqWithRecords = Math.max(this.lastSeqWithRecords, this.recoveredBoundary);
@@ -664,7 +677,7 @@ export class WriteRun {
     this.releaseSeq(this.nextSeq);
     const base = {
       runId: this.session.runId,
-      resumed: this.session.view.attempts > 0 && this.ledger !== undefined,
+      resumed: this.session.view.attempts > 0 && this.resumedRecords,
       pendingBatches: this.pending,
       recordsIn: this.recordsIn,
       recordsAlreadyOwned: this.recordsAlreadyOwned,
@@ -678,6 +691,9 @@ export class WriteRun {
       await this.emitChain;
       return base;
     }
+    // Every source STATE is on stdout before the run is journaled complete: a run killed after that point has
+    // nothing left for the platform to re-send after its last STATE.
+    await this.emitChain;
     const manifest = await this.session.complete(this.o.config.model, this.prices);
     const completed = new Set(loadRuns(this.o.config.destination_path).filter((r) => r.view.completed).map((r) => r.view.runId));
     const partial = (stream: ConfiguredStream) => this.sourceFailed || this.incompleteStreams.has(streamKey(stream));

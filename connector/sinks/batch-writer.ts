@@ -193,6 +193,8 @@ export interface BatchResults {
   index: ResultIndex;
   /** The outcome of a record whose request got no answer at all (default: missing). */
   unanswered?: Outcome;
+  /** How many times such a request was sent (default: one per round). */
+  attempts?: number;
   /** Answers from earlier seqs of the run, for records whose identical request was sent there. */
   foreign?: Map<number, { files: Array<string | undefined>; batchIds: Array<string | undefined>; index: ResultIndex }>;
 }
@@ -266,7 +268,7 @@ export async function writeBatchOutput(
       const shaped = shapeOutcome(answered, ctx.output);
       const outcome = shaped.outcome;
       const batchId = (at && source!.batchIds[at.round]) || lastBatchId;
-      const lineage = { batchId: record.cached ? undefined : batchId, attempt: record.cached ? 0 : at ? at.round + 1 : results.files.length };
+      const lineage = { batchId: record.cached ? undefined : batchId, attempt: record.cached ? 0 : at ? at.round + 1 : (results.attempts ?? results.files.length) };
       const row = buildRow(target.row, record, dataText, shaped, lineage);
       if (record.cached && row._claude_status === 'succeeded') row._claude_status = 'cached';
       const flushing = target.file?.append(row);

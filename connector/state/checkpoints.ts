@@ -11,6 +11,8 @@ export interface HeldMessage {
   stream: string | null;
   /** For a state: its destinationStats.recordCount. */
   records: number;
+  /** For a state: how many records of each stream came before it (a resume's candidate restart points). */
+  positions?: Record<string, number>;
 }
 
 /** The file in a run's folder where held messages past the memory budget wait (deleted when the write ends). */
@@ -50,7 +52,7 @@ export class CheckpointTracker {
    * A source state; `text` is its `state` object as it came on the input line (see stateText), else it is
    * serialised. `boundary` = the seq of the last batch holding a record read before it (-1 if none).
    */
-  stateSeen(state: AirbyteStateMessage, text: string | undefined, boundary: number): void {
+  stateSeen(state: AirbyteStateMessage, text: string | undefined, boundary: number, positions?: Record<string, number>): void {
     const descriptor = state.type === 'STREAM' ? state.stream?.stream_descriptor : undefined;
     const stream = descriptor ? streamKey(descriptor) : null;
     let records: number;
@@ -63,7 +65,7 @@ export class CheckpointTracker {
       this.sinceLastState.clear();
     }
     const line = echoStateLine(text ?? JSON.stringify(state), records);
-    this.queue.push({ kind: 'state', line, stream, records, boundary });
+    this.queue.push({ kind: 'state', line, stream, records, boundary, ...(positions ? { positions } : {}) });
   }
 
   /** A source TRACE line to pass on downstream, in order with the states and records around it. */

@@ -16,7 +16,8 @@ export type FailpointName =
   | 'after_download'
   | 'mid_parquet'
   | 'after_file_commit'
-  | 'after_finalised';
+  | 'after_finalised'
+  | 'after_state_journaled';
 
 export function failpoint(name: FailpointName): void {
   if (!setting || name !== target) return;

@@ -15,13 +15,14 @@ export type JournalEntry =
   | { type: 'batch_sealed'; seq: number; records: number; requests: number; bytes: number; estimate_usd?: number }
   | { type: 'round_sealed'; seq: number; round: number; requests: number; reasons: Record<string, number> }
   | { type: 'batch_submitting'; seq: number; round: number; at: string }
-  | { type: 'batch_submitted'; seq: number; round: number; batch_id: string; at: string; reconciled?: boolean }
+  | { type: 'batch_submitted'; seq: number; round: number; batch_id: string; at: string; reconciled?: boolean; alternates?: string[] }
   | { type: 'batch_lost'; seq: number; round: number; batch_id: string; reason: string }
   | { type: 'batch_ended'; seq: number; round: number; batch_id: string; counts: Record<string, number>; at: string }
   | { type: 'results_downloaded'; seq: number; round: number; batch_id: string; lines: number }
   | { type: 'file_written'; seq: number; tally: StreamTally }
   | { type: 'batch_finalised'; seq: number }
-  | { type: 'state_emitted'; stream: string | null; records: number }
+  /** `positions`: per stream, how many of its records (from the run's first) came before this STATE. */
+  | { type: 'state_emitted'; stream: string | null; records: number; positions?: Record<string, number> }
   | { type: 'cancel_requested'; batch_ids: string[]; at: string }
   | { type: 'run_detached'; at: string; pending: number }
   | { type: 'run_interrupted'; at: string; reason: string }

@@ -9,6 +9,8 @@ export interface RoundView {
   submittedAt?: string;
   /** Adopted by listing after a create whose answer was lost; checked against its results. */
   reconciled?: boolean;
+  /** Other unclaimed batches listing matched for this round: adopted in turn if this one is not ours. */
+  alternates?: string[];
   /** This round resent answers cut off by max_tokens with a larger budget (done at most once per seq). */
   bumped?: boolean;
   counts?: Record<string, number>;
@@ -87,7 +89,7 @@ export function foldJournal(entries: JournalEntry[]): RunView | undefined {
       }
       case 'batch_submitted': {
         const r = round(e.seq, e.round);
-        if (r) Object.assign(r, { batchId: e.batch_id, submittedAt: e.at, reconciled: e.reconciled === true });
+        if (r) Object.assign(r, { batchId: e.batch_id, submittedAt: e.at, reconciled: e.reconciled === true, ...(e.alternates ? { alternates: e.alternates } : {}) });
         break;
       }
       case 'batch_lost': {

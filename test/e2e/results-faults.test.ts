@@ -76,6 +76,32 @@ describe('damaged results files', () => {
     }
   });
 
+  it('sent 3 times, the last answer unusable: a row missing whose attempt counts every send (issue 14)', async () => {
+    // Its own emulator whose batches end only when its clock is moved on: each round ends on the connector's own
+    // "submitted" log line, and the last round's line goes missing, so the order is decided by events alone.
+    const own = await startEmulator({ apiKeys: ['test-key'], processingMs: 60_000, faults: { expiredShare: 1, expiredAttempts: 2 } });
+    try {
+      const { destination, write } = destinationSetup(own, { max_attempts: 3 });
+      const { input, ids } = fresh(3);
+      const result = await write(input, {
+        onMessage: (m) => {
+          if (m.type !== 'LOG' || !/ submitted as msgbatch_/.test(m.log.message)) return;
+          if (/\(attempt 3\)/.test(m.log.message)) Object.assign(own.faults, { resultsMissingShare: 1, resultsFaultAttempts: 5 });
+          own.advance(61_000);
+        },
+      });
+      expect(result.code, result.stderr).toBe(0);
+      const rows = await duck(`SELECT id, _claude_custom_id AS c, _claude_status AS s, _claude_error_type AS e, _claude_attempt AS a FROM read_parquet('${destination}/**/*.parquet') ORDER BY id`);
+      expect(rows.map((r) => r.id)).toEqual(ids);
+      for (const r of rows) {
+        expect([r.s, r.e, Number(r.a)]).toEqual(['missing', 'result_missing', 3]);
+        expect(own.submissions().get(String(r.c))).toBe(3);
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
   it('an unknown result type: a final errored row with unknown_result_type, not resubmitted', async () => {
     emu.faults.resultsUnknownTypeShare = 0.3;
     const { rows, sent, rounds } = await sync();

@@ -96,8 +96,9 @@ describe('write, end to end', () => {
   });
 
   it('holds a STATE back while an earlier batch is still running, even when later batches finish first', async () => {
-    // Batch #0 takes 1.5 s in the emulator; #1 and #2 end at once, so their files land first.
-    const slow = await startEmulator({ apiKeys: ['test-key'], processingMs: (i) => (i === 0 ? 1500 : 0) });
+    // Batch #0 ends only when the emulator's clock is moved on, which the test does once #1 and #2 are written:
+    // their files land first by construction, not by a delay that a loaded machine can overtake.
+    const slow = await startEmulator({ apiKeys: ['test-key'], processingMs: (i) => (i === 0 ? 60_000 : 0) });
     try {
       const { destination, args } = setup({ base_url: slow.url });
       const records = docs(25);
@@ -110,9 +111,12 @@ describe('write, end to end', () => {
         stateLine('notes', 25, 10),
       ];
       const seenAtState: string[][] = [];
+      const laterWritten = new Set<string>();
       const result = await runCli(args, {
         stdin: lines.join('\n') + '\n',
         onMessage: (m) => {
+          const later = m.type === 'LOG' ? /batch #([12]) written: /.exec(String(m.log.message)) : null;
+          if (later && laterWritten.add(later[1]!).size === 2) slow.advance(61_000);
           if (m.type === 'STATE' && m.state.stream.stream_descriptor.name === 'notes') {
             seenAtState.push((readdirSync(destination, { recursive: true }) as string[]).filter((p) => p.endsWith('.parquet')).sort());
           }

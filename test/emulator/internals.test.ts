@@ -1,12 +1,13 @@
 // Guards the emulator's cheap paths against what they replaced: the summary against split(/\s+/), the prompt-cache key against hashing every block, hand-built results lines against JSON.stringify, pooled ids, the submission counts kept on disk, partial processing in request order whatever the shuffle (also after a restart), and results files written in chunks.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { opaqueId, seededRandom } from '../../connector/emulator/random.js';
 import { promptTokens, summarise } from '../../connector/emulator/responder.js';
 import { ask, HAIKU, harnessPerTest, KEY, resultsById, start, succeeded, textOf, type Harness } from './helpers.js';
+import { paidTwice, readSubmissionLog } from '../../connector/emulator/submission-log.js';
 
 const harness = harnessPerTest();
 
@@ -202,20 +203,26 @@ describe('partial processing', () => {
 });
 
 describe('submissions', () => {
-  it('counts every custom_id per submission, as snapshots, also after close; no log left in a data dir', async () => {
+  it('counts every custom_id per submission, as snapshots, also after close; a data dir keeps the log across restarts', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'emulator-data-'));
     const h = await start({ dataDir });
-    await h.client.messages.batches.create({ requests: [ask('a', 'x'), ask('b', 'y')] });
+    const first = await h.client.messages.batches.create({ requests: [ask('a', 'x'), ask('b', 'y')] });
     const before = h.emu.submissions();
-    await h.client.messages.batches.create({ requests: [ask('a', 'x'), ask('c', 'z')] });
+    const second = await h.client.messages.batches.create({ requests: [ask('a', 'x'), ask('c', 'z')] });
     expect(before).toEqual(new Map([['a', 1], ['b', 1]]));
     expect(h.emu.submissions()).toEqual(new Map([['a', 2], ['b', 1], ['c', 1]]));
     await h.emu.close();
     await h.emu.close();
     expect(h.emu.submissions()).toEqual(new Map([['a', 2], ['b', 1], ['c', 1]]));
-    expect(readdirSync(dataDir)).not.toContain('submissions.log');
-    // A restart starts counting afresh, as before.
+    // Another process audits it from the data dir: every create per custom_id, in order.
+    const log = readSubmissionLog(dataDir);
+    expect(log.get('a')).toEqual([first.id, second.id]);
+    expect(paidTwice(log)).toEqual(new Map([['a', [first.id, second.id]]]));
+    // A restart goes on with the same log.
     const again = await harness({ dataDir });
-    expect(again.emu.submissions().size).toBe(0);
+    const third = await again.client.messages.batches.create({ requests: [ask('b', 'y')] });
+    expect(again.emu.submissions()).toEqual(new Map([['a', 2], ['b', 2], ['c', 1]]));
+    expect(again.emu.submissionLog().get('b')).toEqual([first.id, third.id]);
+    await again.emu.close();
   });
 });
