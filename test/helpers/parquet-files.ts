@@ -3,6 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Schema } from 'apache-arrow';
 import { afterAll, beforeAll } from 'vitest';
 import { columnKind, streamArrowSchema } from '../../connector/sinks/arrow-schema.js';
 import { AtomicParquetFile, DEFAULT_PARQUET_OPTIONS, type ParquetOptions } from '../../connector/sinks/parquet-file.js';
@@ -24,7 +25,10 @@ export const EVERY_KIND = streamArrowSchema({
 export const KINDS = EVERY_KIND.fields.map((f) => [f.name, columnKind(f)] as const);
 
 /** A temp folder made before this file's tests and removed after them; returns a writer of files into it. */
-export function parquetWriterInTempDir(prefix: string): (name: string, rows: Row[], options?: Partial<ParquetOptions>) => Promise<string> {
+export function parquetWriterInTempDir(
+  prefix: string,
+  schema: Schema = EVERY_KIND,
+): (name: string, rows: Row[], options?: Partial<ParquetOptions>) => Promise<string> {
   let dir = '';
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), prefix));
@@ -34,7 +38,7 @@ export function parquetWriterInTempDir(prefix: string): (name: string, rows: Row
   });
   return async (name, rows, options = {}) => {
     const path = join(dir, name);
-    const file = await AtomicParquetFile.create(path, EVERY_KIND, { ...DEFAULT_PARQUET_OPTIONS, ...options });
+    const file = await AtomicParquetFile.create(path, schema, { ...DEFAULT_PARQUET_OPTIONS, ...options });
     for (const row of rows) await file.append(row);
     await file.commit();
     return path;

@@ -1,23 +1,13 @@
 // Guards the columnar Parquet encoder: every column kind, with nulls at every density (RLE and bit-packed
 // definition levels), several pages per chunk and several row groups, round-trips exactly through two
 // independent readers (DuckDB and parquetjs-lite's reader), and the numeric statistics are right.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import parquet from 'parquetjs-lite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { streamArrowSchema } from '../../connector/sinks/arrow-schema.js';
-import { AtomicParquetFile, DEFAULT_PARQUET_OPTIONS, type ParquetOptions } from '../../connector/sinks/parquet-file.js';
+import type { ParquetOptions } from '../../connector/sinks/parquet-file.js';
 import { duck } from '../helpers/duckdb.js';
-
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'parquet-encoder-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+import { parquetWriterInTempDir } from '../helpers/parquet-files.js';
 
 const schema = streamArrowSchema({
   properties: {
@@ -32,15 +22,7 @@ const schema = streamArrowSchema({
 
 type Row = Record<string, unknown>;
 
-async function write(name: string, rows: Row[], options: Partial<ParquetOptions> = {}): Promise<string> {
-  const file = await AtomicParquetFile.create(join(dir, name), schema, { ...DEFAULT_PARQUET_OPTIONS, ...options });
-  for (const row of rows) {
-    const flushing = file.append(row);
-    if (flushing) await flushing;
-  }
-  await file.commit();
-  return join(dir, name);
-}
+const write = parquetWriterInTempDir('parquet-encoder-', schema);
 
 function base(k: number): Row {
   return { _airbyte_raw_id: `r${k}`, _airbyte_extracted_at: BigInt(k) * 1000n, _claude_custom_id: `c${k}`, _claude_status: 'succeeded' };
