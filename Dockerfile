@@ -12,12 +12,15 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY spec/ ./spec/
 COPY connector/ ./connector/
+# The emulator ships in the image on purpose: base_url "emulator" lets a platform user try a connection
+# offline, for free.
+COPY emulator/ ./emulator/
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
 # ---- runtime stage ----
 FROM ${NODE_IMAGE}
-# --max-old-space-size: see connector/heap.ts (RECOMMENDED_HEAP_MB): it shapes garbage collection, not what fits.
+# --max-old-space-size: see connector/common/heap.ts (RECOMMENDED_HEAP_MB): it shapes garbage collection, not what fits.
 ENV NODE_ENV=production \
     AIRBYTE_ENTRYPOINT="node --max-old-space-size=768 /airbyte/integration_code/dist/connector/cli.js"
 WORKDIR /airbyte/integration_code

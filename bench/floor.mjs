@@ -13,7 +13,7 @@ import { generateInput, catalog as benchCatalog } from './generate.mjs';
 import { parseConfig } from '../dist/connector/config/config.js';
 import { parseCatalog } from '../dist/connector/config/catalog.js';
 import { RequestBuilder } from '../dist/connector/requests/build.js';
-import { answerText } from '../dist/connector/emulator/responder.js';
+import { answerText } from '../dist/emulator/responder.js';
 import { outcomeOf, putEnrichmentColumns } from '../dist/connector/batches/outcome.js';
 import { recordDataText } from '../dist/connector/protocol/record-span.js';
 import { coerceRecord } from '../dist/connector/sinks/coerce.js';

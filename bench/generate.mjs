@@ -3,7 +3,7 @@
 // the matching ConfiguredAirbyteCatalog. Deterministic: the same N always gives the same bytes.
 import { createWriteStream } from 'node:fs';
 // The emulator's seeded PRNG (bench builds first, so dist/ exists).
-import { seededRandom as prng } from '../dist/connector/emulator/random.js';
+import { seededRandom as prng } from '../dist/emulator/random.js';
 import { writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 

@@ -15,7 +15,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { generateInput, writeCatalog, STREAM } from './generate.mjs';
 import { formatSummary, summarise } from './profile-summary.mjs';
 // Built by \`npm run bench\` before this runs (as is the CLI it measures).
-import { RECOMMENDED_HEAP_MB } from '../dist/connector/heap.js';
+import { RECOMMENDED_HEAP_MB } from '../dist/connector/common/heap.js';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(BENCH, '..');

@@ -12,9 +12,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generateInput, writeCatalog } from './generate.mjs';
-import { startEmulator, TIERS } from '../dist/connector/emulator/index.js';
-import { expectedLatencyMs } from '../dist/connector/emulator/latency.js';
-import { RECOMMENDED_HEAP_MB } from '../dist/connector/heap.js';
+import { startEmulator, TIERS } from '../dist/emulator/index.js';
+import { expectedLatencyMs } from '../dist/emulator/latency.js';
+import { RECOMMENDED_HEAP_MB } from '../dist/connector/common/heap.js';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(BENCH, '..');

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { snappyCompress } from '../dist/connector/sinks/snappy.js';
-import { seededRandom as prng } from '../dist/connector/emulator/random.js';
+import { seededRandom as prng } from '../dist/emulator/random.js';
 import { sentencePool } from './generate.mjs';
 
 const snappyjs = createRequire(import.meta.url)('snappyjs');

@@ -1,10 +1,10 @@
 import { Command, CommanderError } from 'commander';
-import { asConnectorError, redact } from './errors.js';
+import { asConnectorError, configError, redact } from './common/errors.js';
 import { MessageWriter } from './protocol/writer.js';
 import { specCommand } from './commands/spec.js';
 import { checkCommand } from './commands/check.js';
 import { writeCommand } from './commands/write.js';
-import { runEmulatorCommand, type EmulatorCommandOptions } from './emulator/cli.js';
+import { EmulatorOptionsError, runEmulatorCommand, withEmulatorOptions, type EmulatorCommandOptions } from '../emulator/cli.js';
 import { statusCommand } from './commands/status.js';
 import { cancelCommand } from './commands/cancel.js';
 import { estimateCommand } from './commands/estimate.js';
@@ -68,24 +68,17 @@ program
   .option('--run <id>', 'only this run (default: every unfinished run)')
   .action((o: { config: string; run?: string }) => guarded(() => cancelCommand(o)));
 
-program
-  .command('emulator')
-  .description('serve the local Message Batches API emulator')
-  .option('--port <n>', 'port (0 = any free port)', (v) => Number(v), 4010)
-  .option('--host <host>', 'interface to listen on', '127.0.0.1')
-  .option('--processing-ms <n>', 'how long each batch stays in_progress', (v) => Number(v), 0)
-  .option('--api-key <key>', 'the key the emulator accepts', 'emulator-key')
-  .option('--faults <json>', 'fault injection settings (JSON), e.g. \'{"erroredShare":0.1}\'')
-  .option('--data-dir <dir>', 'keep batches and results here, across restarts')
-  .option('--clock-factor <n>', 'API time runs this many times faster than the wall clock (60: a second is an API minute)', (v) => Number(v))
-  .option('--latency <json>', 'batch durations from the latency model: "realistic", or JSON such as \'{"medianStartMs":900000,"slowShare":0.02}\'')
-  .option('--seed <n>', 'seed of the latency draws and result order', (v) => Number(v))
-  .option('--tier <name>', 'the account limits of a tier: start (1,000 RPM, 200,000 queued), build or scale')
-  .option('--rpm <n>', 'requests per minute to the batch endpoints (token bucket); overrides the tier', (v) => Number(v))
-  .option('--max-queued <n>', 'requests in the processing queue above which creates get 429; overrides the tier', (v) => Number(v))
-  .option('--spend-cap <usd>', 'estimated spend past which creates get the spend-cap 429; overrides the tier', (v) => Number(v))
-  .option('--acceleration <factor>', 'acceleration limit: a minute may use this many times the calls of the one before (+60)', (v) => Number(v))
-  .action((o: EmulatorCommandOptions) => guarded(() => runEmulatorCommand(o)));
+// The emulator is its own module (emulator/, with its own entry point); the image keeps it so a platform user
+// can try a connection offline, for free.
+withEmulatorOptions(program.command('emulator').description('serve the local Message Batches API emulator')).action((o: EmulatorCommandOptions) =>
+  guarded(async () => {
+    try {
+      await runEmulatorCommand(o);
+    } catch (err) {
+      throw err instanceof EmulatorOptionsError ? configError('EMULATOR_OPTIONS', err.message) : err;
+    }
+  }),
+);
 
 /**
  * A usage error (unknown command or option, missing --config): commander has printed what went wrong and the

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import parquet from 'parquetjs-lite';
 import type { RunManifest } from './sinks/manifest.js';
 import { CONTROL_DIR } from './sinks/layout.js';
-import { RECOMMENDED_HEAP_MB } from './heap.js';
+import { RECOMMENDED_HEAP_MB } from './common/heap.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const samples = join(repo, 'samples');

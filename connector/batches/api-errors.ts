@@ -1,5 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
-import { ConnectorError, redact, type FailureType } from '../errors.js';
+import { ConnectorError, redact, type FailureType } from '../common/errors.js';
 
 /**
  * Wraps an SDK/transport error in a ConnectorError whose failure type says who must act: a rejected key or

@@ -2,11 +2,11 @@ import { constants as fsConstants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
-import { ConnectorError } from '../errors.js';
+import { ConnectorError } from '../common/errors.js';
 import { apiError, httpStatus, isPacing, retryAfterMs } from './api-errors.js';
 import { findUnrecordedBatches } from './reconcile.js';
 import { withRetry, type RetryPolicy, type Sleep } from './retry.js';
-import { forEachLine, joinedLines } from '../state/lines.js';
+import { forEachLine, joinedLines } from '../common/lines.js';
 
 export interface LifecycleOptions {
   pollIntervalMs: number;

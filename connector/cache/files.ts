@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fsyncPathSync } from '../common/durable.js';
 
 /**
  * The cache's small metadata file. It points at the current table file and records the checkpoint: every
@@ -72,15 +73,5 @@ export function writeMeta(dir: string, meta: CacheMeta): void {
     closeSync(fd);
   }
   renameSync(tmp, join(dir, META_FILE));
-  syncDir(dir);
-}
-
-/** Makes created, renamed and deleted names in `dir` durable. */
-export function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  fsyncPathSync(dir);
 }

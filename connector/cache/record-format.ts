@@ -1,5 +1,5 @@
-import { readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
+import { readFully } from '../common/durable.js';
 
 /**
  * One cached value in a segment file (little-endian):
@@ -148,15 +148,4 @@ export function scanSegment(fd: number, from: number, size: number, onRecord: (r
     pos += length;
   }
   return pos;
-}
-
-/** readSync until `length` bytes or end of file; returns how many were read. */
-export function readFully(fd: number, buf: Buffer, length: number, position: number): number {
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, done, length - done, position + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done;
 }

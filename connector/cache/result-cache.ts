@@ -1,9 +1,10 @@
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { configError, systemError } from '../errors.js';
-import { listCacheFiles, listTableFiles, readMeta, syncDir, tableName, writeMeta, type CacheMeta } from './files.js';
-import { DiskTable, keyHash, MAX_BITS, MIN_BITS } from './hash-table.js';
-import { EncodedRecords, MAX_VALUE_BYTES, readFully, recordKey, recordsOf, recordValue, RECORD_HEADER, scanSegment, verifyRecord } from './record-format.js';
+import { configError, systemError } from '../common/errors.js';
+import { listCacheFiles, listTableFiles, readMeta, tableName, writeMeta, type CacheMeta } from './files.js';
+import { DiskTable, keyHash, MAX_BITS, MIN_BITS } from '../common/hash-table.js';
+import { EncodedRecords, MAX_VALUE_BYTES, recordKey, recordsOf, recordValue, RECORD_HEADER, scanSegment, verifyRecord } from './record-format.js';
+import { fsyncPathSync, readFully } from '../common/durable.js';
 import { Appender, SegmentStore, type CacheEntry, type Segment } from './segments.js';
 
 export type { CacheEntry } from './segments.js';
@@ -249,7 +250,7 @@ export class ResultCache {
     this.openTable();
     this.closeFiles();
     for (const name of listCacheFiles(this.dir)) unlinkSync(join(this.dir, name));
-    syncDir(this.dir);
+    fsyncPathSync(this.dir);
     this.segs = new SegmentStore(this.dir);
     this.gen = 0;
     this.used = 0;
@@ -427,7 +428,7 @@ export class ResultCache {
       this.segs.drop(seg);
       evicted = true;
     }
-    if (evicted) syncDir(this.dir);
+    if (evicted) fsyncPathSync(this.dir);
   }
 
   private markDirty(): void {

@@ -1,8 +1,9 @@
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { listSegmentIds, segmentName, syncDir } from './files.js';
-import { writeFully } from './hash-table.js';
-import { readFully, recordKey, recordValue, RECORD_HEADER, verifyRecord } from './record-format.js';
+import { listSegmentIds, segmentName } from './files.js';
+import { fsyncPathSync, readFully } from '../common/durable.js';
+import { writeFully } from '../common/hash-table.js';
+import { recordKey, recordValue, RECORD_HEADER, verifyRecord } from './record-format.js';
 
 /** One append-only values file. `entries` counts the live table slots pointing into it. */
 export interface Segment {
@@ -62,7 +63,7 @@ export class SegmentStore {
   create(): Segment {
     const id = this.nextId++;
     const fd = openSync(join(this.dir, segmentName(id)), 'w+', 0o600);
-    syncDir(this.dir); // durable before any slot can point into it
+    fsyncPathSync(this.dir); // durable before any slot can point into it
     const seg = { id, fd, bytes: 0, entries: 0 };
     this.map.set(id, seg);
     return seg;

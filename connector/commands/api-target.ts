@@ -2,7 +2,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import type { ConnectorConfig } from '../config/config.js';
 import { createApiClient } from '../batches/client.js';
 import { join } from 'node:path';
-import { startEmulator } from '../emulator/index.js';
+import { startEmulator } from '../../emulator/index.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
 
 export const EMULATOR_DEFAULT_KEY = 'emulator-key';

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { loadConfig, type ConnectorConfig } from '../config/config.js';
 import { cancelBatch } from '../batches/lifecycle.js';
 import { loadRuns, journalPath } from '../pipeline/run-registry.js';
-import { Journal } from '../state/journal.js';
-import { pendingBatchIds } from '../state/run-view.js';
-import { ConnectorError, configError } from '../errors.js';
+import { Journal } from '../journal/journal.js';
+import { pendingBatchIds } from '../journal/run-view.js';
+import { ConnectorError, configError } from '../common/errors.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
-import { DestinationLock } from '../state/lock.js';
+import { DestinationLock } from '../journal/lock.js';
 import { openApiTarget } from './api-target.js';
 
 export interface CancelOptions {

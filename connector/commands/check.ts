@@ -1,6 +1,6 @@
 import { loadConfig } from '../config/config.js';
 import { apiError } from '../batches/api-errors.js';
-import { asConnectorError, configError, redact } from '../errors.js';
+import { asConnectorError, configError, redact } from '../common/errors.js';
 import { RequestBuilder } from '../requests/build.js';
 import type { MessageWriter } from '../protocol/writer.js';
 import { openApiTarget } from './api-target.js';

@@ -1,7 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { lstat, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConnectorError, configError } from '../errors.js';
+import { ConnectorError, configError } from '../common/errors.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
 
 /** Entries a folder can hold and still count as empty: file-system and OS litter, our own probe files. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { loadCatalog } from '../config/catalog.js';
 import { loadConfig } from '../config/config.js';
-import { configError } from '../errors.js';
+import { configError } from '../common/errors.js';
 import { ResultCache } from '../cache/result-cache.js';
 import { estimateRequestCost } from '../cost/estimate.js';
 import { priceFor, resolvePrices } from '../cost/prices.js';
@@ -13,7 +13,7 @@ import { InputError, parseMessage, readLines } from '../protocol/reader.js';
 import { recordDataText } from '../protocol/record-span.js';
 import { RequestBuilder } from '../requests/build.js';
 import { CONTROL_DIR, resultCacheDir } from '../sinks/layout.js';
-import { DestinationLock } from '../state/lock.js';
+import { DestinationLock } from '../journal/lock.js';
 
 export interface Estimate {
   model: string;

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { loadConfig } from '../config/config.js';
 import { loadRuns } from '../pipeline/run-registry.js';
-import { phaseOf, pendingBatchIds, type RunView } from '../state/run-view.js';
-import { redact } from '../errors.js';
+import { phaseOf, pendingBatchIds, type RunView } from '../journal/run-view.js';
+import { redact } from '../common/errors.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
 
 function liveLockOwner(path: string): number | undefined {

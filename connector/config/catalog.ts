@@ -1,5 +1,5 @@
 import { Ajv } from 'ajv';
-import { configError } from '../errors.js';
+import { configError } from '../common/errors.js';
 
 /**
  * Checks that a stream's JSON schema is a schema at all (unknown keywords, e.g. airbyte_type, are allowed).

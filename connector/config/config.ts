@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject } from 'ajv';
-import { configError, registerSecret } from '../errors.js';
+import { configError, registerSecret } from '../common/errors.js';
 import { configSchema } from './spec.js';
 
 /** Validated config with defaults applied. Field names match spec/spec.json one to one. */

@@ -1,5 +1,5 @@
 import type { Outcome } from '../batches/outcome.js';
-import { configError } from '../errors.js';
+import { configError } from '../common/errors.js';
 import { DEFAULT_PRICES, normalizeModel, priceFor, type ModelPrice, type PriceTable } from './prices.js';
 
 /**

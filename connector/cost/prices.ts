@@ -1,4 +1,4 @@
-import { configError } from '../errors.js';
+import { configError } from '../common/errors.js';
 
 /**
  * List prices in USD per million tokens at standard (synchronous) rates. Batch requests cost

@@ -5,15 +5,17 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { BatchLost, downloadResults, submitBatch, waitUntilEnded, type LifecycleOptions } from '../batches/lifecycle.js';
 import { resubmitReason, type ResubmitPolicy } from '../batches/outcome.js';
 import { mergeRound, type ResultIndex, type RoundIndex } from '../batches/results-file.js';
-import type { BatchResults, StreamTally } from '../sinks/batch-writer.js';
+import type { BatchResults } from '../sinks/batch-writer.js';
+import type { StreamTally } from '../journal/tally.js';
 import type { BatchPoller } from '../batches/poller.js';
 import type { QueueAdmission } from './admission.js';
-import type { Journal } from '../state/journal.js';
-import type { RoundView, SeqView } from '../state/run-view.js';
-import { failpoint } from '../state/failpoints.js';
-import type { SpooledRecord } from '../state/spool.js';
-import { customIdOfLine, forEachLine, textLines } from '../state/lines.js';
-import { batchDir, fsyncFile, recordsFile, requestsFile, resultsFile, roundDir } from '../state/spool.js';
+import type { Journal } from '../journal/journal.js';
+import type { RoundView, SeqView } from '../journal/run-view.js';
+import { failpoint } from '../common/failpoints.js';
+import type { SpooledRecord } from '../journal/spool.js';
+import { customIdOfLine, forEachLine, textLines } from '../common/lines.js';
+import { fsyncPath } from '../common/durable.js';
+import { batchDir, recordsFile, requestsFile, resultsFile, roundDir } from '../journal/spool.js';
 
 export interface BatchTaskContext {
   client: Anthropic;
@@ -324,7 +326,7 @@ export class BatchTask {
     }
     out.end();
     await once(out, 'finish');
-    await fsyncFile(requestsFile(this.dir, round));
+    await fsyncPath(requestsFile(this.dir, round));
     const reasons: Record<string, number> = {};
     for (const reason of retry.values()) reasons[reason] = (reasons[reason] ?? 0) + 1;
     this.ctx.journal.append({ type: 'round_sealed', seq: this.seq, round, requests: count, reasons });

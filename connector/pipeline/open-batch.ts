@@ -1,4 +1,4 @@
-import type { BatchSpool, SpooledRecord } from '../state/spool.js';
+import type { BatchSpool, SpooledRecord } from '../journal/spool.js';
 
 /** Reserved stream name for the connector's own checkpoint STATE messages. */
 export const RUN_STATE_STREAM = '_claude_batch_run';

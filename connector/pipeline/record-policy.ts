@@ -1,7 +1,7 @@
 import type { ConnectorConfig } from '../config/config.js';
-import { ConnectorError } from '../errors.js';
+import { ConnectorError } from '../common/errors.js';
 import type { BuiltRequest } from '../requests/build.js';
-import type { SpooledRecord } from '../state/spool.js';
+import type { SpooledRecord } from '../journal/spool.js';
 import { BatchShape, type BatchLimits } from './open-batch.js';
 
 /** The batch caps, and the largest single request that can still go into a batch. */

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTROL_DIR } from '../sinks/layout.js';
-import { Journal } from '../state/journal.js';
-import { foldJournal, type RunView } from '../state/run-view.js';
+import { Journal } from '../journal/journal.js';
+import { foldJournal, type RunView } from '../journal/run-view.js';
 
 export const journalPath = (runDir: string) => join(runDir, 'journal.jsonl');
 export const runsDir = (destination: string) => join(destination, CONTROL_DIR, 'runs');

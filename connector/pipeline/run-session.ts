@@ -1,13 +1,14 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { summariseStreams, writeJsonAtomic, type RunManifest } from '../sinks/manifest.js';
+import { summariseStreams, type RunManifest } from '../sinks/manifest.js';
+import { writeJsonAtomic } from '../common/durable.js';
 import { CONTROL_DIR, runControlDir } from '../sinks/layout.js';
-import { Journal, type WaitMode } from '../state/journal.js';
-import { foldJournal, type RunView } from '../state/run-view.js';
+import { Journal, type WaitMode } from '../journal/journal.js';
+import { foldJournal, type RunView } from '../journal/run-view.js';
 import { DEFAULT_PRICES, priceFor, type PriceTable } from '../cost/prices.js';
 import { costOf } from '../cost/estimate.js';
-import type { StreamTally } from '../sinks/batch-writer.js';
+import type { StreamTally } from '../journal/tally.js';
 
 /** Estimated cost of a run from the usage it was billed (each request once), against the same work sent synchronously. */
 function costSummary(tallies: StreamTally[], model: string, prices: PriceTable): RunManifest['cost'] {

@@ -1,5 +1,5 @@
 import { TextDecoder } from 'node:util';
-import { ConnectorError } from '../errors.js';
+import { ConnectorError } from '../common/errors.js';
 import type { AirbyteMessage, InputErrorKind } from './messages.js';
 
 export type { InputErrorKind } from './messages.js';

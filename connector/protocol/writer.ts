@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
-import { redact } from '../errors.js';
+import { redact } from '../common/errors.js';
 import type { AirbyteMessage, AirbyteStateMessage, FailureTypeName } from './messages.js';
 
 /**

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
 import type { ConnectorConfig } from '../config/config.js';
-import { configError } from '../errors.js';
-import { kindOf, type ColumnKind } from '../sinks/arrow-schema.js';
+import { configError } from '../common/errors.js';
+import { kindOf, type ColumnKind } from '../config/column-kind.js';
 
 export type OutputMode = 'text' | 'label' | 'json';
 

@@ -1,4 +1,4 @@
-import { configError } from '../errors.js';
+import { configError } from '../common/errors.js';
 import { valueTextAt } from '../protocol/json-text.js';
 
 type Part = { kind: 'text'; text: string } | { kind: 'field'; path: string[]; source: string };

@@ -2,49 +2,23 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Schema } from 'apache-arrow';
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
-import { outcomeOf, putEnrichmentColumns, type OutcomeStatus, type Outcome } from '../batches/outcome.js';
+import { outcomeOf, putEnrichmentColumns, type Outcome, type OutcomeStatus } from '../batches/outcome.js';
+import type { StreamTally, Usage } from '../journal/tally.js';
 import { IN_MEMORY_RESULTS_BYTES, ResultLines, type ResultIndex } from '../batches/results-file.js';
 import type { Catalog } from '../config/catalog.js';
 import type { ConnectorConfig } from '../config/config.js';
 import type { RequestBuilder } from '../requests/build.js';
 import { streamKey } from '../protocol/messages.js';
-import type { SpooledRecord } from '../state/spool.js';
+import type { SpooledRecord } from '../journal/spool.js';
 import { coerceRecord, coerceValue, objectText } from './coerce.js';
 import { interpretAnswer, type OutputSpec } from '../requests/output-spec.js';
 import { memberText, objectMembers, type Member } from '../protocol/json-text.js';
 import { parquetOptionsFrom, RollingParquetWriter, type ParquetOptions } from './parquet-file.js';
 import { ADDITIONAL_PROPERTIES, streamArrowSchema } from './arrow-schema.js';
 import { partFileName, partitionDir } from './layout.js';
-import { failpoint } from '../state/failpoints.js';
+import { failpoint } from '../common/failpoints.js';
 import { EncodedRecords } from '../cache/record-format.js';
-import { textLines } from '../state/lines.js';
-
-export interface StreamTally {
-  stream: string;
-  namespace: string | null;
-  /** The first file; `paths` lists all when the output rolled over `max_rows_per_file`/`max_file_size_mb`. */
-  path: string;
-  paths: string[];
-  rows: number;
-  /** The catalog's generation_id these rows were written under. */
-  generationId?: number;
-  byStatus: Partial<Record<OutcomeStatus | 'cached', number>>;
-  /** Usage of the requests this batch actually had answered (once per request: fan-out and cache hits are free). */
-  billed?: Usage & { requests: number };
-  /** Usage the cached rows would have cost if sent again. */
-  cachedUsage?: Usage & { requests: number };
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-}
-
-export interface Usage {
-  input: number;
-  output: number;
-  cacheRead: number;
-  cacheWrite: number;
-}
+import { textLines } from '../common/lines.js';
 
 const addUsage = (to: Usage & { requests: number }, o: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number }) => {
   to.requests++;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { configError } from '../errors.js';
+import { configError } from '../common/errors.js';
 
 /** Folder holding the connector's own bookkeeping (journals, spools, manifests) inside the destination. */
 export const CONTROL_DIR = '_claude_batch';

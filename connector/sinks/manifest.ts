@@ -1,7 +1,4 @@
-import { rename, rm, writeFile } from 'node:fs/promises';
-import { syncDirectory } from './parquet-file.js';
-import { dirname } from 'node:path';
-import type { StreamTally } from './batch-writer.js';
+import type { StreamTally } from '../journal/tally.js';
 import type { OutcomeStatus } from '../batches/outcome.js';
 
 export interface BatchSummary {
@@ -63,13 +60,4 @@ export function summariseStreams(tallies: StreamTally[]): RunManifest['streams']
     byStream.set(key, entry);
   }
   return [...byStream.values()].map((s) => ({ ...s, files: s.files.sort() }));
-}
-
-/** Writes JSON atomically: temp file, fsync, rename, so a reader never sees half a manifest. */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  await rm(temp, { force: true });
-  await writeFile(temp, JSON.stringify(value, null, 2) + '\n', { mode: 0o644, flush: true, flag: 'wx' });
-  await rename(temp, path);
-  await syncDirectory(dirname(path));
 }

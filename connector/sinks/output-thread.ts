@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { ConnectorConfig } from '../config/config.js';
 import type { ConfiguredStream } from '../config/catalog.js';
-import { ConnectorError, systemError, type FailureType } from '../errors.js';
+import { ConnectorError, systemError, type FailureType } from '../common/errors.js';
 import type { RoundIndex } from '../batches/results-file.js';
 import type { BatchOutput, BatchResults } from './batch-writer.js';
 

@@ -3,7 +3,8 @@ import { constants as fsConstants } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import type { Schema } from 'apache-arrow';
-import { configError, systemError } from '../errors.js';
+import { configError, systemError } from '../common/errors.js';
+import { fsyncPath } from '../common/durable.js';
 import { assertSafeOutputDir } from './layout.js';
 import { columnKind, type ColumnKind } from './arrow-schema.js';
 import { encodeFooter, PARQUET_MAGIC, RowGroupEncoder, type ColumnSpec, type EncodedRowGroup } from './parquet-encoder.js';
@@ -238,7 +239,7 @@ export class AtomicParquetFile {
   /** Renames a finished temp file into place and makes the rename durable. */
   async publish(): Promise<void> {
     await rename(this.tempPath, this.finalPath);
-    await syncDirectory(dirname(this.finalPath));
+    await fsyncPath(dirname(this.finalPath));
   }
 
   async abort(): Promise<void> {
@@ -322,15 +323,5 @@ export class RollingParquetWriter {
 
   async abort(): Promise<void> {
     await Promise.all(this.files.map((f) => f.abort()));
-  }
-}
-
-/** fsync on the directory makes a rename durable across power loss, not just process death. */
-export async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -1,5 +1,5 @@
 /** A seeded sync and the platform around it: the input a source sends, and what a platform re-sends after a failure. */
-import { seededRandom } from '../../connector/emulator/random.js';
+import { seededRandom } from '../../emulator/random.js';
 
 export interface Line {
   text: string;

@@ -4,7 +4,7 @@
 // submission log (every create per custom_id) is the auditor.
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { paidTwice, startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
+import { paidTwice, startEmulator, type RunningEmulator } from '../../emulator/index.js';
 import { traceErrors } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
 import { destinationSetup, expectEachIdOnce, freshInputs, journalOf } from '../helpers/resume.js';

@@ -2,7 +2,7 @@
 // in follow-up batches up to max_attempts, permanent ones become rows with their error, and per-call
 // failures (429 with retry-after, 5xx/529, dropped downloads) are ridden out without paying twice.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../emulator/index.js';
 import { traceErrors } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
 import { destinationSetup, expectEachIdOnce, freshInputs, journalOf, submittedSince } from '../helpers/resume.js';

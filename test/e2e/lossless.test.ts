@@ -4,7 +4,7 @@
 // references) is typed like its v0 equivalent, and streams of 10,000+ properties go through.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../emulator/index.js';
 import { emulatorConfig, ofType, runCli, tempDir, writeJson } from '../helpers/cli.js';
 import { columnTypes, duck } from '../helpers/duckdb.js';
 import { catalogFor } from '../helpers/records.js';

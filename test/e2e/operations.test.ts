@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
-import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../connector/emulator/index.js';
+import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../emulator/index.js';
 import { CLI, REPO, traceErrors, writeJson, type CliResult } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
 import { destinationSetup, expectEachIdOnce, idsOf, journalOf, resendAfterLastState, submittedSince, syncInput } from '../helpers/resume.js';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { RECOMMENDED_HEAP_MB } from '../../connector/heap.js';
+import { RECOMMENDED_HEAP_MB } from '../../connector/common/heap.js';
 
 describe('Dockerfile', () => {
   const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');

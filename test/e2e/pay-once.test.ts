@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../emulator/index.js';
 import { duck } from '../helpers/duckdb.js';
 import { destinationSetup, submittedSince } from '../helpers/resume.js';
 import { docs, recordLine } from '../helpers/records.js';

@@ -2,7 +2,7 @@
 // the last STATE it received, or everything) and for kills at the instants that decide which STATEs it
 // received: after a STATE reached stdout, and between the journal's `state_emitted` and stdout.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paidTwice, startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
+import { paidTwice, startEmulator, type RunningEmulator } from '../../emulator/index.js';
 import { traceErrors } from '../helpers/cli.js';
 import { destinationSetup, expectEachIdOnce, freshInputs, resendAfterLastState } from '../helpers/resume.js';
 

@@ -3,7 +3,7 @@
 // one row; an unknown result type is a final errored row (unknown_result_type), never resent; lines for
 // custom_ids never sent produce no row.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../emulator/index.js';
 import { traceErrors } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
 import { destinationSetup, expectEachIdOnce, freshInputs, journalOf, submittedSince } from '../helpers/resume.js';

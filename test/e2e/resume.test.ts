@@ -2,7 +2,7 @@
 // SIGKILLed (a failpoint kills it at an exact step), restarted the way a platform restarts a sync, and
 // the output is read back by DuckDB and the emulator's own submission counts are checked.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../emulator/index.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { CLI, emulatorConfig, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';

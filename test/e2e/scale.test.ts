@@ -6,7 +6,7 @@
 // Outcomes are fixed by the emulator's model (queue counts, processed share at expiry), not by timing.
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../connector/emulator/index.js';
+import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../emulator/index.js';
 import { emulatorConfig, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
 import { catalogFor, recordLine, stateLine } from '../helpers/records.js';

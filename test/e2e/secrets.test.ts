@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../emulator/index.js';
 import { CLI, REPO, runCli, tempDir, traceErrors, writeJson, type CliResult } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
 import { fakeKey } from '../helpers/fake-key.js';

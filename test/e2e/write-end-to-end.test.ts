@@ -4,8 +4,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../connector/emulator/index.js';
-import { RECOMMENDED_HEAP_MB } from '../../connector/heap.js';
+import { startEmulator, type RunningEmulator } from '../../emulator/index.js';
+import { RECOMMENDED_HEAP_MB } from '../../connector/common/heap.js';
 import { emulatorConfig, ofType, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { columnTypes, duck } from '../helpers/duckdb.js';
 import { catalogFor, docs, recordLine, stateLine } from '../helpers/records.js';

@@ -12,7 +12,7 @@ import type { CacheCreation, Message, TextBlock, Usage } from '@anthropic-ai/sdk
 import type { ModelInfo } from '@anthropic-ai/sdk/resources/models';
 import type { ErrorResponse } from '@anthropic-ai/sdk/resources/shared';
 import { afterEach, expect } from 'vitest';
-import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../connector/emulator/index.js';
+import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../emulator/index.js';
 
 export const KEY = 'emulator-test-key';
 export const HAIKU = 'claude-haiku-4-5';

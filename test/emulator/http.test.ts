@@ -3,7 +3,7 @@ import Anthropic, { AuthenticationError, BadRequestError, NotFoundError } from '
 import type { MessageTokensCount } from '@anthropic-ai/sdk/resources/messages/messages';
 import type { ModelInfo } from '@anthropic-ai/sdk/resources/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KNOWN_MODELS } from '../../connector/emulator/models.js';
+import { KNOWN_MODELS } from '../../emulator/models.js';
 import { ask, clientFor, expectKeys, failure, HAIKU, KEY, MODEL_INFO_KEYS, start, type Harness } from './helpers.js';
 
 let h: Harness;

@@ -4,10 +4,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { opaqueId, seededRandom } from '../../connector/emulator/random.js';
-import { promptTokens, summarise } from '../../connector/emulator/responder.js';
+import { opaqueId, seededRandom } from '../../emulator/random.js';
+import { promptTokens, summarise } from '../../emulator/responder.js';
 import { ask, HAIKU, harnessPerTest, KEY, resultsById, start, succeeded, textOf, type Harness } from './helpers.js';
-import { paidTwice, readSubmissionLog } from '../../connector/emulator/submission-log.js';
+import { paidTwice, readSubmissionLog } from '../../emulator/submission-log.js';
 
 const harness = harnessPerTest();
 

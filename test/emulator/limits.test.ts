@@ -3,8 +3,8 @@
 // spend-cap 429 with error_code and no retry-after. Time moves only by advance() or an injected wall clock.
 import { RateLimitError } from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
-import { latencyFor } from '../../connector/emulator/latency.js';
-import { limitsFrom } from '../../connector/emulator/cli.js';
+import { latencyFor } from '../../emulator/latency.js';
+import { limitsFrom } from '../../emulator/cli.js';
 import { ask, failure, harnessPerTest, HOUR_MS } from './helpers.js';
 
 const harness = harnessPerTest();

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import type { RunningEmulator } from '../../connector/emulator/index.js';
+import type { RunningEmulator } from '../../emulator/index.js';
 import { spawn } from 'node:child_process';
 import { CLI, emulatorConfig, runCli, tempDir, writeJson, type CliResult } from './cli.js';
 import { duck } from './duckdb.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OpenBatch } from '../../connector/pipeline/open-batch.js';
-import { BatchSpool, recordsFile, requestsFile } from '../../connector/state/spool.js';
+import { BatchSpool, recordsFile, requestsFile } from '../../connector/journal/spool.js';
 import { batchLimitsFor } from '../../connector/pipeline/record-policy.js';
 import { parseConfig } from '../../connector/config/config.js';
 

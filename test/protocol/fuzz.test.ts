@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../connector/config/config.js';
-import { ConnectorError } from '../../connector/errors.js';
+import { ConnectorError } from '../../connector/common/errors.js';
 import type { AirbyteRecord } from '../../connector/protocol/messages.js';
 import { InputError, parseMessage, readLines, type Line } from '../../connector/protocol/reader.js';
 import { CUSTOM_ID_PATTERN, RequestBuilder } from '../../connector/requests/build.js';

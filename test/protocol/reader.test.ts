@@ -3,7 +3,7 @@
 // reader keeps pulling chunks on demand (backpressure).
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ConnectorError } from '../../connector/errors.js';
+import { ConnectorError } from '../../connector/common/errors.js';
 import {
   describeInputError,
   INPUT_ERROR_KINDS,

@@ -3,7 +3,7 @@
 // on the wire), and an estimate that shrank as text grew would let an over-long prompt through.
 import { describe, expect, it } from 'vitest';
 import { estimateTokens, TRUNCATION_MARKER, truncateToBudget } from '../../connector/requests/tokens.js';
-import { seededRandom as prng } from '../../connector/emulator/random.js';
+import { seededRandom as prng } from '../../emulator/random.js';
 
 const POOLS: Array<(r: () => number) => string> = [
   (r) => 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'[Math.floor(r() * 62)]!,

@@ -2,7 +2,8 @@
 // null (the caller records the change) instead of failing the run.
 import { describe, expect, it } from 'vitest';
 import { coerce, timestampMicros } from '../../connector/sinks/coerce.js';
-import { kindOf, streamArrowSchema, columnKind } from '../../connector/sinks/arrow-schema.js';
+import { streamArrowSchema, columnKind } from '../../connector/sinks/arrow-schema.js';
+import { kindOf } from '../../connector/config/column-kind.js';
 
 describe('JSON schema → column kind', () => {
   it.each([

@@ -8,7 +8,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assertWritableDestination } from '../../connector/commands/destination-check.js';
-import { ConnectorError } from '../../connector/errors.js';
+import { ConnectorError } from '../../connector/common/errors.js';
 import { streamArrowSchema } from '../../connector/sinks/arrow-schema.js';
 import { CONTROL_DIR, assertNoLinksBelow, partitionDir, safeSegment } from '../../connector/sinks/layout.js';
 import { AtomicParquetFile, DEFAULT_PARQUET_OPTIONS } from '../../connector/sinks/parquet-file.js';

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { Schema } from 'apache-arrow';
 import parquet from 'parquetjs-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { columnKind, kindOf, streamArrowSchema } from '../../connector/sinks/arrow-schema.js';
+import { columnKind, streamArrowSchema } from '../../connector/sinks/arrow-schema.js';
+import { kindOf } from '../../connector/config/column-kind.js';
 import { coerceRecord, coerceValue, timestampMicros, type MetaChange } from '../../connector/sinks/coerce.js';
 import {
   AtomicParquetFile,

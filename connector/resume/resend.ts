@@ -1,4 +1,4 @@
-import type { JournalEntry } from './journal.js';
+import type { JournalEntry } from '../journal/journal.js';
 import { RecordLedger } from './record-ledger.js';
 
 /** Positions into one stream's records, in input order, where a STATE went out (as journaled). */

@@ -4,7 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CheckpointTracker, type HeldMessage } from '../../connector/state/checkpoints.js';
+import { CheckpointTracker, type HeldMessage } from '../../connector/pipeline/checkpoints.js';
 import type { AirbyteStateMessage } from '../../connector/protocol/messages.js';
 import { tempDir } from '../helpers/cli.js';
 

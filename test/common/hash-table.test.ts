@@ -4,8 +4,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskTable, keyHash, MAX_SUMMARY_SLOTS, type IsLive } from '../../connector/cache/hash-table.js';
-import { idFor, idWithHashPrefix, tempDir } from './helpers.js';
+import { DiskTable, keyHash, MAX_SUMMARY_SLOTS, type IsLive } from '../../connector/common/hash-table.js';
+import { idFor, idWithHashPrefix, tempDir } from '../cache/helpers.js';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
-import { readFully } from './record-format.js';
+import { readFully } from './durable.js';
 
 /**
  * An open-addressing hash table (linear probing) that lives in a file and is read with positional reads:

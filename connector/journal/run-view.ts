@@ -1,4 +1,4 @@
-import type { StreamTally } from '../sinks/batch-writer.js';
+import type { StreamTally } from './tally.js';
 import type { JournalEntry, WaitMode } from './journal.js';
 
 export interface RoundView {

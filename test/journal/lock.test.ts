@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DestinationLock, LEASE_MS } from '../../connector/state/lock.js';
+import { DestinationLock, LEASE_MS } from '../../connector/journal/lock.js';
 import { REPO, tempDir } from '../helpers/cli.js';
 
 /** The pid of a process that has exited. */
@@ -55,7 +55,7 @@ describe('DestinationLock', () => {
 
   it('gives a stale lock to exactly one of several processes that find it at the same moment', async () => {
     const script = `
-      const { DestinationLock } = await import(${JSON.stringify(join(REPO, 'dist/connector/state/lock.js'))});
+      const { DestinationLock } = await import(${JSON.stringify(join(REPO, 'dist/connector/journal/lock.js'))});
       while (Date.now() < Number(process.argv[2])) {}
       let got = false;
       try { DestinationLock.acquire(process.argv[1]); got = true; } catch {}

@@ -3,8 +3,8 @@
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Journal } from '../../connector/state/journal.js';
-import { foldJournal } from '../../connector/state/run-view.js';
+import { Journal } from '../../connector/journal/journal.js';
+import { foldJournal } from '../../connector/journal/run-view.js';
 import { tempDir } from '../helpers/cli.js';
 
 const started = { type: 'run_started', run_id: 'r', config_fingerprint: 'c', request_fingerprint: 'q', wait: 'until_done', at: '2026-01-01T00:00:00Z' } as const;

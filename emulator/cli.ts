@@ -2,7 +2,12 @@ import { startEmulator } from './index.js';
 import type { Faults } from './faults.js';
 import type { LatencyModel } from './latency.js';
 import { TIERS, type LimitOptions } from './limits.js';
-import { configError } from '../errors.js';
+import type { Command } from 'commander';
+
+/** A bad emulator option; the connector's CLI reports it as a config error. */
+export class EmulatorOptionsError extends Error {
+  override name = 'EmulatorOptionsError';
+}
 
 export interface EmulatorCommandOptions {
   port: number;
@@ -25,7 +30,7 @@ function parseJson<T>(text: string, option: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (err) {
-    throw configError('EMULATOR_OPTIONS', `${option} is not valid JSON: ${(err as Error).message}`);
+    throw new EmulatorOptionsError(`${option} is not valid JSON: ${(err as Error).message}`);
   }
 }
 
@@ -34,7 +39,7 @@ export function limitsFrom(options: Pick<EmulatorCommandOptions, 'tier' | 'rpm' 
   let limits: LimitOptions | undefined;
   if (options.tier !== undefined) {
     const tier = TIERS[options.tier as keyof typeof TIERS];
-    if (!tier) throw configError('EMULATOR_OPTIONS', `--tier must be one of ${Object.keys(TIERS).join(', ')}`);
+    if (!tier) throw new EmulatorOptionsError(`--tier must be one of ${Object.keys(TIERS).join(', ')}`);
     limits = { ...tier };
   }
   const single: LimitOptions = {
@@ -43,7 +48,7 @@ export function limitsFrom(options: Pick<EmulatorCommandOptions, 'tier' | 'rpm' 
     ...(options.spendCap !== undefined ? { spendCapUsd: options.spendCap } : {}),
     ...(options.acceleration !== undefined ? { accelerationFactor: options.acceleration } : {}),
   };
-  for (const [k, v] of Object.entries(single)) if (!(typeof v === 'number' && v > 0)) throw configError('EMULATOR_OPTIONS', `${k} must be a positive number`);
+  for (const [k, v] of Object.entries(single)) if (!(typeof v === 'number' && v > 0)) throw new EmulatorOptionsError(`${k} must be a positive number`);
   return limits || Object.keys(single).length ? { ...limits, ...single } : undefined;
 }
 
@@ -72,4 +77,23 @@ export async function runEmulatorCommand(options: EmulatorCommandOptions): Promi
     process.once('SIGTERM', stop);
   });
   await emulator.close();
+}
+
+/** Adds the emulator's options to a commander command (the connector's `emulator` subcommand, or emulator/main.ts). */
+export function withEmulatorOptions(command: Command): Command {
+  return command
+    .option('--port <n>', 'port (0 = any free port)', (v) => Number(v), 4010)
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--processing-ms <n>', 'how long each batch stays in_progress', (v) => Number(v), 0)
+    .option('--api-key <key>', 'the key the emulator accepts', 'emulator-key')
+    .option('--faults <json>', 'fault injection settings (JSON), e.g. \'{"erroredShare":0.1}\'')
+    .option('--data-dir <dir>', 'keep batches and results here, across restarts')
+    .option('--clock-factor <n>', 'API time runs this many times faster than the wall clock (60: a second is an API minute)', (v) => Number(v))
+    .option('--latency <json>', 'batch durations from the latency model: "realistic", or JSON such as \'{"medianStartMs":900000,"slowShare":0.02}\'')
+    .option('--seed <n>', 'seed of the latency draws and result order', (v) => Number(v))
+    .option('--tier <name>', 'the account limits of a tier: start (1,000 RPM, 200,000 queued), build or scale')
+    .option('--rpm <n>', 'requests per minute to the batch endpoints (token bucket); overrides the tier', (v) => Number(v))
+    .option('--max-queued <n>', 'requests in the processing queue above which creates get 429; overrides the tier', (v) => Number(v))
+    .option('--spend-cap <usd>', 'estimated spend past which creates get the spend-cap 429; overrides the tier', (v) => Number(v))
+    .option('--acceleration <factor>', 'acceleration limit: a minute may use this many times the calls of the one before (+60)', (v) => Number(v));
 }

@@ -1,6 +1,6 @@
 import { openSync, writeSync, fsyncSync, closeSync, readFileSync, existsSync, ftruncateSync, constants } from 'node:fs';
-import { systemError } from '../errors.js';
-import type { StreamTally } from '../sinks/batch-writer.js';
+import { systemError } from '../common/errors.js';
+import type { StreamTally } from './tally.js';
 
 export type WaitMode = 'until_done' | 'submit_only';
 

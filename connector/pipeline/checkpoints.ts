@@ -1,6 +1,6 @@
 import { streamKey, type AirbyteStateMessage } from '../protocol/messages.js';
 import { echoStateLine } from '../protocol/state-echo.js';
-import { SpillQueue } from './spill-queue.js';
+import { SpillQueue } from '../common/spill-queue.js';
 
 /** A message for stdout that must wait until every record read before it is committed. */
 export interface HeldMessage {

@@ -1,6 +1,6 @@
 import { readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { DiskTable, keyHash } from '../cache/hash-table.js';
+import { DiskTable, keyHash } from '../common/hash-table.js';
 
 /** The index's file name in a run's folder (with a generation suffix: `request-index.0`, `.1`, …). */
 export const REQUEST_INDEX_FILE = 'request-index';

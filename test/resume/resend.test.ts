@@ -1,8 +1,8 @@
 // Guards how a resumed run recognises re-sent records (issue 14): from any STATE it echoed (the platform may
 // not have received the last one), or from the start (everything re-sent), decided by the first record.
 import { describe, expect, it } from 'vitest';
-import { ResendMatcher } from '../../connector/state/resend.js';
-import type { JournalEntry } from '../../connector/state/journal.js';
+import { ResendMatcher } from '../../connector/resume/resend.js';
+import type { JournalEntry } from '../../connector/journal/journal.js';
 
 const f = (i: number) => BigInt(1000 + i);
 const echoed = (at: number): JournalEntry => ({ type: 'state_emitted', stream: 's', records: 0, positions: { s: at } });

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BatchSpool, recordsFile, requestsFile, type SpooledRecord } from '../../connector/state/spool.js';
+import { BatchSpool, recordsFile, requestsFile, type SpooledRecord } from '../../connector/journal/spool.js';
 
 const record = (line: number, body: string): SpooledRecord => ({ line, stream: 's', namespace: null, data: { body }, emitted_at: 1, raw_id: `raw-${line}`, custom_id: `r${line}` });
 

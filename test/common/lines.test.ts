@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createBody } from '../../connector/batches/lifecycle.js';
-import { customIdOfLine, forEachLine, textLines } from '../../connector/state/lines.js';
+import { customIdOfLine, forEachLine, textLines } from '../../connector/common/lines.js';
 
 const file = (content: string | Buffer) => {
   const path = join(mkdtempSync(join(tmpdir(), 'lines-')), 'f.jsonl');

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REQUEST_INDEX_FILE, RequestIndex } from '../../connector/state/request-index.js';
+import { REQUEST_INDEX_FILE, RequestIndex } from '../../connector/journal/request-index.js';
 import { tempDir } from '../helpers/cli.js';
 
 const idOf = (i: number) => 'r' + createHash('sha256').update(`req ${i}`).digest('base64url');

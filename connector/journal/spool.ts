@@ -1,5 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { fsyncPath } from '../common/durable.js';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { BatchCreateParams } from '@anthropic-ai/sdk/resources/messages/batches';
@@ -137,7 +138,7 @@ export class BatchSpool {
       const stream = lines.stream;
       stream.end();
       await once(stream, 'finish');
-      await fsyncFile(stream.path as string);
+      await fsyncPath(stream.path as string);
     }
   }
 
@@ -150,12 +151,3 @@ export class BatchSpool {
 }
 
 export type BatchRequest = BatchCreateParams.Request;
-
-export async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
