@@ -8,7 +8,8 @@ import { WriteRun, type WriteOutcome } from '../pipeline/write-run.js';
 import { RUN_STATE_STREAM } from '../pipeline/open-batch.js';
 import { loadRuns } from '../pipeline/run-registry.js';
 import { openApiTarget } from './api-target.js';
-import { assertWritableDestination } from './destination-check.js';
+import { assertDestinationUsable } from './destination-check.js';
+import { localWorkRoot } from '../storage/open-store.js';
 import { ConnectorError, transientError } from '../common/errors.js';
 import { stopRequest, stopSignal } from '../common/stop.js';
 
@@ -67,8 +68,8 @@ async function writeStoppable(options: WriteCommandOptions, input: Readable, wri
   new RequestBuilder(config);
   const catalog = await loadCatalog(options.catalog);
   const state = options.state ? await readJsonFile(options.state, 'state') : undefined;
-  await assertWritableDestination(config.destination_path);
-  const known = new Set(loadRuns(config.destination_path).map((r) => r.view.runId));
+  await assertDestinationUsable(config);
+  const known = new Set(loadRuns(localWorkRoot(config)).map((r) => r.view.runId));
   for (const id of runIdsInState(state)) {
     if (!known.has(id)) {
       await writer.log('WARN', `the state names run ${id}, but ${config.destination_path} has no journal for it; its batches cannot be joined to records here (was the destination moved or wiped?)`);

@@ -3,7 +3,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { summariseStreams, type RunManifest } from '../sinks/manifest.js';
 import { writeJsonAtomic } from '../common/durable.js';
-import { CONTROL_DIR, runControlDir } from '../sinks/layout.js';
+import { CONTROL_DIR, manifestKey, runControlDir } from '../sinks/layout.js';
+import type { Store } from '../storage/store.js';
 import { Journal, type WaitMode } from '../journal/journal.js';
 import { foldJournal, type RunView } from '../journal/run-view.js';
 import { DEFAULT_PRICES, priceFor, type PriceTable } from '../cost/prices.js';
@@ -131,10 +132,15 @@ export class RunSession {
     };
   }
 
-  /** Writes the manifest, marks the run complete and drops its spool. */
-  async complete(model: string, prices: PriceTable = DEFAULT_PRICES): Promise<RunManifest> {
+  /**
+   * Writes the manifest, marks the run complete and drops its spool. For an object-store destination the
+   * manifest is also put in the store (`_claude_batch/runs/<run>/manifest.json`), after every Parquet file
+   * of the run is published: the run's commit marker, as its folder's manifest is on disk.
+   */
+  async complete(model: string, prices: PriceTable = DEFAULT_PRICES, store?: Store): Promise<RunManifest> {
     const manifest = this.manifest(model, this.view.startedAt, new Date().toISOString(), prices);
     await writeJsonAtomic(join(this.runDir, 'manifest.json'), manifest);
+    if (store?.kind === 'object') await store.put(manifestKey(this.runId), JSON.stringify(manifest, null, 2) + '\n');
     this.journal.append({ type: 'run_completed', at: manifest.finished_at, records: this.view.records });
     this.view.completed = true;
     await rm(join(this.runDir, 'spool'), { recursive: true, force: true });

@@ -39,6 +39,7 @@ import { Progress } from './progress.js';
 import { Limiter } from './limiter.js';
 import { batchLimitsFor, buildLimits, skipFor } from './record-policy.js';
 import { pruneOverwrittenRuns } from './overwrite.js';
+import { localWorkRoot, openStore } from '../storage/open-store.js';
 import { claimedBatchIds, journalPath, loadRuns } from './run-registry.js';
 import { Journal, type JournalEntry } from '../journal/journal.js';
 import { RunSession } from './run-session.js';
@@ -206,7 +207,7 @@ export class WriteRun {
   }
 
   async run(): Promise<WriteOutcome> {
-    const destination = this.o.config.destination_path;
+    const destination = localWorkRoot(this.o.config);
     mkdirSync(join(destination, CONTROL_DIR), { recursive: true, mode: 0o700 });
     const lock = DestinationLock.acquire(join(destination, CONTROL_DIR));
     try {
@@ -337,7 +338,7 @@ export class WriteRun {
   /** Picks up an interrupted run: re-owns its sealed records and carries every unfinished batch on. */
   private async recover(): Promise<void> {
     const view = this.session.view;
-    this.session.cleanLeftovers(this.o.config.destination_path);
+    this.session.cleanLeftovers(localWorkRoot(this.o.config));
     const matcher = new ResendMatcher();
     matcher.addEchoed(Journal.read(journalPath(this.session.runDir)), echoedPositions());
     for (const seq of view.seqs.values()) {
@@ -369,7 +370,7 @@ export class WriteRun {
         [...view.seqs.values()].filter((s) => !s.finalised).map((s) => this.track(session, s.seq, this.runTask(session, ctx, s))),
       );
       if (results.every((r) => r.state === 'finalised')) {
-        await session.complete(this.o.config.model, this.prices);
+        await session.complete(this.o.config.model, this.prices, this.writeBase.objectOutput?.store);
         this.collected.push(view.runId);
         await this.log('INFO', `collected run ${view.runId}: all its batches are written`);
       } else {
@@ -695,10 +696,10 @@ export class WriteRun {
     // Every source STATE is on stdout before the run is journaled complete: a run killed after that point has
     // nothing left for the platform to re-send after its last STATE.
     await this.emitChain;
-    const manifest = await this.session.complete(this.o.config.model, this.prices);
-    const completed = new Set(loadRuns(this.o.config.destination_path).filter((r) => r.view.completed).map((r) => r.view.runId));
+    const manifest = await this.session.complete(this.o.config.model, this.prices, this.writeBase.objectOutput?.store);
+    const completed = new Set(loadRuns(localWorkRoot(this.o.config)).filter((r) => r.view.completed).map((r) => r.view.runId));
     const partial = (stream: ConfiguredStream) => this.sourceFailed || this.incompleteStreams.has(streamKey(stream));
-    const { removed: pruned, kept } = await pruneOverwrittenRuns(this.o.config.destination_path, this.o.catalog, this.session.runId, completed, partial);
+    const { removed: pruned, kept } = await pruneOverwrittenRuns(this.writeBase.objectOutput?.store ?? openStore(this.o.config), this.o.catalog, this.session.runId, completed, partial);
     if (pruned.length) await this.log('INFO', `overwrite: removed ${pruned.length} partitions of older runs (${pruned.join(', ')})`);
     if (kept.length) {
       const why = this.sourceFailed ? 'the source reported an error' : 'the source reported them incomplete';
