@@ -150,3 +150,24 @@ describe('write to an S3 bucket', () => {
     expect(ofType(check.messages, 'CONNECTION_STATUS')[0]!.connectionStatus.message).toMatch(/cannot be reached/);
   });
 });
+
+describe('object-store requests per 1,000 records (the README figure)', () => {
+  it('counts what a run of 1,000 records with default batch and file sizes asks of the bucket', async () => {
+    const prefix = `cost-${randomBytes(4).toString('hex')}`;
+    const { args, env } = setup(prefix, { base_url: 'emulator', prompt_template: 'Summarise {{ id }}: {{ body }}', poll_interval_seconds: 0.05 }, catalogFor(['notes']));
+    const lines = docs(1000).map((d) => recordLine('notes', { ...d }));
+    const mark = (await s3.requests()).length;
+    const result = await runCli(args, { stdin: [...lines, stateLine('notes', 1000, 1000)].join('\n') + '\n', env });
+    expect(result.code, result.stderr).toBe(0);
+    const served = (await s3.requests()).slice(mark);
+    const kind = (r: string) => {
+      const [method, url] = r.split(' ') as [string, string];
+      if (method === 'GET' && url.includes('list-type=2')) return 'LIST';
+      if (method === 'POST' && url.includes('?delete')) return 'DELETE_OBJECTS';
+      return `${method} ${url.includes('manifest.json') ? 'manifest' : url.includes('.parquet') ? 'parquet' : url.includes('/check/') ? 'probe' : 'other'}`;
+    };
+    const counts: Record<string, number> = {};
+    for (const r of served) counts[kind(r)] = (counts[kind(r)] ?? 0) + 1;
+    expect(counts).toEqual({ LIST: 4, 'PUT probe': 1, DELETE_OBJECTS: 1, 'PUT parquet': 1, 'PUT manifest': 1 });
+  });
+});
