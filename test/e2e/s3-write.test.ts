@@ -11,6 +11,7 @@ import { duck } from '../helpers/duckdb.js';
 import { catalogFor, docs, recordLine, stateLine } from '../helpers/records.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 import type { Store } from '../../connector/storage/store.js';
+import { startEmulator } from '../../emulator/index.js';
 
 let s3: S3Server;
 beforeAll(async () => {
@@ -148,6 +149,48 @@ describe('write to an S3 bucket', () => {
     expect(write.stdout + write.stderr).not.toContain(deadConfig.secret_access_key);
     const check = await runCli(['check', '--config', args[2]!], { env });
     expect(ofType(check.messages, 'CONNECTION_STATUS')[0]!.connectionStatus.message).toMatch(/cannot be reached/);
+  });
+});
+
+describe('an S3 server that dies mid-run', () => {
+  it('ends the run with a transient error once uploads fail, without the secret', async () => {
+    // Batches take an hour on the emulator's clock: the server is stopped once the batch is submitted (a
+    // signal on stdout), and only then is the clock moved on, so the upload is certain to meet a dead port.
+    const emu = await startEmulator({ apiKeys: ['test-key'], processingMs: 3_600_000 });
+    const dying = await startS3('dying-bucket');
+    try {
+      const secret = `secret-${randomBytes(9).toString('hex')}`;
+      const dir = tempDir();
+      const config = {
+        api_key: 'test-key',
+        base_url: emu.url,
+        prompt_template: 'Summarise {{ id }}',
+        poll_interval_seconds: 0.05,
+        destination_path: `s3://${dying.bucket}/p`,
+        s3: { ...dying.config(), secret_access_key: secret },
+      };
+      const args = ['write', '--config', writeJson(dir, 'config.json', config), '--catalog', writeJson(dir, 'catalog.json', catalogFor(['notes']))];
+      let stopped: Promise<void> | undefined;
+      const result = await runCli(args, {
+        stdin: docs(3).map((d) => recordLine('notes', { ...d })).join('\n') + '\n',
+        env: { CLAUDE_BATCH_WORK_DIR: join(dir, 'work') },
+        onMessage: (m) => {
+          if (m.type === 'LOG' && / submitted as /.test(m.log.message) && !stopped) {
+            stopped = dying.stop().then(() => emu.advance(3_600_001));
+          }
+        },
+      });
+      await stopped;
+      expect(stopped).toBeDefined();
+      expect(result.code).not.toBe(0);
+      const [trace] = traceErrors(result.messages);
+      expect(trace?.trace.error.failure_type).toBe('transient_error');
+      expect(trace?.trace.error.message).toMatch(/cannot upload s3:\/\/dying-bucket\/p\/default\/notes\/run_id=[^/]+\/part-00000\.parquet: the endpoint cannot be reached/);
+      expect(result.stdout + result.stderr).not.toContain(secret);
+    } finally {
+      await dying.cleanup();
+      await emu.close();
+    }
   });
 });
 
