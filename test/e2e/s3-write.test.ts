@@ -2,7 +2,7 @@
 // Parquet under the same Hive layout as on disk and reads back (downloaded) with DuckDB; the manifest is put
 // last; overwrite prunes older runs in the bucket; a refused key and an unreachable endpoint fail as config
 // and transient errors without the secret anywhere in the output.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,8 +84,11 @@ describe('write to an S3 bucket', () => {
     expect(rows.every((r) => typeof r._claude_output === 'string' && (r._claude_output as string).length > 0)).toBe(true);
     expect(manifest.records_in).toBe(inputRecords.length);
     expect(manifest.rows_out).toBe(inputRecords.length);
-    // Nothing was staged in the bucket under a temp name.
+    // Nothing was staged in the bucket under a temp name, and every staged file left the working folder.
     expect(keys.filter((k) => k.includes('.tmp'))).toEqual([]);
+    const work = readdirSync(env.CLAUDE_BATCH_WORK_DIR, { recursive: true }) as string[];
+    expect(work.filter((f) => f.includes('.parquet'))).toEqual([]);
+    expect(work.some((f) => /(^|\/)docs\/business_documents\/run_id=[^/]+$/.test(f))).toBe(true);
   });
 
   it('overwrite: the second complete run removes the first run\'s objects from the bucket', async () => {
