@@ -10,7 +10,7 @@ import { loadRuns } from '../pipeline/run-registry.js';
 import { openApiTarget } from './api-target.js';
 import { assertDestinationUsable } from './destination-check.js';
 import { localWorkRoot } from '../storage/open-store.js';
-import { ConnectorError, transientError } from '../common/errors.js';
+import { type ConnectorError, transientError } from '../common/errors.js';
 import { stopRequest, stopSignal } from '../common/stop.js';
 
 export interface WriteCommandOptions {
