@@ -24,13 +24,22 @@ export interface ObjectOutput {
  * (`<work>/<namespace>/<stream>/run_id=<run>/.part-….tmp`), so the clean-up of a resumed run
  * (RunSession.cleanLeftovers) finds what a killed process left there.
  */
-export function objectOutputFor(config: { destination_path: string; s3?: S3Settings }, stagingRoot = localWorkRoot(config)): ObjectOutput | undefined {
+export function objectOutputFor(
+  config: { destination_path: string; s3?: S3Settings },
+  stagingRoot = localWorkRoot(config),
+): ObjectOutput | undefined {
   const store = openStore(config);
   return store.kind === 'object' ? { store, stagingRoot } : undefined;
 }
 
 /** Where one stream's output of one batch goes: its final name and the publisher that puts it there. */
-export async function objectTarget(out: ObjectOutput, namespace: string | null, stream: string, runId: string, seq: number): Promise<{ path: string; publisher: Publisher }> {
+export async function objectTarget(
+  out: ObjectOutput,
+  namespace: string | null,
+  stream: string,
+  runId: string,
+  seq: number,
+): Promise<{ path: string; publisher: Publisher }> {
   const key = partitionKey(namespace, stream, runId);
   const stagingDir = join(out.stagingRoot, ...key.split('/'));
   await mkdir(stagingDir, { recursive: true, mode: 0o700 });

@@ -32,11 +32,17 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
   const m = S3_URL.exec(url);
   const bucket = m?.[1] ?? '';
   if (!m || !BUCKET.test(bucket) || bucket.includes('..')) {
-    throw configError('CONFIG_INVALID', `destination_path ${JSON.stringify(url)} does not name a bucket: expected s3://<bucket>/<optional prefix>, the bucket 3 to 63 characters of a-z, 0-9, "." and "-"`);
+    throw configError(
+      'CONFIG_INVALID',
+      `destination_path ${JSON.stringify(url)} does not name a bucket: expected s3://<bucket>/<optional prefix>, the bucket 3 to 63 characters of a-z, 0-9, "." and "-"`,
+    );
   }
   const prefix = (m[2] ?? '').replace(/\/+$/, '');
   if (prefix !== '' && prefix.split('/').some((s) => s === '' || s === '.' || s === '..')) {
-    throw configError('CONFIG_INVALID', `destination_path ${JSON.stringify(url)}: the prefix after the bucket must not have empty, "." or ".." segments`);
+    throw configError(
+      'CONFIG_INVALID',
+      `destination_path ${JSON.stringify(url)}: the prefix after the bucket must not have empty, "." or ".." segments`,
+    );
   }
   return { bucket, prefix };
 }
@@ -47,9 +53,13 @@ export function validateStorageSettings(config: { destination_path: string; s3?:
   parseS3Url(config.destination_path);
   const s3 = config.s3 ?? {};
   if (Boolean(s3.access_key_id) !== Boolean(s3.secret_access_key)) {
-    throw configError('CONFIG_INVALID', 's3: give both access_key_id and secret_access_key, or neither (then the default AWS credential chain is used: environment, shared config files, web identity, instance or task role)');
+    throw configError(
+      'CONFIG_INVALID',
+      's3: give both access_key_id and secret_access_key, or neither (then the default AWS credential chain is used: environment, shared config files, web identity, instance or task role)',
+    );
   }
-  if (s3.session_token && !s3.access_key_id) throw configError('CONFIG_INVALID', 's3: session_token needs access_key_id and secret_access_key');
+  if (s3.session_token && !s3.access_key_id)
+    throw configError('CONFIG_INVALID', 's3: session_token needs access_key_id and secret_access_key');
 }
 
 /** The Store of a config's destination_path: a LocalStore for a folder, an S3Store for `s3://bucket/prefix`. */
@@ -63,7 +73,13 @@ export function openStore(config: { destination_path: string; s3?: S3Settings })
     ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
     ...(s3.region ? { region: s3.region } : {}),
     ...(s3.access_key_id && s3.secret_access_key
-      ? { credentials: { accessKeyId: s3.access_key_id, secretAccessKey: s3.secret_access_key, ...(s3.session_token ? { sessionToken: s3.session_token } : {}) } }
+      ? {
+          credentials: {
+            accessKeyId: s3.access_key_id,
+            secretAccessKey: s3.secret_access_key,
+            ...(s3.session_token ? { sessionToken: s3.session_token } : {}),
+          },
+        }
       : {}),
     ...(s3.path_style !== undefined ? { pathStyle: s3.path_style } : {}),
     conditionalWrites: s3.conditional_writes ?? 'auto',
@@ -79,5 +95,8 @@ export function openStore(config: { destination_path: string; s3?: S3Settings })
 export function localWorkRoot(config: { destination_path: string }): string {
   if (!isObjectDestination(config.destination_path)) return config.destination_path;
   const base = process.env.CLAUDE_BATCH_WORK_DIR || join(tmpdir(), 'destination-claude-batch');
-  return join(base, createHash('sha256').update(config.destination_path.replace(/\/+$/, '')).digest('hex').slice(0, 16));
+  return join(
+    base,
+    createHash('sha256').update(config.destination_path.replace(/\/+$/, '')).digest('hex').slice(0, 16),
+  );
 }

@@ -49,7 +49,13 @@ export interface S3StoreOptions {
 }
 
 /** The defaults: 8 MiB parts, 2 in flight (at most 16 MiB of a file in memory), 6 attempts per request. */
-export const S3_DEFAULTS = { partSize: 8 * 1024 * 1024, queueSize: 2, maxAttempts: 6, connectTimeoutMs: 10_000, requestTimeoutMs: 120_000 } as const;
+export const S3_DEFAULTS = {
+  partSize: 8 * 1024 * 1024,
+  queueSize: 2,
+  maxAttempts: 6,
+  connectTimeoutMs: 10_000,
+  requestTimeoutMs: 120_000,
+} as const;
 /** ListObjectsV2 returns, and DeleteObjects takes, at most this many keys per request. */
 const MAX_KEYS = 1000;
 
@@ -81,7 +87,8 @@ export class S3Store implements Store {
     this.deleteChunkSize = Math.min(MAX_KEYS, options.deleteChunkSize ?? MAX_KEYS);
     registerSecret(options.credentials?.secretAccessKey);
     registerSecret(options.credentials?.sessionToken);
-    if (options.conditionalWrites && options.conditionalWrites !== 'auto') this.conditional = Promise.resolve(options.conditionalWrites);
+    if (options.conditionalWrites && options.conditionalWrites !== 'auto')
+      this.conditional = Promise.resolve(options.conditionalWrites);
     // The SDK warns on stderr, once per process, that its releases after January 2027 need Node 22: not the
     // user's business in a sync log (this connector supports Node >= 20.19 with the locked SDK version).
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -109,13 +116,22 @@ export class S3Store implements Store {
       } else {
         // A failed multipart upload is aborted here rather than by lib-storage, whose own abort replaces the
         // upload's error with the abort's when that fails too (s3rver has no AbortMultipartUpload: 405).
-        const upload = new Upload({ client: this.client, params: { Bucket: this.bucket, Key, Body: body }, partSize: this.partSize, queueSize: S3_DEFAULTS.queueSize, leavePartsOnError: true });
+        const upload = new Upload({
+          client: this.client,
+          params: { Bucket: this.bucket, Key, Body: body },
+          partSize: this.partSize,
+          queueSize: S3_DEFAULTS.queueSize,
+          leavePartsOnError: true,
+        });
         try {
           await upload.done();
         } catch (err) {
           // Best effort: parts an abort cannot remove are left to the bucket's AbortIncompleteMultipartUpload
           // lifecycle rule (README); the object itself never became visible either way.
-          if (upload.uploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: upload.uploadId })).catch(() => undefined);
+          if (upload.uploadId)
+            await this.client
+              .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: upload.uploadId }))
+              .catch(() => undefined);
           throw err;
         }
       }
@@ -169,7 +185,9 @@ export class S3Store implements Store {
     const token = randomBytes(12).toString('hex');
     try {
       if (await this.exists(Key)) return false;
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, Metadata: { 'claude-batch-writer': token } }));
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, Metadata: { 'claude-batch-writer': token } }),
+      );
       const back = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
       return back.Metadata?.['claude-batch-writer'] === token;
     } catch (err) {
@@ -182,7 +200,9 @@ export class S3Store implements Store {
     const key = this.objectKey(`_claude_batch/probe/conditional-${Date.now()}-${randomBytes(6).toString('hex')}`);
     const attempt = async () => {
       try {
-        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: 'probe', IfNoneMatch: '*' }));
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: 'probe', IfNoneMatch: '*' }),
+        );
         return 'written' as const;
       } catch (err) {
         if (isPreconditionFailed(err)) return 'refused' as const;
@@ -242,7 +262,14 @@ export class S3Store implements Store {
     do {
       let page;
       try {
-        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: root + prefix, ContinuationToken: token, MaxKeys: this.listPageSize }));
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: root + prefix,
+            ContinuationToken: token,
+            MaxKeys: this.listPageSize,
+          }),
+        );
       } catch (err) {
         throw storageError('list', this.where(prefix || undefined), err);
       }
@@ -260,11 +287,19 @@ export class S3Store implements Store {
     for (let i = 0; i < objectKeys.length; i += this.deleteChunkSize) {
       const chunk = objectKeys.slice(i, i + this.deleteChunkSize);
       try {
-        const out = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true } }));
+        const out = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true },
+          }),
+        );
         const failed = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
         if (failed.length) {
           const first = failed[0]!;
-          throw storageError('delete', this.where(first.Key?.slice(this.prefix ? this.prefix.length + 1 : 0)), { name: first.Code ?? 'DeleteError', message: `${failed.length} of ${chunk.length} keys not deleted: ${first.Message ?? ''}` });
+          throw storageError('delete', this.where(first.Key?.slice(this.prefix ? this.prefix.length + 1 : 0)), {
+            name: first.Code ?? 'DeleteError',
+            message: `${failed.length} of ${chunk.length} keys not deleted: ${first.Message ?? ''}`,
+          });
         }
       } catch (err) {
         if (!isNotImplemented(err)) throw storageError('delete', this.where(), err);
@@ -293,7 +328,10 @@ function clientConfig(o: S3StoreOptions): S3ClientConfig {
     ...(o.credentials ? { credentials: o.credentials } : {}),
     maxAttempts: o.maxAttempts ?? S3_DEFAULTS.maxAttempts,
     retryMode: 'standard',
-    requestHandler: { connectionTimeout: o.connectTimeoutMs ?? S3_DEFAULTS.connectTimeoutMs, requestTimeout: o.requestTimeoutMs ?? S3_DEFAULTS.requestTimeoutMs },
+    requestHandler: {
+      connectionTimeout: o.connectTimeoutMs ?? S3_DEFAULTS.connectTimeoutMs,
+      requestTimeout: o.requestTimeoutMs ?? S3_DEFAULTS.requestTimeoutMs,
+    },
     // Checksums only where the API requires them (DeleteObjects): the newer default (a CRC on every upload,
     // sent as an aws-chunked trailer) is not understood by several S3-compatible servers.
     requestChecksumCalculation: 'WHEN_REQUIRED',

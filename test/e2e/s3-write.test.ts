@@ -39,10 +39,21 @@ async function downloadAll(store: Store): Promise<string> {
 }
 
 /** A config, catalog and environment for a write to `s3://<bucket>/<prefix>` (control state in its own work folder). */
-function setup(prefix: string, config: Record<string, unknown>, catalog: unknown, s3config: Record<string, unknown> = s3.config()) {
+function setup(
+  prefix: string,
+  config: Record<string, unknown>,
+  catalog: unknown,
+  s3config: Record<string, unknown> = s3.config(),
+) {
   const dir = tempDir();
   return {
-    args: ['write', '--config', writeJson(dir, 'config.json', { ...config, destination_path: `s3://${s3.bucket}/${prefix}`, s3: s3config }), '--catalog', writeJson(dir, 'catalog.json', catalog)],
+    args: [
+      'write',
+      '--config',
+      writeJson(dir, 'config.json', { ...config, destination_path: `s3://${s3.bucket}/${prefix}`, s3: s3config }),
+      '--catalog',
+      writeJson(dir, 'catalog.json', catalog),
+    ],
     env: { CLAUDE_BATCH_WORK_DIR: join(dir, 'work') },
   };
 }
@@ -52,7 +63,11 @@ describe('write to an S3 bucket', () => {
     const prefix = `demo-${randomBytes(4).toString('hex')}`;
     const sample = JSON.parse(readFileSync(join(REPO, 'samples/config.json'), 'utf8')) as Record<string, unknown>;
     const input = readFileSync(join(REPO, 'samples/messages.jsonl'), 'utf8');
-    const { args, env } = setup(prefix, { ...sample, poll_interval_seconds: 0.05 }, JSON.parse(readFileSync(join(REPO, 'samples/catalog.json'), 'utf8')));
+    const { args, env } = setup(
+      prefix,
+      { ...sample, poll_interval_seconds: 0.05 },
+      JSON.parse(readFileSync(join(REPO, 'samples/catalog.json'), 'utf8')),
+    );
     const mark = (await s3.requests()).length;
     const result = await runCli(args, { stdin: input, env });
     expect(result.code, result.stderr).toBe(0);
@@ -62,10 +77,15 @@ describe('write to an S3 bucket', () => {
     const keys = await keysOf(store);
     const parts = keys.filter((k) => k.endsWith('.parquet'));
     expect(parts.length).toBeGreaterThan(0);
-    for (const k of parts) expect(k).toMatch(/^docs\/(business_documents|correspondence)\/run_id=[^/]+\/part-\d{5}(-\d+)?\.parquet$/);
+    for (const k of parts)
+      expect(k).toMatch(/^docs\/(business_documents|correspondence)\/run_id=[^/]+\/part-\d{5}(-\d+)?\.parquet$/);
     const manifestKey = keys.find((k) => /^_claude_batch\/runs\/[^/]+\/manifest\.json$/.test(k))!;
     expect(manifestKey).toBeDefined();
-    const manifest = JSON.parse((await store.get(manifestKey))!.toString('utf8')) as { records_in: number; rows_out: number; streams: Array<{ files: string[] }> };
+    const manifest = JSON.parse((await store.get(manifestKey))!.toString('utf8')) as {
+      records_in: number;
+      rows_out: number;
+      streams: Array<{ files: string[] }>;
+    };
     expect(manifest.streams.flatMap((s) => s.files).sort()).toEqual(parts.map((k) => `${store.location}/${k}`).sort());
 
     // The manifest is the commit marker: its PUT comes after every Parquet file's upload finished.
@@ -76,12 +96,20 @@ describe('write to an S3 bucket', () => {
     expect(lastPart).toBeGreaterThanOrEqual(0);
 
     // Downloaded and read as any warehouse would: one row per input record, each with its own answer.
-    const inputRecords = input.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; record?: { stream: string; data: { id: string } } }).filter((m) => m.type === 'RECORD');
+    const inputRecords = input
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; record?: { stream: string; data: { id: string } } })
+      .filter((m) => m.type === 'RECORD');
     const local = await downloadAll(store);
-    const rows = await duck(`SELECT id, _claude_status, _claude_output, run_id FROM read_parquet('${local}/docs/**/*.parquet', hive_partitioning = true) ORDER BY id`);
+    const rows = await duck(
+      `SELECT id, _claude_status, _claude_output, run_id FROM read_parquet('${local}/docs/**/*.parquet', hive_partitioning = true) ORDER BY id`,
+    );
     expect(rows.map((r) => r.id)).toEqual(inputRecords.map((m) => m.record!.data.id).sort());
     expect(new Set(rows.map((r) => r._claude_status))).toEqual(new Set(['succeeded']));
-    expect(rows.every((r) => typeof r._claude_output === 'string' && (r._claude_output as string).length > 0)).toBe(true);
+    expect(rows.every((r) => typeof r._claude_output === 'string' && (r._claude_output as string).length > 0)).toBe(
+      true,
+    );
     expect(manifest.records_in).toBe(inputRecords.length);
     expect(manifest.rows_out).toBe(inputRecords.length);
     // Nothing was staged in the bucket under a temp name, and every staged file left the working folder.
@@ -91,11 +119,16 @@ describe('write to an S3 bucket', () => {
     expect(work.some((f) => /(^|\/)docs\/business_documents\/run_id=[^/]+$/.test(f))).toBe(true);
   });
 
-  it('overwrite: the second complete run removes the first run\'s objects from the bucket', async () => {
+  it("overwrite: the second complete run removes the first run's objects from the bucket", async () => {
     const prefix = `ow-${randomBytes(4).toString('hex')}`;
     const catalog = catalogFor(['notes']);
     catalog.streams[0]!.destination_sync_mode = 'overwrite';
-    const config = { base_url: 'emulator', prompt_template: 'Summarise {{ id }}: {{ body }}', poll_interval_seconds: 0.05, max_requests_per_batch: 5 };
+    const config = {
+      base_url: 'emulator',
+      prompt_template: 'Summarise {{ id }}: {{ body }}',
+      poll_interval_seconds: 0.05,
+      max_requests_per_batch: 5,
+    };
     const run = async (n: number, tag: string) => {
       const { args, env } = setup(prefix, config, catalog);
       const lines = docs(n, tag).map((d) => recordLine('notes', { ...d }));
@@ -115,7 +148,11 @@ describe('write to an S3 bucket', () => {
     expect(secondRuns.size).toBe(1);
     expect([...secondRuns][0]).not.toBe([...firstRuns][0]);
     expect(left).toHaveLength(1);
-    expect(ofType(second.messages, 'LOG').map((m) => m.log.message).join('\n')).toMatch(/overwrite: removed 1 partitions of older runs \(s3:\/\//);
+    expect(
+      ofType(second.messages, 'LOG')
+        .map((m) => m.log.message)
+        .join('\n'),
+    ).toMatch(/overwrite: removed 1 partitions of older runs \(s3:\/\//);
     const local = await downloadAll(store);
     const rows = await duck(`SELECT id FROM read_parquet('${local}/default/notes/**/*.parquet') ORDER BY id`);
     expect(rows.map((r) => r.id)).toEqual(docs(4, 'second').map((d) => d.id));
@@ -125,7 +162,12 @@ describe('write to an S3 bucket', () => {
     const secret = `wJalrXUtnFEMI/K7MDENG/${randomBytes(9).toString('hex')}`;
     const catalog = catalogFor(['notes']);
     const config = { base_url: 'emulator', prompt_template: 'Summarise {{ id }}', poll_interval_seconds: 0.05 };
-    const { args, env } = setup(`denied-${randomBytes(4).toString('hex')}`, config, catalog, { ...s3.config(), access_key_id: 'AKIAUNKNOWNTOS3RVER', secret_access_key: secret, session_token: `${secret}-token` });
+    const { args, env } = setup(`denied-${randomBytes(4).toString('hex')}`, config, catalog, {
+      ...s3.config(),
+      access_key_id: 'AKIAUNKNOWNTOS3RVER',
+      secret_access_key: secret,
+      session_token: `${secret}-token`,
+    });
     const write = await runCli(args, { stdin: recordLine('notes', { id: 'a', title: 't', body: 'b' }) + '\n', env });
     expect(write.code).not.toBe(0);
     const [trace] = traceErrors(write.messages);
@@ -143,7 +185,12 @@ describe('write to an S3 bucket', () => {
     const deadConfig = { ...dead.config(), secret_access_key: `secret-${randomBytes(9).toString('hex')}` };
     await dead.cleanup();
     const catalog = catalogFor(['notes']);
-    const { args, env } = setup('p', { base_url: 'emulator', prompt_template: 'Summarise {{ id }}' }, catalog, deadConfig);
+    const { args, env } = setup(
+      'p',
+      { base_url: 'emulator', prompt_template: 'Summarise {{ id }}' },
+      catalog,
+      deadConfig,
+    );
     const write = await runCli(args, { stdin: recordLine('notes', { id: 'a', title: 't', body: 'b' }) + '\n', env });
     expect(write.code).not.toBe(0);
     const [trace] = traceErrors(write.messages);
@@ -172,10 +219,19 @@ describe('an S3 server that dies mid-run', () => {
         destination_path: `s3://${dying.bucket}/p`,
         s3: { ...dying.config(), secret_access_key: secret },
       };
-      const args = ['write', '--config', writeJson(dir, 'config.json', config), '--catalog', writeJson(dir, 'catalog.json', catalogFor(['notes']))];
+      const args = [
+        'write',
+        '--config',
+        writeJson(dir, 'config.json', config),
+        '--catalog',
+        writeJson(dir, 'catalog.json', catalogFor(['notes'])),
+      ];
       let stopped: Promise<void> | undefined;
       const result = await runCli(args, {
-        stdin: docs(3).map((d) => recordLine('notes', { ...d })).join('\n') + '\n',
+        stdin:
+          docs(3)
+            .map((d) => recordLine('notes', { ...d }))
+            .join('\n') + '\n',
         env: { CLAUDE_BATCH_WORK_DIR: join(dir, 'work') },
         onMessage: (m) => {
           if (m.type === 'LOG' && / submitted as /.test(m.log.message) && !stopped) {
@@ -188,7 +244,9 @@ describe('an S3 server that dies mid-run', () => {
       expect(result.code).not.toBe(0);
       const [trace] = traceErrors(result.messages);
       expect(trace?.trace.error.failure_type).toBe('transient_error');
-      expect(trace?.trace.error.message).toMatch(/cannot upload s3:\/\/dying-bucket\/p\/default\/notes\/run_id=[^/]+\/part-00000\.parquet: the endpoint cannot be reached/);
+      expect(trace?.trace.error.message).toMatch(
+        /cannot upload s3:\/\/dying-bucket\/p\/default\/notes\/run_id=[^/]+\/part-00000\.parquet: the endpoint cannot be reached/,
+      );
       expect(result.stdout + result.stderr).not.toContain(secret);
     } finally {
       await dying.cleanup();
@@ -200,7 +258,11 @@ describe('an S3 server that dies mid-run', () => {
 describe('object-store requests per 1,000 records (the README figure)', () => {
   it('counts what a run of 1,000 records with default batch and file sizes asks of the bucket', async () => {
     const prefix = `cost-${randomBytes(4).toString('hex')}`;
-    const { args, env } = setup(prefix, { base_url: 'emulator', prompt_template: 'Summarise {{ id }}: {{ body }}', poll_interval_seconds: 0.05 }, catalogFor(['notes']));
+    const { args, env } = setup(
+      prefix,
+      { base_url: 'emulator', prompt_template: 'Summarise {{ id }}: {{ body }}', poll_interval_seconds: 0.05 },
+      catalogFor(['notes']),
+    );
     const lines = docs(1000).map((d) => recordLine('notes', { ...d }));
     const mark = (await s3.requests()).length;
     const result = await runCli(args, { stdin: [...lines, stateLine('notes', 1000, 1000)].join('\n') + '\n', env });

@@ -30,7 +30,10 @@ export async function startS3(bucket = 'test-bucket'): Promise<S3Server> {
     execArgv: ['--openssl-legacy-provider'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const [hello] = (await Promise.race([once(child, 'message'), once(child, 'exit').then(() => Promise.reject(new Error('s3rver exited before listening')))])) as [{ port: number }];
+  const [hello] = (await Promise.race([
+    once(child, 'message'),
+    once(child, 'exit').then(() => Promise.reject(new Error('s3rver exited before listening'))),
+  ])) as [{ port: number }];
   const endpoint = `http://127.0.0.1:${hello.port}`;
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -46,8 +49,24 @@ export async function startS3(bucket = 'test-bucket'): Promise<S3Server> {
       child.send('log');
       return ((await reply)[0] as { log: string[] }).log;
     },
-    store: (prefix = '', options = {}) => new S3Store({ bucket, prefix, endpoint, region: 'us-east-1', pathStyle: true, credentials: S3RVER_KEY, maxAttempts: 2, ...options }),
-    config: () => ({ endpoint, region: 'us-east-1', access_key_id: S3RVER_KEY.accessKeyId, secret_access_key: S3RVER_KEY.secretAccessKey, path_style: true }),
+    store: (prefix = '', options = {}) =>
+      new S3Store({
+        bucket,
+        prefix,
+        endpoint,
+        region: 'us-east-1',
+        pathStyle: true,
+        credentials: S3RVER_KEY,
+        maxAttempts: 2,
+        ...options,
+      }),
+    config: () => ({
+      endpoint,
+      region: 'us-east-1',
+      access_key_id: S3RVER_KEY.accessKeyId,
+      secret_access_key: S3RVER_KEY.secretAccessKey,
+      path_style: true,
+    }),
     stop,
     cleanup: async () => {
       await stop();

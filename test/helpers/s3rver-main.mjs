@@ -6,7 +6,14 @@
 import S3rver from 's3rver';
 
 const [directory, bucket] = process.argv.slice(2);
-const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, vhostBuckets: false, configureBuckets: [{ name: bucket }] });
+const server = new S3rver({
+  address: '127.0.0.1',
+  port: 0,
+  directory,
+  silent: true,
+  vhostBuckets: false,
+  configureBuckets: [{ name: bucket }],
+});
 const address = await server.run();
 const requests = [];
 server.httpServer.on('request', (req) => requests.push(`${req.method} ${req.url}`));

@@ -11,7 +11,17 @@ const base = { prompt_template: 'x {{ a }}', base_url: 'emulator' };
 describe('openStore', () => {
   it('gives a LocalStore for a folder and an S3Store for s3://bucket/prefix', () => {
     expect(openStore(parseConfig({ ...base, destination_path: '/tmp/out' }))).toBeInstanceOf(LocalStore);
-    const store = openStore(parseConfig({ ...base, destination_path: 's3://my-bucket/a/b/', s3: { endpoint: 'http://127.0.0.1:9', access_key_id: 'AKIAEXAMPLE', secret_access_key: 'not-a-real-secret-123' } }));
+    const store = openStore(
+      parseConfig({
+        ...base,
+        destination_path: 's3://my-bucket/a/b/',
+        s3: {
+          endpoint: 'http://127.0.0.1:9',
+          access_key_id: 'AKIAEXAMPLE',
+          secret_access_key: 'not-a-real-secret-123',
+        },
+      }),
+    );
     expect(store).toBeInstanceOf(S3Store);
     expect(store.location).toBe('s3://my-bucket/a/b');
     expect((store as S3Store).objectKey('x/y')).toBe('a/b/x/y');
@@ -21,7 +31,15 @@ describe('openStore', () => {
     expect(parseS3Url('s3://bkt')).toEqual({ bucket: 'bkt', prefix: '' });
     expect(parseS3Url('s3://bkt/')).toEqual({ bucket: 'bkt', prefix: '' });
     expect(parseS3Url('s3://b.k-t/p/q')).toEqual({ bucket: 'b.k-t', prefix: 'p/q' });
-    for (const bad of ['s3://', 's3://B', 's3://Upper/p', 's3://ab', 's3://bkt/a//b', 's3://bkt/../x', 's3://bkt_x/p']) {
+    for (const bad of [
+      's3://',
+      's3://B',
+      's3://Upper/p',
+      's3://ab',
+      's3://bkt/a//b',
+      's3://bkt/../x',
+      's3://bkt_x/p',
+    ]) {
       expect(() => parseS3Url(bad), bad).toThrow(/destination_path/);
     }
   });
@@ -29,12 +47,22 @@ describe('openStore', () => {
   it('validates the s3 block with the config and registers its secrets for redaction', () => {
     const secret = 'sEcReT-value-for-the-test-42';
     const token = 'session-token-for-the-test-43';
-    expect(() => parseConfig({ ...base, destination_path: 's3://bkt/p', s3: { access_key_id: 'AKIA1' } })).toThrow(/both access_key_id and secret_access_key/);
-    expect(() => parseConfig({ ...base, destination_path: 's3://bkt/p', s3: { session_token: token } })).toThrow(/session_token needs/);
-    expect(() => parseConfig({ ...base, destination_path: 's3://bkt/p', s3: { endpoint: 'ftp://x' } })).toThrow(/s3\.endpoint/);
+    expect(() => parseConfig({ ...base, destination_path: 's3://bkt/p', s3: { access_key_id: 'AKIA1' } })).toThrow(
+      /both access_key_id and secret_access_key/,
+    );
+    expect(() => parseConfig({ ...base, destination_path: 's3://bkt/p', s3: { session_token: token } })).toThrow(
+      /session_token needs/,
+    );
+    expect(() => parseConfig({ ...base, destination_path: 's3://bkt/p', s3: { endpoint: 'ftp://x' } })).toThrow(
+      /s3\.endpoint/,
+    );
     const err = (() => {
       try {
-        parseConfig({ ...base, destination_path: 's3://bkt/p', s3: { secret_access_key: secret, session_token: token, unknown: 1 } });
+        parseConfig({
+          ...base,
+          destination_path: 's3://bkt/p',
+          s3: { secret_access_key: secret, session_token: token, unknown: 1 },
+        });
       } catch (e) {
         return e as Error;
       }

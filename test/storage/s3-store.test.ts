@@ -74,9 +74,15 @@ describe('S3Store on s3rver', () => {
     expect((await store.get('big/part-00000.parquet'))?.equals(body)).toBe(true);
   });
 
-  it('aborts a multipart upload whose part fails, reporting the part\'s error: no object appears', async () => {
+  it("aborts a multipart upload whose part fails, reporting the part's error: no object appears", async () => {
     const prefix = `mpfail-${randomBytes(4).toString('hex')}`;
-    const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_KEY, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: S3RVER_KEY,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
     // The second part is refused (the request never leaves the client); every other request reaches s3rver.
     client.middlewareStack.add(
       (next, context) => async (args) => {
@@ -91,7 +97,10 @@ describe('S3Store on s3rver', () => {
     const local = join(mkdtempSync(join(tmpdir(), 's3-mp-')), 'big.parquet');
     writeFileSync(local, randomBytes(11 * 1024 * 1024));
     const mark = (await s3.requests()).length;
-    await expect(store.publishFile(local, 'big/part-00000.parquet')).rejects.toMatchObject({ failureType: 'config_error', code: 'STORAGE_ACCESS_DENIED' });
+    await expect(store.publishFile(local, 'big/part-00000.parquet')).rejects.toMatchObject({
+      failureType: 'config_error',
+      code: 'STORAGE_ACCESS_DENIED',
+    });
     const served = (await s3.requests()).slice(mark);
     // The abort is sent (s3rver answers it 405: it has no AbortMultipartUpload), and no completion.
     expect(served.filter((r) => r.startsWith('DELETE ') && r.includes('uploadId='))).toHaveLength(1);
@@ -101,11 +110,20 @@ describe('S3Store on s3rver', () => {
 
   it('falls back to one DeleteObject per key on a server that answers DeleteObjects with NotImplemented', async () => {
     const prefix = `nodelete-${randomBytes(4).toString('hex')}`;
-    const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_KEY });
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: S3RVER_KEY,
+    });
     // Stands in for a server without Multi-Object Delete (the request never leaves the client).
     client.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'DeleteObjectsCommand') throw Object.assign(new Error('A header you provided implies functionality that is not implemented'), { name: 'NotImplemented', $metadata: { httpStatusCode: 501 } });
+        if (context.commandName === 'DeleteObjectsCommand')
+          throw Object.assign(new Error('A header you provided implies functionality that is not implemented'), {
+            name: 'NotImplemented',
+            $metadata: { httpStatusCode: 501 },
+          });
         return next(args);
       },
       { step: 'initialize' },
@@ -121,7 +139,13 @@ describe('S3Store on s3rver', () => {
   });
 
   it('names a missing bucket as a config error', async () => {
-    const store = new S3Store({ bucket: 'no-such-bucket', prefix: 'p', endpoint: s3.endpoint, pathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const store = new S3Store({
+      bucket: 'no-such-bucket',
+      prefix: 'p',
+      endpoint: s3.endpoint,
+      pathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
     const err = await store.put('a', 'x').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectorError);
     expect(err).toMatchObject({ failureType: 'config_error', code: 'STORAGE_NO_BUCKET' });
@@ -130,7 +154,13 @@ describe('S3Store on s3rver', () => {
 
   it('reports a refused key as access denied without the secret', async () => {
     const secret = `wJalrXUtnFEMI-${randomBytes(8).toString('hex')}`;
-    const store = new S3Store({ bucket: s3.bucket, prefix: 'p', endpoint: s3.endpoint, pathStyle: true, credentials: { accessKeyId: 'AKIAUNKNOWNKEY', secretAccessKey: secret, sessionToken: `tok-${secret}` } });
+    const store = new S3Store({
+      bucket: s3.bucket,
+      prefix: 'p',
+      endpoint: s3.endpoint,
+      pathStyle: true,
+      credentials: { accessKeyId: 'AKIAUNKNOWNKEY', secretAccessKey: secret, sessionToken: `tok-${secret}` },
+    });
     const err = (await store.put('a', 'x').catch((e: unknown) => e)) as ConnectorError;
     expect(err).toMatchObject({ failureType: 'config_error', code: 'STORAGE_ACCESS_DENIED' });
     expect(`${err.message}${err.stack}${JSON.stringify(err)}${String(err.cause)}`).not.toContain(secret);
