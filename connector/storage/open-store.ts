@@ -87,10 +87,11 @@ export function openStore(config: { destination_path: string; s3?: S3Settings })
 }
 
 /**
- * The local folder that holds the control state (journals, spool, lock, result cache) of a destination: the
- * destination itself for a local folder; for an object store, a working folder on this machine named after
- * the bucket location (under $CLAUDE_BATCH_WORK_DIR, else the OS temp folder). Interim: the control state
- * moves onto the Store itself (journal/control.ts), after which this folder is scratch.
+ * The local working folder of a destination: the destination itself for a local folder; for an object store,
+ * a folder on this machine named after the bucket location (under $CLAUDE_BATCH_WORK_DIR, else the OS temp
+ * folder). It holds what a process writes at disk speed before it goes to the Store: Parquet files being
+ * staged (sinks/store-output.ts) and the control state's scratch (journal/control.ts). A new pod may start
+ * with it empty.
  */
 export function localWorkRoot(config: { destination_path: string }): string {
   if (!isObjectDestination(config.destination_path)) return config.destination_path;
