@@ -1,7 +1,7 @@
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemError } from '../common/errors.js';
-import { DiskTable, keyHash, MAX_BITS, MIN_BITS, type InsertResult } from '../common/hash-table.js';
+import { type DiskTable, keyHash, MAX_BITS, MIN_BITS, type InsertResult } from '../common/hash-table.js';
 import { tableName, writeMeta } from './files.js';
 import type { SegmentStore } from './segments.js';
 
