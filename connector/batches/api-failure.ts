@@ -227,10 +227,13 @@ function local(err: unknown, action: ApiAction, kind: FailureKind, failureType: 
   };
 }
 
-/** Our own stop (an aborted signal, the SDK's user abort): never retried; the caller decides what stopping means. */
+/**
+ * Our own stop (an aborted signal, the SDK's user abort): never retried; the caller decides what stopping
+ * means. undici's own aborts of a broken connection (an UND_ERR_ code) are network failures, not stops.
+ */
 function isAbort(err: unknown): boolean {
-  const name = (err as { name?: unknown } | null)?.name;
-  return err instanceof Interrupted || err instanceof Anthropic.APIUserAbortError || name === 'AbortError';
+  if (err instanceof Interrupted || err instanceof Anthropic.APIUserAbortError) return true;
+  return (err as { name?: unknown } | null)?.name === 'AbortError' && !causeCodes(err).some((c) => c.startsWith('UND_ERR_'));
 }
 
 /** A connection that broke mid-way (undici "terminated", a reset, the other side closing). */

@@ -197,6 +197,9 @@ describe('classifyApiFailure: no answer', () => {
     for (const err of [new Interrupted(), new Anthropic.APIUserAbortError(), Object.assign(new Error('aborted'), { name: 'AbortError' })]) {
       for (const call of CALLS) expect(classifyApiFailure(err, { call })).toMatchObject({ action: 'give_up', kind: 'aborted' });
     }
+    // undici aborting a request on a broken socket is the network's doing, not ours.
+    const undiciAbort = Object.assign(new Error('Request aborted'), { name: 'AbortError', code: 'UND_ERR_ABORTED' });
+    expect(classifyApiFailure(undiciAbort, { call: 'results' })).toMatchObject({ action: 'retry', kind: 'connection_cut' });
   });
 
   it('gives up on anything else as ours (system_error), and keeps a ConnectorError as it is', () => {
