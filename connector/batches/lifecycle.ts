@@ -1,7 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import Anthropic from '@anthropic-ai/sdk';
-import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { BatchesApi, MessageBatch } from '../ports/batches-api.js';
 import { ConnectorError } from '../common/errors.js';
 import { apiError, httpStatus, isPacing, retryAfterMs } from './api-errors.js';
 import { findUnrecordedBatches } from './reconcile.js';
@@ -104,7 +104,7 @@ export interface Submitted {
  * settled before any other create of ours can start.
  */
 export async function submitBatch(
-  client: Anthropic,
+  api: BatchesApi,
   requestsPath: string,
   expected: { requests: number; since: Date; claimed: (id: string) => boolean; mayExist?: boolean },
   options: LifecycleOptions,
@@ -116,19 +116,14 @@ export async function submitBatch(
     async () => {
       checkStop(options);
       if (doubt) {
-        const [found, ...others] = await findUnrecordedBatches(client, expected);
+        const [found, ...others] = await findUnrecordedBatches(api, expected);
         if (found) return { batch: found, reconciled: true, alternates: others.map((b) => b.id) };
         doubt = false;
       }
       try {
-        // What messages.batches.create() sends, with the body already serialised: the SDK passes a stream through
-        // untouched (auth, headers, timeout and error mapping are the same call's). A stream is read once, so
-        // each attempt gets its own; a file that changed under it fails on the Content-Length, not silently.
-        const batch = await client.post<MessageBatch>('/v1/messages/batches', {
-          body: body.chunks(),
-          headers: { 'content-type': 'application/json', 'content-length': String(body.bytes) },
-          maxRetries: 0,
-        });
+        // A stream is read once, so each attempt gets its own; a file that changed under it fails on the
+        // Content-Length, not silently.
+        const batch = await api.create(body);
         return { batch, reconciled: false, alternates: [] };
       } catch (err) {
         doubt = !provablyRefused(err);
@@ -166,10 +161,10 @@ function retryRetrieve(err: unknown, attempt: number): number | undefined {
 /** The API may not know a batch for a short while after create; after this, a 404 means it is gone. */
 const EARLY_404_WINDOW_MS = 2 * 60_000;
 
-async function retrieve(client: Anthropic, batchId: string, options: LifecycleOptions & { createdAt?: number }): Promise<MessageBatch> {
+async function retrieve(api: BatchesApi, batchId: string, options: LifecycleOptions & { createdAt?: number }): Promise<MessageBatch> {
   const young = options.createdAt === undefined || Date.now() - options.createdAt < EARLY_404_WINDOW_MS;
   const decide = (err: unknown, attempt: number) => (httpStatus(err) === 404 && !young ? undefined : retryRetrieve(err, attempt));
-  return withRetry(() => client.messages.batches.retrieve(batchId), decide, options.retry, options.sleep, undefined, isPacing).catch((err) => {
+  return withRetry(() => api.retrieve(batchId), decide, options.retry, options.sleep, undefined, isPacing).catch((err) => {
     if (httpStatus(err) === 404) throw new BatchLost(batchId, 'the API answers 404 (not found) for this batch id');
     throw apiError(err, `polling batch ${batchId}`);
   });
@@ -180,14 +175,14 @@ async function retrieve(client: Anthropic, batchId: string, options: LifecycleOp
  * collect what has finished without waiting for the rest.
  */
 export async function waitUntilEnded(
-  client: Anthropic,
+  api: BatchesApi,
   batchId: string,
   options: LifecycleOptions & { once?: boolean; createdAt?: number },
   onProgress: (batch: MessageBatch) => void = () => undefined,
 ): Promise<MessageBatch> {
   for (;;) {
     checkStop(options);
-    const batch = await retrieve(client, batchId, options);
+    const batch = await retrieve(api, batchId, options);
     onProgress(batch);
     if (batch.processing_status === 'ended' || options.once) return batch;
     await options.sleep(options.pollIntervalMs);
@@ -200,18 +195,15 @@ export async function waitUntilEnded(
  * not cost the whole download; indexResults() sorts them out. A download cut mid-body (undici "terminated",
  * a reset) is redone from the start and the file rewritten whole, so a partial file is never used.
  */
-export async function downloadResults(client: Anthropic, batchId: string, path: string, options: LifecycleOptions): Promise<number> {
+export async function downloadResults(api: BatchesApi, batchId: string, path: string, options: LifecycleOptions): Promise<number> {
   return withRetry(
     async () => {
       checkStop(options);
-      const batch = await client.messages.batches.retrieve(batchId);
+      const batch = await api.retrieve(batchId);
       if (!batch.results_url) {
         throw new Error(`batch ${batchId} has no results_url yet (processing_status ${batch.processing_status})`);
       }
-      // What the SDK's results() does, minus its JSONL decoder: the body as bytes.
-      const response = await client
-        .get<unknown>(batch.results_url, { headers: { Accept: 'application/binary' }, stream: true, __binaryResponse: true })
-        .asResponse();
+      const response = await api.results(batch.results_url);
       return writeBody(response, path, options);
     },
     (err, attempt) => {
@@ -275,9 +267,9 @@ function isTerminated(err: unknown): boolean {
 }
 
 /** Cancels a batch; an already-ended batch is not an error (there is nothing left to stop). */
-export async function cancelBatch(client: Anthropic, batchId: string): Promise<MessageBatch | undefined> {
+export async function cancelBatch(api: BatchesApi, batchId: string): Promise<MessageBatch | undefined> {
   try {
-    return await client.messages.batches.cancel(batchId);
+    return await api.cancel(batchId);
   } catch (err) {
     const status = httpStatus(err);
     if (status === 400 || status === 404 || status === 409) return undefined;
