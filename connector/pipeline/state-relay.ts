@@ -1,7 +1,7 @@
 import type { Journal } from '../journal/journal.js';
 import { failpoint } from '../common/failpoints.js';
 import type { AirbyteStateMessage } from '../protocol/messages.js';
-import { CheckpointTracker } from './checkpoints.js';
+import type { CheckpointTracker } from './checkpoints.js';
 import type { MessageEmitter } from './emitter.js';
 import { RUN_STATE_STREAM } from './open-batch.js';
 
