@@ -44,7 +44,13 @@ export class BatchPacker implements Packing {
   }
 
   /** Spools one admitted record; returns a promise to await before the next when the spool is over its buffers. */
-  async add(record: AirbyteRecord, stream: ConfiguredStream, lineNumber: number, admitted: Admitted, dataText: string | undefined): Promise<unknown> {
+  async add(
+    record: AirbyteRecord,
+    stream: ConfiguredStream,
+    lineNumber: number,
+    admitted: Admitted,
+    dataText: string | undefined,
+  ): Promise<unknown> {
     const { request, skip, answerFrom, cached, sends, bytes } = admitted;
     if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++));
     const requestsBefore = this.open.requests;
@@ -79,8 +85,22 @@ export class BatchPacker implements Packing {
     this.open = null;
     await batch.spool.seal();
     const { seq } = batch.spool;
-    this.session.journal.append({ type: 'batch_sealed', seq, records: batch.records, requests: batch.requests, bytes: batch.bytes, ...(estimate ? { estimate_usd: estimate } : {}) });
-    const view: SeqView = { seq, records: batch.records, requests: batch.requests, rounds: [{ round: 0, requests: batch.requests, downloaded: false }], tallies: [], finalised: false };
+    this.session.journal.append({
+      type: 'batch_sealed',
+      seq,
+      records: batch.records,
+      requests: batch.requests,
+      bytes: batch.bytes,
+      ...(estimate ? { estimate_usd: estimate } : {}),
+    });
+    const view: SeqView = {
+      seq,
+      records: batch.records,
+      requests: batch.requests,
+      rounds: [{ round: 0, requests: batch.requests, downloaded: false }],
+      tallies: [],
+      finalised: false,
+    };
     this.session.view.seqs.set(seq, view);
     this.session.view.records += batch.records;
     failpoint('after_seal');

@@ -29,7 +29,11 @@ export class CostGate {
   /** A new request joined the open batch. */
   requestAdded(inputTokens: number): void {
     if (this.config.max_cost_usd === undefined) return;
-    this.openUsd += estimateRequestCost({ inputTokens, maxTokens: this.config.max_tokens }, this.config.model, this.prices).upperUsd;
+    this.openUsd += estimateRequestCost(
+      { inputTokens, maxTokens: this.config.max_tokens },
+      this.config.model,
+      this.prices,
+    ).upperUsd;
   }
 
   /** Admits the open batch for submission (or throws BUDGET_EXCEEDED); returns its estimate, now committed. */

@@ -51,7 +51,11 @@ export class BadLines {
     this.count++;
     if (this.count > this.maxBadRecords) {
       const limit = this.maxBadRecords;
-      throw new InputError(err.kind, err.lineNumber, `${err.message.replace(/^stdin line \d+: /, '')}${limit > 0 ? ` (more than max_bad_records = ${limit} bad lines)` : ' (set max_bad_records to skip such lines)'}`);
+      throw new InputError(
+        err.kind,
+        err.lineNumber,
+        `${err.message.replace(/^stdin line \d+: /, '')}${limit > 0 ? ` (more than max_bad_records = ${limit} bad lines)` : ' (set max_bad_records to skip such lines)'}`,
+      );
     }
     const entry = { line: err.lineNumber, kind: err.kind, message: err.message };
     await appendFile(join(this.runDir, 'rejected.jsonl'), JSON.stringify(entry) + '\n', { mode: 0o600 });

@@ -2,7 +2,12 @@ import type { Catalog } from '../config/catalog.js';
 import type { ConnectorConfig } from '../config/config.js';
 import { heapLimitMb } from '../common/heap.js';
 import { indexRound, type RoundIndex } from '../batches/results-file.js';
-import { writeBatchOutput, type BatchOutput, type BatchResults, type BatchWriteContext } from '../sinks/batch-writer.js';
+import {
+  writeBatchOutput,
+  type BatchOutput,
+  type BatchResults,
+  type BatchWriteContext,
+} from '../sinks/batch-writer.js';
 import { OutputThread } from '../sinks/output-thread.js';
 
 /**

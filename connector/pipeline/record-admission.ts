@@ -12,7 +12,10 @@ export function streamOf(catalog: Catalog, record: AirbyteRecord, lineNumber: nu
   const stream = catalog.find({ name: record.stream, namespace: record.namespace });
   if (stream) return stream;
   const ns = record.namespace ? `${record.namespace}.` : '';
-  throw configError('STREAM_NOT_IN_CATALOG', `stdin line ${lineNumber}: RECORD for stream "${ns}${record.stream}", which is not in the configured catalog`);
+  throw configError(
+    'STREAM_NOT_IN_CATALOG',
+    `stdin line ${lineNumber}: RECORD for stream "${ns}${record.stream}", which is not in the configured catalog`,
+  );
 }
 
 /** The requests this run has already put in a sealed or open batch: custom_id → its seq (RequestIndex). */
@@ -60,7 +63,13 @@ export interface Admitted {
  * fit. The caller then adds the record to `packing.open` (or starts a batch) and files a new request in
  * `sent`.
  */
-export async function admitRecord(deps: AdmissionDeps, packing: Packing, record: AirbyteRecord, lineNumber: number, dataText: string | undefined): Promise<Admitted> {
+export async function admitRecord(
+  deps: AdmissionDeps,
+  packing: Packing,
+  record: AirbyteRecord,
+  lineNumber: number,
+  dataText: string | undefined,
+): Promise<Admitted> {
   const { config, builder } = deps;
   // The caps of the batch this record would join (the open one, else the next).
   const limits = batchLimitsFor(config, packing.seq);
@@ -75,5 +84,12 @@ export async function admitRecord(deps: AdmissionDeps, packing: Packing, record:
   const sends = !skip && answerFrom === undefined && !cached;
   const bytes = sends ? request.bytes : 0;
   if (packing.open && sends && !packing.open.fits(request.customId, bytes, limits)) await packing.seal();
-  return { request, sends, bytes, ...(skip ? { skip } : {}), ...(answerFrom !== undefined ? { answerFrom } : {}), ...(cached ? { cached } : {}) };
+  return {
+    request,
+    sends,
+    bytes,
+    ...(skip ? { skip } : {}),
+    ...(answerFrom !== undefined ? { answerFrom } : {}),
+    ...(cached ? { cached } : {}),
+  };
 }

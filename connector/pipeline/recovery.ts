@@ -27,18 +27,26 @@ function echoedPositions(): (e: Extract<JournalEntry, { type: 'state_emitted' }>
  * its sealed seqs really sent (so later duplicates are answered from there), and returns a matcher that
  * recognises the records the platform sends again, and what the run has committed to spend.
  */
-export async function recoverRecords(session: RunSession, destination: string, sent: SentRequests): Promise<{ matcher: ResendMatcher; committedUsd: number }> {
+export async function recoverRecords(
+  session: RunSession,
+  destination: string,
+  sent: SentRequests,
+): Promise<{ matcher: ResendMatcher; committedUsd: number }> {
   const view = session.view;
   session.cleanLeftovers(destination);
   const matcher = new ResendMatcher();
   matcher.addEchoed(Journal.read(journalPath(session.runDir)), echoedPositions());
   for (const seq of view.seqs.values()) {
-    for await (const chunk of textLines(recordsFile(batchDir(session.runDir, seq.seq)))) for (const line of chunk) {
-      const r = JSON.parse(line) as SpooledRecord;
-      // Only requests this seq really sent can answer later duplicates (not skipped, cached or borrowed ones).
-      if (r.answer_from === undefined && !r.skip && !r.cached) sent.add(r.custom_id, seq.seq);
-      matcher.addSpooled(streamKey({ name: r.stream, namespace: r.namespace }), recordFingerprint(r.stream, r.namespace, r.data));
-    }
+    for await (const chunk of textLines(recordsFile(batchDir(session.runDir, seq.seq))))
+      for (const line of chunk) {
+        const r = JSON.parse(line) as SpooledRecord;
+        // Only requests this seq really sent can answer later duplicates (not skipped, cached or borrowed ones).
+        if (r.answer_from === undefined && !r.skip && !r.cached) sent.add(r.custom_id, seq.seq);
+        matcher.addSpooled(
+          streamKey({ name: r.stream, namespace: r.namespace }),
+          recordFingerprint(r.stream, r.namespace, r.data),
+        );
+      }
   }
   const committedUsd = [...view.seqs.values()].reduce((n, s) => n + (s.estimateUsd ?? 0), 0);
   return { matcher, committedUsd };

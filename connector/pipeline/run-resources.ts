@@ -34,7 +34,12 @@ export class RunResources {
     let chosen: OutputSink | undefined;
     try {
       const rc = config.result_cache;
-      if (rc.enabled) cache = await openCache(resultCacheDir(destination, config.base_url), { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 }, log);
+      if (rc.enabled)
+        cache = await openCache(
+          resultCacheDir(destination, config.base_url),
+          { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 },
+          log,
+        );
       chosen = sink ?? chooseSink(config, catalog, cache !== undefined);
       return new RunResources(lock, log, cache, chosen);
     } catch (err) {
@@ -64,7 +69,12 @@ export class RunResources {
   }
 
   /** Writes a seq's rows through the sink and caches its good answers. */
-  async writeOutput(ctx: BatchWriteContext, seq: number, recordsPath: string, results: BatchResults): Promise<StreamTally[]> {
+  async writeOutput(
+    ctx: BatchWriteContext,
+    seq: number,
+    recordsPath: string,
+    results: BatchResults,
+  ): Promise<StreamTally[]> {
     const done = await this.sink.write(ctx, seq, recordsPath, results);
     const { records, tooLarge } = done.cacheable;
     try {
@@ -87,7 +97,8 @@ export class RunResources {
 
   /** A cache that failed in the middle of the run: it is switched off, with a warning, and the run goes on. */
   private cacheFailed(err: unknown): void {
-    if (this.cache) void this.log('WARN', `result cache: ${(err as Error).message}; the cache is off for the rest of this run`);
+    if (this.cache)
+      void this.log('WARN', `result cache: ${(err as Error).message}; the cache is off for the rest of this run`);
     this.closeCache();
   }
 
@@ -98,13 +109,20 @@ export class RunResources {
     try {
       cache?.close();
     } catch (err) {
-      void this.log('WARN', `result cache: ${(err as Error).message}; answers filed since its last checkpoint are filed again by a later run`);
+      void this.log(
+        'WARN',
+        `result cache: ${(err as Error).message}; answers filed since its last checkpoint are filed again by a later run`,
+      );
     }
   }
 }
 
 /** The result cache, or none (with a warning) when it cannot be opened. */
-async function openCache(dir: string, options: { maxEntries: number; maxBytes: number }, log: Log): Promise<ResultCache | undefined> {
+async function openCache(
+  dir: string,
+  options: { maxEntries: number; maxBytes: number },
+  log: Log,
+): Promise<ResultCache | undefined> {
   try {
     return ResultCache.open(dir, options);
   } catch (err) {

@@ -35,7 +35,12 @@ export class StateRelay {
   }
 
   /** A source STATE: `boundary` = the seq of the last batch holding a record read before it (-1 if none). */
-  stateSeen(state: AirbyteStateMessage, text: string | undefined, boundary: number, positions: Record<string, number>): void {
+  stateSeen(
+    state: AirbyteStateMessage,
+    text: string | undefined,
+    boundary: number,
+    positions: Record<string, number>,
+  ): void {
     this.noteSourceState(state);
     this.tracker.stateSeen(state, text, boundary, positions);
     this.sendHeld();
@@ -56,9 +61,18 @@ export class StateRelay {
   }
 
   /** Our own checkpoint: the run id and the batches still in flight, as a STATE of a reserved stream. */
-  sendRunState(state: () => { run_id: string; pending_batches: Array<{ seq: number; batch_id: string }>; finalised_batches: number }): void {
+  sendRunState(
+    state: () => {
+      run_id: string;
+      pending_batches: Array<{ seq: number; batch_id: string }>;
+      finalised_batches: number;
+    },
+  ): void {
     if (this.runState !== 'safe') return;
-    const message: AirbyteStateMessage = { type: 'STREAM', stream: { stream_descriptor: { name: RUN_STATE_STREAM }, stream_state: state() } };
+    const message: AirbyteStateMessage = {
+      type: 'STREAM',
+      stream: { stream_descriptor: { name: RUN_STATE_STREAM }, stream_state: state() },
+    };
     this.emitter.emit((w) => w.state(message));
   }
 
@@ -74,8 +88,12 @@ export class StateRelay {
       return;
     }
     this.runState = 'off';
-    const why = state.type === 'STREAM' ? 'the platform tags source STATEs with ids' : `the source sends ${state.type} states`;
-    void this.emitter.log('INFO', `run STATE messages (emit_run_state) are not sent in this sync: ${why}, and a STATE of our own would fail it`);
+    const why =
+      state.type === 'STREAM' ? 'the platform tags source STATEs with ids' : `the source sends ${state.type} states`;
+    void this.emitter.log(
+      'INFO',
+      `run STATE messages (emit_run_state) are not sent in this sync: ${why}, and a STATE of our own would fail it`,
+    );
   }
 
   /** Sends every held message that may go out now (one pass queued at a time, each message pulled as sent). */
@@ -90,7 +108,12 @@ export class StateRelay {
         // costs nothing either way.
         if (held.kind === 'state') {
           const positions = held.positions;
-          this.journal.append({ type: 'state_emitted', stream: held.stream, records: held.records, ...(positions ? { positions } : {}) });
+          this.journal.append({
+            type: 'state_emitted',
+            stream: held.stream,
+            records: held.records,
+            ...(positions ? { positions } : {}),
+          });
           failpoint('after_state_journaled');
         }
         await writer.line(held.line);

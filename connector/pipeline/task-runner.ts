@@ -110,9 +110,15 @@ export class TaskRunner {
           return;
         }
         const rows = result.tallies.reduce((n, t) => n + t.rows, 0);
-        this.d.progress.finished(view.rounds.map((r) => r.batchId), rows);
+        this.d.progress.finished(
+          view.rounds.map((r) => r.batchId),
+          rows,
+        );
         this.inFlight.delete(view.seq);
-        void this.d.emitter.log('INFO', `batch #${view.seq} written: ${result.tallies.map((t) => `${t.rows} rows → ${t.path}`).join(', ') || 'no rows'}`);
+        void this.d.emitter.log(
+          'INFO',
+          `batch #${view.seq} written: ${result.tallies.map((t) => `${t.rows} rows → ${t.path}`).join(', ') || 'no rows'}`,
+        );
         sendRunState();
         relay.release(view.seq);
       })
@@ -126,14 +132,19 @@ export class TaskRunner {
     const ctx = this.context(session, { retryCanceled: false });
     const task = (async () => {
       const results = await Promise.all(
-        [...view.seqs.values()].filter((s) => !s.finalised).map((s) => this.track(session, s.seq, this.runTask(session, ctx, s))),
+        [...view.seqs.values()]
+          .filter((s) => !s.finalised)
+          .map((s) => this.track(session, s.seq, this.runTask(session, ctx, s))),
       );
       if (results.every((r) => r.state === 'finalised')) {
         await session.complete(this.d.config.model, this.d.prices);
         this.collected.push(view.runId);
         await this.d.emitter.log('INFO', `collected run ${view.runId}: all its batches are written`);
       } else {
-        await this.d.emitter.log('INFO', `run ${view.runId}: ${results.filter((r) => r.state === 'pending').length} batches still processing; a later run collects them`);
+        await this.d.emitter.log(
+          'INFO',
+          `run ${view.runId}: ${results.filter((r) => r.state === 'pending').length} batches still processing; a later run collects them`,
+        );
       }
     })()
       .catch((err) => this.fail(err))
@@ -156,7 +167,13 @@ export class TaskRunner {
   private track(session: RunSession, seq: number, task: Promise<TaskResult>): Promise<TaskResult> {
     const bySeq = this.seqResults.get(session) ?? new Map<number, Promise<'finalised' | 'pending'>>();
     this.seqResults.set(session, bySeq);
-    bySeq.set(seq, task.then((r) => r.state, () => 'pending' as const));
+    bySeq.set(
+      seq,
+      task.then(
+        (r) => r.state,
+        () => 'pending' as const,
+      ),
+    );
     return task;
   }
 
@@ -184,10 +201,15 @@ export class TaskRunner {
       lifecycle,
       poller: this.poller,
       admission: this.admission,
-      resubmit: { retryExpired: config.retry_expired, retryCanceled: (overrides.retryCanceled ?? config.retry_canceled) && !session.view.cancelRequested },
+      resubmit: {
+        retryExpired: config.retry_expired,
+        retryCanceled: (overrides.retryCanceled ?? config.retry_canceled) && !session.view.cancelRequested,
+      },
       maxAttempts: session.view.cancelRequested ? 1 : config.max_attempts,
       cancelled: session.view.cancelRequested,
-      ...(config.output_mode !== 'text' && config.retry_invalid_output ? { truncatedRetryMaxTokens: Math.min(config.max_tokens * 2, 128_000) } : {}),
+      ...(config.output_mode !== 'text' && config.retry_invalid_output
+        ? { truncatedRetryMaxTokens: Math.min(config.max_tokens * 2, 128_000) }
+        : {}),
       claimed: this.d.claimed,
       log: (m) => void emitter.log('INFO', m),
       onSubmitted: (seq, round, batchId) => {
@@ -199,9 +221,13 @@ export class TaskRunner {
         if (!this.waitForResults && round === 0) own.relay.release(seq);
       },
       onPoll: (_seq, batch) => progress.polled(batch),
-      waitForSeq: (seq) => (session.view.seqs.get(seq)?.finalised ? Promise.resolve('finalised') : (this.seqResults.get(session)?.get(seq) ?? Promise.resolve('finalised'))),
+      waitForSeq: (seq) =>
+        session.view.seqs.get(seq)?.finalised
+          ? Promise.resolve('finalised')
+          : (this.seqResults.get(session)?.get(seq) ?? Promise.resolve('finalised')),
       journalView: (seq) => session.view.seqs.get(seq),
-      writeOutput: (seq, recordsPath, results) => this.writers.run(() => resources.writeOutput(output, seq, recordsPath, results)),
+      writeOutput: (seq, recordsPath, results) =>
+        this.writers.run(() => resources.writeOutput(output, seq, recordsPath, results)),
       indexRound: (path, round, expected) => resources.sink.index(path, round, expected),
       submitting: (seq, work) => this.creates.run(gateKey(session, seq), work),
     };

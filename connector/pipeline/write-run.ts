@@ -1,14 +1,20 @@
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Catalog, ConfiguredStream } from '../config/catalog.js';
+import type { Catalog } from '../config/catalog.js';
 import type { ConnectorConfig } from '../config/config.js';
-import { configError, transientError } from '../common/errors.js';
+import { transientError } from '../common/errors.js';
 import { heapLimitIsDefault, heapLimitMb, RECOMMENDED_HEAP_MB } from '../common/heap.js';
 import { Interrupted, type LifecycleOptions } from '../batches/lifecycle.js';
 import { realSleep, timeScale, type Sleep } from '../batches/retry.js';
 import { resolvePrices, type PriceTable } from '../cost/prices.js';
 import { REQUEST_INDEX_FILE, RequestIndex } from '../journal/request-index.js';
-import { streamKey, type AirbyteMessage, type AirbyteRecord, type AirbyteStateMessage, type AirbyteTrace, type StreamDescriptor } from '../protocol/messages.js';
+import {
+  streamKey,
+  type AirbyteMessage,
+  type AirbyteRecord,
+  type AirbyteStateMessage,
+  type AirbyteTrace,
+} from '../protocol/messages.js';
 import { recordDataText } from '../protocol/record-span.js';
 import { stateText } from '../protocol/state-echo.js';
 import type { MessageWriter } from '../protocol/writer.js';
@@ -23,14 +29,15 @@ import { BatchPacker } from './batch-packer.js';
 import { CheckpointTracker, HELD_MESSAGES_FILE } from './checkpoints.js';
 import { CostGate } from './cost-gate.js';
 import { MessageEmitter } from './emitter.js';
-import { configFingerprint, newRunId, requestFingerprint } from './fingerprints.js';
+import { assertSameRequests, configFingerprint, newRunId, requestFingerprint } from './fingerprints.js';
 import { BadLines, readInput } from './input-loop.js';
 import type { OutputSink } from './output-sink.js';
-import { pruneOverwrittenRuns } from './overwrite.js';
+import { overwriteOlderRuns } from './overwrite.js';
+import { SourceReport } from './source-report.js';
 import { Progress } from './progress.js';
-import { admitRecord, streamOf } from './record-admission.js';
+import { admitRecord, streamOf, type AdmissionDeps } from './record-admission.js';
 import { recoverRecords } from './recovery.js';
-import { claimedBatchIds, loadRuns } from './run-registry.js';
+import { claimedBatchIds, loadRuns, type KnownRun } from './run-registry.js';
 import { RunResources } from './run-resources.js';
 import { RunSession } from './run-session.js';
 import { StateRelay } from './state-relay.js';
@@ -87,23 +94,19 @@ export class WriteRun {
   private readonly progress: Progress;
   private readonly clock: Clock;
   private readonly stop = new AbortController();
-  private resources!: RunResources;
   private session!: RunSession;
   private relay!: StateRelay;
   private sent!: RequestIndex;
   private packer!: BatchPacker;
+  private admission!: AdmissionDeps;
   private tasks!: TaskRunner;
   /** Recognises records the platform re-sends into a resumed run; counts each stream's records in any run. */
   private matcher = new ResendMatcher();
   private resumedRecords = false;
   private recordsIn = 0;
   private recordsAlreadyOwned = 0;
-  /**
-   * What the source said about itself on stdin: an ERROR trace, or streams it reported INCOMPLETE. The end of
-   * the input then does not mean a stream is complete, and overwrite must not drop its older complete data.
-   */
-  private sourceFailed = false;
-  private readonly incompleteStreams = new Set<string>();
+  /** What the source said about itself (an ERROR, INCOMPLETE streams): overwrite keeps older data then. */
+  private readonly source = new SourceReport();
 
   constructor(private readonly o: WriteRunOptions) {
     this.builder = new RequestBuilder(o.config);
@@ -123,7 +126,10 @@ export class WriteRun {
     try {
       if (this.o.config.sink === 'parquet') await log('INFO', `Parquet output is written ${resources.sink.where}`);
       if (heapLimitIsDefault()) {
-        await log('INFO', `Node runs with its default heap limit (${Math.round(heapLimitMb())} MB), under which V8 keeps more garbage; --max-old-space-size=${RECOMMENDED_HEAP_MB} (as the Docker image starts it) trades ~10% more garbage-collection CPU for a lower peak`);
+        await log(
+          'INFO',
+          `Node runs with its default heap limit (${Math.round(heapLimitMb())} MB), under which V8 keeps more garbage; --max-old-space-size=${RECOMMENDED_HEAP_MB} (as the Docker image starts it) trades ~10% more garbage-collection CPU for a lower peak`,
+        );
       }
       return await this.runLocked(resources);
     } finally {
@@ -131,35 +137,29 @@ export class WriteRun {
     }
   }
 
+  /** Picks up what earlier runs left, opens this run, reads the input into batches, and ends the run. */
   private async runLocked(resources: RunResources): Promise<WriteOutcome> {
-    const { config } = this.o;
-    this.resources = resources;
-    const destination = config.destination_path;
-    const runs = loadRuns(destination);
+    const runs = loadRuns(this.o.config.destination_path);
     const unfinished = runs.filter((r) => !r.view.completed);
-    const resume = unfinished.filter((r) => !r.view.detached && !r.view.cancelRequested).at(-1);
-    if (resume && resume.view.requestFingerprint !== requestFingerprint(config)) {
-      throw configError(
-        'RUN_CONFIG_CHANGED',
-        `run ${resume.view.runId} in ${destination} is unfinished and was started with different request settings (model, prompt templates, system prompt, max_tokens, temperature, or the output, prompt caching, token budget and oversize settings). ` +
-          `Restore them and run again to resume it, or run "cancel --config <this config> --run ${resume.view.runId}" to stop it and have its finished results written before changing the config.`,
-      );
-    }
-    const { api, lifecycle } = this.o;
+    const resume = this.runToResume(unfinished);
+    const { config, api, lifecycle } = this.o;
     const sleep = lifecycle.sleep ?? this.clock.sleep;
-    this.tasks = new TaskRunner({ config, api, lifecycle: { ...lifecycle, sleep }, clock: this.clock, stop: this.stop, emitter: this.emitter, progress: this.progress, resources, writeBase: this.writeBase, prices: this.prices, claimed: claimedBatchIds(runs) });
+    this.tasks = new TaskRunner({
+      config,
+      api,
+      lifecycle: { ...lifecycle, sleep },
+      clock: this.clock,
+      stop: this.stop,
+      emitter: this.emitter,
+      progress: this.progress,
+      resources,
+      writeBase: this.writeBase,
+      prices: this.prices,
+      claimed: claimedBatchIds(runs),
+    });
     for (const other of unfinished) if (other !== resume) this.tasks.collect(RunSession.reopen(other.dir, other.view));
 
-    this.session = resume
-      ? RunSession.reopen(resume.dir, resume.view)
-      : RunSession.create(destination, this.o.runId ?? newRunId(), { config: configFingerprint(config), request: requestFingerprint(config) }, config.wait);
-    const attempt = this.session.view.attempts + 1;
-    this.session.journal.append({ type: 'attempt_started', attempt, at: this.isoNow() });
-    await this.emitter.log('INFO', `run ${this.session.runId} ${resume ? `resumed (attempt ${attempt})` : 'started'}; control files in ${this.session.runDir}`);
-    this.sent = new RequestIndex(join(this.session.runDir, REQUEST_INDEX_FILE));
-    this.relay = new StateRelay(this.emitter, this.session.journal, new CheckpointTracker(join(this.session.runDir, HELD_MESSAGES_FILE)), config.emit_run_state);
-    this.tasks.attach({ session: this.session, relay: this.relay, sendRunState: () => this.sendRunState() });
-    this.packer = new BatchPacker(this.session, this.builder, this.costs, this.sent, () => this.clock.now(), (view) => this.tasks.start(view));
+    await this.openSession(resume, resources);
     try {
       if (resume) await this.recover();
     } catch (err) {
@@ -167,13 +167,65 @@ export class WriteRun {
       this.relay.close();
       throw err;
     }
+    return await this.readAndWrite();
+  }
 
+  /** The interrupted run this write resumes, if any: it must have been started under the same requests. */
+  private runToResume(unfinished: KnownRun[]): KnownRun | undefined {
+    const resume = unfinished.filter((r) => !r.view.detached && !r.view.cancelRequested).at(-1);
+    if (resume) assertSameRequests(resume.view, this.o.config);
+    return resume;
+  }
+
+  /** This run's journal, its scratch index of sent requests, its STATE relay and its packer. */
+  private async openSession(resume: KnownRun | undefined, resources: RunResources): Promise<void> {
+    const { config } = this.o;
+    const destination = config.destination_path;
+    this.session = resume
+      ? RunSession.reopen(resume.dir, resume.view)
+      : RunSession.create(
+          destination,
+          this.o.runId ?? newRunId(),
+          { config: configFingerprint(config), request: requestFingerprint(config) },
+          config.wait,
+        );
+    const attempt = this.session.view.attempts + 1;
+    this.session.journal.append({ type: 'attempt_started', attempt, at: this.isoNow() });
+    await this.emitter.log(
+      'INFO',
+      `run ${this.session.runId} ${resume ? `resumed (attempt ${attempt})` : 'started'}; control files in ${this.session.runDir}`,
+    );
+    this.sent = new RequestIndex(join(this.session.runDir, REQUEST_INDEX_FILE));
+    const cachedAnswer = (id: string) => resources.cachedAnswer(id);
+    this.admission = { config, builder: this.builder, sent: this.sent, cachedAnswer };
+    this.relay = new StateRelay(
+      this.emitter,
+      this.session.journal,
+      new CheckpointTracker(join(this.session.runDir, HELD_MESSAGES_FILE)),
+      config.emit_run_state,
+    );
+    this.tasks.attach({ session: this.session, relay: this.relay, sendRunState: () => this.sendRunState() });
+    this.packer = new BatchPacker(
+      this.session,
+      this.builder,
+      this.costs,
+      this.sent,
+      () => this.clock.now(),
+      (view) => this.tasks.start(view),
+    );
+  }
+
+  private async readAndWrite(): Promise<WriteOutcome> {
+    const { config } = this.o;
     this.progress.start();
     // While batches process for hours, the run's own STATE (when the sync takes it) goes out at least every 15 min.
     const stopTicks = this.clock.every(CHECKPOINT_INTERVAL_MS, () => this.sendRunState());
     try {
       const bad = new BadLines(config.max_bad_records, this.session.runDir, (m) => this.emitter.log('WARN', m));
-      await readInput(this.o.input, this.stop.signal, { message: (m, line) => this.onMessage(m, line), reject: (err) => bad.reject(err) });
+      await readInput(this.o.input, this.stop.signal, {
+        message: (m, line) => this.onMessage(m, line),
+        reject: (err) => bad.reject(err),
+      });
       if (this.stop.signal.aborted) await this.packer.discard();
       else await this.packer.seal();
       await this.tasks.settled();
@@ -202,17 +254,32 @@ export class WriteRun {
       if (seq.finalised) this.relay.release(seq.seq);
       else this.tasks.start(seq);
     }
-    await this.emitter.log('INFO', `recovered ${view.seqs.size} sealed batches (${this.session.unfinalised.length} unfinished) holding ${this.matcher.size} records; re-sent copies of those records are not submitted again`);
+    await this.emitter.log(
+      'INFO',
+      `recovered ${view.seqs.size} sealed batches (${this.session.unfinalised.length} unfinished) holding ${this.matcher.size} records; re-sent copies of those records are not submitted again`,
+    );
   }
 
   private async onMessage(message: AirbyteMessage, line: { lineNumber: number; text: string }): Promise<void> {
-    if (message.type === 'RECORD') await this.addRecord(message.record, line.lineNumber, line.text.length, recordDataText(line.text));
-    else if (message.type === 'STATE') this.relay.stateSeen(message.state, stateText(line.text), this.packer.lastSeqWithRecords, this.positionsAt(message.state));
+    if (message.type === 'RECORD')
+      await this.addRecord(message.record, line.lineNumber, line.text.length, recordDataText(line.text));
+    else if (message.type === 'STATE')
+      this.relay.stateSeen(
+        message.state,
+        stateText(line.text),
+        this.packer.lastSeqWithRecords,
+        this.positionsAt(message.state),
+      );
     else if (message.type === 'TRACE') this.noteSourceTrace(message.trace, line.text);
     // LOG and other message types from the source are not ours to act on.
   }
 
-  private async addRecord(record: AirbyteRecord, lineNumber: number, bytesIn: number, dataText: string | undefined): Promise<void> {
+  private async addRecord(
+    record: AirbyteRecord,
+    lineNumber: number,
+    bytesIn: number,
+    dataText: string | undefined,
+  ): Promise<void> {
     const stream = streamOf(this.o.catalog, record, lineNumber);
     this.progress.recordRead(stream, bytesIn);
     this.recordsIn++;
@@ -223,8 +290,7 @@ export class WriteRun {
       this.relay.recordSeen(stream);
       return;
     }
-    const deps = { config: this.o.config, builder: this.builder, sent: this.sent, cachedAnswer: (id: string) => this.resources.cachedAnswer(id) };
-    const admitted = await admitRecord(deps, this.packer, record, lineNumber, dataText);
+    const admitted = await admitRecord(this.admission, this.packer, record, lineNumber, dataText);
     if (this.stop.signal.aborted) return;
     const backpressure = await this.packer.add(record, stream, lineNumber, admitted, dataText);
     this.relay.recordSeen(stream);
@@ -245,14 +311,18 @@ export class WriteRun {
     };
     if (pending > 0) {
       this.session.journal.append({ type: 'run_detached', at: this.isoNow(), pending });
-      await this.emitter.log('INFO', `run ${this.session.runId}: ${pending} batches submitted and still processing (wait = submit_only); the next write collects and writes them`);
+      await this.emitter.log(
+        'INFO',
+        `run ${this.session.runId}: ${pending} batches submitted and still processing (wait = submit_only); the next write collects and writes them`,
+      );
       return await this.end(base);
     }
     // Every source STATE is on stdout before the run is journaled complete: a run killed after that point has
     // nothing left for the platform to re-send after its last STATE.
     await this.emitter.flushed();
     const manifest = await this.session.complete(this.o.config.model, this.prices);
-    await this.overwrite();
+    const log = (level: 'INFO' | 'WARN', m: string) => this.emitter.log(level, m);
+    await overwriteOlderRuns(this.o.config.destination_path, this.o.catalog, this.session.runId, this.source, log);
     return await this.end({ ...base, manifest });
   }
 
@@ -261,19 +331,6 @@ export class WriteRun {
     this.progress.end(true);
     await this.emitter.flushed();
     return outcome;
-  }
-
-  /** Overwrite mode: older complete runs' partitions of the streams this run wrote in full go. */
-  private async overwrite(): Promise<void> {
-    const { destination_path: destination } = this.o.config;
-    const completed = new Set(loadRuns(destination).filter((r) => r.view.completed).map((r) => r.view.runId));
-    const partial = (stream: ConfiguredStream) => this.sourceFailed || this.incompleteStreams.has(streamKey(stream));
-    const { removed: pruned, kept } = await pruneOverwrittenRuns(destination, this.o.catalog, this.session.runId, completed, partial);
-    if (pruned.length) await this.emitter.log('INFO', `overwrite: removed ${pruned.length} partitions of older runs (${pruned.join(', ')})`);
-    if (kept.length) {
-      const why = this.sourceFailed ? 'the source reported an error' : 'the source reported them incomplete';
-      await this.emitter.log('WARN', `overwrite: older runs of ${kept.join(', ')} are kept, since ${why}; the next complete run replaces them`);
-    }
   }
 
   /** A run that failed or was stopped: what is in flight settles, the journal says so, the error goes up. */
@@ -302,19 +359,16 @@ export class WriteRun {
    * what this one did.
    */
   private noteSourceTrace(trace: AirbyteTrace | undefined, line: string): void {
-    if (typeof trace !== 'object' || trace === null) return;
-    if (trace.type === 'ERROR') this.sourceFailed = true;
-    else if (trace.type === 'STREAM_STATUS' && trace.stream_status?.status === 'INCOMPLETE') {
-      const descriptor = trace.stream_status.stream_descriptor as StreamDescriptor | undefined;
-      if (descriptor && typeof descriptor.name === 'string') this.incompleteStreams.add(streamKey(descriptor));
-    }
-    if (this.o.config.sink !== 'parquet' && (trace.type === 'ERROR' || trace.type === 'STREAM_STATUS')) this.relay.traceSeen(line, this.packer.lastSeqWithRecords);
+    const passOn = this.source.noteTrace(trace);
+    if (passOn && this.o.config.sink !== 'parquet') this.relay.traceSeen(line, this.packer.lastSeqWithRecords);
   }
 
   /** Where each stream stands when a source STATE is read: a resume's candidate for where the platform restarts. */
   private positionsAt(state: AirbyteStateMessage): Record<string, number> {
     const descriptor = state.type === 'STREAM' ? state.stream?.stream_descriptor : undefined;
-    return descriptor ? { [streamKey(descriptor)]: this.matcher.position(streamKey(descriptor)) } : this.matcher.positions();
+    return descriptor
+      ? { [streamKey(descriptor)]: this.matcher.position(streamKey(descriptor)) }
+      : this.matcher.positions();
   }
 
   /** Our own checkpoint: the run id and the batches still in flight (see StateRelay.sendRunState). */

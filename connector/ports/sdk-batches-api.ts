@@ -18,7 +18,10 @@ export function sdkBatchesApi(client: Anthropic): BatchesApi {
       return { data: page.data, has_more: page.has_more };
     },
     // What the SDK's results() does, minus its JSONL decoder: the body as bytes.
-    results: (resultsUrl) => client.get<unknown>(resultsUrl, { headers: { Accept: 'application/binary' }, stream: true, __binaryResponse: true }).asResponse(),
+    results: (resultsUrl) =>
+      client
+        .get<unknown>(resultsUrl, { headers: { Accept: 'application/binary' }, stream: true, __binaryResponse: true })
+        .asResponse(),
     cancel: (batchId) => client.messages.batches.cancel(batchId),
   };
 }

@@ -51,7 +51,9 @@ export class FakeBatchesApi implements BatchesApi {
     if (text.length !== body.bytes) throw new Error(`body is ${text.length} bytes, announced ${body.bytes}`);
     const status = this.failCreates.shift();
     if (status !== undefined) throw apiError(status);
-    const { requests } = JSON.parse(text.toString('utf8')) as { requests: Array<{ custom_id: string; params: { max_tokens: number } }> };
+    const { requests } = JSON.parse(text.toString('utf8')) as {
+      requests: Array<{ custom_id: string; params: { max_tokens: number } }>;
+    };
     const id = `msgbatch_fake${String(this.batches.length).padStart(4, '0')}`;
     const batch: MessageBatch = {
       id,
@@ -65,7 +67,11 @@ export class FakeBatchesApi implements BatchesApi {
       archived_at: null,
       results_url: null,
     };
-    this.batches.push({ batch, customIds: requests.map((r) => r.custom_id), maxTokens: requests.map((r) => r.params.max_tokens) });
+    this.batches.push({
+      batch,
+      customIds: requests.map((r) => r.custom_id),
+      maxTokens: requests.map((r) => r.params.max_tokens),
+    });
     for (const w of this.createdWaiters.filter((w) => this.batches.length >= w.n)) w.resolve();
     if (this.acceptThenFail > 0) {
       this.acceptThenFail--;
@@ -92,10 +98,23 @@ export class FakeBatchesApi implements BatchesApi {
       const a = this.answer(customId, attempt);
       if ('error' in a) counts.errored++;
       else counts.succeeded++;
-      lines.push(JSON.stringify({ custom_id: customId, result: 'error' in a ? { type: 'errored', error: { type: 'error', error: { type: a.error, message: 'fake failure' } } } : succeeded(a.text) }));
+      lines.push(
+        JSON.stringify({
+          custom_id: customId,
+          result:
+            'error' in a
+              ? { type: 'errored', error: { type: 'error', error: { type: a.error, message: 'fake failure' } } }
+              : succeeded(a.text),
+        }),
+      );
     }
     this.bodies.set(id, lines.join('\n') + '\n');
-    Object.assign(b.batch, { processing_status: 'ended', request_counts: counts, ended_at: new Date(this.clock.now()).toISOString(), results_url: `https://fake.invalid/${id}/results` });
+    Object.assign(b.batch, {
+      processing_status: 'ended',
+      request_counts: counts,
+      ended_at: new Date(this.clock.now()).toISOString(),
+      results_url: `https://fake.invalid/${id}/results`,
+    });
   }
 
   private readonly bodies = new Map<string, string>();
@@ -142,13 +161,27 @@ export class FakeBatchesApi implements BatchesApi {
 function succeeded(text: string) {
   return {
     type: 'succeeded',
-    message: { id: 'msg_fake', type: 'message', role: 'assistant', model: 'claude-fake', content: [{ type: 'text', text }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 10, output_tokens: 5 } },
+    message: {
+      id: 'msg_fake',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-fake',
+      content: [{ type: 'text', text }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage: { input_tokens: 10, output_tokens: 5 },
+    },
   };
 }
 
 export function apiError(status: number): Error {
   const type = status === 404 ? 'not_found_error' : status === 429 ? 'rate_limit_error' : 'api_error';
-  return Anthropic.APIError.generate(status, { type: 'error', error: { type, message: `fake ${status}` } }, `fake ${status}`, new Headers());
+  return Anthropic.APIError.generate(
+    status,
+    { type: 'error', error: { type, message: `fake ${status}` } },
+    `fake ${status}`,
+    new Headers(),
+  );
 }
 
 /**
@@ -228,7 +261,11 @@ export class FakeSink implements OutputSink {
       else if (r.cached) Object.assign(row, { status: 'cached', text: r.cached });
       else {
         const from = r.answer_from === undefined ? results : results.foreign?.get(r.answer_from);
-        Object.assign(row, answerOf(from?.index, from?.files ?? [], r.custom_id) ?? (results.unanswered ? { status: results.unanswered.status } : {}));
+        Object.assign(
+          row,
+          answerOf(from?.index, from?.files ?? [], r.custom_id) ??
+            (results.unanswered ? { status: results.unanswered.status } : {}),
+        );
       }
       this.rows.push(row);
       const t = tallies.get(r.stream) ?? emptyTally(r.stream, seq);
@@ -247,18 +284,39 @@ export class FakeSink implements OutputSink {
   async close(): Promise<void> {}
 }
 
-function answerOf(index: ResultIndex | undefined, files: Array<string | undefined>, customId: string): Partial<Row> | undefined {
+function answerOf(
+  index: ResultIndex | undefined,
+  files: Array<string | undefined>,
+  customId: string,
+): Partial<Row> | undefined {
   const at = index?.get(customId);
   const file = at && files[at.round];
   if (!at || !file) return undefined;
-  const line = JSON.parse(readFileSync(file).subarray(at.offset, at.offset + at.length).toString('utf8')) as { result: { type: string; message?: { content: Array<{ text: string }> } } };
+  const line = JSON.parse(
+    readFileSync(file)
+      .subarray(at.offset, at.offset + at.length)
+      .toString('utf8'),
+  ) as { result: { type: string; message?: { content: Array<{ text: string }> } } };
   return { status: line.result.type, ...(line.result.message ? { text: line.result.message.content[0]!.text } : {}) };
 }
 
 function emptyTally(stream: string, seq: number): StreamTally {
   const path = `memory://${stream}/part-${seq}`;
   const usage = { requests: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
-  return { stream, namespace: null, path, paths: [path], rows: 0, byStatus: {}, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, billed: { ...usage }, cachedUsage: { ...usage } };
+  return {
+    stream,
+    namespace: null,
+    path,
+    paths: [path],
+    rows: 0,
+    byStatus: {},
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    billed: { ...usage },
+    cachedUsage: { ...usage },
+  };
 }
 
 /** Stdout as the test sees it: each protocol line, parsed, in order; STATE lines also go to `events`. */
@@ -272,7 +330,10 @@ export function stdout(events: string[]): { stream: PassThrough; lines: Array<Re
       const m = JSON.parse(buffered.slice(0, i)) as Record<string, unknown>;
       buffered = buffered.slice(i + 1);
       lines.push(m);
-      if (m.type === 'STATE') events.push(`state ${JSON.stringify((m.state as { stream?: { stream_state?: unknown } }).stream?.stream_state)}`);
+      if (m.type === 'STATE')
+        events.push(
+          `state ${JSON.stringify((m.state as { stream?: { stream_state?: unknown } }).stream?.stream_state)}`,
+        );
     }
   });
   return { stream, lines };

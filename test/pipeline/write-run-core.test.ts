@@ -13,10 +13,25 @@ import { estimateCommand } from '../../connector/commands/estimate.js';
 import { tempDir, writeJson } from '../helpers/cli.js';
 import { FakeBatchesApi, FakeSink, ManualClock, stdout, type Answer } from './fakes.js';
 
-const catalogRaw = { streams: [{ stream: { name: 'notes', json_schema: { type: 'object', properties: { id: { type: 'integer' }, body: { type: 'string' } } } }, destination_sync_mode: 'append' }] };
+const catalogRaw = {
+  streams: [
+    {
+      stream: {
+        name: 'notes',
+        json_schema: { type: 'object', properties: { id: { type: 'integer' }, body: { type: 'string' } } },
+      },
+      destination_sync_mode: 'append',
+    },
+  ],
+};
 
-const record = (id: number, body = `note ${id}`) => JSON.stringify({ type: 'RECORD', record: { stream: 'notes', data: { id, body }, emitted_at: 1 } });
-const state = (cursor: number) => JSON.stringify({ type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: 'notes' }, stream_state: { cursor } } } });
+const record = (id: number, body = `note ${id}`) =>
+  JSON.stringify({ type: 'RECORD', record: { stream: 'notes', data: { id, body }, emitted_at: 1 } });
+const state = (cursor: number) =>
+  JSON.stringify({
+    type: 'STATE',
+    state: { type: 'STREAM', stream: { stream_descriptor: { name: 'notes' }, stream_state: { cursor } } },
+  });
 
 let dirs: string[] = [];
 afterEach(() => {
@@ -26,7 +41,14 @@ afterEach(() => {
 function setup(extra: Record<string, unknown> = {}, answer?: (customId: string, attempt: number) => Answer) {
   const dir = tempDir('claude-batch-core-');
   dirs.push(dir);
-  const raw = { base_url: 'emulator', destination_path: join(dir, 'dest'), prompt_template: 'Summarise: {{ body }}', result_cache: { enabled: false }, emit_run_state: false, ...extra };
+  const raw = {
+    base_url: 'emulator',
+    destination_path: join(dir, 'dest'),
+    prompt_template: 'Summarise: {{ body }}',
+    result_cache: { enabled: false },
+    emit_run_state: false,
+    ...extra,
+  };
   const config = parseConfig(raw, {});
   const catalog = parseCatalog(catalogRaw);
   const clock = new ManualClock();
@@ -35,7 +57,8 @@ function setup(extra: Record<string, unknown> = {}, answer?: (customId: string, 
   const sink = new FakeSink(events);
   const builder = new RequestBuilder(config);
   /** The custom_id write gives a record's request (the same builder, so the test does not restate the hash). */
-  const idOf = (line: string) => builder.build((JSON.parse(line) as { record: Parameters<RequestBuilder['build']>[0] }).record, {}).customId;
+  const idOf = (line: string) =>
+    builder.build((JSON.parse(line) as { record: Parameters<RequestBuilder['build']>[0] }).record, {}).customId;
   const start = (lines: string[], more: Partial<WriteRunOptions> = {}) => {
     const out = stdout(events);
     const run = new WriteRun({
@@ -54,7 +77,10 @@ function setup(extra: Record<string, unknown> = {}, answer?: (customId: string, 
   return { dir, raw, config, clock, api, sink, events, idOf, start };
 }
 
-const states = (lines: Array<Record<string, unknown>>) => lines.filter((m) => m.type === 'STATE').map((m) => (m.state as { stream: { stream_state: { cursor: number } } }).stream.stream_state.cursor);
+const states = (lines: Array<Record<string, unknown>>) =>
+  lines
+    .filter((m) => m.type === 'STATE')
+    .map((m) => (m.state as { stream: { stream_state: { cursor: number } } }).stream.stream_state.cursor);
 
 describe('WriteRun over in-memory ports', () => {
   it('sends each record as a request with its custom_id and writes every answer, whatever order results come in', async () => {
@@ -68,17 +94,24 @@ describe('WriteRun over in-memory ports', () => {
     expect(t.api.batches[0]!.customIds).toEqual(ids);
     expect(new Set(ids).size).toBe(3);
     // The fake answered in reverse order; each row still carries its own request's answer.
-    expect(t.sink.rows.map((r) => [r.customId, r.status, r.text])).toEqual(ids.map((id) => [id, 'succeeded', `answer to ${id}`]));
+    expect(t.sink.rows.map((r) => [r.customId, r.status, r.text])).toEqual(
+      ids.map((id) => [id, 'succeeded', `answer to ${id}`]),
+    );
     expect(states(out.lines)).toEqual([1]);
   });
 
   it('resubmits an errored request once, in a follow-up batch, and writes its second answer', async () => {
-    const t = setup({}, (id, attempt) => (id.endsWith(flaky.slice(-6)) && attempt === 0 ? { error: 'overloaded_error' } : { text: `ok ${id} #${attempt}` }));
+    const t = setup({}, (id, attempt) =>
+      id.endsWith(flaky.slice(-6)) && attempt === 0 ? { error: 'overloaded_error' } : { text: `ok ${id} #${attempt}` },
+    );
     const input = [record(1), record(2)];
     const flaky = t.idOf(input[1]!);
     const outcome = await t.start(input).done;
     expect(t.api.batches.map((b) => b.customIds)).toEqual([[t.idOf(input[0]!), flaky], [flaky]]);
-    expect(t.sink.rows.find((r) => r.customId === flaky)).toMatchObject({ status: 'succeeded', text: `ok ${flaky} #1` });
+    expect(t.sink.rows.find((r) => r.customId === flaky)).toMatchObject({
+      status: 'succeeded',
+      text: `ok ${flaky} #1`,
+    });
     expect(outcome.manifest?.rows_out).toBe(2);
   });
 
@@ -127,7 +160,11 @@ describe('WriteRun over in-memory ports', () => {
     const outcome = await t.start(input).done;
     const same = t.idOf(input[0]!);
     expect(t.api.batches.flatMap((b) => b.customIds).filter((id) => id === same)).toHaveLength(1);
-    expect(t.sink.rows.filter((r) => r.customId === same).map((r) => r.text)).toEqual([`answer to ${same}`, `answer to ${same}`, `answer to ${same}`]);
+    expect(t.sink.rows.filter((r) => r.customId === same).map((r) => r.text)).toEqual([
+      `answer to ${same}`,
+      `answer to ${same}`,
+      `answer to ${same}`,
+    ]);
     expect(outcome.manifest?.rows_out).toBe(4);
   });
 
@@ -136,7 +173,11 @@ describe('WriteRun over in-memory ports', () => {
     const input = [record(1, 'same'), record(2), record(3, 'same'), record(4), record(5, 'same')];
     await t.start(input).done;
     const sink = new (await import('node:stream')).PassThrough();
-    const e = await estimateCommand({ config: writeJson(t.dir, 'config.json', t.raw), catalog: writeJson(t.dir, 'catalog.json', catalogRaw) }, Readable.from(input.map((l) => l + '\n')), sink);
+    const e = await estimateCommand(
+      { config: writeJson(t.dir, 'config.json', t.raw), catalog: writeJson(t.dir, 'catalog.json', catalogRaw) },
+      Readable.from(input.map((l) => l + '\n')),
+      sink,
+    );
     expect(e.requests_to_send).toBe(t.api.batches.reduce((n, b) => n + b.customIds.length, 0));
     expect(e.batches).toBe(t.api.batches.length);
     expect(e.duplicates).toBe(2);
