@@ -73,6 +73,8 @@ export async function estimateCommand(options: { config: string; catalog: string
   // that send nothing still fill it); only batches with requests are sent.
   const scratch = mkdtempSync(join(tmpdir(), 'claude-batch-estimate-'));
   const sent = new RequestIndex(join(scratch, REQUEST_INDEX_FILE));
+  // Every request id read so far (sent or not): a repeat counts as a duplicate, the first as cached or sent.
+  const seen = new RequestIndex(join(scratch, 'seen-index'));
   const packing = new ImaginaryBatches(e);
   const deps = { config, builder, sent, cachedAnswer: (id: string) => cache?.get(id) };
   try {
@@ -95,15 +97,18 @@ export async function estimateCommand(options: { config: string; catalog: string
       if (skip) e.skipped++;
       else if (request.truncated) e.truncated++;
       if (skip) continue;
+      const repeat = seen.get(request.customId) !== undefined;
+      if (!repeat) seen.add(request.customId, 0);
       if (isNew) {
         sent.add(request.customId, packing.seq);
         e.requests_to_send++;
         e.estimated_input_tokens += builder.inputTokens(request);
-      } else if (admitted.cached) e.cached++;
+      } else if (admitted.cached && !repeat) e.cached++;
       else e.duplicates++;
     }
   } finally {
     sent.close();
+    seen.close();
     rmSync(scratch, { recursive: true, force: true });
     cache?.close();
     lock?.release();
