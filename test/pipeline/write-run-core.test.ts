@@ -2,7 +2,7 @@
 // answers (out of order, an errored request, a create that fails) → rows at the sink → STATEs after their rows.
 // Nothing waits on wall time: the fake API ends batches when the test (or its first look) says so.
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCatalog } from '../../connector/config/catalog.js';
 import { parseConfig } from '../../connector/config/config.js';
@@ -172,7 +172,7 @@ describe('WriteRun over in-memory ports', () => {
     const t = setup({ max_requests_per_batch: 2 });
     const input = [record(1, 'same'), record(2), record(3, 'same'), record(4), record(5, 'same')];
     await t.start(input).done;
-    const sink = new (await import('node:stream')).PassThrough();
+    const sink = new PassThrough();
     const e = await estimateCommand(
       { config: writeJson(t.dir, 'config.json', t.raw), catalog: writeJson(t.dir, 'catalog.json', catalogRaw) },
       Readable.from(input.map((l) => l + '\n')),
