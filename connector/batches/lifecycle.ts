@@ -1,7 +1,6 @@
 import { constants as fsConstants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import type Anthropic from '@anthropic-ai/sdk';
-import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { BatchesApi, MessageBatch } from '../ports/batches-api.js';
 import { transientError } from '../common/errors.js';
 import { classifyApiFailure, RESULTS_NOT_READY } from './api-failure.js';
 import { Interrupted } from './interrupted.js';
@@ -93,7 +92,7 @@ export interface Submitted {
  * ours can start.
  */
 export async function submitBatch(
-  client: Anthropic,
+  api: BatchesApi,
   requestsPath: string,
   expected: { requests: number; since: Date; claimed: (id: string) => boolean; mayExist?: boolean },
   options: LifecycleOptions,
@@ -108,19 +107,14 @@ export async function submitBatch(
       checkStop(options);
       calling = 'list';
       if (doubt) {
-        const [found, ...others] = await findUnrecordedBatches(client, expected);
+        const [found, ...others] = await findUnrecordedBatches(api, expected);
         if (found) return { batch: found, reconciled: true, alternates: others.map((b) => b.id) };
         doubt = false;
       }
       calling = 'create';
-      // What messages.batches.create() sends, with the body already serialised: the SDK passes a stream through
-      // untouched (auth, headers, timeout and error mapping are the same call's). A stream is read once, so
-      // each attempt gets its own; a file that changed under it fails on the Content-Length, not silently.
-      const batch = await client.post<MessageBatch>('/v1/messages/batches', {
-        body: body.chunks(),
-        headers: { 'content-type': 'application/json', 'content-length': String(body.bytes) },
-        maxRetries: 0,
-      });
+      // A stream is read once, so each attempt gets its own; a file that changed under it fails on the
+      // Content-Length, not silently.
+      const batch = await api.create(body);
       return { batch, reconciled: false, alternates: [] };
     },
     (err, attempt) => {
@@ -139,10 +133,10 @@ export async function submitBatch(
 }
 
 /** Retrieve is idempotent: transient failures are retried, and a 404 soon after the create too (see EARLY_404_WINDOW_MS). */
-async function retrieve(client: Anthropic, batchId: string, options: LifecycleOptions & { createdAt?: number }): Promise<MessageBatch> {
+async function retrieve(api: BatchesApi, batchId: string, options: LifecycleOptions & { createdAt?: number }): Promise<MessageBatch> {
   const context = { call: 'retrieve', ...(options.createdAt !== undefined ? { createdAt: options.createdAt } : {}) } as const;
   const classify = (err: unknown, attempt: number) => classifyApiFailure(err, { ...context, attempt });
-  return withRetry(() => client.messages.batches.retrieve(batchId), classify, options.retry, options.sleep).catch((err) => {
+  return withRetry(() => api.retrieve(batchId), classify, options.retry, options.sleep).catch((err) => {
     const failure = classifyApiFailure(err, context);
     if (failure.kind === 'not_found') throw new BatchLost(batchId, 'the API answers 404 (not found) for this batch id');
     throw failure.error(`polling batch ${batchId}`);
@@ -154,14 +148,14 @@ async function retrieve(client: Anthropic, batchId: string, options: LifecycleOp
  * collect what has finished without waiting for the rest.
  */
 export async function waitUntilEnded(
-  client: Anthropic,
+  api: BatchesApi,
   batchId: string,
   options: LifecycleOptions & { once?: boolean; createdAt?: number },
   onProgress: (batch: MessageBatch) => void = () => undefined,
 ): Promise<MessageBatch> {
   for (;;) {
     checkStop(options);
-    const batch = await retrieve(client, batchId, options);
+    const batch = await retrieve(api, batchId, options);
     onProgress(batch);
     if (batch.processing_status === 'ended' || options.once) return batch;
     await options.sleep(options.pollIntervalMs);
@@ -174,18 +168,15 @@ export async function waitUntilEnded(
  * not cost the whole download; indexResults() sorts them out. A download cut mid-body (undici "terminated",
  * a reset) is redone from the start and the file rewritten whole, so a partial file is never used.
  */
-export async function downloadResults(client: Anthropic, batchId: string, path: string, options: LifecycleOptions): Promise<number> {
+export async function downloadResults(api: BatchesApi, batchId: string, path: string, options: LifecycleOptions): Promise<number> {
   return withRetry(
     async () => {
       checkStop(options);
-      const batch = await client.messages.batches.retrieve(batchId);
+      const batch = await api.retrieve(batchId);
       if (!batch.results_url) {
         throw transientError(RESULTS_NOT_READY, `batch ${batchId} has no results_url yet (processing_status ${batch.processing_status})`);
       }
-      // What the SDK's results() does, minus its JSONL decoder: the body as bytes.
-      const response = await client
-        .get<unknown>(batch.results_url, { headers: { Accept: 'application/binary' }, stream: true, __binaryResponse: true })
-        .asResponse();
+      const response = await api.results(batch.results_url);
       return writeBody(response, path, options);
     },
     (err, attempt) => classifyApiFailure(err, { call: 'results', attempt }),
@@ -235,9 +226,9 @@ async function writeBody(response: Response, path: string, options: LifecycleOpt
 }
 
 /** Cancels a batch; an already-ended batch is not an error (there is nothing left to stop). */
-export async function cancelBatch(client: Anthropic, batchId: string): Promise<MessageBatch | undefined> {
+export async function cancelBatch(api: BatchesApi, batchId: string): Promise<MessageBatch | undefined> {
   try {
-    return await client.messages.batches.cancel(batchId);
+    return await api.cancel(batchId);
   } catch (err) {
     const failure = classifyApiFailure(err, { call: 'cancel' });
     if (failure.action === 'settled') return undefined;

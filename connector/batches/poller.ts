@@ -1,5 +1,4 @@
-import type Anthropic from '@anthropic-ai/sdk';
-import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { BatchesApi, MessageBatch } from '../ports/batches-api.js';
 import { classifyApiFailure } from './api-failure.js';
 import { Interrupted, waitUntilEnded, type LifecycleOptions } from './lifecycle.js';
 import { withRetry } from './retry.js';
@@ -28,7 +27,7 @@ export class BatchPoller {
   calls = 0;
 
   constructor(
-    private readonly client: Anthropic,
+    private readonly api: BatchesApi,
     private readonly options: LifecycleOptions,
   ) {}
 
@@ -79,7 +78,7 @@ export class BatchPoller {
       if (seen.has(id)) continue;
       try {
         this.calls++;
-        const batch = await waitUntilEnded(this.client, id, { ...this.options, once: true, ...(w.createdAt !== undefined ? { createdAt: w.createdAt } : {}) });
+        const batch = await waitUntilEnded(this.api, id, { ...this.options, once: true, ...(w.createdAt !== undefined ? { createdAt: w.createdAt } : {}) });
         this.settle(batch);
       } catch (err) {
         if (err instanceof Interrupted) throw err;
@@ -108,7 +107,7 @@ export class BatchPoller {
     return withRetry(
       async () => {
         this.calls++;
-        return await this.client.messages.batches.list({ limit: PAGE, ...(after ? { after_id: after } : {}) });
+        return await this.api.list({ limit: PAGE, ...(after ? { after_id: after } : {}) });
       },
       (err, attempt) => classifyApiFailure(err, { call: 'list', attempt }),
       this.options.retry,

@@ -1,5 +1,4 @@
-import type Anthropic from '@anthropic-ai/sdk';
-import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { BatchesApi, MessageBatch } from '../ports/batches-api.js';
 
 /** Host and API clocks differ a little; a batch created this long before the journaled submit time still counts. */
 const CLOCK_SKEW_MS = 30_000;
@@ -20,16 +19,22 @@ const total = (b: MessageBatch) => Object.values(b.request_counts).reduce((n, c)
  * without answering ours are the requests sent again (BatchTask.classify).
  */
 export async function findUnrecordedBatches(
-  client: Anthropic,
+  api: BatchesApi,
   expected: { requests: number; since: Date; claimed: (id: string) => boolean },
 ): Promise<MessageBatch[]> {
   const at = expected.since.getTime();
   const found: Array<{ batch: MessageBatch; distance: number }> = [];
-  for await (const batch of client.messages.batches.list({ limit: 100 })) {
-    const created = Date.parse(batch.created_at);
-    if (created < at - CLOCK_SKEW_MS) break;
-    if (total(batch) !== expected.requests || expected.claimed(batch.id)) continue;
-    found.push({ batch, distance: Math.abs(created - at) });
+  let after: string | undefined;
+  listing: for (;;) {
+    const page = await api.list({ limit: 100, ...(after ? { after_id: after } : {}) });
+    for (const batch of page.data) {
+      const created = Date.parse(batch.created_at);
+      if (created < at - CLOCK_SKEW_MS) break listing;
+      if (total(batch) !== expected.requests || expected.claimed(batch.id)) continue;
+      found.push({ batch, distance: Math.abs(created - at) });
+    }
+    after = page.data.at(-1)?.id;
+    if (!page.has_more || after === undefined) break;
   }
   return found.sort((a, b) => a.distance - b.distance).map((f) => f.batch);
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type ConnectorConfig } from '../config/config.js';
 import { cancelBatch } from '../batches/lifecycle.js';
+import { sdkBatchesApi } from '../ports/sdk-batches-api.js';
 import { loadRuns, journalPath } from '../pipeline/run-registry.js';
 import { Journal } from '../journal/journal.js';
 import { pendingBatchIds } from '../journal/run-view.js';
@@ -48,7 +49,7 @@ async function cancelRuns(options: CancelOptions, config: ConnectorConfig, out: 
     for (const run of runs) {
       const ids = pendingBatchIds(run.view).map((p) => p.batchId);
       for (const id of ids) {
-        const batch = await cancelBatch(api!.client, id);
+        const batch = await cancelBatch(sdkBatchesApi(api!.client), id);
         out.write(`run ${run.view.runId}: batch ${id} ${batch ? batch.processing_status : 'had already ended'}\n`);
         cancelled.push(id);
       }

@@ -1,20 +1,21 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { loadCatalog } from '../config/catalog.js';
 import { loadConfig } from '../config/config.js';
-import { configError } from '../common/errors.js';
 import { ResultCache } from '../cache/result-cache.js';
 import { estimateRequestCost } from '../cost/estimate.js';
 import { priceFor, resolvePrices } from '../cost/prices.js';
 import { BatchShape } from '../pipeline/open-batch.js';
-import { batchLimitsFor, buildLimits, skipFor } from '../pipeline/record-policy.js';
+import { admitRecord, streamOf, type Packing } from '../pipeline/record-admission.js';
 import { InputError, parseMessage, readLines } from '../protocol/reader.js';
 import { recordDataText } from '../protocol/record-span.js';
 import { RequestBuilder } from '../requests/build.js';
 import { CONTROL_DIR, resultCacheDir } from '../sinks/layout.js';
 import { localWorkRoot } from '../storage/open-store.js';
 import { DestinationLock } from '../journal/lock.js';
+import { REQUEST_INDEX_FILE, RequestIndex } from '../journal/request-index.js';
 
 export interface Estimate {
   model: string;
@@ -67,19 +68,16 @@ export async function estimateCommand(options: { config: string; catalog: string
     same_work_synchronous_usd: null,
     note: 'token counts are a local estimate (about 4 characters per token); cost assumes every request uses all of max_tokens, at the price table in connector/cost/prices.ts plus price_overrides',
   };
-  const seen = new Set<string>();
-  // Packing is write's own (BatchShape, and the same caps per batch number, ramp-up included): a batch seals
-  // on its request count, body size, or record count (records that send nothing — duplicates, cache hits,
-  // skipped — still fill it); only batches with requests are sent.
-  let shape = new BatchShape();
-  let sealed = 0;
-  let limits = batchLimitsFor(config, sealed);
-  const seal = () => {
-    if (shape.records === 0) return;
-    if (shape.requests > 0) e.batches++;
-    shape = new BatchShape();
-    limits = batchLimitsFor(config, ++sealed);
-  };
+  // Packing is write's own: the same admission (admitRecord: skips, identical requests answered by the batch
+  // that sends them, cache hits), the same caps per batch number (ramp-up included), and the same on-disk
+  // index of requests already sent. A batch seals on its request count, body size, or record count (records
+  // that send nothing still fill it); only batches with requests are sent.
+  const scratch = mkdtempSync(join(tmpdir(), 'claude-batch-estimate-'));
+  const sent = new RequestIndex(join(scratch, REQUEST_INDEX_FILE));
+  // Every request id read so far (sent or not): a repeat counts as a duplicate, the first as cached or sent.
+  const seen = new RequestIndex(join(scratch, 'seen-index'));
+  const packing = new ImaginaryBatches(e);
+  const deps = { config, builder, sent, cachedAnswer: (id: string) => cache?.get(id) };
   try {
     for await (const line of readLines(input)) {
       let message;
@@ -92,34 +90,31 @@ export async function estimateCommand(options: { config: string; catalog: string
       }
       if (message?.type !== 'RECORD') continue;
       const record = message.record;
-      if (!catalog.find({ name: record.stream, namespace: record.namespace })) {
-        throw configError('STREAM_NOT_IN_CATALOG', `stdin line ${line.lineNumber}: RECORD for stream "${record.stream}", which is not in the configured catalog`);
-      }
+      streamOf(catalog, record, line.lineNumber);
       e.records++;
-      const request = builder.build(record, buildLimits(config), recordDataText(line.text));
-      const skip = skipFor(request, config, line.lineNumber);
-      if (!shape.hasRoomForRecord(limits.maxRequests)) seal();
-      const id = request.customId;
-      const cached = !skip && !seen.has(id) && cache?.get(id) !== undefined;
-      const sends = !skip && !cached && (!seen.has(id) || shape.sends(id));
-      if (sends && !shape.fits(id, request.bytes, limits)) seal();
-      const isNew = shape.count(sends ? id : undefined, request.bytes);
+      const admitted = await admitRecord(deps, packing, record, line.lineNumber, recordDataText(line.text));
+      const { request, skip, sends } = admitted;
+      const isNew = packing.open.count(sends ? request.customId : undefined, request.bytes);
       if (skip) e.skipped++;
       else if (request.truncated) e.truncated++;
       if (skip) continue;
-      if (seen.has(id)) e.duplicates++;
-      else if (cached) e.cached++;
-      seen.add(id);
+      const repeat = seen.get(request.customId) !== undefined;
+      if (!repeat) seen.add(request.customId, 0);
       if (isNew) {
+        sent.add(request.customId, packing.seq);
         e.requests_to_send++;
         e.estimated_input_tokens += builder.inputTokens(request);
-      }
+      } else if (admitted.cached && !repeat) e.cached++;
+      else e.duplicates++;
     }
   } finally {
+    sent.close();
+    seen.close();
+    rmSync(scratch, { recursive: true, force: true });
     cache?.close();
     lock?.release();
   }
-  seal();
+  await packing.seal();
   e.max_output_tokens = e.requests_to_send * config.max_tokens;
   if (priceFor(config.model, prices)) {
     const total = { inputTokens: e.estimated_input_tokens, maxTokens: e.max_output_tokens };
@@ -131,3 +126,18 @@ export async function estimateCommand(options: { config: string; catalog: string
 }
 
 const round = (usd: number) => Math.round(usd * 1e6) / 1e6;
+
+/** The batches `write` would pack, counted, not spooled: the open one is always there (sealing an empty one is a no-op). */
+class ImaginaryBatches implements Packing {
+  open = new BatchShape();
+  seq = 0;
+
+  constructor(private readonly e: Estimate) {}
+
+  async seal(): Promise<void> {
+    if (this.open.records === 0) return;
+    if (this.open.requests > 0) this.e.batches++;
+    this.open = new BatchShape();
+    this.seq++;
+  }
+}

@@ -5,6 +5,8 @@ import type { MessageWriter } from '../protocol/writer.js';
 import { realSleep, DEFAULT_RETRY, timeScale, type Sleep } from '../batches/retry.js';
 import { RequestBuilder } from '../requests/build.js';
 import { WriteRun, type WriteOutcome } from '../pipeline/write-run.js';
+import { sdkBatchesApi } from '../ports/sdk-batches-api.js';
+import { systemClock } from '../ports/clock.js';
 import { RUN_STATE_STREAM } from '../pipeline/open-batch.js';
 import { loadRuns } from '../pipeline/run-registry.js';
 import { openApiTarget } from './api-target.js';
@@ -86,11 +88,12 @@ async function writeStoppable(options: WriteCommandOptions, input: Readable, wri
     const run = new WriteRun({
       config,
       catalog,
-      client: api.client,
+      api: sdkBatchesApi(api.client),
       input,
       writer,
       signal: stopping,
-      lifecycle: { pollIntervalMs: config.poll_interval_seconds * 1000, retry: DEFAULT_RETRY, sleep: abortableSleep(sleep, stopping) },
+      clock: systemClock(abortableSleep(sleep, stopping), timeScale()),
+      lifecycle: { pollIntervalMs: config.poll_interval_seconds * 1000, retry: DEFAULT_RETRY },
     });
     const outcome = await run.run();
     const m = outcome.manifest;

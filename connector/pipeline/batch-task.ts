@@ -1,13 +1,13 @@
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
-import type Anthropic from '@anthropic-ai/sdk';
 import { BatchLost, downloadResults, submitBatch, waitUntilEnded, type LifecycleOptions } from '../batches/lifecycle.js';
 import { resubmitReason, type ResubmitPolicy } from '../batches/outcome.js';
 import { mergeRound, type ResultIndex, type RoundIndex } from '../batches/results-file.js';
 import type { BatchResults } from '../sinks/batch-writer.js';
 import type { StreamTally } from '../journal/tally.js';
 import type { BatchPoller } from '../batches/poller.js';
+import type { BatchesApi, MessageBatch } from '../ports/batches-api.js';
 import type { QueueAdmission } from './admission.js';
 import type { Journal } from '../journal/journal.js';
 import type { RoundView, SeqView } from '../journal/run-view.js';
@@ -18,7 +18,9 @@ import { fsyncPath } from '../common/durable.js';
 import { batchDir, recordsFile, requestsFile, resultsFile, roundDir } from '../journal/spool.js';
 
 export interface BatchTaskContext {
-  client: Anthropic;
+  api: BatchesApi;
+  /** The clock's now (ms): journaled times. */
+  now: () => number;
   journal: Journal;
   runDir: string;
   lifecycle: LifecycleOptions;
@@ -31,7 +33,7 @@ export interface BatchTaskContext {
   claimed: Set<string>;
   log: (message: string) => void;
   onSubmitted: (seq: number, round: number, batchId: string) => void;
-  onPoll: (seq: number, batch: Anthropic.Messages.MessageBatch) => void;
+  onPoll: (seq: number, batch: MessageBatch) => void;
   /** Resolves when an earlier seq of the same run is written ('pending' if it is left processing). */
   waitForSeq: (seq: number) => Promise<'finalised' | 'pending'>;
   journalView: (seq: number) => SeqView | undefined;
@@ -168,7 +170,7 @@ export class BatchTask {
   }
 
   private async submit(round: RoundView): Promise<void> {
-    const { client, journal, claimed } = this.ctx;
+    const { api, journal, claimed } = this.ctx;
     const path = requestsFile(this.dir, round.round);
     const { admission, lifecycle } = this.ctx;
     const { batch, reconciled, alternates } = await this.ctx.submitting(this.seq, async () => {
@@ -180,13 +182,13 @@ export class BatchTask {
       const mayExist = round.submittingAt !== undefined;
       if (!mayExist) {
         // Journaled inside the gate: no other create of ours starts until this one's answer is recorded.
-        round.submittingAt = new Date().toISOString();
+        round.submittingAt = new Date(this.ctx.now()).toISOString();
         journal.append({ type: 'batch_submitting', seq: this.seq, round: round.round, at: round.submittingAt });
       }
       const expected = { requests: round.requests, since: new Date(round.submittingAt!), claimed: (id: string) => claimed.has(id), mayExist };
       failpoint('before_create');
       const options = admission ? { ...lifecycle, sleep: admission.retrySleep(lifecycle.sleep, round.requests) } : lifecycle;
-      const submitted = await submitBatch(client, path, expected, options).catch((err: unknown) => {
+      const submitted = await submitBatch(api, path, expected, options).catch((err: unknown) => {
         this.release(round);
         throw err;
       });
@@ -226,21 +228,21 @@ export class BatchTask {
     }
     try {
       const createdAt = round.submittedAt ? Date.parse(round.submittedAt) : undefined;
-      const onPoll = (b: Anthropic.Messages.MessageBatch) => this.ctx.onPoll(this.seq, b);
+      const onPoll = (b: MessageBatch) => this.ctx.onPoll(this.seq, b);
       const ended =
         waitForResults && this.ctx.poller
           ? await this.ctx.poller.waitUntilEnded(batchId, createdAt, onPoll)
-          : await waitUntilEnded(this.ctx.client, batchId, { ...this.ctx.lifecycle, once: !waitForResults, ...(createdAt !== undefined ? { createdAt } : {}) }, onPoll);
+          : await waitUntilEnded(this.ctx.api, batchId, { ...this.ctx.lifecycle, once: !waitForResults, ...(createdAt !== undefined ? { createdAt } : {}) }, onPoll);
       // submit_only leaves it processing and never looks again: it stops counting against our own cap (the
       // API's 429s still pace later creates), or max_queued_requests would wait forever on batches nobody polls.
       this.release(round);
       if (ended.processing_status !== 'ended') return 'pending';
       const counts = { ...ended.request_counts } as unknown as Record<string, number>;
       if (!round.counts) {
-        this.ctx.journal.append({ type: 'batch_ended', seq: this.seq, round: round.round, batch_id: batchId, counts, at: ended.ended_at ?? new Date().toISOString() });
+        this.ctx.journal.append({ type: 'batch_ended', seq: this.seq, round: round.round, batch_id: batchId, counts, at: ended.ended_at ?? new Date(this.ctx.now()).toISOString() });
         round.counts = counts;
       }
-      const lines = await downloadResults(this.ctx.client, batchId, resultsFile(this.dir, round.round), this.ctx.lifecycle);
+      const lines = await downloadResults(this.ctx.api, batchId, resultsFile(this.dir, round.round), this.ctx.lifecycle);
       failpoint('after_download');
       this.ctx.journal.append({ type: 'results_downloaded', seq: this.seq, round: round.round, batch_id: batchId, lines });
       round.downloaded = true;
@@ -269,7 +271,7 @@ export class BatchTask {
     const [next, ...rest] = previous?.lost === NOT_OURS ? (previous.alternates ?? []) : [];
     if (!next) return false;
     const round = this.view.rounds[r]!;
-    this.recordSubmitted(round, next, new Date().toISOString(), true, rest);
+    this.recordSubmitted(round, next, new Date(this.ctx.now()).toISOString(), true, rest);
     this.ctx.log(`batch #${this.seq}: adopting ${next}, the next batch listing found for it, before sending anything again`);
     return true;
   }

@@ -6,6 +6,7 @@ import type { RunManifest } from '../sinks/manifest.js';
 import { manifestKey, partitionDir, partitionKey, PARTITION_KEY, runControlDir } from '../sinks/layout.js';
 import type { Store } from '../storage/store.js';
 import type { LocalStore } from '../storage/local-store.js';
+import { loadRuns } from './run-registry.js';
 
 /** An older run's manifest, or undefined if it cannot be read. */
 function readManifest(destination: string, runId: string): RunManifest | undefined {
@@ -28,7 +29,8 @@ async function readStoredManifest(store: Store, runId: string): Promise<RunManif
 
 /** The generation an older run wrote a stream under, from its manifest; undefined if it does not say. */
 function generationOf(manifest: RunManifest | undefined, stream: ConfiguredStream): number | undefined {
-  return manifest?.streams.find((s) => s.stream === stream.name && (s.namespace ?? null) === stream.namespace)?.generation_id;
+  return manifest?.streams.find((s) => s.stream === stream.name && (s.namespace ?? null) === stream.namespace)
+    ?.generation_id;
 }
 
 /**
@@ -41,7 +43,9 @@ function generationOf(manifest: RunManifest | undefined, stream: ConfiguredStrea
  */
 function supersedes(stream: ConfiguredStream, olderGeneration: number | undefined): boolean {
   if (stream.minimumGenerationId > 0) {
-    return olderGeneration === undefined ? stream.destinationSyncMode === 'overwrite' : olderGeneration < stream.minimumGenerationId;
+    return olderGeneration === undefined
+      ? stream.destinationSyncMode === 'overwrite'
+      : olderGeneration < stream.minimumGenerationId;
   }
   return stream.destinationSyncMode === 'overwrite';
 }
@@ -138,4 +142,35 @@ async function pruneStoredRuns(
     }
   }
   return { removed, kept };
+}
+
+/**
+ * Once a run is complete: removes older complete runs' partitions it supersedes (see pruneOverwrittenRuns),
+ * except of streams the source did not finish, and says what it removed and kept.
+ */
+export async function overwriteOlderRuns(
+  store: Store,
+  /** Where the destination's run journals are (the destination itself for a local folder). */
+  controlRoot: string,
+  catalog: Catalog,
+  runId: string,
+  source: { partial: (stream: ConfiguredStream) => boolean; why: string },
+  log: (level: 'INFO' | 'WARN', message: string) => Promise<void>,
+): Promise<void> {
+  const completed = new Set(
+    loadRuns(controlRoot)
+      .filter((r) => r.view.completed)
+      .map((r) => r.view.runId),
+  );
+  const { removed, kept } = await pruneOverwrittenRuns(store, catalog, runId, completed, (s) =>
+    source.partial(s),
+  );
+  if (removed.length)
+    await log('INFO', `overwrite: removed ${removed.length} partitions of older runs (${removed.join(', ')})`);
+  if (kept.length) {
+    await log(
+      'WARN',
+      `overwrite: older runs of ${kept.join(', ')} are kept, since ${source.why}; the next complete run replaces them`,
+    );
+  }
 }

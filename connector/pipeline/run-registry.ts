@@ -7,11 +7,17 @@ import { foldJournal, type RunView } from '../journal/run-view.js';
 export const journalPath = (runDir: string) => join(runDir, 'journal.jsonl');
 export const runsDir = (destination: string) => join(destination, CONTROL_DIR, 'runs');
 
+/** A run a destination's journal knows: its control folder and its folded journal. */
+export interface KnownRun {
+  dir: string;
+  view: RunView;
+}
+
 /** Every run the destination's journals know, oldest first. */
-export function loadRuns(destination: string): Array<{ dir: string; view: RunView }> {
+export function loadRuns(destination: string): KnownRun[] {
   const root = runsDir(destination);
   if (!existsSync(root)) return [];
-  const runs = [];
+  const runs: KnownRun[] = [];
   for (const name of readdirSync(root).sort()) {
     const dir = join(root, name);
     const view = foldJournal(Journal.read(journalPath(dir)));

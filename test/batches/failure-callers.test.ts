@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BatchLost, cancelBatch, submitBatch, waitUntilEnded, type LifecycleOptions } from '../../connector/batches/lifecycle.js';
 import { BatchPoller } from '../../connector/batches/poller.js';
+import { sdkBatchesApi } from '../../connector/ports/sdk-batches-api.js';
 import { ConnectorError } from '../../connector/common/errors.js';
 import { ask, clientFor, harnessPerTest } from '../emulator/helpers.js';
 
@@ -45,7 +46,7 @@ describe('submitBatch', () => {
     const { client, emu } = await harness();
     emu.faults.http.push({ endpoint: 'create', status: 500, afterEffect: true, retryAfterMs: 250, calls: [1] });
     const o = options();
-    const submitted = await submitBatch(client, requestsFile('adopt', 3), expected(3), o);
+    const submitted = await submitBatch(sdkBatchesApi(client), requestsFile('adopt', 3), expected(3), o);
     expect(submitted.reconciled).toBe(true);
     expect(emu.calls.create).toBe(1);
     expect(emu.calls.list).toBe(1);
@@ -57,7 +58,7 @@ describe('submitBatch', () => {
     const { client, emu } = await harness();
     emu.faults.http.push({ endpoint: 'create', status: 429, retryAfterSeconds: 30, calls: [1, 2, 3] });
     const o = options(1000);
-    const submitted = await submitBatch(client, requestsFile('paced', 2), expected(2), o);
+    const submitted = await submitBatch(sdkBatchesApi(client), requestsFile('paced', 2), expected(2), o);
     expect(submitted.reconciled).toBe(false);
     expect(o.waits).toEqual([30_000, 30_000, 30_000]);
     expect(emu.calls.create).toBe(4);
@@ -67,7 +68,7 @@ describe('submitBatch', () => {
   it('lists before creating again after the connection was reset mid-create', async () => {
     const { client, emu } = await harness();
     emu.faults.http.push({ endpoint: 'create', resetConnection: true, calls: [1] });
-    const submitted = await submitBatch(client, requestsFile('reset', 2), expected(2), options());
+    const submitted = await submitBatch(sdkBatchesApi(client), requestsFile('reset', 2), expected(2), options());
     expect(submitted.reconciled).toBe(false);
     expect(emu.calls.list).toBe(1);
     expect(emu.calls.create).toBe(2);
@@ -77,7 +78,7 @@ describe('submitBatch', () => {
   it('stops at once on the spend cap, as a config_error', async () => {
     const { client, emu } = await harness();
     emu.faults.http.push({ endpoint: 'create', status: 429, errorCode: 'enforced_spend_limit_reached' });
-    const err = await rejection(submitBatch(client, requestsFile('capped', 1), expected(1), options()));
+    const err = await rejection(submitBatch(sdkBatchesApi(client), requestsFile('capped', 1), expected(1), options()));
     expect(err).toBeInstanceOf(ConnectorError);
     expect(err).toMatchObject({ failureType: 'config_error', code: 'API_SPEND_LIMIT' });
     expect((err as Error).message).toMatch(/^creating a batch failed: HTTP 429 rate_limit_error: .*request_id req_.*spend limit is reached/);
@@ -87,7 +88,7 @@ describe('submitBatch', () => {
   it('stops at once when the API says not to retry', async () => {
     const { client, emu } = await harness();
     emu.faults.http.push({ endpoint: 'create', status: 503, shouldRetry: false });
-    const err = await rejection(submitBatch(client, requestsFile('no-retry', 1), expected(1), options()));
+    const err = await rejection(submitBatch(sdkBatchesApi(client), requestsFile('no-retry', 1), expected(1), options()));
     expect(err).toMatchObject({ failureType: 'transient_error', code: 'API_503' });
     expect(emu.calls.create).toBe(1);
   });
@@ -99,17 +100,17 @@ describe('waitUntilEnded, cancelBatch and the poller', () => {
     emu.faults.notFoundAfterCreate = 2;
     const batch = await client.messages.batches.create({ requests: [ask('young', 'hi')] });
     const o = options();
-    const ended = await waitUntilEnded(client, batch.id, { ...o, createdAt: Date.now() });
+    const ended = await waitUntilEnded(sdkBatchesApi(client), batch.id, { ...o, createdAt: Date.now() });
     expect(ended.processing_status).toBe('ended');
     expect(o.waits).toHaveLength(2);
-    const err = await rejection(waitUntilEnded(client, 'msgbatch_013NotAnIdWeMade', { ...options(), createdAt: Date.now() - 10 * 60_000 }));
+    const err = await rejection(waitUntilEnded(sdkBatchesApi(client), 'msgbatch_013NotAnIdWeMade', { ...options(), createdAt: Date.now() - 10 * 60_000 }));
     expect(err).toBeInstanceOf(BatchLost);
   });
 
   it('cancels nothing, without an error, for a batch the API does not know; a bad key is a config_error', async () => {
     const { client, emu } = await harness();
-    expect(await cancelBatch(client, 'msgbatch_013NotAnIdWeMade')).toBeUndefined();
-    const err = await rejection(cancelBatch(clientFor(emu, 'not-the-key'), 'msgbatch_013NotAnIdWeMade'));
+    expect(await cancelBatch(sdkBatchesApi(client), 'msgbatch_013NotAnIdWeMade')).toBeUndefined();
+    const err = await rejection(cancelBatch(sdkBatchesApi(clientFor(emu, 'not-the-key')), 'msgbatch_013NotAnIdWeMade'));
     expect(err).toMatchObject({ failureType: 'config_error', code: 'API_401' });
   });
 
@@ -118,10 +119,10 @@ describe('waitUntilEnded, cancelBatch and the poller', () => {
     const batch = await client.messages.batches.create({ requests: [ask('polled', 'hi')] });
     emu.faults.http.push({ endpoint: 'list', status: 529, calls: [1, 2] });
     const o = options();
-    const ended = await new BatchPoller(client, o).waitUntilEnded(batch.id, Date.parse(batch.created_at));
+    const ended = await new BatchPoller(sdkBatchesApi(client), o).waitUntilEnded(batch.id, Date.parse(batch.created_at));
     expect(ended.processing_status).toBe('ended');
     expect(o.waits).toHaveLength(2);
-    const err = await rejection(new BatchPoller(clientFor(emu, 'not-the-key'), options()).waitUntilEnded(batch.id, Date.parse(batch.created_at)));
+    const err = await rejection(new BatchPoller(sdkBatchesApi(clientFor(emu, 'not-the-key')), options()).waitUntilEnded(batch.id, Date.parse(batch.created_at)));
     expect(err).toMatchObject({ failureType: 'config_error', code: 'API_401' });
     expect((err as Error).message).toMatch(/^listing batches to poll them failed: HTTP 401 authentication_error/);
   });

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { BatchPoller } from '../../connector/batches/poller.js';
+import { sdkBatchesApi } from '../../connector/ports/sdk-batches-api.js';
 import { ask, harnessPerTest } from '../emulator/helpers.js';
 
 const harness = harnessPerTest();
@@ -18,7 +19,7 @@ describe('BatchPoller', () => {
     for (let i = 0; i < 200; i++) created.push(await client.messages.batches.create({ requests: [ask(`r${i}`, `note ${i}`)] }));
     const before = emu.limitStats().accepted;
     const start = emu.now();
-    const poller = new BatchPoller(client, {
+    const poller = new BatchPoller(sdkBatchesApi(client), {
       pollIntervalMs: 30_000,
       retry: { baseMs: 1000, capMs: 60_000, patienceMs: 60_000 },
       sleep: async (ms) => emu.advance(ms),
@@ -41,7 +42,7 @@ describe('BatchPoller', () => {
   it('looks up a batch the list does not show on its own, and reports one that is gone', async () => {
     const { client, emu } = await harness({ processingMs: MINUTE });
     const batch = await client.messages.batches.create({ requests: [ask('a', 'x')] });
-    const poller = new BatchPoller(client, { pollIntervalMs: 30_000, retry: { baseMs: 1, capMs: 5, patienceMs: 100 }, sleep: async (ms) => emu.advance(ms), log: () => undefined });
+    const poller = new BatchPoller(sdkBatchesApi(client), { pollIntervalMs: 30_000, retry: { baseMs: 1, capMs: 5, patienceMs: 100 }, sleep: async (ms) => emu.advance(ms), log: () => undefined });
     // An id the API never made (created long ago, so its 404 is not an early one): BatchLost.
     const missing = poller.waitUntilEnded('msgbatch_01nonexistent', Date.parse(batch.created_at) - 3_600_000_000);
     const found = poller.waitUntilEnded(batch.id, Date.parse(batch.created_at));

@@ -10,6 +10,7 @@ import { statSync, utimesSync } from 'node:fs';
 import { indexResults, ParsedAnswers, ResultLines, type ResultIndex, type ResultLocation } from '../../connector/batches/results-file.js';
 import type { Outcome } from '../../connector/batches/outcome.js';
 import { createApiClient } from '../../connector/batches/client.js';
+import { sdkBatchesApi } from '../../connector/ports/sdk-batches-api.js';
 import { ask, KEY, retrieveEnded, start, type Harness } from '../emulator/helpers.js';
 
 /** One answer read back by its location, parsed (what the batch writer does per row). */
@@ -190,7 +191,7 @@ describe('downloadResults against the emulator', () => {
     const batch = await h.client.messages.batches.create({ requests: ids(n).map((id) => ask(id, `document ${id}`)) });
     await retrieveEnded(h.client, batch.id);
     const path = join(dir, `download-${++file}.jsonl`);
-    const lines = await downloadResults(api.client, batch.id, path, lifecycle);
+    const lines = await downloadResults(sdkBatchesApi(api.client), batch.id, path, lifecycle);
     await api.close();
     return { h, path, lines, ...(await scan(path, ids(n))) };
   }
@@ -248,14 +249,14 @@ describe('downloadResults against the emulator', () => {
     const first = await h.client.messages.batches.create({ requests: ids(20).map((id) => ask(id, `document ${id}`)) });
     await retrieveEnded(h.client, first.id);
     const p1 = join(dir, `download-${++file}.jsonl`);
-    await downloadResults(api.client, first.id, p1, lifecycle);
+    await downloadResults(sdkBatchesApi(api.client), first.id, p1, lifecycle);
     const one = await scan(p1, ids(20));
     const lost = ids(20).filter((id) => !one.outcomes.has(id));
     expect(lost.length).toBeGreaterThan(3);
     const second = await h.client.messages.batches.create({ requests: lost.map((id) => ask(id, `document ${id}`)) });
     await retrieveEnded(h.client, second.id);
     const p2 = join(dir, `download-${++file}.jsonl`);
-    await downloadResults(api.client, second.id, p2, lifecycle);
+    await downloadResults(sdkBatchesApi(api.client), second.id, p2, lifecycle);
     const two = await scan(p2, lost);
     expect(two.outcomes.size).toBe(lost.length);
     await api.close();
@@ -269,7 +270,7 @@ describe('downloadResults against the emulator', () => {
     const batch = await h.client.messages.batches.create({ requests: ids(20).map((id) => ask(id, `document ${id}`)) });
     await retrieveEnded(h.client, batch.id);
     const path = join(dir, `download-${++file}.jsonl`);
-    expect(await downloadResults(api.client, batch.id, path, { ...lifecycle, log: (m) => logs.push(m) })).toBe(20);
+    expect(await downloadResults(sdkBatchesApi(api.client), batch.id, path, { ...lifecycle, log: (m) => logs.push(m) })).toBe(20);
     expect(logs.filter((m) => /starting it again/.test(m))).toHaveLength(2);
     expect((await scan(path, ids(20))).outcomes.size).toBe(20);
     await api.close();

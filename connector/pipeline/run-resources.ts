@@ -1,0 +1,134 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Catalog } from '../config/catalog.js';
+import type { ConnectorConfig } from '../config/config.js';
+import { ConnectorError } from '../common/errors.js';
+import { DestinationLock } from '../journal/lock.js';
+import { ResultCache } from '../cache/result-cache.js';
+import { CONTROL_DIR, resultCacheDir } from '../sinks/layout.js';
+import type { BatchResults, BatchWriteContext } from '../sinks/batch-writer.js';
+import type { StreamTally } from '../journal/tally.js';
+import { chooseSink, type OutputSink } from './output-sink.js';
+import { localWorkRoot } from '../storage/open-store.js';
+
+type Log = (level: 'INFO' | 'WARN', message: string) => Promise<void>;
+
+/**
+ * What a write holds for its whole life, opened together and closed together: the destination's lock, the
+ * result cache, and the output sink. The cache saves later runs money, no more: one that cannot be opened,
+ * read or written is switched off with a warning, never the run.
+ */
+export class RunResources {
+  private constructor(
+    private readonly lock: DestinationLock,
+    private readonly log: Log,
+    private cache: ResultCache | undefined,
+    readonly sink: OutputSink,
+  ) {}
+
+  /** `sink`: an output port to use instead of the one the config picks (tests). */
+  static async open(config: ConnectorConfig, catalog: Catalog, log: Log, sink?: OutputSink): Promise<RunResources> {
+    const destination = localWorkRoot(config);
+    mkdirSync(join(destination, CONTROL_DIR), { recursive: true, mode: 0o700 });
+    const lock = DestinationLock.acquire(join(destination, CONTROL_DIR));
+    let cache: ResultCache | undefined;
+    let chosen: OutputSink | undefined;
+    try {
+      const rc = config.result_cache;
+      if (rc.enabled)
+        cache = await openCache(
+          resultCacheDir(destination, config.base_url),
+          { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 },
+          log,
+        );
+      chosen = sink ?? chooseSink(config, catalog, cache !== undefined);
+      return new RunResources(lock, log, cache, chosen);
+    } catch (err) {
+      try {
+        await chosen?.close();
+        cache?.close();
+      } finally {
+        lock.release();
+      }
+      throw err;
+    }
+  }
+
+  /** Whether answers are being kept for the cache. */
+  get caching(): boolean {
+    return this.cache !== undefined;
+  }
+
+  /** The cached answer to a request, if any; a cache that fails to read is switched off, not the run. */
+  cachedAnswer(customId: string): string | undefined {
+    try {
+      return this.cache?.get(customId);
+    } catch (err) {
+      this.cacheFailed(err);
+      return undefined;
+    }
+  }
+
+  /** Writes a seq's rows through the sink and caches its good answers. */
+  async writeOutput(
+    ctx: BatchWriteContext,
+    seq: number,
+    recordsPath: string,
+    results: BatchResults,
+  ): Promise<StreamTally[]> {
+    const done = await this.sink.write(ctx, seq, recordsPath, results);
+    const { records, tooLarge } = done.cacheable;
+    try {
+      if (records.length > 0 || tooLarge > 0) this.cache?.putEncoded(records, tooLarge);
+    } catch (err) {
+      // The cache saves later runs money; it is not worth this run's output (a full disk, a damaged table).
+      this.cacheFailed(err);
+    }
+    return done.tallies;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.sink.close();
+      this.closeCache();
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /** A cache that failed in the middle of the run: it is switched off, with a warning, and the run goes on. */
+  private cacheFailed(err: unknown): void {
+    if (this.cache)
+      void this.log('WARN', `result cache: ${(err as Error).message}; the cache is off for the rest of this run`);
+    this.closeCache();
+  }
+
+  /** Closes the result cache; a cache that cannot be closed cleanly costs a warning, never the run's result. */
+  private closeCache(): void {
+    const cache = this.cache;
+    this.cache = undefined;
+    try {
+      cache?.close();
+    } catch (err) {
+      void this.log(
+        'WARN',
+        `result cache: ${(err as Error).message}; answers filed since its last checkpoint are filed again by a later run`,
+      );
+    }
+  }
+}
+
+/** The result cache, or none (with a warning) when it cannot be opened. */
+async function openCache(
+  dir: string,
+  options: { maxEntries: number; maxBytes: number },
+  log: Log,
+): Promise<ResultCache | undefined> {
+  try {
+    return ResultCache.open(dir, options);
+  } catch (err) {
+    if (err instanceof ConnectorError && err.failureType === 'config_error') throw err;
+    await log('WARN', `result cache: ${(err as Error).message}; this run goes on without it`);
+    return undefined;
+  }
+}

@@ -1,0 +1,221 @@
+// The write core in-process, over in-memory ports (fakes.ts): records in → batches with the right custom_ids →
+// answers (out of order, an errored request, a create that fails) → rows at the sink → STATEs after their rows.
+// Nothing waits on wall time: the fake API ends batches when the test (or its first look) says so.
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseCatalog } from '../../connector/config/catalog.js';
+import { parseConfig } from '../../connector/config/config.js';
+import { RequestBuilder } from '../../connector/requests/build.js';
+import { MessageWriter } from '../../connector/protocol/writer.js';
+import { WriteRun, type WriteRunOptions } from '../../connector/pipeline/write-run.js';
+import { estimateCommand } from '../../connector/commands/estimate.js';
+import { tempDir, writeJson } from '../helpers/cli.js';
+import { FakeBatchesApi, FakeSink, ManualClock, stdout, type Answer } from './fakes.js';
+
+const catalogRaw = {
+  streams: [
+    {
+      stream: {
+        name: 'notes',
+        json_schema: { type: 'object', properties: { id: { type: 'integer' }, body: { type: 'string' } } },
+      },
+      destination_sync_mode: 'append',
+    },
+  ],
+};
+
+const record = (id: number, body = `note ${id}`) =>
+  JSON.stringify({ type: 'RECORD', record: { stream: 'notes', data: { id, body }, emitted_at: 1 } });
+const state = (cursor: number) =>
+  JSON.stringify({
+    type: 'STATE',
+    state: { type: 'STREAM', stream: { stream_descriptor: { name: 'notes' }, stream_state: { cursor } } },
+  });
+
+let dirs: string[] = [];
+afterEach(() => {
+  dirs = [];
+});
+
+function setup(extra: Record<string, unknown> = {}, answer?: (customId: string, attempt: number) => Answer) {
+  const dir = tempDir('claude-batch-core-');
+  dirs.push(dir);
+  const raw = {
+    base_url: 'emulator',
+    destination_path: join(dir, 'dest'),
+    prompt_template: 'Summarise: {{ body }}',
+    result_cache: { enabled: false },
+    emit_run_state: false,
+    ...extra,
+  };
+  const config = parseConfig(raw, {});
+  const catalog = parseCatalog(catalogRaw);
+  const clock = new ManualClock();
+  const api = new FakeBatchesApi(clock, answer);
+  const events: string[] = [];
+  const sink = new FakeSink(events);
+  const builder = new RequestBuilder(config);
+  /** The custom_id write gives a record's request (the same builder, so the test does not restate the hash). */
+  const idOf = (line: string) =>
+    builder.build((JSON.parse(line) as { record: Parameters<RequestBuilder['build']>[0] }).record, {}).customId;
+  const start = (lines: string[], more: Partial<WriteRunOptions> = {}) => {
+    const out = stdout(events);
+    const run = new WriteRun({
+      config,
+      catalog,
+      api,
+      input: Readable.from(lines.map((l) => l + '\n')),
+      writer: new MessageWriter(out.stream),
+      lifecycle: { pollIntervalMs: 30_000, retry: { baseMs: 1000, capMs: 60_000, patienceMs: 600_000 } },
+      clock,
+      sink,
+      ...more,
+    });
+    return { out, done: run.run() };
+  };
+  return { dir, raw, config, clock, api, sink, events, idOf, start };
+}
+
+const states = (lines: Array<Record<string, unknown>>) =>
+  lines
+    .filter((m) => m.type === 'STATE')
+    .map((m) => (m.state as { stream: { stream_state: { cursor: number } } }).stream.stream_state.cursor);
+
+describe('WriteRun over in-memory ports', () => {
+  it('sends each record as a request with its custom_id and writes every answer, whatever order results come in', async () => {
+    const t = setup();
+    const input = [record(1), record(2), record(3), state(1)];
+    const { out, done } = t.start(input);
+    const outcome = await done;
+    expect(outcome.manifest?.rows_out).toBe(3);
+    expect(t.api.batches).toHaveLength(1);
+    const ids = input.slice(0, 3).map(t.idOf);
+    expect(t.api.batches[0]!.customIds).toEqual(ids);
+    expect(new Set(ids).size).toBe(3);
+    // The fake answered in reverse order; each row still carries its own request's answer.
+    expect(t.sink.rows.map((r) => [r.customId, r.status, r.text])).toEqual(
+      ids.map((id) => [id, 'succeeded', `answer to ${id}`]),
+    );
+    expect(states(out.lines)).toEqual([1]);
+  });
+
+  it('resubmits an errored request once, in a follow-up batch, and writes its second answer', async () => {
+    const t = setup({}, (id, attempt) =>
+      id.endsWith(flaky.slice(-6)) && attempt === 0 ? { error: 'overloaded_error' } : { text: `ok ${id} #${attempt}` },
+    );
+    const input = [record(1), record(2)];
+    const flaky = t.idOf(input[1]!);
+    const outcome = await t.start(input).done;
+    expect(t.api.batches.map((b) => b.customIds)).toEqual([[t.idOf(input[0]!), flaky], [flaky]]);
+    expect(t.sink.rows.find((r) => r.customId === flaky)).toMatchObject({
+      status: 'succeeded',
+      text: `ok ${flaky} #1`,
+    });
+    expect(outcome.manifest?.rows_out).toBe(2);
+  });
+
+  it('retries a create refused with 500 after checking it made nothing, and pays once', async () => {
+    const t = setup();
+    t.api.failCreates = [500];
+    const outcome = await t.start([record(1), record(2)]).done;
+    expect(t.api.calls.filter((c) => c === 'create')).toHaveLength(2);
+    // The doubt is settled by listing before the second create.
+    expect(t.api.calls.indexOf('list')).toBeLessThan(t.api.calls.lastIndexOf('create'));
+    expect(t.api.batches).toHaveLength(1);
+    expect(outcome.manifest?.rows_out).toBe(2);
+    expect(t.clock.sleeps.length).toBeGreaterThan(0); // the backoff ran on the manual clock
+  });
+
+  it('adopts the batch a create made when its answer was lost, instead of paying again', async () => {
+    const t = setup();
+    t.api.acceptThenFail = 1;
+    const outcome = await t.start([record(1), record(2)]).done;
+    expect(t.api.batches).toHaveLength(1);
+    expect(t.api.calls.filter((c) => c === 'create')).toHaveLength(1);
+    expect(t.sink.rows.map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
+    expect(outcome.manifest?.rows_out).toBe(2);
+  });
+
+  it('releases a STATE only after the rows of every record before it are written', async () => {
+    const t = setup({ max_requests_per_batch: 2 });
+    const release = t.sink.gate();
+    const writing = t.sink.writeStarted();
+    const { out, done } = t.start([record(1), record(2), state(1), record(3), state(2)]);
+    await writing;
+    // The first batch's rows are being written: no STATE may be out yet.
+    expect(states(out.lines)).toEqual([]);
+    release();
+    await done;
+    expect(states(out.lines)).toEqual([1, 2]);
+    const order = t.events.filter((e) => e.startsWith('rows') || e.startsWith('state'));
+    expect(order.indexOf('state {"cursor":1}')).toBeGreaterThan(order.indexOf('rows 0'));
+    expect(order.indexOf('state {"cursor":2}')).toBeGreaterThan(order.indexOf('rows 1'));
+  });
+
+  it('sends identical requests once and gives each record its row', async () => {
+    const t = setup({ max_requests_per_batch: 2 });
+    // Records 1 and 3 ask the same thing (same body); 3 lands in a later batch and is answered from the first.
+    const input = [record(1, 'same'), record(2), record(3, 'same'), record(4, 'same')];
+    const outcome = await t.start(input).done;
+    const same = t.idOf(input[0]!);
+    expect(t.api.batches.flatMap((b) => b.customIds).filter((id) => id === same)).toHaveLength(1);
+    expect(t.sink.rows.filter((r) => r.customId === same).map((r) => r.text)).toEqual([
+      `answer to ${same}`,
+      `answer to ${same}`,
+      `answer to ${same}`,
+    ]);
+    expect(outcome.manifest?.rows_out).toBe(4);
+  });
+
+  it('estimate counts the same batches, requests and duplicates as write packs', async () => {
+    const t = setup({ max_requests_per_batch: 2 });
+    const input = [record(1, 'same'), record(2), record(3, 'same'), record(4), record(5, 'same')];
+    await t.start(input).done;
+    const sink = new PassThrough();
+    const e = await estimateCommand(
+      { config: writeJson(t.dir, 'config.json', t.raw), catalog: writeJson(t.dir, 'catalog.json', catalogRaw) },
+      Readable.from(input.map((l) => l + '\n')),
+      sink,
+    );
+    expect(e.requests_to_send).toBe(t.api.batches.reduce((n, b) => n + b.customIds.length, 0));
+    expect(e.batches).toBe(t.api.batches.length);
+    expect(e.duplicates).toBe(2);
+  });
+
+  it('a run stopped after submitting is resumed: re-sent records are not sent again, and each is one row', async () => {
+    const t = setup();
+    t.api.autoEnd = false;
+    const input = [record(1), record(2), state(1)];
+    const stop = new AbortController();
+    const first = t.start(input, { signal: stop.signal });
+    await t.api.created(1);
+    stop.abort();
+    await expect(first.done).rejects.toThrow(/stopped on request/);
+    expect(states(first.out.lines)).toEqual([]);
+    expect(t.sink.rows).toHaveLength(0);
+
+    t.api.end(t.api.batches[0]!.batch.id);
+    const second = t.start(input);
+    const outcome = await second.done;
+    expect(outcome.resumed).toBe(true);
+    expect(outcome.recordsAlreadyOwned).toBe(2);
+    expect(t.api.batches).toHaveLength(1);
+    expect(t.sink.rows.map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
+    expect(states(second.out.lines)).toEqual([1]);
+  });
+
+  it('submit_only leaves a batch processing; the next write collects it without sending it again', async () => {
+    const t = setup({ wait: 'submit_only' });
+    t.api.autoEnd = false;
+    const first = await t.start([record(1), record(2), state(7)]).done;
+    expect(first.pendingBatches).toBe(1);
+    expect(t.sink.rows).toHaveLength(0);
+
+    t.api.end(t.api.batches[0]!.batch.id);
+    const second = await t.start([]).done;
+    expect(second.collectedRuns).toEqual([first.runId]);
+    expect(t.api.batches).toHaveLength(1);
+    expect(t.sink.rows.map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
+  });
+});
