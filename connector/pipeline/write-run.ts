@@ -23,7 +23,7 @@ import { CheckpointTracker, HELD_MESSAGES_FILE } from './checkpoints.js';
 import { failpoint } from '../common/failpoints.js';
 import { textLines } from '../common/lines.js';
 import { DestinationLock } from '../journal/lock.js';
-import { recordFingerprint } from '../resume/record-ledger.js';
+import { recordFingerprint, spooledFingerprint } from '../resume/record-ledger.js';
 import { ResendMatcher } from '../resume/resend.js';
 import { REQUEST_INDEX_FILE, RequestIndex } from '../journal/request-index.js';
 import { ResultCache } from '../cache/result-cache.js';
@@ -345,7 +345,7 @@ export class WriteRun {
         const r = JSON.parse(line) as SpooledRecord;
         // Only requests this seq really sent can answer later duplicates (not skipped, cached or borrowed ones).
         if (r.answer_from === undefined && !r.skip && !r.cached) this.requestIndex.add(r.custom_id, seq.seq);
-        matcher.addSpooled(streamKey({ name: r.stream, namespace: r.namespace }), recordFingerprint(r.stream, r.namespace, r.data));
+        matcher.addSpooled(streamKey({ name: r.stream, namespace: r.namespace }), spooledFingerprint(line, r));
       }
     }
     this.matcher = matcher;
@@ -596,7 +596,7 @@ export class WriteRun {
     }
     this.progress.recordRead(stream, bytesIn);
     this.recordsIn++;
-    if (this.matcher.take(streamKey(stream), () => recordFingerprint(record.stream, stream.namespace, record.data))) {
+    if (this.matcher.take(streamKey(stream), () => recordFingerprint(record.stream, stream.namespace, dataText ?? JSON.stringify(record.data)))) {
       // Re-sent by the platform after a restart: the interrupted attempt already owns this record.
       this.recordsAlreadyOwned++;
       this.lastSeqWithRecords = Math.max(this.lastSeqWithRecords, this.recoveredBoundary);
