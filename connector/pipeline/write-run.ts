@@ -25,6 +25,7 @@ import { textLines } from '../common/lines.js';
 import { DestinationLock } from '../journal/lock.js';
 import { recordFingerprint, spooledFingerprint } from '../resume/record-ledger.js';
 import { ResendMatcher } from '../resume/resend.js';
+import { keepWrittenRecords, loadWrittenRecords } from '../resume/written-records.js';
 import { REQUEST_INDEX_FILE, RequestIndex } from '../journal/request-index.js';
 import { ResultCache } from '../cache/result-cache.js';
 import { resolvePrices, type PriceTable } from '../cost/prices.js';
@@ -286,6 +287,9 @@ export class WriteRun {
     const attempt = this.session.view.attempts + 1;
     this.session.journal.append({ type: 'attempt_started', attempt, at: new Date().toISOString() });
     await this.log('INFO', `run ${this.session.runId} ${resume ? `resumed (attempt ${attempt})` : 'started'}; control files in ${this.session.runDir}`);
+    const completedRuns = loadWrittenRecords(runs, this.o.catalog, { runId: this.session.runId, requestFingerprint: requestFingerprint(this.o.config) });
+    this.matcher = completedRuns.matcher;
+    if (completedRuns.note) await this.log('INFO', completedRuns.note);
     this.requestIndex = new RequestIndex(join(this.session.runDir, REQUEST_INDEX_FILE));
     this.tracker = new CheckpointTracker(join(this.session.runDir, HELD_MESSAGES_FILE));
     try {
@@ -338,7 +342,7 @@ export class WriteRun {
   private async recover(): Promise<void> {
     const view = this.session.view;
     this.session.cleanLeftovers(this.o.config.destination_path);
-    const matcher = new ResendMatcher();
+    const matcher = this.matcher;
     matcher.addEchoed(Journal.read(journalPath(this.session.runDir)), echoedPositions());
     for (const seq of view.seqs.values()) {
       for await (const chunk of textLines(recordsFile(batchDir(this.session.runDir, seq.seq)))) for (const line of chunk) {
@@ -695,6 +699,8 @@ export class WriteRun {
     // Every source STATE is on stdout before the run is journaled complete: a run killed after that point has
     // nothing left for the platform to re-send after its last STATE.
     await this.emitChain;
+    const keptNote = await keepWrittenRecords(this.session.runDir, this.session.view, this.o.catalog, this.matcher);
+    if (keptNote) await this.log('INFO', keptNote);
     const manifest = await this.session.complete(this.o.config.model, this.prices);
     const completed = new Set(loadRuns(this.o.config.destination_path).filter((r) => r.view.completed).map((r) => r.view.runId));
     const partial = (stream: ConfiguredStream) => this.sourceFailed || this.incompleteStreams.has(streamKey(stream));
@@ -707,6 +713,7 @@ export class WriteRun {
     this.emitRunState();
     this.progress.end(true);
     await this.emitChain;
+    failpoint('after_run_completed');
     return { ...base, manifest };
   }
 
