@@ -8,7 +8,8 @@ import { Journal, type JournalEntry } from '../journal/journal.js';
 import type { RunView } from '../journal/run-view.js';
 import { batchDir, recordsFile, type SpooledRecord } from '../journal/spool.js';
 import { streamKey } from '../protocol/messages.js';
-import { spooledFingerprint } from './record-ledger.js';
+import { forEachMember, skipSpace } from '../protocol/record-span.js';
+import { recordFingerprint, spooledFingerprint } from './record-ledger.js';
 import { ResendMatcher } from './resend.js';
 
 /**
@@ -82,14 +83,14 @@ export async function keepWrittenRecords(runDir: string, view: RunView, catalog:
     await file.write(JSON.stringify(header) + '\n');
     const chunk = Buffer.alloc(CHUNK_ENTRIES * ENTRY_BYTES);
     let used = 0;
+    const identify = spooledLineReader(index);
     for (const seq of [...view.seqs.keys()].sort((a, b) => a - b)) {
       for await (const lines of textLines(recordsFile(batchDir(runDir, seq)))) {
         for (const line of lines) {
-          const r = JSON.parse(line) as SpooledRecord;
-          const at = index.get(streamKey({ name: r.stream, namespace: r.namespace }));
-          if (at === undefined) continue;
-          chunk.writeUInt32LE(at, used);
-          chunk.writeBigUInt64LE(spooledFingerprint(line, r), used + 4);
+          const record = identify(line);
+          if (record.at === undefined) continue;
+          chunk.writeUInt32LE(record.at, used);
+          chunk.writeBigUInt64LE(record.fingerprint(), used + 4);
           used += ENTRY_BYTES;
           count++;
           if (used === chunk.length) {
@@ -111,6 +112,40 @@ export async function keepWrittenRecords(runDir: string, view: RunView, catalog:
   await rename(temp, path);
   await fsyncPath(runDir);
   return note;
+}
+
+/**
+ * A spooled line's stream (its index in the file's header) and fingerprint, without parsing the record: one
+ * walk over its members finds the spans of stream, namespace and data (a completing run reads its whole
+ * spool once more, so the JSON.parse of every record is spared). A line the walk cannot read is parsed.
+ */
+function spooledLineReader(index: ReadonlyMap<string, number>): (line: string) => { at: number | undefined; fingerprint: () => bigint } {
+  const streams = new Map<string, { at: number | undefined; stream: string; namespace: string | null }>();
+  return (line) => {
+    let stream: [number, number] | undefined;
+    let namespace: [number, number] | undefined;
+    let data: [number, number] | undefined;
+    const walked = forEachMember(line, skipSpace(line, 0), (name, start, end) => {
+      if (name === 'stream') stream = [start, end];
+      else if (name === 'namespace') namespace = [start, end];
+      else if (name === 'data') data = [start, end];
+    });
+    if (!walked || !stream || !data) {
+      const r = JSON.parse(line) as SpooledRecord;
+      return { at: index.get(streamKey({ name: r.stream, namespace: r.namespace })), fingerprint: () => spooledFingerprint(line, r) };
+    }
+    const raw = `${line.slice(stream[0], stream[1])}\u0000${namespace ? line.slice(namespace[0], namespace[1]) : 'null'}`;
+    let known = streams.get(raw);
+    if (!known) {
+      const name = JSON.parse(line.slice(stream[0], stream[1])) as string;
+      const ns = namespace ? (JSON.parse(line.slice(namespace[0], namespace[1])) as string | null) : null;
+      known = { at: index.get(streamKey({ name, namespace: ns })), stream: name, namespace: ns };
+      streams.set(raw, known);
+    }
+    const { stream: name, namespace: ns } = known;
+    const text = line.slice(data[0], data[1]);
+    return { at: known.at, fingerprint: () => recordFingerprint(name, ns, text) };
+  };
 }
 
 /** Where each stream stood when a run's STATEs went out (journaled with each; older entries count per-stream STATEs up). */
