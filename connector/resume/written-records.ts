@@ -172,8 +172,13 @@ function readHeader(fd: number): { header: Header; start: number; count: number 
   const head = Buffer.alloc(start);
   readFully(fd, head, start, 0);
   if (head[start - 1] !== 0x0a) return undefined;
-  const header = JSON.parse(head.toString('utf8', 0, start - 1)) as Header;
-  return header.version === VERSION ? { header, start, count } : undefined;
+  let header: Header;
+  try {
+    header = JSON.parse(head.toString('utf8', 0, start - 1)) as Header;
+  } catch {
+    return undefined;
+  }
+  return header.version === VERSION && Array.isArray(header.streams) ? { header, start, count } : undefined;
 }
 
 export interface WrittenRecordsLoad {

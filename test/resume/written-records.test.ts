@@ -1,6 +1,6 @@
 // Guards what a completed run keeps for a new attempt of the same sync, and when a later run may match
 // re-sent records against it: same sync_id, same generation_id per stream, rows this run keeps, same requests.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCatalog } from '../../connector/config/catalog.js';
@@ -145,5 +145,21 @@ describe('written records of completed runs', () => {
     expect(load.removed).toBe(1);
     expect(existsSync(join(old.dir, WRITTEN_RECORDS_FILE))).toBe(false);
     expect(existsSync(join(same.dir, WRITTEN_RECORDS_FILE))).toBe(true);
+  });
+});
+
+describe('a written-records file that is not whole', () => {
+  it('is ignored: nothing matched, the run goes on', async () => {
+    const root = tempDir('claude-batch-written-');
+    const cat = catalog({ name: 's', sync_id: 7 });
+    const run = await completedRun(root, 'a', [['s', 0], ['s', 1]], cat);
+    const path = join(run.dir, WRITTEN_RECORDS_FILE);
+    const whole = readFileSync(path);
+    for (const broken of [whole.subarray(0, whole.length - 1), Buffer.concat([Buffer.from('x'), whole.subarray(1)]), Buffer.alloc(0)]) {
+      writeFileSync(path, broken);
+      const load = loadWrittenRecords([run], cat, current);
+      expect(load.runs).toEqual([]);
+      expect(taken(load.matcher, 's', [0, 1])).toEqual([]);
+    }
   });
 });
