@@ -17,7 +17,8 @@ export type FailpointName =
   | 'mid_parquet'
   | 'after_file_commit'
   | 'after_finalised'
-  | 'after_state_journaled';
+  | 'after_state_journaled'
+  | 'after_run_completed';
 
 export function failpoint(name: FailpointName): void {
   if (!setting || name !== target) return;

@@ -21,6 +21,8 @@ import type { MessageWriter } from '../protocol/writer.js';
 import { RequestBuilder } from '../requests/build.js';
 import { recordFingerprint } from '../resume/record-ledger.js';
 import { ResendMatcher } from '../resume/resend.js';
+import { keepWrittenRecords, loadWrittenRecords } from '../resume/written-records.js';
+import { failpoint } from '../common/failpoints.js';
 import type { RunManifest } from '../sinks/manifest.js';
 import { writeContextBase } from '../sinks/batch-writer.js';
 import type { BatchesApi } from '../ports/batches-api.js';
@@ -160,7 +162,7 @@ export class WriteRun {
     });
     for (const other of unfinished) if (other !== resume) this.tasks.collect(RunSession.reopen(other.dir, other.view));
 
-    await this.openSession(resume, resources);
+    await this.openSession(resume, resources, runs);
     try {
       if (resume) await this.recover();
     } catch (err) {
@@ -179,7 +181,7 @@ export class WriteRun {
   }
 
   /** This run's journal, its scratch index of sent requests, its STATE relay and its packer. */
-  private async openSession(resume: KnownRun | undefined, resources: RunResources): Promise<void> {
+  private async openSession(resume: KnownRun | undefined, resources: RunResources, runs: KnownRun[]): Promise<void> {
     const { config } = this.o;
     const destination = localWorkRoot(config);
     this.session = resume
@@ -196,6 +198,10 @@ export class WriteRun {
       'INFO',
       `run ${this.session.runId} ${resume ? `resumed (attempt ${attempt})` : 'started'}; control files in ${this.session.runDir}`,
     );
+    // Completed runs of the same sync: their records, if sent again whole, already have their rows.
+    const completed = loadWrittenRecords(runs, this.o.catalog, { runId: this.session.runId, requestFingerprint: requestFingerprint(config) });
+    this.matcher = completed.matcher;
+    if (completed.note) await this.emitter.log('INFO', completed.note);
     this.sent = new RequestIndex(join(this.session.runDir, REQUEST_INDEX_FILE));
     const cachedAnswer = (id: string) => resources.cachedAnswer(id);
     this.admission = { config, builder: this.builder, sent: this.sent, cachedAnswer };
@@ -247,8 +253,7 @@ export class WriteRun {
   /** Picks up an interrupted run: re-owns its sealed records and carries every unfinished batch on. */
   private async recover(): Promise<void> {
     const view = this.session.view;
-    const { matcher, committedUsd } = await recoverRecords(this.session, localWorkRoot(this.o.config), this.sent);
-    this.matcher = matcher;
+    const { committedUsd } = await recoverRecords(this.session, localWorkRoot(this.o.config), this.sent, this.matcher);
     this.resumedRecords = true;
     this.costs.restore(committedUsd);
     for (const seq of view.seqs.values()) {
@@ -284,7 +289,7 @@ export class WriteRun {
     const stream = streamOf(this.o.catalog, record, lineNumber);
     this.progress.recordRead(stream, bytesIn);
     this.recordsIn++;
-    if (this.matcher.take(streamKey(stream), () => recordFingerprint(record.stream, stream.namespace, record.data))) {
+    if (this.matcher.take(streamKey(stream), () => recordFingerprint(record.stream, stream.namespace, dataText ?? JSON.stringify(record.data)))) {
       // Re-sent by the platform after a restart: the interrupted attempt already owns this record.
       this.recordsAlreadyOwned++;
       this.packer.reowned();
@@ -321,11 +326,15 @@ export class WriteRun {
     // Every source STATE is on stdout before the run is journaled complete: a run killed after that point has
     // nothing left for the platform to re-send after its last STATE.
     await this.emitter.flushed();
+    const kept = await keepWrittenRecords(this.session.runDir, this.session.view, this.o.catalog, this.matcher);
+    if (kept) await this.emitter.log('INFO', kept);
     const store = openStore(this.o.config);
     const manifest = await this.session.complete(this.o.config.model, this.prices, store);
     const log = (level: 'INFO' | 'WARN', m: string) => this.emitter.log(level, m);
     await overwriteOlderRuns(store, localWorkRoot(this.o.config), this.o.catalog, this.session.runId, this.source, log);
-    return await this.end({ ...base, manifest });
+    const outcome = await this.end({ ...base, manifest });
+    failpoint('after_run_completed');
+    return outcome;
   }
 
   private async end(outcome: WriteOutcome): Promise<WriteOutcome> {

@@ -28,6 +28,9 @@ class Fingerprints {
 }
 
 interface StreamMatch {
+  /** Records a completed run of the same sync wrote (see written-records.ts), from the base on. */
+  written: RecordLedger;
+  /** This run's own spooled records from the base on. */
   ledger: RecordLedger;
   base: number;
   seen: number;
@@ -47,6 +50,10 @@ interface StreamMatch {
  *
  * Undecidable, and taken the later way: identical records sitting at two candidate positions, where the
  * first re-sent record cannot tell them apart.
+ *
+ * A stream's list may start with the records completed runs of the same sync already wrote (addWritten,
+ * before any addSpooled): a new attempt after a run that completed but never exited is matched against
+ * them the same way, and a match is counted as already written (alreadyWritten) rather than owned.
  */
 export class ResendMatcher {
   private readonly spooled = new Map<string, Fingerprints>();
@@ -54,6 +61,18 @@ export class ResendMatcher {
   private readonly matches = new Map<string, StreamMatch>();
   /** Records seen per stream in this attempt for streams with nothing spooled (a fresh run: all of them). */
   private readonly fresh = new Map<string, number>();
+  /** Per stream, how many of the list's first records completed runs wrote (addWritten). */
+  private readonly writtenCount = new Map<string, number>();
+  /** Re-sent records matched against what completed runs wrote. */
+  alreadyWritten = 0;
+
+  /** Adds a record a completed run of the same sync wrote, in that run's input order; before any addSpooled. */
+  addWritten(key: string, fingerprint: bigint): void {
+    const list = this.spooled.get(key);
+    if (list && list.length !== (this.writtenCount.get(key) ?? 0)) throw new Error(`written records of ${key} come after its spooled ones`);
+    this.addSpooled(key, fingerprint);
+    this.writtenCount.set(key, (this.writtenCount.get(key) ?? 0) + 1);
+  }
 
   /** Adds a spooled record, in spool order (which is input order). */
   addSpooled(key: string, fingerprint: bigint): void {
@@ -74,9 +93,10 @@ export class ResendMatcher {
     }
   }
 
+  /** Records this run spooled (not those completed runs wrote). */
   get size(): number {
     let n = 0;
-    for (const list of this.spooled.values()) n += list.length;
+    for (const [key, list] of this.spooled) n += list.length - (this.writtenCount.get(key) ?? 0);
     return n;
   }
 
@@ -95,10 +115,15 @@ export class ResendMatcher {
     if (!match) {
       const candidates = [...new Set(this.candidates.get(key) ?? [0])].sort((a, b) => b - a);
       const base = candidates.find((k) => list.at(k) === fingerprint) ?? candidates[0]!;
-      match = { ledger: new RecordLedger(list.from(base)), base, seen: 0 };
+      const split = Math.max(base, this.writtenCount.get(key) ?? 0);
+      match = { written: new RecordLedger(list.from(base).subarray(0, split - base)), ledger: new RecordLedger(list.from(split)), base, seen: 0 };
       this.matches.set(key, match);
     }
     match.seen++;
+    if (match.written.take(fingerprint)) {
+      this.alreadyWritten++;
+      return true;
+    }
     return match.ledger.take(fingerprint);
   }
 

@@ -31,6 +31,8 @@ export function resendAfterLastState(lines: string[], output: CliResult['message
   return lines.slice(at + 1);
 }
 
+let nextSyncId = 1000;
+
 export function destinationSetup(emu: RunningEmulator, extra: Record<string, unknown> = {}) {
   const dir = tempDir('claude-batch-resume-');
   const destination = join(dir, 'out');
@@ -41,8 +43,15 @@ export function destinationSetup(emu: RunningEmulator, extra: Record<string, unk
       emulatorConfig(emu.url, destination, { max_requests_per_batch: 10, progress_interval_seconds: 0.2, api_patience_seconds: 5, ...extra, ...more }),
     );
   const catalog = writeJson(dir, 'catalog.json', catalogFor(['notes']));
+  // Each write is a sync of its own (its own sync_id), as the platform's syncs are: a run that completed is
+  // then never taken for an earlier attempt of the same sync (see test/e2e/resend-completed.test.ts for those).
+  const syncCatalog = () => {
+    const c = catalogFor(['notes']);
+    for (const s of c.streams) s.sync_id = nextSyncId++;
+    return writeJson(dir, `catalog-${nextSyncId}.json`, c);
+  };
   const write = (stdin: string[], options: { env?: NodeJS.ProcessEnv; config?: Record<string, unknown>; onMessage?: NonNullable<Parameters<typeof runCli>[1]>['onMessage'] } = {}) =>
-    runCli(['write', '--config', configPath(options.config), '--catalog', catalog], { stdin: stdin.join('\n') + (stdin.length ? '\n' : ''), env: options.env, onMessage: options.onMessage });
+    runCli(['write', '--config', configPath(options.config), '--catalog', syncCatalog()], { stdin: stdin.join('\n') + (stdin.length ? '\n' : ''), env: options.env, onMessage: options.onMessage });
   const command = (name: string, args: string[] = []) => runCli([name, '--config', configPath(), ...args]);
   /** `estimate` prints one JSON object (not protocol messages): parsed here. */
   const estimate = async (stdin: string[]): Promise<Record<string, any>> => {

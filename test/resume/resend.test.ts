@@ -48,3 +48,20 @@ describe('ResendMatcher', () => {
     expect(m.positions()).toEqual({ s: 7, t: 2 });
   });
 });
+
+describe('ResendMatcher with records completed runs wrote', () => {
+  it('matches across what completed runs wrote and what this run spooled, counting each kind', () => {
+    const m = new ResendMatcher();
+    for (let i = 0; i < 4; i++) m.addWritten('s', f(i));
+    for (let i = 4; i < 6; i++) m.addSpooled('s', f(i));
+    expect(m.size).toBe(2);
+    expect(taken(m, [0, 1, 2, 3, 4, 5, 6])).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(m.alreadyWritten).toBe(4);
+  });
+
+  it('refuses written records after spooled ones (the list must stay in the sync order)', () => {
+    const m = new ResendMatcher();
+    m.addSpooled('s', f(0));
+    expect(() => m.addWritten('s', f(1))).toThrow(/after its spooled ones/);
+  });
+});
