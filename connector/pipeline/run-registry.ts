@@ -1,20 +1,28 @@
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTROL_DIR } from '../sinks/layout.js';
-import { Journal } from '../journal/journal.js';
+import { LocalControl, type ControlState } from '../journal/control.js';
+import { ObjectControl, workRootFor } from '../journal/object-control.js';
 import { foldJournal, type RunView } from '../journal/run-view.js';
+import { LocalStore } from '../storage/local-store.js';
+import type { Store } from '../storage/store.js';
 
-export const journalPath = (runDir: string) => join(runDir, 'journal.jsonl');
+export { journalPath } from '../journal/control.js';
 export const runsDir = (destination: string) => join(destination, CONTROL_DIR, 'runs');
 
+/**
+ * The control state of a destination's Store: in the destination itself for a local folder, on the Store
+ * with a local working folder for an object store (`workBase`: where working folders go, see workRootFor).
+ */
+export function controlFor(store: Store, workBase?: string): ControlState {
+  if (store instanceof LocalStore) return new LocalControl(store, CONTROL_DIR);
+  return new ObjectControl(store, workRootFor(store.location, workBase), CONTROL_DIR);
+}
+
 /** Every run the destination's journals know, oldest first. */
-export function loadRuns(destination: string): Array<{ dir: string; view: RunView }> {
-  const root = runsDir(destination);
-  if (!existsSync(root)) return [];
+export async function loadRuns(control: ControlState): Promise<Array<{ dir: string; view: RunView }>> {
   const runs = [];
-  for (const name of readdirSync(root).sort()) {
-    const dir = join(root, name);
-    const view = foldJournal(Journal.read(journalPath(dir)));
+  for (const { dir, entries } of await control.runs()) {
+    const view = foldJournal(entries);
     if (view) runs.push({ dir, view });
   }
   return runs.sort((a, b) => a.view.startedAt.localeCompare(b.view.startedAt));

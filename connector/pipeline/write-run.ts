@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -18,11 +17,10 @@ import type { StreamTally } from '../journal/tally.js';
 import { OutputThread } from '../sinks/output-thread.js';
 import { heapLimitIsDefault, heapLimitMb, RECOMMENDED_HEAP_MB } from '../common/heap.js';
 import type { RunManifest } from '../sinks/manifest.js';
-import { CONTROL_DIR, resultCacheDir } from '../sinks/layout.js';
+import { resultCacheDir } from '../sinks/layout.js';
 import { CheckpointTracker, HELD_MESSAGES_FILE } from './checkpoints.js';
 import { failpoint } from '../common/failpoints.js';
 import { textLines } from '../common/lines.js';
-import { DestinationLock } from '../journal/lock.js';
 import { recordFingerprint } from '../resume/record-ledger.js';
 import { ResendMatcher } from '../resume/resend.js';
 import { REQUEST_INDEX_FILE, RequestIndex } from '../journal/request-index.js';
@@ -39,8 +37,10 @@ import { Progress } from './progress.js';
 import { Limiter } from './limiter.js';
 import { batchLimitsFor, buildLimits, skipFor } from './record-policy.js';
 import { pruneOverwrittenRuns } from './overwrite.js';
-import { claimedBatchIds, journalPath, loadRuns } from './run-registry.js';
-import { Journal, type JournalEntry } from '../journal/journal.js';
+import { claimedBatchIds, controlFor, loadRuns } from './run-registry.js';
+import type { JournalEntry } from '../journal/journal.js';
+import type { ControlState } from '../journal/control.js';
+import { LocalStore } from '../storage/local-store.js';
 import { RunSession } from './run-session.js';
 import { QueueAdmission } from './admission.js';
 import { BatchPoller } from '../batches/poller.js';
@@ -134,6 +134,8 @@ export function newRunId(now = new Date()): string {
  */
 export class WriteRun {
   private session!: RunSession;
+  /** Where the destination's journals, spools and lock live (see ControlState). */
+  private control!: ControlState;
   private readonly builder: RequestBuilder;
   /** Opened with the run's session (held messages past its memory budget wait in the run's folder). */
   private tracker!: CheckpointTracker;
@@ -207,11 +209,14 @@ export class WriteRun {
 
   async run(): Promise<WriteOutcome> {
     const destination = this.o.config.destination_path;
-    mkdirSync(join(destination, CONTROL_DIR), { recursive: true, mode: 0o700 });
-    const lock = DestinationLock.acquire(join(destination, CONTROL_DIR));
+    this.control = controlFor(new LocalStore(destination));
+    const lock = await this.control.lock();
+    // A lease found taken over (an object store's writer that stalled past it) stops this run at once.
+    lock.lost?.addEventListener('abort', () => this.fail(lock.lost?.reason), { once: true });
     try {
       const rc = this.o.config.result_cache;
-      if (rc.enabled) this.cache = await this.openCache(resultCacheDir(destination, this.o.config.base_url), { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 });
+      // The result cache stays in the working folder (the destination's own for a local folder).
+      if (rc.enabled) this.cache = await this.openCache(resultCacheDir(this.control.workRoot, this.o.config.base_url), { maxEntries: rc.max_entries, maxBytes: rc.max_size_mb * 1024 * 1024 });
       this.outputThread = this.startOutputThread();
       if (this.o.config.sink === 'parquet') await this.log('INFO', `Parquet output is written ${this.outputThread ? 'on its own thread' : 'inline, on the main thread'}`);
       if (heapLimitIsDefault()) {
@@ -223,7 +228,7 @@ export class WriteRun {
         await this.outputThread?.close();
         this.closeCache();
       } finally {
-        lock.release();
+        await lock.release();
       }
     }
   }
@@ -267,7 +272,7 @@ export class WriteRun {
   }
 
   private async runLocked(destination: string): Promise<WriteOutcome> {
-    const runs = loadRuns(destination);
+    const runs = await loadRuns(this.control);
     this.claimed = claimedBatchIds(runs);
     const unfinished = runs.filter((r) => !r.view.completed);
     const resume = unfinished.filter((r) => !r.view.detached && !r.view.cancelRequested).at(-1);
@@ -281,10 +286,10 @@ export class WriteRun {
     for (const other of unfinished) if (other !== resume) this.collect(other.dir, other.view);
 
     this.session = resume
-      ? RunSession.reopen(resume.dir, resume.view)
-      : RunSession.create(destination, this.o.runId ?? newRunId(), { config: configFingerprint(this.o.config), request: requestFingerprint(this.o.config) }, this.o.config.wait);
+      ? await RunSession.reopen(this.control, resume.dir, resume.view)
+      : await RunSession.create(this.control, this.o.runId ?? newRunId(), { config: configFingerprint(this.o.config), request: requestFingerprint(this.o.config) }, this.o.config.wait);
     const attempt = this.session.view.attempts + 1;
-    this.session.journal.append({ type: 'attempt_started', attempt, at: new Date().toISOString() });
+    await this.session.journal.append({ type: 'attempt_started', attempt, at: new Date().toISOString() });
     await this.log('INFO', `run ${this.session.runId} ${resume ? `resumed (attempt ${attempt})` : 'started'}; control files in ${this.session.runDir}`);
     this.requestIndex = new RequestIndex(join(this.session.runDir, REQUEST_INDEX_FILE));
     this.tracker = new CheckpointTracker(join(this.session.runDir, HELD_MESSAGES_FILE));
@@ -315,7 +320,7 @@ export class WriteRun {
       await Promise.allSettled(this.tasks);
       await this.emitChain;
       const reason = this.failure instanceof Interrupted ? 'stopped by signal' : (this.failure as Error).message;
-      this.session.journal.append({ type: 'run_interrupted', at: new Date().toISOString(), reason });
+      await this.session.journal.append({ type: 'run_interrupted', at: new Date().toISOString(), reason });
       this.progress.end(false);
       await this.emitChain;
       if (this.failure instanceof Interrupted) {
@@ -337,9 +342,9 @@ export class WriteRun {
   /** Picks up an interrupted run: re-owns its sealed records and carries every unfinished batch on. */
   private async recover(): Promise<void> {
     const view = this.session.view;
-    this.session.cleanLeftovers(this.o.config.destination_path);
+    this.session.cleanLeftovers();
     const matcher = new ResendMatcher();
-    matcher.addEchoed(Journal.read(journalPath(this.session.runDir)), echoedPositions());
+    matcher.addEchoed(await this.control.readJournal(this.session.runDir), echoedPositions());
     for (const seq of view.seqs.values()) {
       for await (const chunk of textLines(recordsFile(batchDir(this.session.runDir, seq.seq)))) for (const line of chunk) {
         const r = JSON.parse(line) as SpooledRecord;
@@ -362,11 +367,12 @@ export class WriteRun {
 
   /** Collects another unfinished run's batches under its own run id (detached, cancelled, or superseded). */
   private collect(dir: string, view: RunSession['view']): void {
-    const session = RunSession.reopen(dir, view);
-    const ctx = this.taskContext(session, { retryCanceled: false });
+    let session: RunSession | undefined;
     const task = (async () => {
+      session = await RunSession.reopen(this.control, dir, view);
+      const ctx = this.taskContext(session, { retryCanceled: false });
       const results = await Promise.all(
-        [...view.seqs.values()].filter((s) => !s.finalised).map((s) => this.track(session, s.seq, this.runTask(session, ctx, s))),
+        [...view.seqs.values()].filter((s) => !s.finalised).map((s) => this.track(session!, s.seq, this.runTask(session!, ctx, s))),
       );
       if (results.every((r) => r.state === 'finalised')) {
         await session.complete(this.o.config.model, this.prices);
@@ -377,7 +383,7 @@ export class WriteRun {
       }
     })()
       .catch((err) => this.fail(err))
-      .finally(() => session.close());
+      .finally(() => session?.close());
     this.tasks.push(task);
   }
 
@@ -433,6 +439,7 @@ export class WriteRun {
       client: this.o.client,
       journal: session.journal,
       runDir: session.runDir,
+      save: session.save,
       lifecycle,
       poller: this.poller,
       admission: this.admission,
@@ -534,7 +541,7 @@ export class WriteRun {
         // costs nothing either way.
         if (held.kind === 'state') {
           const positions = held.positions;
-          this.session.journal.append({ type: 'state_emitted', stream: held.stream, records: held.records, ...(positions ? { positions } : {}) });
+          await this.session.journal.append({ type: 'state_emitted', stream: held.stream, records: held.records, ...(positions ? { positions } : {}) });
           failpoint('after_state_journaled');
         }
         await this.o.writer.line(held.line);
@@ -618,7 +625,7 @@ export class WriteRun {
     const bytes = sends ? request.bytes : 0;
     if (this.open && sends && !this.open.fits(request.customId, bytes, limits)) await this.sealOpenBatch();
     if (this.stop.signal.aborted) return;
-    if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++));
+    if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++, this.session.save));
     const requestsBefore = this.open.requests;
     // Keys in the spool's usual order; optional ones only when set.
     const spooled: SpooledRecord = {
@@ -665,7 +672,7 @@ export class WriteRun {
     this.open = null;
     await batch.spool.seal();
     const { seq } = batch.spool;
-    this.session.journal.append({ type: 'batch_sealed', seq, records: batch.records, requests: batch.requests, bytes: batch.bytes, ...(sealedUsd ? { estimate_usd: sealedUsd } : {}) });
+    await this.session.journal.append({ type: 'batch_sealed', seq, records: batch.records, requests: batch.requests, bytes: batch.bytes, ...(sealedUsd ? { estimate_usd: sealedUsd } : {}) });
     const view: SeqView = { seq, records: batch.records, requests: batch.requests, rounds: [{ round: 0, requests: batch.requests, downloaded: false }], tallies: [], finalised: false };
     this.session.view.seqs.set(seq, view);
     this.session.view.records += batch.records;
@@ -685,7 +692,7 @@ export class WriteRun {
       collectedRuns: this.collected,
     };
     if (this.pending > 0) {
-      this.session.journal.append({ type: 'run_detached', at: new Date().toISOString(), pending: this.pending });
+      await this.session.journal.append({ type: 'run_detached', at: new Date().toISOString(), pending: this.pending });
       await this.log('INFO', `run ${this.session.runId}: ${this.pending} batches submitted and still processing (wait = submit_only); the next write collects and writes them`);
       this.emitRunState();
       this.progress.end(true);
@@ -696,7 +703,7 @@ export class WriteRun {
     // nothing left for the platform to re-send after its last STATE.
     await this.emitChain;
     const manifest = await this.session.complete(this.o.config.model, this.prices);
-    const completed = new Set(loadRuns(this.o.config.destination_path).filter((r) => r.view.completed).map((r) => r.view.runId));
+    const completed = new Set((await loadRuns(this.control)).filter((r) => r.view.completed).map((r) => r.view.runId));
     const partial = (stream: ConfiguredStream) => this.sourceFailed || this.incompleteStreams.has(streamKey(stream));
     const { removed: pruned, kept } = await pruneOverwrittenRuns(this.o.config.destination_path, this.o.catalog, this.session.runId, completed, partial);
     if (pruned.length) await this.log('INFO', `overwrite: removed ${pruned.length} partitions of older runs (${pruned.join(', ')})`);
