@@ -2,12 +2,15 @@ import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject } from 'ajv';
 import { configError, registerSecret } from '../common/errors.js';
 import { configSchema } from './spec.js';
+import { validateStorageSettings, type S3Settings } from '../storage/open-store.js';
 
 /** Validated config with defaults applied. Field names match spec/spec.json one to one. */
 export interface ConnectorConfig {
   api_key?: string;
   base_url: string;
   destination_path: string;
+  /** How to reach the bucket of an `s3://` destination_path (see storage/open-store.ts). */
+  s3?: S3Settings;
   model: string;
   prompt_template: string;
   stream_prompt_templates: Record<string, string>;
@@ -50,6 +53,9 @@ export interface ConnectorConfig {
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
 ajv.addKeyword('airbyte_secret');
 ajv.addKeyword('order');
+// Airbyte's UI grouping: `groups` on the spec, `group` on a property.
+ajv.addKeyword('groups');
+ajv.addKeyword('group');
 const validateSchema = ajv.compile(configSchema);
 
 /** Turns ajv's errors into one sentence per field, naming the field and what it needs. */
@@ -76,6 +82,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   }
   const copy = structuredClone(raw) as Record<string, unknown>;
   registerSecret(typeof copy.api_key === 'string' ? copy.api_key : undefined);
+  // Registered before validation, so that no error message about the config can carry them.
+  const s3 = typeof copy.s3 === 'object' && copy.s3 !== null ? (copy.s3 as Record<string, unknown>) : {};
+  for (const field of ['secret_access_key', 'session_token']) registerSecret(typeof s3[field] === 'string' ? s3[field] : undefined);
   if (!validateSchema(copy)) {
     throw configError('CONFIG_INVALID', `invalid config: ${describe(validateSchema.errors ?? [])}`);
   }
@@ -85,6 +94,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (!config.api_key && config.base_url !== 'emulator') {
     throw configError('CONFIG_NO_API_KEY', 'no API key: set "api_key" in the config or the ANTHROPIC_API_KEY environment variable');
   }
+  validateStorageSettings(config);
   if (config.wait === 'submit_only' && config.sink !== 'parquet') {
     // A STATE is echoed once its records are submitted, but under submit_only they are enriched by a later run:
     // a transform would pass the STATE on before the RECORDs it covers.
