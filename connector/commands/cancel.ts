@@ -2,10 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type ConnectorConfig } from '../config/config.js';
 import { cancelBatch } from '../batches/lifecycle.js';
-import { controlFor, loadRuns } from '../pipeline/run-registry.js';
+import { controlOf, loadRuns } from '../pipeline/run-registry.js';
 import type { ControlState } from '../journal/control.js';
 import type { WriteLock } from '../journal/lease.js';
-import { LocalStore } from '../storage/local-store.js';
 import { pendingBatchIds } from '../journal/run-view.js';
 import { ConnectorError, configError } from '../common/errors.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
@@ -25,7 +24,7 @@ export interface CancelOptions {
  */
 export async function cancelCommand(options: CancelOptions, out: NodeJS.WritableStream = process.stdout): Promise<string[]> {
   const config = await loadConfig(options.config);
-  const control = controlFor(new LocalStore(config.destination_path));
+  const control = controlOf(config);
   let lock: WriteLock | undefined;
   try {
     lock = control.remote || existsSync(join(config.destination_path, CONTROL_DIR)) ? await control.lock() : undefined;

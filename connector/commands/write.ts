@@ -6,8 +6,7 @@ import { realSleep, DEFAULT_RETRY, timeScale, type Sleep } from '../batches/retr
 import { RequestBuilder } from '../requests/build.js';
 import { WriteRun, type WriteOutcome } from '../pipeline/write-run.js';
 import { RUN_STATE_STREAM } from '../pipeline/open-batch.js';
-import { controlFor, loadRuns } from '../pipeline/run-registry.js';
-import { LocalStore } from '../storage/local-store.js';
+import { controlOf, loadRuns } from '../pipeline/run-registry.js';
 import { openApiTarget } from './api-target.js';
 import { assertWritableDestination } from './destination-check.js';
 import { ConnectorError, transientError } from '../common/errors.js';
@@ -69,7 +68,7 @@ async function writeStoppable(options: WriteCommandOptions, input: Readable, wri
   const catalog = await loadCatalog(options.catalog);
   const state = options.state ? await readJsonFile(options.state, 'state') : undefined;
   await assertWritableDestination(config.destination_path);
-  const known = new Set((await loadRuns(controlFor(new LocalStore(config.destination_path)))).map((r) => r.view.runId));
+  const known = new Set((await loadRuns(controlOf(config))).map((r) => r.view.runId));
   for (const id of runIdsInState(state)) {
     if (!known.has(id)) {
       await writer.log('WARN', `the state names run ${id}, but ${config.destination_path} has no journal for it; its batches cannot be joined to records here (was the destination moved or wiped?)`);

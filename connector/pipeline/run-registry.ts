@@ -5,6 +5,7 @@ import { ObjectControl, workRootFor } from '../journal/object-control.js';
 import { foldJournal, type RunView } from '../journal/run-view.js';
 import { LocalStore } from '../storage/local-store.js';
 import type { Store } from '../storage/store.js';
+import { openStore, type S3Settings } from '../storage/open-store.js';
 
 export { journalPath } from '../journal/control.js';
 export const runsDir = (destination: string) => join(destination, CONTROL_DIR, 'runs');
@@ -16,6 +17,11 @@ export const runsDir = (destination: string) => join(destination, CONTROL_DIR, '
 export function controlFor(store: Store, workBase?: string): ControlState {
   if (store instanceof LocalStore) return new LocalControl(store, CONTROL_DIR);
   return new ObjectControl(store, workRootFor(store.location, workBase), CONTROL_DIR);
+}
+
+/** The control state of a config's destination (see openStore and controlFor). */
+export function controlOf(config: { destination_path: string; s3?: S3Settings }): ControlState {
+  return controlFor(openStore(config));
 }
 
 /** Every run the destination's journals know, oldest first. */

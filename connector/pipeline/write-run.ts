@@ -37,10 +37,9 @@ import { Progress } from './progress.js';
 import { Limiter } from './limiter.js';
 import { batchLimitsFor, buildLimits, skipFor } from './record-policy.js';
 import { pruneOverwrittenRuns } from './overwrite.js';
-import { claimedBatchIds, controlFor, loadRuns } from './run-registry.js';
+import { claimedBatchIds, controlOf, loadRuns } from './run-registry.js';
 import type { JournalEntry } from '../journal/journal.js';
 import type { ControlState } from '../journal/control.js';
-import { LocalStore } from '../storage/local-store.js';
 import { RunSession } from './run-session.js';
 import { QueueAdmission } from './admission.js';
 import { BatchPoller } from '../batches/poller.js';
@@ -209,7 +208,7 @@ export class WriteRun {
 
   async run(): Promise<WriteOutcome> {
     const destination = this.o.config.destination_path;
-    this.control = controlFor(new LocalStore(destination));
+    this.control = controlOf(this.o.config);
     const lock = await this.control.lock();
     // A lease found taken over (an object store's writer that stalled past it) stops this run at once.
     lock.lost?.addEventListener('abort', () => this.fail(lock.lost?.reason), { once: true });
