@@ -15,6 +15,8 @@ interface LeaseBody {
   pid: number;
   host: string;
   renewed_at: string;
+  /** Counts renewals: a watcher tells a renewed lease from an unrenewed one without comparing clocks. */
+  beat?: number;
   released?: true;
 }
 
@@ -22,6 +24,18 @@ interface Identity {
   pid: number;
   host: string;
 }
+
+export interface AcquireOptions {
+  /** How long a lease from another host that may be a dead pod's is watched before giving up (default 0). */
+  patienceMs?: number;
+  renewMs?: number;
+  identity?: Identity;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** What a write waits at most for a lease another host may have left: one lease, plus a renewal. */
+export const WRITE_LEASE_PATIENCE_MS = LEASE_MS + RENEW_MS;
 
 /** The lock a write holds on its destination, whichever kind it is. */
 export interface WriteLock {
@@ -86,17 +100,34 @@ export class StoreLease implements WriteLock {
     return this.controller.signal;
   }
 
-  /** `identity`: who this writer is (tests give a second writer in one process another host). */
-  static async acquire(store: Store, prefix: string, options: { renewMs?: number; identity?: Identity } = {}): Promise<StoreLease> {
+  /**
+   * Takes the lease, or throws DESTINATION_BUSY. A lease another host renewed less than LEASE_MS ago may be a
+   * live writer's or a dead pod's (a pod killed a moment ago renewed it last): with `patienceMs`, it is
+   * watched rather than refused at once, and refused as soon as it is renewed (its holder lives), or taken
+   * once it expires. `identity`, `now` and `sleep`: who this writer is and its clock (tests).
+   */
+  static async acquire(store: Store, prefix: string, options: AcquireOptions = {}): Promise<StoreLease> {
     const me = options.identity ?? { pid: process.pid, host: hostname() };
+    const now = options.now ?? Date.now;
+    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const deadline = now() + (options.patienceMs ?? 0);
     const owner = randomUUID();
-    for (let tries = 0; tries < 5; tries++) {
+    let watched: string | undefined;
+    for (let tries = 0; tries < 5; ) {
       const gens = await generations(store, prefix);
       const top = gens.at(-1);
       const held = top === undefined ? undefined : await readLease(store, prefix, top);
-      if (held && isLive(held, Date.now(), me)) throw busy(held, me);
+      if (held && isLive(held, now(), me)) {
+        const seen = `${top}:${held.owner}:${held.beat ?? 0}:${held.renewed_at}`;
+        if ((watched !== undefined && watched !== seen) || held.host === me.host || now() >= deadline) throw busy(held, me);
+        watched = seen;
+        const expires = Date.parse(held.renewed_at) + LEASE_MS;
+        await sleep(Math.max(1, Math.min(RENEW_MS + 5_000, expires - now() + 1_000, deadline - now())));
+        continue;
+      }
+      tries++;
       const gen = (top ?? 0) + 1;
-      const body: LeaseBody = { owner, pid: me.pid, host: me.host, renewed_at: new Date().toISOString() };
+      const body: LeaseBody = { owner, pid: me.pid, host: me.host, renewed_at: new Date(now()).toISOString() };
       if (await store.putIfAbsent(leaseKey(prefix, gen), JSON.stringify(body))) {
         // Generations before ours are stale by now; they only lengthen the listing.
         await store.delete(gens.map((g) => leaseKey(prefix, g))).catch(() => undefined);
@@ -119,6 +150,7 @@ export class StoreLease implements WriteLock {
         return;
       }
       this.body.renewed_at = new Date().toISOString();
+      this.body.beat = (this.body.beat ?? 0) + 1;
       await this.store.put(leaseKey(this.prefix, this.gen), JSON.stringify(this.body));
     } catch {
       // A missed renewal is retried at the next tick; the lease is several ticks long.

@@ -6,7 +6,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import type { Store } from '../storage/store.js';
 import type { ControlState } from './control.js';
 import { Journal, type JournalEntry, type RunJournal } from './journal.js';
-import { StoreLease, type WriteLock } from './lease.js';
+import { StoreLease, WRITE_LEASE_PATIENCE_MS, type WriteLock } from './lease.js';
 import { StoreJournal } from './store-journal.js';
 
 /** Env var naming where object-store destinations keep their working folders (default: the OS temp folder). */
@@ -60,8 +60,9 @@ export class ObjectControl implements ControlState {
     return join(this.workRoot, ...key.split('/'));
   }
 
+  /** Waits out a lease a killed pod may have left (up to a lease and a renewal), refusing a live holder. */
   lock(): Promise<WriteLock> {
-    return StoreLease.acquire(this.store, `${this.controlName}/lease`);
+    return StoreLease.acquire(this.store, `${this.controlName}/lease`, { patienceMs: WRITE_LEASE_PATIENCE_MS });
   }
 
   async runs(): Promise<Array<{ dir: string; entries: JournalEntry[] }>> {

@@ -87,4 +87,33 @@ describe('StoreLease', () => {
     expect(objects.map((o) => o.key)).toEqual(['0000000004.json']);
     await held[0]!.release();
   });
+
+  it('watches a lease another host renewed a moment ago: taken once it expires unrenewed (a killed pod), refused once renewed (a live one)', async () => {
+    // A clock the test moves: each sleep the lease asks for passes at once and moves it on.
+    const clock = { now: Date.now() };
+    const slept: number[] = [];
+    const sleep = (onSleep?: () => Promise<void>) => async (ms: number) => {
+      slept.push(ms);
+      clock.now += ms;
+      await onSleep?.();
+    };
+    const options = { patienceMs: LEASE_MS + 20_000, now: () => clock.now, identity: podC };
+
+    const dead = new LocalStore(tempDir('claude-batch-lease-'));
+    await dead.put(`${PREFIX}/0000000001.json`, JSON.stringify({ owner: 'killed', pid: 1, host: 'pod-b', renewed_at: new Date(clock.now - 10_000).toISOString() }));
+    const taken = await StoreLease.acquire(dead, PREFIX, { ...options, sleep: sleep() });
+    expect(slept.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(LEASE_MS - 10_000);
+    expect((await leaseObjects(dead)).map((o) => [o.key, o.body.host])).toEqual([['0000000002.json', 'pod-c']]);
+    await taken.release();
+
+    const live = new LocalStore(tempDir('claude-batch-lease-'));
+    const holder = await StoreLease.acquire(live, PREFIX, { identity: podB });
+    // The holder renews by the real clock: the watcher's starts from it again.
+    clock.now = Date.now();
+    slept.length = 0;
+    await expect(StoreLease.acquire(live, PREFIX, { ...options, sleep: sleep(() => holder.renew()) })).rejects.toMatchObject({ code: 'DESTINATION_BUSY' });
+    expect(slept).toHaveLength(1);
+    expect(holder.lost.aborted).toBe(false);
+    await holder.release();
+  });
 });
