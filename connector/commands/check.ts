@@ -4,7 +4,7 @@ import { asConnectorError, configError, redact } from '../common/errors.js';
 import { RequestBuilder } from '../requests/build.js';
 import type { MessageWriter } from '../protocol/writer.js';
 import { openApiTarget } from './api-target.js';
-import { assertWritableDestination } from './destination-check.js';
+import { assertDestinationUsable } from './destination-check.js';
 
 /**
  * Validates the config, then proves it works: the destination is writable, the key is accepted by the
@@ -15,7 +15,7 @@ export async function checkCommand(configPath: string, writer: MessageWriter): P
   try {
     const config = await loadConfig(configPath);
     new RequestBuilder(config);
-    await assertWritableDestination(config.destination_path);
+    await assertDestinationUsable(config);
     const api = await openApiTarget(config);
     try {
       await api.client.messages.batches.list({ limit: 1 }).catch((err) => {

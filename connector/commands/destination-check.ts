@@ -1,8 +1,10 @@
 import { constants as fsConstants } from 'node:fs';
 import { lstat, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConnectorError, configError } from '../common/errors.js';
+import { asConnectorError, ConnectorError, configError } from '../common/errors.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
+import { openStore, type S3Settings } from '../storage/open-store.js';
+import type { Store } from '../storage/store.js';
 
 /** Entries a folder can hold and still count as empty: file-system and OS litter, our own probe files. */
 const IGNORABLE = new Set(['lost+found', '.DS_Store', 'Thumbs.db', 'desktop.ini', '.gitkeep', '.keep']);
@@ -98,4 +100,46 @@ function linkFound(path: string, destination: string): ConnectorError {
     'DESTINATION_LINK',
     `${path} is a symbolic link inside destination_path "${destination}"; this connector never writes through links (one could send output or bookkeeping anywhere). Remove it, or point destination_path at a folder this connector owns`,
   );
+}
+
+/**
+ * Proves an object-store destination works before anything is spent: the prefix is this connector's (empty,
+ * or holding a `_claude_batch/` folder), and a probe object can be written, listed and deleted. A failure keeps
+ * the storage error's type (a missing bucket or refused key: config_error; an unreachable endpoint: transient)
+ * and names the step and what to fix; no credential is ever part of it.
+ */
+export async function assertWritableStore(store: Store): Promise<void> {
+  const first = async (prefix: string) => {
+    for await (const object of store.list(prefix)) return object.key;
+    return undefined;
+  };
+  const step = async <T>(what: string, action: () => Promise<T>): Promise<T> => {
+    try {
+      return await action();
+    } catch (err) {
+      const e = asConnectorError(err);
+      throw new ConnectorError(e.failureType, e.code, `destination_path ${store.location} failed the ${what} check: ${e.message}`);
+    }
+  };
+  if ((await step('list', () => first(`${CONTROL_DIR}/`))) === undefined) {
+    const other = await step('list', () => first(''));
+    if (other !== undefined) {
+      throw configError('DESTINATION_NOT_OURS', `destination_path ${store.location} already holds other objects (${JSON.stringify(other)}) and no ${CONTROL_DIR}/ prefix, so it is not this connector's output; point destination_path at an empty prefix`);
+    }
+  }
+  const probe = `${CONTROL_DIR}/check/${PROBE_PREFIX}${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  await step('write', () => store.put(probe, 'probe'));
+  const listed = await step('list', () => first(probe));
+  if (listed !== probe) throw configError('DESTINATION_NOT_LISTABLE', `destination_path ${store.location}: a probe object written there is not listed back; the endpoint or prefix does not behave as S3`);
+  await step('delete', () => store.delete([probe]));
+  if ((await step('list', () => first(probe))) !== undefined) {
+    throw configError('DESTINATION_NOT_DELETABLE', `destination_path ${store.location}: a probe object deleted there is still listed; overwrite could not remove older runs (check s3:DeleteObject in the policy)`);
+  }
+}
+
+/** The destination check of check and write: a local folder (assertWritableDestination) or an object store. */
+export async function assertDestinationUsable(config: { destination_path: string; s3?: S3Settings }): Promise<void> {
+  const store = openStore(config);
+  if (store.kind === 'object') await assertWritableStore(store);
+  else await assertWritableDestination(config.destination_path);
 }

@@ -13,6 +13,7 @@ import { InputError, parseMessage, readLines } from '../protocol/reader.js';
 import { recordDataText } from '../protocol/record-span.js';
 import { RequestBuilder } from '../requests/build.js';
 import { CONTROL_DIR, resultCacheDir } from '../sinks/layout.js';
+import { localWorkRoot } from '../storage/open-store.js';
 import { DestinationLock } from '../journal/lock.js';
 
 export interface Estimate {
@@ -43,11 +44,11 @@ export async function estimateCommand(options: { config: string; catalog: string
   const builder = new RequestBuilder(config);
   const catalog = await loadCatalog(options.catalog);
   const prices = resolvePrices({ price_overrides: config.price_overrides, batch_discount: config.batch_discount });
-  const cacheDir = resultCacheDir(config.destination_path, config.base_url);
+  const cacheDir = resultCacheDir(localWorkRoot(config), config.base_url);
   let cache: ResultCache | undefined;
   let lock: DestinationLock | undefined;
   if (config.result_cache.enabled && existsSync(cacheDir)) {
-    lock = DestinationLock.acquire(join(config.destination_path, CONTROL_DIR));
+    lock = DestinationLock.acquire(join(localWorkRoot(config), CONTROL_DIR));
     cache = ResultCache.open(cacheDir, { maxEntries: config.result_cache.max_entries, maxBytes: config.result_cache.max_size_mb * 1024 * 1024 });
   }
   const e: Estimate = {

@@ -8,7 +8,7 @@ import { WriteRun, type WriteOutcome } from '../pipeline/write-run.js';
 import { RUN_STATE_STREAM } from '../pipeline/open-batch.js';
 import { controlOf, loadRuns } from '../pipeline/run-registry.js';
 import { openApiTarget } from './api-target.js';
-import { assertWritableDestination } from './destination-check.js';
+import { assertDestinationUsable } from './destination-check.js';
 import { ConnectorError, transientError } from '../common/errors.js';
 import { stopRequest, stopSignal } from '../common/stop.js';
 
@@ -67,7 +67,7 @@ async function writeStoppable(options: WriteCommandOptions, input: Readable, wri
   new RequestBuilder(config);
   const catalog = await loadCatalog(options.catalog);
   const state = options.state ? await readJsonFile(options.state, 'state') : undefined;
-  await assertWritableDestination(config.destination_path);
+  await assertDestinationUsable(config);
   const known = new Set((await loadRuns(controlOf(config))).map((r) => r.view.runId));
   for (const id of runIdsInState(state)) {
     if (!known.has(id)) {

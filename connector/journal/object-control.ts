@@ -1,25 +1,11 @@
-import { createHash } from 'node:crypto';
 import { constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Store } from '../storage/store.js';
 import type { ControlState } from './control.js';
 import { Journal, type JournalEntry, type RunJournal } from './journal.js';
 import { StoreLease, WRITE_LEASE_PATIENCE_MS, type WriteLock } from './lease.js';
 import { StoreJournal } from './store-journal.js';
-
-/** Env var naming where object-store destinations keep their working folders (default: the OS temp folder). */
-export const WORK_DIR_ENV = 'CLAUDE_BATCH_WORK_DIR';
-
-/**
- * The working folder of an object-store destination: `$CLAUDE_BATCH_WORK_DIR` (else `<os tmp>/claude-batch-work`)
- * + `dest-` + 16 hex digits of the location's hash, so two destinations never share one and a process that
- * comes back on the same machine finds its files again (a new pod finds none, and fetches what it needs).
- */
-export function workRootFor(location: string, base = process.env[WORK_DIR_ENV] || join(tmpdir(), 'claude-batch-work')): string {
-  return join(base, `dest-${createHash('sha256').update(location).digest('hex').slice(0, 16)}`);
-}
 
 /** A completed run's journal, compacted into one object (see completeRun). */
 const COMPACT = 'journal.jsonl';

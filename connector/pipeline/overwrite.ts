@@ -3,12 +3,24 @@ import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Catalog, ConfiguredStream } from '../config/catalog.js';
 import type { RunManifest } from '../sinks/manifest.js';
-import { partitionDir, runControlDir } from '../sinks/layout.js';
+import { manifestKey, partitionDir, partitionKey, PARTITION_KEY, runControlDir } from '../sinks/layout.js';
+import type { Store } from '../storage/store.js';
+import type { LocalStore } from '../storage/local-store.js';
 
 /** An older run's manifest, or undefined if it cannot be read. */
 function readManifest(destination: string, runId: string): RunManifest | undefined {
   try {
     return JSON.parse(readFileSync(join(runControlDir(destination, runId), 'manifest.json'), 'utf8')) as RunManifest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An older run's manifest in an object store, or undefined if there is none or it cannot be parsed. */
+async function readStoredManifest(store: Store, runId: string): Promise<RunManifest | undefined> {
+  const bytes = await store.get(manifestKey(runId));
+  try {
+    return bytes ? (JSON.parse(bytes.toString('utf8')) as RunManifest) : undefined;
   } catch {
     return undefined;
   }
@@ -42,13 +54,15 @@ function supersedes(stream: ConfiguredStream, olderGeneration: number | undefine
  * still unfinished (a detached run still collecting) are left alone.
  */
 export async function pruneOverwrittenRuns(
-  destination: string,
+  store: Store,
   catalog: Catalog,
   currentRunId: string,
   completedRunIds: ReadonlySet<string>,
   /** A stream this run did not get whole (the source failed or said so): its older data stays. */
   partial: (stream: ConfiguredStream) => boolean = () => false,
 ): Promise<{ removed: string[]; kept: string[] }> {
+  if (store.kind === 'object') return pruneStoredRuns(store, catalog, currentRunId, completedRunIds, partial);
+  const destination = (store as LocalStore).root;
   const removed: string[] = [];
   const kept: string[] = [];
   // Each older run's manifest is read once, however many of its streams are looked at.
@@ -76,6 +90,51 @@ export async function pruneOverwrittenRuns(
       if (!supersedes(stream, generationOf(manifestOf(runId), stream))) continue;
       await rm(`${streamDir}/${name}`, { recursive: true, force: true });
       removed.push(`${streamDir}/${name}`);
+    }
+  }
+  return { removed, kept };
+}
+
+/**
+ * pruneOverwrittenRuns in an object store, where a partition is only a key prefix: the stream's keys are listed
+ * (`<namespace>/<stream>/`, page by page), grouped by their `run_id=` segment, and a superseded run's keys go
+ * in DeleteObjects requests of up to 1,000. A run counts as complete when the control state says so or when
+ * its manifest (the commit marker, written last) is in the store.
+ */
+async function pruneStoredRuns(
+  store: Store,
+  catalog: Catalog,
+  currentRunId: string,
+  completedRunIds: ReadonlySet<string>,
+  partial: (stream: ConfiguredStream) => boolean,
+): Promise<{ removed: string[]; kept: string[] }> {
+  const removed: string[] = [];
+  const kept: string[] = [];
+  const manifests = new Map<string, Promise<RunManifest | undefined>>();
+  const manifestOf = (runId: string) => {
+    if (!manifests.has(runId)) manifests.set(runId, readStoredManifest(store, runId));
+    return manifests.get(runId)!;
+  };
+  for (const stream of catalog.streams) {
+    if (stream.destinationSyncMode !== 'overwrite' && stream.minimumGenerationId <= 0) continue;
+    if (partial(stream)) {
+      kept.push(stream.namespace ? `${stream.namespace}.${stream.name}` : stream.name);
+      continue;
+    }
+    const streamPrefix = `${dirname(partitionKey(stream.namespace, stream.name, currentRunId))}/`;
+    const byRun = new Map<string, string[]>();
+    for await (const object of store.list(streamPrefix)) {
+      const folder = object.key.slice(streamPrefix.length).split('/')[0]!;
+      const runId = new RegExp(`^${PARTITION_KEY}=(.+)$`).exec(folder)?.[1];
+      if (!runId || runId === currentRunId || runId > currentRunId) continue;
+      byRun.set(runId, [...(byRun.get(runId) ?? []), object.key]);
+    }
+    for (const [runId, keys] of byRun) {
+      const manifest = await manifestOf(runId);
+      if (!completedRunIds.has(runId) && !manifest) continue;
+      if (!supersedes(stream, generationOf(manifest, stream))) continue;
+      await store.delete(keys);
+      removed.push(`${store.location}/${streamPrefix}${PARTITION_KEY}=${runId}`);
     }
   }
   return { removed, kept };

@@ -1,27 +1,29 @@
 import { join } from 'node:path';
 import { CONTROL_DIR } from '../sinks/layout.js';
 import { LocalControl, type ControlState } from '../journal/control.js';
-import { ObjectControl, workRootFor } from '../journal/object-control.js';
+import { ObjectControl } from '../journal/object-control.js';
 import { foldJournal, type RunView } from '../journal/run-view.js';
 import { LocalStore } from '../storage/local-store.js';
 import type { Store } from '../storage/store.js';
-import { openStore, type S3Settings } from '../storage/open-store.js';
+import { localWorkRoot, openStore, type S3Settings } from '../storage/open-store.js';
 
 export { journalPath } from '../journal/control.js';
 export const runsDir = (destination: string) => join(destination, CONTROL_DIR, 'runs');
 
 /**
- * The control state of a destination's Store: in the destination itself for a local folder, on the Store
- * with a local working folder for an object store (`workBase`: where working folders go, see workRootFor).
+ * The control state of a destination's Store: in the destination itself for a local folder; for an object
+ * store, on the Store, with `workRoot` as its working folder (default: localWorkRoot of its location, under
+ * $CLAUDE_BATCH_WORK_DIR or the OS temp folder).
  */
-export function controlFor(store: Store, workBase?: string): ControlState {
+export function controlFor(store: Store, workRoot?: string): ControlState {
   if (store instanceof LocalStore) return new LocalControl(store, CONTROL_DIR);
-  return new ObjectControl(store, workRootFor(store.location, workBase), CONTROL_DIR);
+  return new ObjectControl(store, workRoot ?? localWorkRoot({ destination_path: store.location }), CONTROL_DIR);
 }
 
 /** The control state of a config's destination (see openStore and controlFor). */
 export function controlOf(config: { destination_path: string; s3?: S3Settings }): ControlState {
-  return controlFor(openStore(config));
+  const store = openStore(config);
+  return controlFor(store, localWorkRoot(config));
 }
 
 /** Every run the destination's journals know, oldest first. */

@@ -146,7 +146,11 @@ export class RunSession {
     };
   }
 
-  /** Writes the manifest, marks the run complete and drops its spool. */
+  /**
+   * Writes the manifest, marks the run complete and drops its spool. For an object-store destination the
+   * manifest is saved in the store (`_claude_batch/runs/<run>/manifest.json`, ControlState.save), after every
+   * Parquet file of the run is published: the run's commit marker, as its folder's manifest is on disk.
+   */
   async complete(model: string, prices: PriceTable = DEFAULT_PRICES): Promise<RunManifest> {
     const manifest = this.manifest(model, this.view.startedAt, new Date().toISOString(), prices);
     await writeJsonAtomic(join(this.runDir, 'manifest.json'), manifest);

@@ -704,7 +704,7 @@ export class WriteRun {
     const manifest = await this.session.complete(this.o.config.model, this.prices);
     const completed = new Set((await loadRuns(this.control)).filter((r) => r.view.completed).map((r) => r.view.runId));
     const partial = (stream: ConfiguredStream) => this.sourceFailed || this.incompleteStreams.has(streamKey(stream));
-    const { removed: pruned, kept } = await pruneOverwrittenRuns(this.o.config.destination_path, this.o.catalog, this.session.runId, completed, partial);
+    const { removed: pruned, kept } = await pruneOverwrittenRuns(this.control.store, this.o.catalog, this.session.runId, completed, partial);
     if (pruned.length) await this.log('INFO', `overwrite: removed ${pruned.length} partitions of older runs (${pruned.join(', ')})`);
     if (kept.length) {
       const why = this.sourceFailed ? 'the source reported an error' : 'the source reported them incomplete';

@@ -13,7 +13,8 @@ import type { SpooledRecord } from '../journal/spool.js';
 import { coerceRecord, coerceValue, objectText } from './coerce.js';
 import { interpretAnswer, type OutputSpec } from '../requests/output-spec.js';
 import { memberText, objectMembers, type Member } from '../protocol/json-text.js';
-import { parquetOptionsFrom, RollingParquetWriter, type ParquetOptions } from './parquet-file.js';
+import { parquetOptionsFrom, RollingParquetWriter, type ParquetOptions, type Publisher } from './parquet-file.js';
+import { objectOutputFor, objectTarget, type ObjectOutput } from './store-output.js';
 import { ADDITIONAL_PROPERTIES, streamArrowSchema } from './arrow-schema.js';
 import { partFileName, partitionDir } from './layout.js';
 import { failpoint } from '../common/failpoints.js';
@@ -31,6 +32,8 @@ const noUsage = () => ({ requests: 0, input: 0, output: 0, cacheRead: 0, cacheWr
 
 export interface BatchWriteContext {
   destination: string;
+  /** Set when the destination is an object store: files are staged locally, then published to it. */
+  objectOutput?: ObjectOutput;
   runId: string;
   catalog: Catalog;
   schemas: Map<string, Schema>;
@@ -60,6 +63,7 @@ export interface BatchOutput {
 export function writeContextBase(config: ConnectorConfig, catalog: Catalog, builder: RequestBuilder): Omit<BatchWriteContext, 'runId' | 'onRecord' | 'keepAnswers'> {
   return {
     destination: config.destination_path,
+    objectOutput: objectOutputFor(config),
     catalog,
     // Each configured stream's Arrow schema (its data columns plus ours), by stream key.
     schemas: new Map(catalog.streams.map((s) => [streamKey(s), streamArrowSchema(s.jsonSchema, builder.output.columns)])),
@@ -184,12 +188,18 @@ async function outputFor(ctx: BatchWriteContext, files: Map<string, StreamOutput
   // A stream collected from an older run may have left the catalog since: keep its data as JSON.
   const stream = ctx.catalog.find(descriptor);
   const schema = ctx.schemas.get(key) ?? streamArrowSchema({});
-  const dir = partitionDir(ctx.destination, record.namespace, record.stream, ctx.runId);
-  if (ctx.writeFiles) await mkdir(dir, { recursive: true, mode: 0o755 });
-  const path = join(dir, partFileName(seq));
+  let path: string;
+  let publisher: Publisher | undefined;
+  if (ctx.objectOutput) {
+    ({ path, publisher } = await objectTarget(ctx.objectOutput, record.namespace, record.stream, ctx.runId, seq));
+  } else {
+    const dir = partitionDir(ctx.destination, record.namespace, record.stream, ctx.runId);
+    if (ctx.writeFiles) await mkdir(dir, { recursive: true, mode: 0o755 });
+    path = join(dir, partFileName(seq));
+  }
   const syncId = stream?.syncId ?? null;
   const output: StreamOutput = {
-    file: ctx.writeFiles ? await RollingParquetWriter.create(path, schema, ctx.parquet) : undefined,
+    file: ctx.writeFiles ? await RollingParquetWriter.create(path, schema, ctx.parquet, publisher) : undefined,
     tally: { stream: record.stream, namespace: record.namespace, path, paths: [path], rows: 0, generationId: stream?.generationId ?? 0, byStatus: {}, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, billed: noUsage(), cachedUsage: noUsage() },
     row: { schema, generationId: stream?.generationId ?? 0, syncId, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output, cleanMeta: metaJson([], syncId) },
   };

@@ -83,12 +83,23 @@ const partitionRoots = new Map<string, string>();
  * outside the destination. Throws a config_error naming the link.
  */
 export function partitionDir(destination: string, namespace: string | null, stream: string, runId: string): string {
-  const segments = [namespace === null || namespace === undefined ? DEFAULT_NAMESPACE_DIR : safeSegment(namespace), safeSegment(stream), `${PARTITION_KEY}=${safeSegment(runId)}`];
+  const segments = partitionSegments(namespace, stream, runId);
   const dir = join(destination, ...segments);
   assertNoLinksBelowSync(destination, segments);
   partitionRoots.set(resolve(dir), destination);
   return dir;
 }
+
+/** The segments of a partition below the destination: `<namespace>`, `<stream>`, `run_id=<run_id>`. */
+export function partitionSegments(namespace: string | null, stream: string, runId: string): [string, string, string] {
+  return [namespace === null || namespace === undefined ? DEFAULT_NAMESPACE_DIR : safeSegment(namespace), safeSegment(stream), `${PARTITION_KEY}=${safeSegment(runId)}`];
+}
+
+/** A partition as a Store key prefix (no trailing `/`): `<namespace>/<stream>/run_id=<run_id>`. */
+export const partitionKey = (namespace: string | null, stream: string, runId: string): string => partitionSegments(namespace, stream, runId).join('/');
+
+/** A run's manifest as a Store key: the run's commit marker, written last. */
+export const manifestKey = (runId: string): string => `${CONTROL_DIR}/runs/${safeSegment(runId)}/manifest.json`;
 
 export function partFileName(batchSeq: number): string {
   return `part-${String(batchSeq).padStart(5, '0')}.parquet`;

@@ -146,6 +146,7 @@ export class AtomicParquetFile {
     private readonly tempPath: string,
     readonly finalPath: string,
     private readonly sizeOf: ((row: Record<string, unknown>) => number) | undefined,
+    private readonly publisher: Publisher | undefined,
   ) {
     this.group = new RowGroupEncoder(specs, options.compression);
   }
@@ -155,8 +156,9 @@ export class AtomicParquetFile {
    * symlink, with exclusive create (`wx`, so an existing file or a planted link at that name is never
    * opened) plus O_NOFOLLOW, and mode 0o644 (data files are for readers).
    */
-  static async create(finalPath: string, schema: Schema, options: ParquetOptions): Promise<AtomicParquetFile> {
-    const dir = dirname(finalPath);
+  static async create(finalPath: string, schema: Schema, options: ParquetOptions, publisher?: Publisher): Promise<AtomicParquetFile> {
+    // With a publisher (an object store) the temp file is written in its local staging folder instead.
+    const dir = publisher ? publisher.stagingDir : dirname(finalPath);
     await assertSafeOutputDir(dir);
     await prepareCompression(options.compression);
     const tempPath = join(dir, `.${basename(finalPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -177,7 +179,7 @@ export class AtomicParquetFile {
       throw err;
     }
     const sizeOf = options.maxBytesPerFile !== undefined ? rowSizer(schema) : undefined;
-    return new AtomicParquetFile(handle, parquetColumnsFor(schema), options, tempPath, finalPath, sizeOf);
+    return new AtomicParquetFile(handle, parquetColumnsFor(schema), options, tempPath, finalPath, sizeOf, publisher);
   }
 
   /** Rows appended so far. */
@@ -236,8 +238,9 @@ export class AtomicParquetFile {
     this.finished = true;
   }
 
-  /** Renames a finished temp file into place and makes the rename durable. */
+  /** Renames a finished temp file into place and makes the rename durable (or hands it to the publisher). */
   async publish(): Promise<void> {
+    if (this.publisher) return this.publisher.publish(this.tempPath, this.finalPath);
     await rename(this.tempPath, this.finalPath);
     await fsyncPath(dirname(this.finalPath));
   }
@@ -249,6 +252,16 @@ export class AtomicParquetFile {
     }
     await rm(this.tempPath, { force: true });
   }
+}
+
+/**
+ * Where finished files go when they do not go into a local folder (an object store, sinks/store-output.ts):
+ * temp files are written in `stagingDir`, and `publish` makes one visible under its final name, whole or not
+ * at all, consuming the temp file.
+ */
+export interface Publisher {
+  stagingDir: string;
+  publish(tempPath: string, finalPath: string): Promise<void>;
 }
 
 /** `part-00007.parquet` → `part-00007-<n>.parquet` for the n-th extra file of a rolled output (n ≥ 1). */
@@ -274,15 +287,16 @@ export class RollingParquetWriter {
     private readonly schema: Schema,
     private readonly options: ParquetOptions,
     first: AtomicParquetFile,
+    private readonly publisher: Publisher | undefined,
   ) {
     this.files.push(first);
     this.sizeOf = options.maxBytesPerFile !== undefined ? rowSizer(schema) : undefined;
   }
 
-  static async create(basePath: string, schema: Schema, options: ParquetOptions): Promise<RollingParquetWriter> {
+  static async create(basePath: string, schema: Schema, options: ParquetOptions, publisher?: Publisher): Promise<RollingParquetWriter> {
     if (options.maxRowsPerFile !== undefined) positiveInteger('maxRowsPerFile', options.maxRowsPerFile);
     if (options.maxBytesPerFile !== undefined) positiveInteger('maxBytesPerFile', options.maxBytesPerFile);
-    return new RollingParquetWriter(basePath, schema, options, await AtomicParquetFile.create(basePath, schema, options));
+    return new RollingParquetWriter(basePath, schema, options, await AtomicParquetFile.create(basePath, schema, options, publisher), publisher);
   }
 
   /** Rows appended across all files. */
@@ -309,7 +323,7 @@ export class RollingParquetWriter {
 
   private async roll(row: Record<string, unknown>, size: number): Promise<void> {
     await this.files[this.files.length - 1]!.finish();
-    const next = await AtomicParquetFile.create(rolledPath(this.basePath, this.files.length), this.schema, this.options);
+    const next = await AtomicParquetFile.create(rolledPath(this.basePath, this.files.length), this.schema, this.options, this.publisher);
     this.files.push(next);
     await next.append(row, size);
   }

@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { configError } from '../common/errors.js';
 import { LocalStore } from './local-store.js';
 import { S3Store, type ConditionalWrites } from './s3-store.js';
@@ -65,4 +68,16 @@ export function openStore(config: { destination_path: string; s3?: S3Settings })
     ...(s3.path_style !== undefined ? { pathStyle: s3.path_style } : {}),
     conditionalWrites: s3.conditional_writes ?? 'auto',
   });
+}
+
+/**
+ * The local folder that holds the control state (journals, spool, lock, result cache) of a destination: the
+ * destination itself for a local folder; for an object store, a working folder on this machine named after
+ * the bucket location (under $CLAUDE_BATCH_WORK_DIR, else the OS temp folder). Interim: the control state
+ * moves onto the Store itself (journal/control.ts), after which this folder is scratch.
+ */
+export function localWorkRoot(config: { destination_path: string }): string {
+  if (!isObjectDestination(config.destination_path)) return config.destination_path;
+  const base = process.env.CLAUDE_BATCH_WORK_DIR || join(tmpdir(), 'destination-claude-batch');
+  return join(base, createHash('sha256').update(config.destination_path.replace(/\/+$/, '')).digest('hex').slice(0, 16));
 }

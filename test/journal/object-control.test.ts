@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ObjectControl, workRootFor } from '../../connector/journal/object-control.js';
+import { ObjectControl } from '../../connector/journal/object-control.js';
 import { BatchSpool, batchDir, recordsFile, requestsFile } from '../../connector/journal/spool.js';
 import { controlFor, loadRuns } from '../../connector/pipeline/run-registry.js';
 import { RunSession } from '../../connector/pipeline/run-session.js';
@@ -44,12 +44,6 @@ describe('ObjectControl', () => {
     const session = await RunSession.create(control, 'r1', fingerprints, 'until_done');
     session.close();
     expect(existsSync(join(destination, CONTROL, 'runs', 'r1', 'journal.jsonl'))).toBe(true);
-  });
-
-  it('gives an object store a working folder per destination, under CLAUDE_BATCH_WORK_DIR or the temp folder', () => {
-    expect(workRootFor('s3://a/x', '/w')).toMatch(/^\/w\/dest-[0-9a-f]{16}$/);
-    expect(workRootFor('s3://a/x', '/w')).toBe(workRootFor('s3://a/x', '/w'));
-    expect(workRootFor('s3://a/x', '/w')).not.toBe(workRootFor('s3://a/y', '/w'));
   });
 
   it('a new pod finds the run, its journal and its sealed spool on the Store, and fetches only what it lacks', async () => {
