@@ -103,7 +103,7 @@ describe('on a bucket, resumed by a new pod', { timeout: 120_000 }, () => {
       await onceSubmitted;
       const second = await setup.write([]);
       expect(second.code).not.toBe(0);
-      expect(traceErrors(second.messages).map((t) => [t.error.failure_type, t.error.message])).toEqual([['config_error', expect.stringMatching(/another write \(pid \d+\) is using this destination/)]]);
+      expect(traceErrors(second.messages).map((t) => [t.trace.error.failure_type, t.trace.error.message])).toEqual([['config_error', expect.stringMatching(/another write \(pid \d+\) is using this destination/)]]);
       slow.advance(61_000);
       const done = await live;
       expect(done.code, done.stdout + done.stderr).toBe(0);
