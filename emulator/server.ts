@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FaultPicker, errorTypeFor, ERROR_MESSAGES, type Endpoint, type Faults, type HttpFault } from './faults.js';
+import { type FaultPicker, errorTypeFor, ERROR_MESSAGES, type Endpoint, type Faults, type HttpFault } from './faults.js';
 import { modelInfo } from './models.js';
 import { promptTokens, type ResponderParams } from './responder.js';
 import { opaqueId } from './random.js';

@@ -9,7 +9,7 @@ import { RUN_STATE_STREAM } from '../pipeline/open-batch.js';
 import { controlOf, loadRuns } from '../pipeline/run-registry.js';
 import { openApiTarget } from './api-target.js';
 import { assertDestinationUsable } from './destination-check.js';
-import { ConnectorError, transientError } from '../common/errors.js';
+import { type ConnectorError, transientError } from '../common/errors.js';
 import { stopRequest, stopSignal } from '../common/stop.js';
 
 export interface WriteCommandOptions {

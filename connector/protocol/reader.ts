@@ -257,11 +257,19 @@ function nestingBeyond(value: unknown, limit: number): boolean {
     const depth = depths.pop()!;
     if (depth > limit) return true;
     if (Array.isArray(v)) {
-      for (const child of v) if (typeof child === 'object' && child !== null) (values.push(child), depths.push(depth + 1));
+      for (const child of v) {
+        if (typeof child === 'object' && child !== null) {
+          values.push(child);
+          depths.push(depth + 1);
+        }
+      }
     } else {
       for (const key in v) {
         const child = v[key];
-        if (typeof child === 'object' && child !== null) (values.push(child), depths.push(depth + 1));
+        if (typeof child === 'object' && child !== null) {
+          values.push(child);
+          depths.push(depth + 1);
+        }
       }
     }
   }

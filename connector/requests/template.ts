@@ -38,9 +38,13 @@ function quotedKey(src: string, at: number): { key: string; end: number } | unde
     }
     if (c === '\\') {
       const next = src[i + 1];
-      if (quote === "'" && (next === "'" || next === '\\')) (key += next, i++);
-      else if (quote === '"') (key += c + (next ?? ''), i++);
-      else key += c;
+      if (quote === "'" && (next === "'" || next === '\\')) {
+        key += next;
+        i++;
+      } else if (quote === '"') {
+        key += c + (next ?? '');
+        i++;
+      } else key += c;
     } else key += c;
   }
   return undefined;

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { Codec } from './parquet-thrift.js';
+import { type Codec } from './parquet-thrift.js';
 import { snappyCompress } from './snappy.js';
 
 /*
