@@ -1,9 +1,10 @@
 import { constants as fsConstants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
-import { ConnectorError } from '../common/errors.js';
-import { apiError, httpStatus, isPacing, retryAfterMs } from './api-errors.js';
+import { transientError } from '../common/errors.js';
+import { classifyApiFailure, RESULTS_NOT_READY } from './api-failure.js';
+import { Interrupted } from './interrupted.js';
 import { findUnrecordedBatches } from './reconcile.js';
 import { withRetry, type RetryPolicy, type Sleep } from './retry.js';
 import { forEachLine, joinedLines } from '../common/lines.js';
@@ -17,13 +18,7 @@ export interface LifecycleOptions {
   signal?: AbortSignal;
 }
 
-/** Thrown out of a wait when the run is stopping (SIGTERM/SIGINT, or submit_only's "don't wait"). */
-export class Interrupted extends Error {
-  constructor() {
-    super('interrupted');
-    this.name = 'Interrupted';
-  }
-}
+export { Interrupted };
 
 /** The API no longer knows this batch, or its results are gone: its requests must be sent again. */
 export class BatchLost extends Error {
@@ -79,13 +74,6 @@ export async function createBody(path: string): Promise<CreateBody> {
   };
 }
 
-/** A refusal that proves no batch was made: safe to create again without looking. */
-function provablyRefused(err: unknown): boolean {
-  const status = httpStatus(err);
-  const code = (err as { cause?: { code?: string } }).cause?.code;
-  return (status !== undefined && status >= 400 && status < 500) || code === 'ECONNREFUSED';
-}
-
 /** A create's outcome: the batch, and for one found by listing, the other candidates it may have been. */
 export interface Submitted {
   batch: MessageBatch;
@@ -99,9 +87,10 @@ export interface Submitted {
  * retried after the API accepted it makes a second, paid batch. After any answer that leaves doubt
  * (5xx, timeout, a reset connection) the recent batches are listed first, and the batches that match this
  * submission (same request count, created since `since`, not claimed by any journal) are adopted instead
- * of creating another (see findUnrecordedBatches). 429/529 and refused connections are retried with
- * backoff within the patience. The caller holds the destination's create gate throughout, so a doubt is
- * settled before any other create of ours can start.
+ * of creating another (see findUnrecordedBatches). classifyApiFailure() says what each failure calls for:
+ * a create it answers with `reconcile` leaves that doubt; `retry` and `pace` prove nothing was made. The
+ * caller holds the destination's create gate throughout, so a doubt is settled before any other create of
+ * ours can start.
  */
 export async function submitBatch(
   client: Anthropic,
@@ -112,66 +101,51 @@ export async function submitBatch(
   const body = await createBody(requestsPath);
   // `mayExist`: an earlier process journaled this submission and died before recording its answer.
   let doubt = expected.mayExist === true;
+  // Which call an attempt failed in: the listing that settles a doubt, or the create itself.
+  let calling: 'list' | 'create' = 'list';
   return withRetry(
     async () => {
       checkStop(options);
+      calling = 'list';
       if (doubt) {
         const [found, ...others] = await findUnrecordedBatches(client, expected);
         if (found) return { batch: found, reconciled: true, alternates: others.map((b) => b.id) };
         doubt = false;
       }
-      try {
-        // What messages.batches.create() sends, with the body already serialised: the SDK passes a stream through
-        // untouched (auth, headers, timeout and error mapping are the same call's). A stream is read once, so
-        // each attempt gets its own; a file that changed under it fails on the Content-Length, not silently.
-        const batch = await client.post<MessageBatch>('/v1/messages/batches', {
-          body: body.chunks(),
-          headers: { 'content-type': 'application/json', 'content-length': String(body.bytes) },
-          maxRetries: 0,
-        });
-        return { batch, reconciled: false, alternates: [] };
-      } catch (err) {
-        doubt = !provablyRefused(err);
-        throw err;
-      }
+      calling = 'create';
+      // What messages.batches.create() sends, with the body already serialised: the SDK passes a stream through
+      // untouched (auth, headers, timeout and error mapping are the same call's). A stream is read once, so
+      // each attempt gets its own; a file that changed under it fails on the Content-Length, not silently.
+      const batch = await client.post<MessageBatch>('/v1/messages/batches', {
+        body: body.chunks(),
+        headers: { 'content-type': 'application/json', 'content-length': String(body.bytes) },
+        maxRetries: 0,
+      });
+      return { batch, reconciled: false, alternates: [] };
     },
-    (err) => {
-      if (err instanceof Interrupted) return undefined;
-      const status = httpStatus(err);
-      if (status === 429) {
-        if (err instanceof Anthropic.APIError && err.errorCode?.includes('spend_limit')) return undefined;
-        return retryAfterMs(err) ?? 0;
-      }
-      if (status !== undefined && status < 500) return undefined;
-      return retryAfterMs(err) ?? 0;
+    (err, attempt) => {
+      // A failed listing leaves the doubt as it was; a failed create sets it anew.
+      const failure = classifyApiFailure(err, { call: calling, attempt });
+      if (calling === 'create') doubt = failure.action === 'reconcile';
+      return failure;
     },
     options.retry,
     options.sleep,
-    (err, wait) => options.log(`create failed (${apiError(err, 'create').message}); retrying in ${wait} ms${doubt ? ' after checking whether it went through' : ''}`),
-    isPacing,
+    (_err, wait, failure) => options.log(`create failed (${failure.error('create').message}); retrying in ${wait} ms${doubt ? ' after checking whether it went through' : ''}`),
   ).catch((err) => {
     if (err instanceof Interrupted) throw err;
-    throw apiError(err, 'creating a batch');
+    throw classifyApiFailure(err, { call: calling }).error('creating a batch');
   });
 }
 
-/** Retrieve is idempotent, so any transient failure is retried; an early 404 right after create is too. */
-function retryRetrieve(err: unknown, attempt: number): number | undefined {
-  const status = httpStatus(err);
-  if (status === 404) return attempt < 5 ? 0 : undefined;
-  if (status === undefined || status === 408 || status === 409 || status === 429 || status >= 500) return retryAfterMs(err) ?? 0;
-  return undefined;
-}
-
-/** The API may not know a batch for a short while after create; after this, a 404 means it is gone. */
-const EARLY_404_WINDOW_MS = 2 * 60_000;
-
+/** Retrieve is idempotent: transient failures are retried, and a 404 soon after the create too (see EARLY_404_WINDOW_MS). */
 async function retrieve(client: Anthropic, batchId: string, options: LifecycleOptions & { createdAt?: number }): Promise<MessageBatch> {
-  const young = options.createdAt === undefined || Date.now() - options.createdAt < EARLY_404_WINDOW_MS;
-  const decide = (err: unknown, attempt: number) => (httpStatus(err) === 404 && !young ? undefined : retryRetrieve(err, attempt));
-  return withRetry(() => client.messages.batches.retrieve(batchId), decide, options.retry, options.sleep, undefined, isPacing).catch((err) => {
-    if (httpStatus(err) === 404) throw new BatchLost(batchId, 'the API answers 404 (not found) for this batch id');
-    throw apiError(err, `polling batch ${batchId}`);
+  const context = { call: 'retrieve', ...(options.createdAt !== undefined ? { createdAt: options.createdAt } : {}) } as const;
+  const classify = (err: unknown, attempt: number) => classifyApiFailure(err, { ...context, attempt });
+  return withRetry(() => client.messages.batches.retrieve(batchId), classify, options.retry, options.sleep).catch((err) => {
+    const failure = classifyApiFailure(err, context);
+    if (failure.kind === 'not_found') throw new BatchLost(batchId, 'the API answers 404 (not found) for this batch id');
+    throw failure.error(`polling batch ${batchId}`);
   });
 }
 
@@ -206,7 +180,7 @@ export async function downloadResults(client: Anthropic, batchId: string, path: 
       checkStop(options);
       const batch = await client.messages.batches.retrieve(batchId);
       if (!batch.results_url) {
-        throw new Error(`batch ${batchId} has no results_url yet (processing_status ${batch.processing_status})`);
+        throw transientError(RESULTS_NOT_READY, `batch ${batchId} has no results_url yet (processing_status ${batch.processing_status})`);
       }
       // What the SDK's results() does, minus its JSONL decoder: the body as bytes.
       const response = await client
@@ -214,20 +188,15 @@ export async function downloadResults(client: Anthropic, batchId: string, path: 
         .asResponse();
       return writeBody(response, path, options);
     },
-    (err, attempt) => {
-      if (err instanceof Interrupted) return undefined;
-      if (isTerminated(err)) return attempt < 8 ? 0 : undefined;
-      return retryRetrieve(err, attempt);
-    },
+    (err, attempt) => classifyApiFailure(err, { call: 'results', attempt }),
     options.retry,
     options.sleep,
     (err, wait) => options.log(`results download for ${batchId} failed (${(err as Error).message}); starting it again in ${wait} ms`),
-    isPacing,
   ).catch((err) => {
     if (err instanceof Interrupted) throw err;
-    if (httpStatus(err) === 404) throw new BatchLost(batchId, 'its results file is gone (HTTP 404)');
-    if (err instanceof ConnectorError) throw err;
-    throw apiError(err, `downloading results of batch ${batchId}`);
+    const failure = classifyApiFailure(err, { call: 'results' });
+    if (failure.kind === 'not_found') throw new BatchLost(batchId, 'its results file is gone (HTTP 404)');
+    throw failure.error(`downloading results of batch ${batchId}`);
   });
 }
 
@@ -265,22 +234,13 @@ async function writeBody(response: Response, path: string, options: LifecycleOpt
   return newlines + (last === 0x0a ? 0 : 1);
 }
 
-function isTerminated(err: unknown): boolean {
-  const e = err as { name?: string; message?: string; cause?: { code?: string } };
-  return (
-    (e?.name === 'TypeError' && /terminated/i.test(e.message ?? '')) ||
-    ['UND_ERR_SOCKET', 'ECONNRESET', 'UND_ERR_ABORTED'].includes(e?.cause?.code ?? '') ||
-    /terminated|ECONNRESET|other side closed/i.test(e?.message ?? '')
-  );
-}
-
 /** Cancels a batch; an already-ended batch is not an error (there is nothing left to stop). */
 export async function cancelBatch(client: Anthropic, batchId: string): Promise<MessageBatch | undefined> {
   try {
     return await client.messages.batches.cancel(batchId);
   } catch (err) {
-    const status = httpStatus(err);
-    if (status === 400 || status === 404 || status === 409) return undefined;
-    throw apiError(err, `cancelling batch ${batchId}`);
+    const failure = classifyApiFailure(err, { call: 'cancel' });
+    if (failure.action === 'settled') return undefined;
+    throw failure.error(`cancelling batch ${batchId}`);
   }
 }

@@ -1,6 +1,6 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
-import { apiError, httpStatus, isPacing, retryAfterMs } from './api-errors.js';
+import { classifyApiFailure } from './api-failure.js';
 import { Interrupted, waitUntilEnded, type LifecycleOptions } from './lifecycle.js';
 import { withRetry } from './retry.js';
 
@@ -110,18 +110,12 @@ export class BatchPoller {
         this.calls++;
         return await this.client.messages.batches.list({ limit: PAGE, ...(after ? { after_id: after } : {}) });
       },
-      (err) => {
-        const status = httpStatus(err);
-        if (err instanceof Interrupted) return undefined;
-        if (status === undefined || status === 408 || status === 409 || status === 429 || status >= 500) return retryAfterMs(err) ?? 0;
-        return undefined;
-      },
+      (err, attempt) => classifyApiFailure(err, { call: 'list', attempt }),
       this.options.retry,
       this.options.sleep,
-      undefined,
-      isPacing,
     ).catch((err) => {
-      throw apiError(err, 'listing batches to poll them');
+      if (err instanceof Interrupted) throw err;
+      throw classifyApiFailure(err, { call: 'list' }).error('listing batches to poll them');
     });
   }
 }

@@ -1,4 +1,5 @@
 /** Retry and poll timing as pure functions, with sleep injected so tests can run in virtual time. */
+import type { ApiFailure } from './api-failure.js';
 
 /** Waits `ms`; a sleep may end early once `wake` resolves (a real one does; a virtual one may ignore it). */
 export type Sleep = (ms: number, wake?: Promise<void>) => Promise<void>;
@@ -34,18 +35,17 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1000, capMs: 60_000, patienceMs: 30 * 60_000 };
 
 /**
- * Runs `call` until it succeeds, `decide` says the error is final (returns undefined), or patience runs out.
- * `decide` returns how long to wait (its own hint, e.g. retry-after) or 0 to use the backoff. Waits on errors
- * that `paced` says are the API pacing us (a rate-limit 429) never count against the patience: the API is up
- * and says when to come back, so they can last as long as it asks (a full processing queue, for hours).
+ * Runs `call` until it succeeds, `classify` says to stop (any action but retry, pace or reconcile: the error
+ * is rethrown as it was), or patience runs out. A wait is the API's (`waitMs`, from retry-after) or else the
+ * backoff. Paced waits (a rate-limit 429) never count against the patience: the API is up and says when to
+ * come back, so they can last as long as it asks (a full processing queue, for hours).
  */
 export async function withRetry<T>(
   call: (attempt: number) => Promise<T>,
-  decide: (err: unknown, attempt: number) => number | undefined,
+  classify: (err: unknown, attempt: number) => ApiFailure,
   policy: RetryPolicy,
   sleep: Sleep = realSleep,
-  onRetry?: (err: unknown, waitMs: number, attempt: number) => void,
-  paced: (err: unknown) => boolean = () => false,
+  onRetry?: (err: unknown, waitMs: number, failure: ApiFailure) => void,
 ): Promise<T> {
   let waited = 0;
   let outage = 0;
@@ -53,13 +53,13 @@ export async function withRetry<T>(
     try {
       return await call(attempt);
     } catch (err) {
-      const hint = decide(err, attempt);
-      if (hint === undefined) throw err;
-      const pacing = paced(err);
+      const failure = classify(err, attempt);
+      if (failure.action !== 'retry' && failure.action !== 'pace' && failure.action !== 'reconcile') throw err;
+      const pacing = failure.action === 'pace';
       // Backoff grows with the failures of an outage; paced waits take the API's word and reset nothing.
-      const wait = hint > 0 ? hint : backoffMs(pacing ? Math.min(attempt, 6) : outage, policy);
+      const wait = failure.waitMs ?? backoffMs(pacing ? Math.min(attempt, 6) : outage, policy);
       if (!pacing && waited + wait > policy.patienceMs) throw err;
-      onRetry?.(err, wait, attempt);
+      onRetry?.(err, wait, failure);
       await sleep(wait);
       if (!pacing) {
         waited += wait;

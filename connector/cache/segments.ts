@@ -1,8 +1,7 @@
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { listSegmentIds, segmentName } from './files.js';
-import { fsyncPathSync, readFully } from '../common/durable.js';
-import { writeFully } from '../common/hash-table.js';
+import { fsyncPathSync, readFully, writeFully } from '../common/durable.js';
 import { recordKey, recordValue, RECORD_HEADER, verifyRecord } from './record-format.js';
 
 /** One append-only values file. `entries` counts the live table slots pointing into it. */

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config/config.js';
-import { apiError } from '../batches/api-errors.js';
+import { classifyApiFailure } from '../batches/api-failure.js';
 import { asConnectorError, configError, redact } from '../common/errors.js';
 import { RequestBuilder } from '../requests/build.js';
 import type { MessageWriter } from '../protocol/writer.js';
@@ -19,13 +19,14 @@ export async function checkCommand(configPath: string, writer: MessageWriter): P
     const api = await openApiTarget(config);
     try {
       await api.client.messages.batches.list({ limit: 1 }).catch((err) => {
-        throw apiError(err, `listing batches at ${api.baseURL}`);
+        throw classifyApiFailure(err, { call: 'list' }).error(`listing batches at ${api.baseURL}`);
       });
       await api.client.models.retrieve(config.model).catch((err) => {
-        if ((err as { status?: number }).status === 404) {
+        const failure = classifyApiFailure(err, { call: 'models' });
+        if (failure.kind === 'not_found') {
           throw configError('MODEL_UNKNOWN', `model "${config.model}" is not available at ${api.baseURL}; set "model" to a current Claude model id such as claude-haiku-4-5`);
         }
-        throw apiError(err, `looking up model "${config.model}"`);
+        throw failure.error(`looking up model "${config.model}"`);
       });
     } finally {
       await api.close();

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -43,4 +43,10 @@ export function readFully(fd: number, buf: Buffer, length: number, position: num
     done += n;
   }
   return done;
+}
+
+/** Writes `length` bytes of `buf` at `position`, however many writes it takes. */
+export function writeFully(fd: number, buf: Buffer, length: number, position: number): void {
+  let done = 0;
+  while (done < length) done += writeSync(fd, buf, done, length - done, position + done);
 }

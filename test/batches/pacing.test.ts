@@ -3,7 +3,7 @@
 // per create, learns from refusals and wakes waiting creates when a batch ends. Virtual sleeps only.
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
-import { isPacing, isSpendCap } from '../../connector/batches/api-errors.js';
+import { classifyApiFailure } from '../../connector/batches/api-failure.js';
 import { withRetry } from '../../connector/batches/retry.js';
 import { QueueAdmission } from '../../connector/pipeline/admission.js';
 
@@ -11,11 +11,13 @@ const rateLimited = (errorCode?: string) =>
   Anthropic.APIError.generate(429, { type: 'error', error: { type: 'rate_limit_error', message: 'slow down', ...(errorCode ? { details: { error_code: errorCode } } : {}) } }, undefined, new Headers({ 'retry-after': '60' }));
 
 describe('pacing 429s', () => {
+  const action = (err: unknown) => classifyApiFailure(err, { call: 'create' }).action;
+
   it('are told apart from the spend cap', () => {
-    expect(isPacing(rateLimited())).toBe(true);
-    expect(isPacing(rateLimited('enforced_spend_limit_reached'))).toBe(false);
-    expect(isSpendCap(rateLimited('enforced_spend_limit_reached'))).toBe(true);
-    expect(isPacing(Anthropic.APIError.generate(529, undefined, undefined, new Headers()))).toBe(false);
+    expect(action(rateLimited())).toBe('pace');
+    expect(action(rateLimited('enforced_spend_limit_reached'))).toBe('give_up');
+    expect(classifyApiFailure(rateLimited('enforced_spend_limit_reached'), { call: 'create' }).kind).toBe('spend_limit');
+    expect(action(Anthropic.APIError.generate(529, undefined, undefined, new Headers()))).toBe('reconcile');
   });
 
   it('are waited out far beyond the patience, which still bounds an outage', async () => {
@@ -23,11 +25,15 @@ describe('pacing 429s', () => {
     const sleep = async (ms: number) => void (waited += ms);
     let calls = 0;
     // 100 refusals of 60 s each (100 minutes) against a patience of 10 s: the call still succeeds.
-    const ok = await withRetry(async () => (++calls <= 100 ? Promise.reject(rateLimited()) : 'done'), () => 60_000, { baseMs: 1000, capMs: 60_000, patienceMs: 10_000 }, sleep, undefined, isPacing);
+    const classify = (err: unknown) => classifyApiFailure(err, { call: 'retrieve' });
+    const policy = { baseMs: 1000, capMs: 60_000, patienceMs: 10_000 };
+    const ok = await withRetry(async () => (++calls <= 100 ? Promise.reject(rateLimited()) : 'done'), classify, policy, sleep);
     expect(ok).toBe('done');
     expect(waited).toBe(100 * 60_000);
-    const outage = Anthropic.APIError.generate(503, undefined, undefined, new Headers());
-    await expect(withRetry(() => Promise.reject(outage), () => 4000, { baseMs: 1000, capMs: 60_000, patienceMs: 10_000 }, sleep, undefined, isPacing)).rejects.toBe(outage);
+    const outage = Anthropic.APIError.generate(503, undefined, undefined, new Headers({ 'retry-after': '4' }));
+    waited = 0;
+    await expect(withRetry(() => Promise.reject(outage), classify, policy, sleep)).rejects.toBe(outage);
+    expect(waited).toBe(8000); // two 4 s waits; a third would pass the 10 s patience
   });
 });
 

@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import Anthropic from '@anthropic-ai/sdk';
 import { fetch as undiciFetch } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { apiError } from '../../connector/batches/api-errors.js';
+import { apiError } from '../../connector/batches/api-failure.js';
 import { asConnectorError, redact, registerSecret } from '../../connector/common/errors.js';
 import { MessageWriter } from '../../connector/protocol/writer.js';
 import { fakeKey } from '../helpers/fake-key.js';
