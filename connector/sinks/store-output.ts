@@ -1,8 +1,7 @@
 import { mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Store } from '../storage/store.js';
-import { openStore, type S3Settings } from '../storage/open-store.js';
+import { localWorkRoot, openStore, type S3Settings } from '../storage/open-store.js';
 import { partFileName, partitionKey } from './layout.js';
 import type { Publisher } from './parquet-file.js';
 
@@ -19,11 +18,13 @@ export interface ObjectOutput {
   stagingRoot: string;
 }
 
-/** The default staging folder: the OS temp folder (a pod's ephemeral disk), one per process user. */
-export const defaultStagingRoot = (): string => join(tmpdir(), 'destination-claude-batch-staging');
-
-/** An ObjectOutput for an object-store destination; undefined for a local folder (files go straight there). */
-export function objectOutputFor(config: { destination_path: string; s3?: S3Settings }, stagingRoot = defaultStagingRoot()): ObjectOutput | undefined {
+/**
+ * An ObjectOutput for an object-store destination; undefined for a local folder (files go straight there).
+ * Files are staged in the destination's local working folder, laid out as the destination is
+ * (`<work>/<namespace>/<stream>/run_id=<run>/.part-….tmp`), so the clean-up of a resumed run
+ * (RunSession.cleanLeftovers) finds what a killed process left there.
+ */
+export function objectOutputFor(config: { destination_path: string; s3?: S3Settings }, stagingRoot = localWorkRoot(config)): ObjectOutput | undefined {
   const store = openStore(config);
   return store.kind === 'object' ? { store, stagingRoot } : undefined;
 }

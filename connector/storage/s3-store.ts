@@ -4,6 +4,7 @@ import { rename, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -106,10 +107,17 @@ export class S3Store implements Store {
         // One request; S3 shows a PutObject whole or not at all.
         await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, ContentLength: size }));
       } else {
-        // lib-storage aborts the multipart upload when a part or the completion fails (leavePartsOnError: false),
-        // so a failed publish leaves no object and no parts billed for storage.
-        const upload = new Upload({ client: this.client, params: { Bucket: this.bucket, Key, Body: body }, partSize: this.partSize, queueSize: S3_DEFAULTS.queueSize, leavePartsOnError: false });
-        await upload.done();
+        // A failed multipart upload is aborted here rather than by lib-storage, whose own abort replaces the
+        // upload's error with the abort's when that fails too (s3rver has no AbortMultipartUpload: 405).
+        const upload = new Upload({ client: this.client, params: { Bucket: this.bucket, Key, Body: body }, partSize: this.partSize, queueSize: S3_DEFAULTS.queueSize, leavePartsOnError: true });
+        try {
+          await upload.done();
+        } catch (err) {
+          // Best effort: parts an abort cannot remove are left to the bucket's AbortIncompleteMultipartUpload
+          // lifecycle rule (README); the object itself never became visible either way.
+          if (upload.uploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: upload.uploadId })).catch(() => undefined);
+          throw err;
+        }
       }
     } catch (err) {
       throw storageError('upload', this.where(key), err);

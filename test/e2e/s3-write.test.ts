@@ -2,7 +2,7 @@
 // Parquet under the same Hive layout as on disk and reads back (downloaded) with DuckDB; the manifest is put
 // last; overwrite prunes older runs in the bucket; a refused key and an unreachable endpoint fail as config
 // and transient errors without the secret anywhere in the output.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { duck } from '../helpers/duckdb.js';
 import { catalogFor, docs, recordLine, stateLine } from '../helpers/records.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 import type { Store } from '../../connector/storage/store.js';
+import { startEmulator } from '../../emulator/index.js';
 
 let s3: S3Server;
 beforeAll(async () => {
@@ -83,8 +84,11 @@ describe('write to an S3 bucket', () => {
     expect(rows.every((r) => typeof r._claude_output === 'string' && (r._claude_output as string).length > 0)).toBe(true);
     expect(manifest.records_in).toBe(inputRecords.length);
     expect(manifest.rows_out).toBe(inputRecords.length);
-    // Nothing was staged in the bucket under a temp name.
+    // Nothing was staged in the bucket under a temp name, and every staged file left the working folder.
     expect(keys.filter((k) => k.includes('.tmp'))).toEqual([]);
+    const work = readdirSync(env.CLAUDE_BATCH_WORK_DIR, { recursive: true }) as string[];
+    expect(work.filter((f) => f.includes('.parquet'))).toEqual([]);
+    expect(work.some((f) => /(^|\/)docs\/business_documents\/run_id=[^/]+$/.test(f))).toBe(true);
   });
 
   it('overwrite: the second complete run removes the first run\'s objects from the bucket', async () => {
@@ -148,6 +152,48 @@ describe('write to an S3 bucket', () => {
     expect(write.stdout + write.stderr).not.toContain(deadConfig.secret_access_key);
     const check = await runCli(['check', '--config', args[2]!], { env });
     expect(ofType(check.messages, 'CONNECTION_STATUS')[0]!.connectionStatus.message).toMatch(/cannot be reached/);
+  });
+});
+
+describe('an S3 server that dies mid-run', () => {
+  it('ends the run with a transient error once uploads fail, without the secret', async () => {
+    // Batches take an hour on the emulator's clock: the server is stopped once the batch is submitted (a
+    // signal on stdout), and only then is the clock moved on, so the upload is certain to meet a dead port.
+    const emu = await startEmulator({ apiKeys: ['test-key'], processingMs: 3_600_000 });
+    const dying = await startS3('dying-bucket');
+    try {
+      const secret = `secret-${randomBytes(9).toString('hex')}`;
+      const dir = tempDir();
+      const config = {
+        api_key: 'test-key',
+        base_url: emu.url,
+        prompt_template: 'Summarise {{ id }}',
+        poll_interval_seconds: 0.05,
+        destination_path: `s3://${dying.bucket}/p`,
+        s3: { ...dying.config(), secret_access_key: secret },
+      };
+      const args = ['write', '--config', writeJson(dir, 'config.json', config), '--catalog', writeJson(dir, 'catalog.json', catalogFor(['notes']))];
+      let stopped: Promise<void> | undefined;
+      const result = await runCli(args, {
+        stdin: docs(3).map((d) => recordLine('notes', { ...d })).join('\n') + '\n',
+        env: { CLAUDE_BATCH_WORK_DIR: join(dir, 'work') },
+        onMessage: (m) => {
+          if (m.type === 'LOG' && / submitted as /.test(m.log.message) && !stopped) {
+            stopped = dying.stop().then(() => emu.advance(3_600_001));
+          }
+        },
+      });
+      await stopped;
+      expect(stopped).toBeDefined();
+      expect(result.code).not.toBe(0);
+      const [trace] = traceErrors(result.messages);
+      expect(trace?.trace.error.failure_type).toBe('transient_error');
+      expect(trace?.trace.error.message).toMatch(/cannot upload s3:\/\/dying-bucket\/p\/default\/notes\/run_id=[^/]+\/part-00000\.parquet: the endpoint cannot be reached/);
+      expect(result.stdout + result.stderr).not.toContain(secret);
+    } finally {
+      await dying.cleanup();
+      await emu.close();
+    }
   });
 });
 

@@ -2,10 +2,14 @@
 // particular to a bucket: the conditional-write probe, multipart publish, paged listing, errors without secrets.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import { S3Store } from '../../connector/storage/s3-store.js';
 import { ConnectorError } from '../../connector/common/errors.js';
 import { describeStoreContract } from './store-contract.js';
-import { startS3, type S3Server } from '../helpers/s3.js';
+import { S3RVER_KEY, startS3, type S3Server } from '../helpers/s3.js';
 
 let s3: S3Server;
 beforeAll(async () => {
@@ -53,6 +57,67 @@ describe('S3Store on s3rver', () => {
     const after: string[] = [];
     for await (const o of store.list('d/')) after.push(o.key);
     expect(after).toEqual([]);
+  });
+
+  it('publishes a file larger than a part as a multipart upload, visible whole once completed', async () => {
+    const store = s3.store(`mp-${randomBytes(4).toString('hex')}`, { partSize: 5 * 1024 * 1024 });
+    const local = join(mkdtempSync(join(tmpdir(), 's3-mp-')), 'big.parquet');
+    const body = randomBytes(11 * 1024 * 1024 + 5);
+    writeFileSync(local, body);
+    const mark = (await s3.requests()).length;
+    await store.publishFile(local, 'big/part-00000.parquet');
+    const served = (await s3.requests()).slice(mark);
+    expect(served.filter((r) => r.startsWith('POST ') && r.includes('?uploads'))).toHaveLength(1);
+    expect(served.filter((r) => r.startsWith('PUT ') && r.includes('partNumber='))).toHaveLength(3);
+    expect(served.filter((r) => r.startsWith('POST ') && r.includes('uploadId='))).toHaveLength(1);
+    expect(existsSync(local)).toBe(false);
+    expect((await store.get('big/part-00000.parquet'))?.equals(body)).toBe(true);
+  });
+
+  it('aborts a multipart upload whose part fails, reporting the part\'s error: no object appears', async () => {
+    const prefix = `mpfail-${randomBytes(4).toString('hex')}`;
+    const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_KEY, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    // The second part is refused (the request never leaves the client); every other request reaches s3rver.
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UploadPartCommand' && (args.input as { PartNumber?: number }).PartNumber === 2) {
+          throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const store = new S3Store({ bucket: s3.bucket, prefix, partSize: 5 * 1024 * 1024 }, client);
+    const local = join(mkdtempSync(join(tmpdir(), 's3-mp-')), 'big.parquet');
+    writeFileSync(local, randomBytes(11 * 1024 * 1024));
+    const mark = (await s3.requests()).length;
+    await expect(store.publishFile(local, 'big/part-00000.parquet')).rejects.toMatchObject({ failureType: 'config_error', code: 'STORAGE_ACCESS_DENIED' });
+    const served = (await s3.requests()).slice(mark);
+    // The abort is sent (s3rver answers it 405: it has no AbortMultipartUpload), and no completion.
+    expect(served.filter((r) => r.startsWith('DELETE ') && r.includes('uploadId='))).toHaveLength(1);
+    expect(served.filter((r) => r.startsWith('POST ') && r.includes('uploadId='))).toHaveLength(0);
+    expect(await store.get('big/part-00000.parquet')).toBeUndefined();
+  });
+
+  it('falls back to one DeleteObject per key on a server that answers DeleteObjects with NotImplemented', async () => {
+    const prefix = `nodelete-${randomBytes(4).toString('hex')}`;
+    const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_KEY });
+    // Stands in for a server without Multi-Object Delete (the request never leaves the client).
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DeleteObjectsCommand') throw Object.assign(new Error('A header you provided implies functionality that is not implemented'), { name: 'NotImplemented', $metadata: { httpStatusCode: 501 } });
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const store = new S3Store({ bucket: s3.bucket, prefix }, client);
+    await store.put('a', '1');
+    await store.put('b', '2');
+    const mark = (await s3.requests()).length;
+    await store.delete(['a', 'b', 'never']);
+    expect((await s3.requests()).slice(mark).filter((r) => r.startsWith('DELETE '))).toHaveLength(3);
+    expect(await store.get('a')).toBeUndefined();
+    expect(await store.get('b')).toBeUndefined();
   });
 
   it('names a missing bucket as a config error', async () => {
