@@ -157,13 +157,22 @@ export class StoreLease implements WriteLock {
     }
   }
 
+  /**
+   * Gives the lease back. Never throws: a write's own outcome must not be replaced by a failure here (the
+   * bucket gone, as it may be when the run failed on it); a lease not given back only makes the next writer
+   * on another host wait for it to expire (see acquire's patienceMs).
+   */
   async release(): Promise<void> {
     clearInterval(this.renewal);
     await this.renewing;
     if (this.controller.signal.aborted) return;
-    const ours = await readLease(this.store, this.prefix, this.gen);
-    if (ours?.owner !== this.body.owner) return;
-    await this.store.put(leaseKey(this.prefix, this.gen), JSON.stringify({ ...this.body, released: true } satisfies LeaseBody));
+    try {
+      const ours = await readLease(this.store, this.prefix, this.gen);
+      if (ours?.owner !== this.body.owner) return;
+      await this.store.put(leaseKey(this.prefix, this.gen), JSON.stringify({ ...this.body, released: true } satisfies LeaseBody));
+    } catch {
+      // Left to expire.
+    }
   }
 }
 

@@ -116,4 +116,17 @@ describe('StoreLease', () => {
     expect(holder.lost.aborted).toBe(false);
     await holder.release();
   });
+
+  it('gives back nothing and throws nothing when the store is gone at release (the run failed on it): the lease is left to expire', async () => {
+    const inner = new LocalStore(tempDir('claude-batch-lease-'));
+    let gone = false;
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      get: (key: string) => (gone ? Promise.reject(new Error('connect ECONNREFUSED')) : inner.get(key)),
+      put: (key: string, body: string | Uint8Array) => (gone ? Promise.reject(new Error('connect ECONNREFUSED')) : inner.put(key, body)),
+    });
+    const lease = await StoreLease.acquire(store, PREFIX, { identity: podB });
+    gone = true;
+    await expect(lease.release()).resolves.toBeUndefined();
+    expect((await leaseObjects(inner))[0]!.body.released).toBeUndefined();
+  });
 });
