@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { loadConfig, type ConnectorConfig } from '../config/config.js';
 import { cancelBatch } from '../batches/lifecycle.js';
 import { sdkBatchesApi } from '../ports/sdk-batches-api.js';
-import { loadRuns, journalPath } from '../pipeline/run-registry.js';
-import { Journal } from '../journal/journal.js';
+import { controlOf, loadRuns } from '../pipeline/run-registry.js';
+import type { ControlState } from '../journal/control.js';
+import type { WriteLock } from '../journal/lease.js';
 import { pendingBatchIds } from '../journal/run-view.js';
 import { ConnectorError, configError } from '../common/errors.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
-import { DestinationLock } from '../journal/lock.js';
 import { openApiTarget } from './api-target.js';
 
 export interface CancelOptions {
@@ -25,23 +25,23 @@ export interface CancelOptions {
  */
 export async function cancelCommand(options: CancelOptions, out: NodeJS.WritableStream = process.stdout): Promise<string[]> {
   const config = await loadConfig(options.config);
-  const control = join(config.destination_path, CONTROL_DIR);
-  let lock: DestinationLock | undefined;
+  const control = controlOf(config);
+  let lock: WriteLock | undefined;
   try {
-    lock = existsSync(control) ? DestinationLock.acquire(control) : undefined;
+    lock = control.remote || existsSync(join(config.destination_path, CONTROL_DIR)) ? await control.lock() : undefined;
   } catch (err) {
     if (!(err instanceof ConnectorError) || err.code !== 'DESTINATION_BUSY') throw err;
     throw configError('DESTINATION_BUSY', `cannot cancel now: ${err.message}. A running write would resubmit what is cancelled under it; stop it first (SIGTERM), then cancel`);
   }
   try {
-    return await cancelRuns(options, config, out);
+    return await cancelRuns(options, config, control, out);
   } finally {
-    lock?.release();
+    await lock?.release();
   }
 }
 
-async function cancelRuns(options: CancelOptions, config: ConnectorConfig, out: NodeJS.WritableStream): Promise<string[]> {
-  const runs = loadRuns(config.destination_path).filter((r) => !r.view.completed && (!options.run || r.view.runId === options.run));
+async function cancelRuns(options: CancelOptions, config: ConnectorConfig, control: ControlState, out: NodeJS.WritableStream): Promise<string[]> {
+  const runs = (await loadRuns(control)).filter((r) => !r.view.completed && (!options.run || r.view.runId === options.run));
   if (options.run && runs.length === 0) throw configError('RUN_NOT_FOUND', `no unfinished run ${options.run} in ${config.destination_path}`);
   const cancelled: string[] = [];
   const api = runs.length ? await openApiTarget(config) : undefined;
@@ -53,8 +53,8 @@ async function cancelRuns(options: CancelOptions, config: ConnectorConfig, out: 
         out.write(`run ${run.view.runId}: batch ${id} ${batch ? batch.processing_status : 'had already ended'}\n`);
         cancelled.push(id);
       }
-      const journal = new Journal(journalPath(run.dir));
-      journal.append({ type: 'cancel_requested', batch_ids: ids, at: new Date().toISOString() });
+      const journal = await control.openJournal(run.dir);
+      await journal.append({ type: 'cancel_requested', batch_ids: ids, at: new Date().toISOString() });
       journal.close();
       out.write(`run ${run.view.runId}: cancel recorded; the next write collects its finished results and resubmits nothing\n`);
     }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { loadConfig } from '../config/config.js';
-import { loadRuns } from '../pipeline/run-registry.js';
+import { controlOf, loadRuns } from '../pipeline/run-registry.js';
 import { phaseOf, pendingBatchIds, type RunView } from '../journal/run-view.js';
 import { redact } from '../common/errors.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
@@ -71,7 +71,7 @@ function reportOf(view: RunView, dir: string): RunReport {
  */
 export async function statusCommand(options: StatusOptions, out: NodeJS.WritableStream = process.stdout): Promise<RunReport[]> {
   const config = await loadConfig(options.config);
-  const runs = loadRuns(config.destination_path).filter((r) => !options.run || r.view.runId === options.run);
+  const runs = (await loadRuns(controlOf(config))).filter((r) => !options.run || r.view.runId === options.run);
   const reports = runs.map((r) => reportOf(r.view, r.dir));
   // An unfinished, non-detached run whose destination lock is held by a live process is being written now.
   const writer = liveLockOwner(join(config.destination_path, CONTROL_DIR, 'write.lock'));

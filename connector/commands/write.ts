@@ -8,10 +8,9 @@ import { WriteRun, type WriteOutcome } from '../pipeline/write-run.js';
 import { sdkBatchesApi } from '../ports/sdk-batches-api.js';
 import { systemClock } from '../ports/clock.js';
 import { RUN_STATE_STREAM } from '../pipeline/open-batch.js';
-import { loadRuns } from '../pipeline/run-registry.js';
+import { controlOf, loadRuns } from '../pipeline/run-registry.js';
 import { openApiTarget } from './api-target.js';
 import { assertDestinationUsable } from './destination-check.js';
-import { localWorkRoot } from '../storage/open-store.js';
 import { type ConnectorError, transientError } from '../common/errors.js';
 import { stopRequest, stopSignal } from '../common/stop.js';
 
@@ -71,7 +70,7 @@ async function writeStoppable(options: WriteCommandOptions, input: Readable, wri
   const catalog = await loadCatalog(options.catalog);
   const state = options.state ? await readJsonFile(options.state, 'state') : undefined;
   await assertDestinationUsable(config);
-  const known = new Set(loadRuns(localWorkRoot(config)).map((r) => r.view.runId));
+  const known = new Set((await loadRuns(controlOf(config))).map((r) => r.view.runId));
   for (const id of runIdsInState(state)) {
     if (!known.has(id)) {
       await writer.log('WARN', `the state names run ${id}, but ${config.destination_path} has no journal for it; its batches cannot be joined to records here (was the destination moved or wiped?)`);

@@ -29,10 +29,22 @@ export type JournalEntry =
   | { type: 'run_completed'; at: string; records: number };
 
 /**
- * Append-only JSONL, fsync'd after every entry: once append() returns, the fact survives a crash.
- * Synchronous on purpose: entries are few (a handful per batch) and ordering must be exact.
+ * Where a run's entries go. Whatever the medium, an entry is durable once append() resolves, and entries
+ * keep the order append() was called in: a caller awaits it before the act the entry guards (journal before
+ * act). A local journal is one fsync'd file (Journal); an object store's is one object per entry
+ * (StoreJournal, store-journal.ts).
  */
-export class Journal {
+export interface RunJournal {
+  append(entry: JournalEntry): Promise<void>;
+  close(): void;
+}
+
+/**
+ * Append-only JSONL, fsync'd after every entry: once append() returns, the fact survives a crash.
+ * The write is synchronous on purpose (entries are few, a handful per batch, and ordering must be exact):
+ * the entry is on disk before append() returns, and the promise it returns is already settled.
+ */
+export class Journal implements RunJournal {
   private readonly fd: number;
 
   constructor(readonly path: string) {
@@ -47,10 +59,11 @@ export class Journal {
     }
   }
 
-  append(entry: JournalEntry): void {
+  append(entry: JournalEntry): Promise<void> {
     const line = Buffer.from(JSON.stringify(entry) + '\n');
     for (let done = 0; done < line.length; ) done += writeSync(this.fd, line, done);
     fsyncSync(this.fd);
+    return Promise.resolve();
   }
 
   close(): void {
@@ -63,15 +76,20 @@ export class Journal {
    */
   static read(path: string): JournalEntry[] {
     if (!existsSync(path)) return [];
+    return Journal.parse(readFileSync(path, 'utf8'), path);
+  }
+
+  /** Entries from a journal's text (`where` names it in errors); see read(). */
+  static parse(text: string, where: string): JournalEntry[] {
     const entries: JournalEntry[] = [];
-    const lines = readFileSync(path, 'utf8').split('\n');
+    const lines = text.split('\n');
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       if (!line) continue;
       try {
         entries.push(JSON.parse(line) as JournalEntry);
       } catch {
-        if (lines.slice(i + 1).some(Boolean)) throw systemError('JOURNAL_DAMAGED', `run journal ${path}: line ${i + 1} is damaged and entries follow it; the run cannot be resumed safely from it`);
+        if (lines.slice(i + 1).some(Boolean)) throw systemError('JOURNAL_DAMAGED', `run journal ${where}: line ${i + 1} is damaged and entries follow it; the run cannot be resumed safely from it`);
         break;
       }
     }

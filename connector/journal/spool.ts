@@ -88,18 +88,23 @@ export class BatchSpool {
   private readonly records: ChunkedLines;
   private readonly requests: ChunkedLines;
 
-  private constructor(readonly seq: number, readonly dir: string) {
+  private constructor(
+    readonly seq: number,
+    readonly dir: string,
+    private readonly save: SaveFile,
+  ) {
     // The folder was just created afresh, so exclusive creation also refuses anything planted in it.
     this.records = new ChunkedLines(createWriteStream(recordsFile(dir), { mode: 0o600, flags: 'wx' }));
     this.requests = new ChunkedLines(createWriteStream(requestsFile(dir, 0), { mode: 0o600, flags: 'wx' }));
   }
 
-  static async open(runDir: string, seq: number): Promise<BatchSpool> {
+  /** `save`: makes a sealed file durable where the run's control state lives (ControlState.save). */
+  static async open(runDir: string, seq: number, save: SaveFile = async () => undefined): Promise<BatchSpool> {
     const dir = batchDir(runDir, seq);
     // A leftover folder is an unsealed batch from a killed run: never acknowledged, so start it afresh.
     await rm(dir, { recursive: true, force: true });
     await mkdir(roundDir(dir, 0), { recursive: true, mode: 0o700 });
-    return new BatchSpool(seq, dir);
+    return new BatchSpool(seq, dir, save);
   }
 
   /**
@@ -131,7 +136,10 @@ export class BatchSpool {
     return records && requests ? Promise.all([records, requests]) : (records ?? requests);
   }
 
-  /** Closes both files and fsyncs them: after seal() the batch can be rebuilt from disk alone. */
+  /**
+   * Closes both files, fsyncs them and saves them (to the object store, for one): after seal() the batch can
+   * be rebuilt from them alone, so the caller journals the seal only after it.
+   */
   async seal(): Promise<void> {
     for (const lines of [this.records, this.requests]) {
       lines.flush();
@@ -139,6 +147,7 @@ export class BatchSpool {
       stream.end();
       await once(stream, 'finish');
       await fsyncPath(stream.path as string);
+      await this.save(stream.path as string);
     }
   }
 
@@ -149,5 +158,8 @@ export class BatchSpool {
     await rm(this.dir, { recursive: true, force: true });
   }
 }
+
+/** Makes a finished spool file durable beyond this working folder (a no-op for a local destination). */
+export type SaveFile = (path: string) => Promise<void>;
 
 export type BatchRequest = BatchCreateParams.Request;

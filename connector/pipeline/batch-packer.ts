@@ -52,7 +52,7 @@ export class BatchPacker implements Packing {
     dataText: string | undefined,
   ): Promise<unknown> {
     const { request, skip, answerFrom, cached, sends, bytes } = admitted;
-    if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++));
+    if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++, this.session.save));
     const requestsBefore = this.open.requests;
     // Keys in the spool's usual order; optional ones only when set.
     const spooled: SpooledRecord = {
@@ -85,7 +85,7 @@ export class BatchPacker implements Packing {
     this.open = null;
     await batch.spool.seal();
     const { seq } = batch.spool;
-    this.session.journal.append({
+    await this.session.journal.append({
       type: 'batch_sealed',
       seq,
       records: batch.records,

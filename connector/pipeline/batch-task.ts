@@ -9,10 +9,10 @@ import type { StreamTally } from '../journal/tally.js';
 import type { BatchPoller } from '../batches/poller.js';
 import type { BatchesApi, MessageBatch } from '../ports/batches-api.js';
 import type { QueueAdmission } from './admission.js';
-import type { Journal } from '../journal/journal.js';
+import type { RunJournal } from '../journal/journal.js';
 import type { RoundView, SeqView } from '../journal/run-view.js';
 import { failpoint } from '../common/failpoints.js';
-import type { SpooledRecord } from '../journal/spool.js';
+import type { SaveFile, SpooledRecord } from '../journal/spool.js';
 import { customIdOfLine, forEachLine, textLines } from '../common/lines.js';
 import { fsyncPath } from '../common/durable.js';
 import { batchDir, recordsFile, requestsFile, resultsFile, roundDir } from '../journal/spool.js';
@@ -21,8 +21,10 @@ export interface BatchTaskContext {
   api: BatchesApi;
   /** The clock's now (ms): journaled times. */
   now: () => number;
-  journal: Journal;
+  journal: RunJournal;
   runDir: string;
+  /** Makes a finished spool file (a round's requests, downloaded results) durable on the destination before it is journaled. */
+  save: SaveFile;
   lifecycle: LifecycleOptions;
   resubmit: ResubmitPolicy;
   maxAttempts: number;
@@ -94,11 +96,11 @@ export class BatchTask {
       const round = this.view.rounds[r]!;
       if (round.requests === 0) break; // every record of this seq was skipped: nothing to send
       if (!round.lost && !round.batchId && this.ctx.cancelled) {
-        this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: '', reason: 'run cancelled before submission' });
+        await this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: '', reason: 'run cancelled before submission' });
         round.lost = 'run cancelled before submission';
       }
       if (!round.lost) {
-        if (!round.batchId && !this.adoptAlternate(r)) await this.submit(round);
+        if (!round.batchId && !(await this.adoptAlternate(r))) await this.submit(round);
         if (!round.downloaded) {
           const ready = await this.collect(round, waitForResults);
           if (ready === 'pending') return { state: 'pending' };
@@ -124,8 +126,8 @@ export class BatchTask {
     // listing that was not ours sent nothing).
     const attempts = this.view.rounds.filter((r) => r.requests > 0).length - this.notOursRounds();
     const tallies = await this.ctx.writeOutput(this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered, foreign, attempts });
-    for (const tally of tallies) this.ctx.journal.append({ type: 'file_written', seq: this.seq, tally });
-    this.ctx.journal.append({ type: 'batch_finalised', seq: this.seq });
+    for (const tally of tallies) await this.ctx.journal.append({ type: 'file_written', seq: this.seq, tally });
+    await this.ctx.journal.append({ type: 'batch_finalised', seq: this.seq });
     failpoint('after_finalised');
     this.view.finalised = true;
     this.view.tallies = tallies;
@@ -183,7 +185,7 @@ export class BatchTask {
       if (!mayExist) {
         // Journaled inside the gate: no other create of ours starts until this one's answer is recorded.
         round.submittingAt = new Date(this.ctx.now()).toISOString();
-        journal.append({ type: 'batch_submitting', seq: this.seq, round: round.round, at: round.submittingAt });
+        await journal.append({ type: 'batch_submitting', seq: this.seq, round: round.round, at: round.submittingAt });
       }
       const expected = { requests: round.requests, since: new Date(round.submittingAt!), claimed: (id: string) => claimed.has(id), mayExist };
       failpoint('before_create');
@@ -194,7 +196,7 @@ export class BatchTask {
       });
       failpoint('after_create');
       // Recorded before the gate opens: the next create's listing must see this batch as claimed.
-      this.recordSubmitted(round, submitted.batch.id, submitted.batch.created_at, submitted.reconciled, submitted.alternates);
+      await this.recordSubmitted(round, submitted.batch.id, submitted.batch.created_at, submitted.reconciled, submitted.alternates);
       return submitted;
     });
     admission?.submitted();
@@ -204,8 +206,8 @@ export class BatchTask {
     this.ctx.onSubmitted(this.seq, round.round, batch.id);
   }
 
-  private recordSubmitted(round: RoundView, batchId: string, at: string, reconciled: boolean, alternates: string[] = []): void {
-    this.ctx.journal.append({
+  private async recordSubmitted(round: RoundView, batchId: string, at: string, reconciled: boolean, alternates: string[] = []): Promise<void> {
+    await this.ctx.journal.append({
       type: 'batch_submitted',
       seq: this.seq,
       round: round.round,
@@ -239,18 +241,19 @@ export class BatchTask {
       if (ended.processing_status !== 'ended') return 'pending';
       const counts = { ...ended.request_counts } as unknown as Record<string, number>;
       if (!round.counts) {
-        this.ctx.journal.append({ type: 'batch_ended', seq: this.seq, round: round.round, batch_id: batchId, counts, at: ended.ended_at ?? new Date(this.ctx.now()).toISOString() });
+        await this.ctx.journal.append({ type: 'batch_ended', seq: this.seq, round: round.round, batch_id: batchId, counts, at: ended.ended_at ?? new Date(this.ctx.now()).toISOString() });
         round.counts = counts;
       }
       const lines = await downloadResults(this.ctx.api, batchId, resultsFile(this.dir, round.round), this.ctx.lifecycle);
       failpoint('after_download');
-      this.ctx.journal.append({ type: 'results_downloaded', seq: this.seq, round: round.round, batch_id: batchId, lines });
+      await this.ctx.save(resultsFile(this.dir, round.round));
+      await this.ctx.journal.append({ type: 'results_downloaded', seq: this.seq, round: round.round, batch_id: batchId, lines });
       round.downloaded = true;
     } catch (err) {
       if (!(err instanceof BatchLost)) throw err;
       this.release(round);
       this.ctx.log(`batch #${this.seq}: ${err.message}; its requests go into a follow-up batch`);
-      this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: batchId, reason: err.reason });
+      await this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: batchId, reason: err.reason });
       round.lost = err.reason;
     }
     return 'ready';
@@ -266,12 +269,12 @@ export class BatchTask {
    * candidates too: the next one is adopted for the same requests (never a create: ours may be among them
    * and still answer). Also on resume, when a crash came between sealing this round and adopting.
    */
-  private adoptAlternate(r: number): boolean {
+  private async adoptAlternate(r: number): Promise<boolean> {
     const previous = this.view.rounds[r - 1];
     const [next, ...rest] = previous?.lost === NOT_OURS ? (previous.alternates ?? []) : [];
     if (!next) return false;
     const round = this.view.rounds[r]!;
-    this.recordSubmitted(round, next, new Date(this.ctx.now()).toISOString(), true, rest);
+    await this.recordSubmitted(round, next, new Date(this.ctx.now()).toISOString(), true, rest);
     this.ctx.log(`batch #${this.seq}: adopting ${next}, the next batch listing found for it, before sending anything again`);
     return true;
   }
@@ -300,7 +303,7 @@ export class BatchTask {
     });
     if (round.reconciled && answered.size === 0 && expected.size > 0) {
       this.ctx.log(`batch #${this.seq}: adopted batch ${round.batchId} answered none of this batch's requests, so it was not ours; sending them now`);
-      this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: round.batchId!, reason: NOT_OURS });
+      await this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: round.batchId!, reason: NOT_OURS });
       round.lost = NOT_OURS;
       files[round.round] = undefined;
       for (const id of expected) retry.set(id, 'not_ours');
@@ -329,9 +332,10 @@ export class BatchTask {
     out.end();
     await once(out, 'finish');
     await fsyncPath(requestsFile(this.dir, round));
+    await this.ctx.save(requestsFile(this.dir, round));
     const reasons: Record<string, number> = {};
     for (const reason of retry.values()) reasons[reason] = (reasons[reason] ?? 0) + 1;
-    this.ctx.journal.append({ type: 'round_sealed', seq: this.seq, round, requests: count, reasons });
+    await this.ctx.journal.append({ type: 'round_sealed', seq: this.seq, round, requests: count, reasons });
     this.view.rounds.push({ round, requests: count, downloaded: false, ...(reasons.max_tokens ? { bumped: true } : {}) });
     this.ctx.log(`batch #${this.seq}: resubmitting ${count} failed requests (${Object.entries(reasons).map(([k, v]) => `${v} ${k}`).join(', ')})`);
   }

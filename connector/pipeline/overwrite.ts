@@ -1,3 +1,4 @@
+import type { ControlState } from '../journal/control.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -149,20 +150,18 @@ async function pruneStoredRuns(
  * except of streams the source did not finish, and says what it removed and kept.
  */
 export async function overwriteOlderRuns(
-  store: Store,
-  /** Where the destination's run journals are (the destination itself for a local folder). */
-  controlRoot: string,
+  control: ControlState,
   catalog: Catalog,
   runId: string,
   source: { partial: (stream: ConfiguredStream) => boolean; why: string },
   log: (level: 'INFO' | 'WARN', message: string) => Promise<void>,
 ): Promise<void> {
   const completed = new Set(
-    loadRuns(controlRoot)
+    (await loadRuns(control))
       .filter((r) => r.view.completed)
       .map((r) => r.view.runId),
   );
-  const { removed, kept } = await pruneOverwrittenRuns(store, catalog, runId, completed, (s) =>
+  const { removed, kept } = await pruneOverwrittenRuns(control.store, catalog, runId, completed, (s) =>
     source.partial(s),
   );
   if (removed.length)

@@ -1,12 +1,10 @@
 import { streamKey } from '../protocol/messages.js';
 import { textLines } from '../common/lines.js';
-import { Journal } from '../journal/journal.js';
 import { batchDir, recordsFile, type SpooledRecord } from '../journal/spool.js';
 import { spooledFingerprint } from '../resume/record-ledger.js';
 import type { ResendMatcher } from '../resume/resend.js';
 import { echoedPositions } from '../resume/written-records.js';
 import type { SentRequests } from './record-admission.js';
-import { journalPath } from './run-registry.js';
 import type { RunSession } from './run-session.js';
 
 /**
@@ -16,13 +14,12 @@ import type { RunSession } from './run-session.js';
  */
 export async function recoverRecords(
   session: RunSession,
-  destination: string,
   sent: SentRequests,
   matcher: ResendMatcher,
 ): Promise<{ committedUsd: number }> {
   const view = session.view;
-  session.cleanLeftovers(destination);
-  matcher.addEchoed(Journal.read(journalPath(session.runDir)), echoedPositions());
+  session.cleanLeftovers();
+  matcher.addEchoed(await session.control.readJournal(session.runDir), echoedPositions());
   for (const seq of view.seqs.values()) {
     for await (const chunk of textLines(recordsFile(batchDir(session.runDir, seq.seq))))
       for (const line of chunk) {

@@ -1,15 +1,14 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Catalog } from '../config/catalog.js';
 import type { ConnectorConfig } from '../config/config.js';
 import { ConnectorError } from '../common/errors.js';
-import { DestinationLock } from '../journal/lock.js';
+import type { ControlState } from '../journal/control.js';
+import type { WriteLock } from '../journal/lease.js';
+import { controlOf } from './run-registry.js';
 import { ResultCache } from '../cache/result-cache.js';
-import { CONTROL_DIR, resultCacheDir } from '../sinks/layout.js';
+import { resultCacheDir } from '../sinks/layout.js';
 import type { BatchResults, BatchWriteContext } from '../sinks/batch-writer.js';
 import type { StreamTally } from '../journal/tally.js';
 import { chooseSink, type OutputSink } from './output-sink.js';
-import { localWorkRoot } from '../storage/open-store.js';
 
 type Log = (level: 'INFO' | 'WARN', message: string) => Promise<void>;
 
@@ -20,7 +19,9 @@ type Log = (level: 'INFO' | 'WARN', message: string) => Promise<void>;
  */
 export class RunResources {
   private constructor(
-    private readonly lock: DestinationLock,
+    /** Where the destination's journals, spools and lock live (see ControlState). */
+    readonly control: ControlState,
+    private readonly lock: WriteLock,
     private readonly log: Log,
     private cache: ResultCache | undefined,
     readonly sink: OutputSink,
@@ -28,9 +29,10 @@ export class RunResources {
 
   /** `sink`: an output port to use instead of the one the config picks (tests). */
   static async open(config: ConnectorConfig, catalog: Catalog, log: Log, sink?: OutputSink): Promise<RunResources> {
-    const destination = localWorkRoot(config);
-    mkdirSync(join(destination, CONTROL_DIR), { recursive: true, mode: 0o700 });
-    const lock = DestinationLock.acquire(join(destination, CONTROL_DIR));
+    const control = controlOf(config);
+    const lock = await control.lock();
+    // The result cache stays in the working folder (the destination's own for a local folder).
+    const destination = control.workRoot;
     let cache: ResultCache | undefined;
     let chosen: OutputSink | undefined;
     try {
@@ -42,16 +44,21 @@ export class RunResources {
           log,
         );
       chosen = sink ?? chooseSink(config, catalog, cache !== undefined);
-      return new RunResources(lock, log, cache, chosen);
+      return new RunResources(control, lock, log, cache, chosen);
     } catch (err) {
       try {
         await chosen?.close();
         cache?.close();
       } finally {
-        lock.release();
+        await lock.release();
       }
       throw err;
     }
+  }
+
+  /** Aborted when an object store's lease was taken over (a writer that stalled past it): the run must stop. */
+  get lockLost(): AbortSignal | undefined {
+    return this.lock.lost;
   }
 
   /** Whether answers are being kept for the cache. */
@@ -92,7 +99,7 @@ export class RunResources {
       await this.sink.close();
       this.closeCache();
     } finally {
-      this.lock.release();
+      await this.lock.release();
     }
   }
 

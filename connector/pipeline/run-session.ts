@@ -1,11 +1,11 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { summariseStreams, type RunManifest } from '../sinks/manifest.js';
 import { writeJsonAtomic } from '../common/durable.js';
-import { CONTROL_DIR, manifestKey, runControlDir } from '../sinks/layout.js';
-import type { Store } from '../storage/store.js';
-import { Journal, type WaitMode } from '../journal/journal.js';
+import { CONTROL_DIR, runControlDir } from '../sinks/layout.js';
+import type { RunJournal, WaitMode } from '../journal/journal.js';
+import type { ControlState } from '../journal/control.js';
 import { foldJournal, type RunView } from '../journal/run-view.js';
 import { DEFAULT_PRICES, priceFor, type PriceTable } from '../cost/prices.js';
 import { costOf } from '../cost/estimate.js';
@@ -35,30 +35,43 @@ function costSummary(tallies: StreamTally[], model: string, prices: PriceTable):
     saved_by_cache_usd: usd(cached, true),
   };
 }
-import { journalPath } from './run-registry.js';
 
-/** One run's control folder and journal, opened fresh or re-opened for resume or collection. */
+/**
+ * One run's control folder and journal, opened fresh or re-opened for resume or collection. `runDir` is the
+ * run's folder in the control state's working folder (the destination's own for a local destination); the
+ * journal lives where the control state keeps it (see ControlState).
+ */
 export class RunSession {
   private constructor(
+    readonly control: ControlState,
     readonly runDir: string,
-    readonly journal: Journal,
+    readonly journal: RunJournal,
     readonly view: RunView,
   ) {}
+
+  /** Makes a finished file of this run's working folder durable on the destination (see ControlState.save). */
+  readonly save = (path: string): Promise<void> => this.control.save(path);
 
   get runId(): string {
     return this.view.runId;
   }
 
-  static create(destination: string, runId: string, fingerprints: { config: string; request: string }, wait: WaitMode): RunSession {
-    const runDir = runControlDir(destination, runId);
-    mkdirSync(runDir, { recursive: true, mode: 0o700 });
-    const journal = new Journal(journalPath(runDir));
-    journal.append({ type: 'run_started', run_id: runId, config_fingerprint: fingerprints.config, request_fingerprint: fingerprints.request, wait, at: new Date().toISOString() });
-    return new RunSession(runDir, journal, foldJournal(Journal.read(journalPath(runDir)))!);
+  static async create(control: ControlState, runId: string, fingerprints: { config: string; request: string }, wait: WaitMode): Promise<RunSession> {
+    const runDir = runControlDir(control.workRoot, runId);
+    const journal = await control.openJournal(runDir);
+    const started = { type: 'run_started', run_id: runId, config_fingerprint: fingerprints.config, request_fingerprint: fingerprints.request, wait, at: new Date().toISOString() } as const;
+    await journal.append(started);
+    return new RunSession(control, runDir, journal, foldJournal([started])!);
   }
 
-  static reopen(runDir: string, view: RunView): RunSession {
-    return new RunSession(runDir, new Journal(journalPath(runDir)), view);
+  /**
+   * Re-opens a run for resume or collection: its spool files this working folder lacks (a new pod) are
+   * fetched from the Store first.
+   */
+  static async reopen(control: ControlState, runDir: string, view: RunView): Promise<RunSession> {
+    const journal = await control.openJournal(runDir);
+    await control.fetchSpool(runDir, view.seqs.keys());
+    return new RunSession(control, runDir, journal, view);
   }
 
   get unfinalised(): number[] {
@@ -70,7 +83,8 @@ export class RunSession {
   }
 
   /** Removes what a killed attempt left half-done: unsealed spool folders and temp files beside outputs. */
-  cleanLeftovers(destination: string): void {
+  cleanLeftovers(): void {
+    const destination = this.control.workRoot;
     const spool = join(this.runDir, 'spool');
     try {
       for (const name of readdirSync(spool)) {
@@ -134,15 +148,16 @@ export class RunSession {
 
   /**
    * Writes the manifest, marks the run complete and drops its spool. For an object-store destination the
-   * manifest is also put in the store (`_claude_batch/runs/<run>/manifest.json`), after every Parquet file
-   * of the run is published: the run's commit marker, as its folder's manifest is on disk.
+   * manifest is saved in the store (`_claude_batch/runs/<run>/manifest.json`, ControlState.save), after every
+   * Parquet file of the run is published: the run's commit marker, as its folder's manifest is on disk.
    */
-  async complete(model: string, prices: PriceTable = DEFAULT_PRICES, store?: Store): Promise<RunManifest> {
+  async complete(model: string, prices: PriceTable = DEFAULT_PRICES): Promise<RunManifest> {
     const manifest = this.manifest(model, this.view.startedAt, new Date().toISOString(), prices);
     await writeJsonAtomic(join(this.runDir, 'manifest.json'), manifest);
-    if (store?.kind === 'object') await store.put(manifestKey(this.runId), JSON.stringify(manifest, null, 2) + '\n');
-    this.journal.append({ type: 'run_completed', at: manifest.finished_at, records: this.view.records });
+    await this.save(join(this.runDir, 'manifest.json'));
+    await this.journal.append({ type: 'run_completed', at: manifest.finished_at, records: this.view.records });
     this.view.completed = true;
+    await this.control.completeRun(this.runDir);
     await rm(join(this.runDir, 'spool'), { recursive: true, force: true });
     return manifest;
   }

@@ -1,4 +1,4 @@
-import type { Journal } from '../journal/journal.js';
+import type { RunJournal } from '../journal/journal.js';
 import { failpoint } from '../common/failpoints.js';
 import type { AirbyteStateMessage } from '../protocol/messages.js';
 import type { CheckpointTracker } from './checkpoints.js';
@@ -23,7 +23,7 @@ export class StateRelay {
 
   constructor(
     private readonly emitter: MessageEmitter,
-    private readonly journal: Journal,
+    private readonly journal: RunJournal,
     private readonly tracker: CheckpointTracker,
     emitRunState: boolean,
   ) {
@@ -108,7 +108,7 @@ export class StateRelay {
         // costs nothing either way.
         if (held.kind === 'state') {
           const positions = held.positions;
-          this.journal.append({
+          await this.journal.append({
             type: 'state_emitted',
             stream: held.stream,
             records: held.records,

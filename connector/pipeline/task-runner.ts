@@ -15,7 +15,6 @@ import type { Progress } from './progress.js';
 import type { RunResources } from './run-resources.js';
 import type { RunSession } from './run-session.js';
 import type { StateRelay } from './state-relay.js';
-import { openStore } from '../storage/open-store.js';
 
 export interface TaskRunnerDeps {
   config: ConnectorConfig;
@@ -138,7 +137,7 @@ export class TaskRunner {
           .map((s) => this.track(session, s.seq, this.runTask(session, ctx, s))),
       );
       if (results.every((r) => r.state === 'finalised')) {
-        await session.complete(this.d.config.model, this.d.prices, openStore(this.d.config));
+        await session.complete(this.d.config.model, this.d.prices);
         this.collected.push(view.runId);
         await this.d.emitter.log('INFO', `collected run ${view.runId}: all its batches are written`);
       } else {
@@ -198,6 +197,7 @@ export class TaskRunner {
       api: this.d.api,
       now: () => this.d.clock.now(),
       journal: session.journal,
+      save: session.save,
       runDir: session.runDir,
       lifecycle,
       poller: this.poller,

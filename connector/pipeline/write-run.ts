@@ -35,7 +35,6 @@ import { assertSameRequests, configFingerprint, newRunId, requestFingerprint } f
 import { BadLines, readInput } from './input-loop.js';
 import type { OutputSink } from './output-sink.js';
 import { overwriteOlderRuns } from './overwrite.js';
-import { localWorkRoot, openStore } from '../storage/open-store.js';
 import { SourceReport } from './source-report.js';
 import { Progress } from './progress.js';
 import { admitRecord, streamOf, type AdmissionDeps } from './record-admission.js';
@@ -142,7 +141,7 @@ export class WriteRun {
 
   /** Picks up what earlier runs left, opens this run, reads the input into batches, and ends the run. */
   private async runLocked(resources: RunResources): Promise<WriteOutcome> {
-    const runs = loadRuns(localWorkRoot(this.o.config));
+    const runs = await loadRuns(resources.control);
     const unfinished = runs.filter((r) => !r.view.completed);
     const resume = this.runToResume(unfinished);
     const { config, api, lifecycle } = this.o;
@@ -160,7 +159,10 @@ export class WriteRun {
       prices: this.prices,
       claimed: claimedBatchIds(runs),
     });
-    for (const other of unfinished) if (other !== resume) this.tasks.collect(RunSession.reopen(other.dir, other.view));
+    const lost = resources.lockLost;
+    lost?.addEventListener('abort', () => this.tasks.fail(lost.reason), { once: true });
+    for (const other of unfinished)
+      if (other !== resume) this.tasks.collect(await RunSession.reopen(resources.control, other.dir, other.view));
 
     await this.openSession(resume, resources, runs);
     try {
@@ -183,17 +185,16 @@ export class WriteRun {
   /** This run's journal, its scratch index of sent requests, its STATE relay and its packer. */
   private async openSession(resume: KnownRun | undefined, resources: RunResources, runs: KnownRun[]): Promise<void> {
     const { config } = this.o;
-    const destination = localWorkRoot(config);
     this.session = resume
-      ? RunSession.reopen(resume.dir, resume.view)
-      : RunSession.create(
-          destination,
+      ? await RunSession.reopen(resources.control, resume.dir, resume.view)
+      : await RunSession.create(
+          resources.control,
           this.o.runId ?? newRunId(),
           { config: configFingerprint(config), request: requestFingerprint(config) },
           config.wait,
         );
     const attempt = this.session.view.attempts + 1;
-    this.session.journal.append({ type: 'attempt_started', attempt, at: this.isoNow() });
+    await this.session.journal.append({ type: 'attempt_started', attempt, at: this.isoNow() });
     await this.emitter.log(
       'INFO',
       `run ${this.session.runId} ${resume ? `resumed (attempt ${attempt})` : 'started'}; control files in ${this.session.runDir}`,
@@ -253,7 +254,7 @@ export class WriteRun {
   /** Picks up an interrupted run: re-owns its sealed records and carries every unfinished batch on. */
   private async recover(): Promise<void> {
     const view = this.session.view;
-    const { committedUsd } = await recoverRecords(this.session, localWorkRoot(this.o.config), this.sent, this.matcher);
+    const { committedUsd } = await recoverRecords(this.session, this.sent, this.matcher);
     this.resumedRecords = true;
     this.costs.restore(committedUsd);
     for (const seq of view.seqs.values()) {
@@ -316,7 +317,7 @@ export class WriteRun {
       collectedRuns: this.tasks.collected,
     };
     if (pending > 0) {
-      this.session.journal.append({ type: 'run_detached', at: this.isoNow(), pending });
+      await this.session.journal.append({ type: 'run_detached', at: this.isoNow(), pending });
       await this.emitter.log(
         'INFO',
         `run ${this.session.runId}: ${pending} batches submitted and still processing (wait = submit_only); the next write collects and writes them`,
@@ -328,10 +329,9 @@ export class WriteRun {
     await this.emitter.flushed();
     const kept = await keepWrittenRecords(this.session.runDir, this.session.view, this.o.catalog, this.matcher);
     if (kept) await this.emitter.log('INFO', kept);
-    const store = openStore(this.o.config);
-    const manifest = await this.session.complete(this.o.config.model, this.prices, store);
+    const manifest = await this.session.complete(this.o.config.model, this.prices);
     const log = (level: 'INFO' | 'WARN', m: string) => this.emitter.log(level, m);
-    await overwriteOlderRuns(store, localWorkRoot(this.o.config), this.o.catalog, this.session.runId, this.source, log);
+    await overwriteOlderRuns(this.session.control, this.o.catalog, this.session.runId, this.source, log);
     const outcome = await this.end({ ...base, manifest });
     failpoint('after_run_completed');
     return outcome;
@@ -352,7 +352,7 @@ export class WriteRun {
     await tasks.settled();
     await this.emitter.flushed();
     const reason = tasks.failure instanceof Interrupted ? 'stopped by signal' : (tasks.failure as Error).message;
-    this.session.journal.append({ type: 'run_interrupted', at: this.isoNow(), reason });
+    await this.session.journal.append({ type: 'run_interrupted', at: this.isoNow(), reason });
     this.progress.end(false);
     await this.emitter.flushed();
     if (tasks.failure instanceof Interrupted) {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CLI, emulatorConfig, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
 import { assertProtocolOutput } from '../helpers/protocol-schema.js';
-import { destinationSetup, expectEachIdOnce, idsOf, journalOf, resendAfterLastState, submittedSince, syncInput } from '../helpers/resume.js';
+import { KILL_STAGES as STAGES, destinationSetup, expectEachIdOnce, idsOf, journalOf, resendAfterLastState, submittedSince, syncInput } from '../helpers/resume.js';
 import { parseConfig } from '../../connector/config/config.js';
 import { requestFingerprint } from '../../connector/pipeline/write-run.js';
 import { catalogFor, recordLine, stateLine } from '../helpers/records.js';
@@ -26,16 +26,6 @@ const fresh = () => {
   return { prefix, input: syncInput(25, prefix), ids: idsOf(25, prefix) };
 };
 
-const STAGES = [
-  ['after_seal', 'a batch is sealed on disk but not yet submitted'],
-  ['before_create', 'the journal says "submitting" but create was never called'],
-  ['after_create', 'the API made the batch but its id never reached the journal'],
-  ['after_submitted', 'the batch id is journaled and the batch is processing'],
-  ['after_download', 'results are downloaded but not yet journaled'],
-  ['mid_parquet', 'Parquet rows are in a temp file that was never renamed'],
-  ['after_file_commit', 'a Parquet file is renamed into place but the batch is not marked finalised'],
-  ['after_finalised:2', 'two batches are finalised and a STATE may have been echoed'],
-] as const;
 
 describe('killed and restarted', () => {
   it.each(STAGES)('at %s (%s): every record becomes exactly one row and nothing is submitted twice', async (failpoint) => {
