@@ -3,7 +3,10 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-const lines = createInterface({ input: createReadStream(process.argv[2], { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+const lines = createInterface({
+  input: createReadStream(process.argv[2], { highWaterMark: 1 << 20 }),
+  crlfDelay: Infinity,
+});
 let count = 0;
 let records = 0;
 for await (const line of lines) {

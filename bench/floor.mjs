@@ -21,7 +21,11 @@ import { streamArrowSchema } from '../dist/connector/sinks/arrow-schema.js';
 import { RollingParquetWriter, DEFAULT_PARQUET_OPTIONS } from '../dist/connector/sinks/parquet-file.js';
 
 const { values: opts } = parseArgs({
-  options: { n: { type: 'string', default: '100k' }, rounds: { type: 'string', default: '3' }, compression: { type: 'string', default: 'SNAPPY' } },
+  options: {
+    n: { type: 'string', default: '100k' },
+    rounds: { type: 'string', default: '3' },
+    compression: { type: 'string', default: 'SNAPPY' },
+  },
 });
 const n = Number(opts.n.replace(/k$/i, '000').replace(/m$/i, '000000'));
 const rounds = Number(opts.rounds);
@@ -32,16 +36,29 @@ const linesOf = (path) => readFileSync(path, 'utf8').split('\n').filter(Boolean)
 
 /** Appends lines to a file in 256 KiB writes, as the spool does. */
 class Sink {
-  constructor(path) { this.fd = openSync(path, 'w'); this.buf = Buffer.allocUnsafe(1 << 18); this.at = 0; }
+  constructor(path) {
+    this.fd = openSync(path, 'w');
+    this.buf = Buffer.allocUnsafe(1 << 18);
+    this.at = 0;
+  }
   line(text) {
     const need = Buffer.byteLength(text) + 1;
     if (this.at + need > this.buf.length) this.flush();
-    if (need > this.buf.length) { writeSync(this.fd, text + '\n'); return; }
+    if (need > this.buf.length) {
+      writeSync(this.fd, text + '\n');
+      return;
+    }
     this.at += this.buf.write(text, this.at);
     this.buf[this.at++] = 10;
   }
-  flush() { if (this.at) writeSync(this.fd, this.buf, 0, this.at); this.at = 0; }
-  close() { this.flush(); closeSync(this.fd); }
+  flush() {
+    if (this.at) writeSync(this.fd, this.buf, 0, this.at);
+    this.at = 0;
+  }
+  close() {
+    this.flush();
+    closeSync(this.fd);
+  }
 }
 
 const config = parseConfig({
@@ -83,7 +100,30 @@ const steps = {
     for (const line of linesOf(join(dir, 'requests.jsonl'))) {
       const request = JSON.parse(line);
       const a = answerText(request.params);
-      out.line(JSON.stringify({ custom_id: request.custom_id, result: { type: 'succeeded', message: { id: 'msg_floor', type: 'message', role: 'assistant', model: request.params.model, content: [{ type: 'text', text: a.text }], stop_reason: a.stopReason, stop_sequence: null, usage: { input_tokens: 300, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: a.outputTokens, service_tier: 'batch' } } } }));
+      out.line(
+        JSON.stringify({
+          custom_id: request.custom_id,
+          result: {
+            type: 'succeeded',
+            message: {
+              id: 'msg_floor',
+              type: 'message',
+              role: 'assistant',
+              model: request.params.model,
+              content: [{ type: 'text', text: a.text }],
+              stop_reason: a.stopReason,
+              stop_sequence: null,
+              usage: {
+                input_tokens: 300,
+                cache_creation_input_tokens: 0,
+                cache_read_input_tokens: 0,
+                output_tokens: a.outputTokens,
+                service_tier: 'batch',
+              },
+            },
+          },
+        }),
+      );
     }
     out.close();
   },
@@ -98,7 +138,10 @@ const steps = {
   /** Join: parse the kept record, coerce its fields, add the answer's columns, encode the row into Parquet (--compression). */
   'join + Parquet row': async () => {
     const requests = linesOf(join(dir, 'requests.jsonl'));
-    const writer = await RollingParquetWriter.create(join(dir, 'out.parquet'), schema, { ...DEFAULT_PARQUET_OPTIONS, compression: opts.compression });
+    const writer = await RollingParquetWriter.create(join(dir, 'out.parquet'), schema, {
+      ...DEFAULT_PARQUET_OPTIONS,
+      compression: opts.compression,
+    });
     let i = 0;
     for (const line of linesOf(join(dir, 'records.jsonl'))) {
       const customId = requests[i++].slice(14, 58);
@@ -137,13 +180,20 @@ for (let r = 0; r < rounds; r++) {
 rmSync(dir, { recursive: true, force: true });
 
 const total = Object.values(best).reduce((a, b) => a + b, 0);
-console.log(`floor: node ${process.version}, ${n.toLocaleString('en-US')} records, best of ${rounds} rounds, µs per record (one thread)`);
-console.log(`Parquet (${opts.compression}): ${(parquetBytes / 1e6).toFixed(1)} MB, ${(parquetBytes / n).toFixed(0)} bytes per record\n`);
+console.log(
+  `floor: node ${process.version}, ${n.toLocaleString('en-US')} records, best of ${rounds} rounds, µs per record (one thread)`,
+);
+console.log(
+  `Parquet (${opts.compression}): ${(parquetBytes / 1e6).toFixed(1)} MB, ${(parquetBytes / n).toFixed(0)} bytes per record\n`,
+);
 console.log('| step | µs/record | CPU µs/record |\n| --- | ---: | ---: |');
-for (const [name, us] of Object.entries(best)) console.log(`| ${name} | ${us.toFixed(1)} | ${bestCpu[name].toFixed(1)} |`);
+for (const [name, us] of Object.entries(best))
+  console.log(`| ${name} | ${us.toFixed(1)} | ${bestCpu[name].toFixed(1)} |`);
 console.log(`| **all steps** | **${total.toFixed(1)}** |`);
 const apiSide = best['answer (emulator side)'];
 const rate = (us) => Math.round(2e6 / us).toLocaleString('en-US');
-console.log(`\nOn 2 cores, every step overlapped perfectly and nothing else done (no durability, HTTP, state, GC of a long run):`);
+console.log(
+  `\nOn 2 cores, every step overlapped perfectly and nothing else done (no durability, HTTP, state, GC of a long run):`,
+);
 console.log(`at most ${rate(total)} records/s with the emulator's step on the same cores (as in the benchmark),`);
 console.log(`at most ${rate(total - apiSide)} records/s for the connector's steps alone.`);

@@ -98,7 +98,10 @@ export async function generateInput(path, n, { bodyBytes = 1000, seed = 7 } = {}
       created_at: new Date(BASE_TIME + i * 1000).toISOString(),
       body,
     };
-    await push(JSON.stringify({ type: 'RECORD', record: { stream: STREAM, data, emitted_at: BASE_TIME + 86_400_000 + i } }) + '\n');
+    await push(
+      JSON.stringify({ type: 'RECORD', record: { stream: STREAM, data, emitted_at: BASE_TIME + 86_400_000 + i } }) +
+        '\n',
+    );
     sinceState++;
     if (sinceState === STATE_EVERY || i === n - 1) {
       states++;

@@ -102,7 +102,8 @@ export function summarise(profile) {
     else if (own.functionName === '(garbage collector)') phase = 'GC';
     for (let at = id; at !== undefined && !phase; at = parent.get(at)) {
       const name = byId.get(at).callFrame.functionName;
-      for (const [re, label] of PHASES) if (re.test(name) && byId.get(at).callFrame.url.includes('/dist/')) phase = label;
+      for (const [re, label] of PHASES)
+        if (re.test(name) && byId.get(at).callFrame.url.includes('/dist/')) phase = label;
     }
     phase ??= 'other';
     phaseOf.set(id, phase);
@@ -116,25 +117,55 @@ export function summarise(profile) {
     const bucket = timeline[b];
     bucket.set(phase, (bucket.get(phase) ?? 0) + Math.max(0, deltas[i] ?? 0));
   }
-  const top = (m) => [...m].sort((a, b) => b[1] - a[1]).map(([k, us]) => ({ name: k, ms: us / 1000, pct: busy ? (100 * us) / busy : 0 }));
-  return { totalMs: total / 1000, idleMs: idle / 1000, busyMs: busy / 1000, functions: top(fns), modules: top(modules), inclusive: top(inclusive), timeline, bucketMs: bucketUs / 1000 };
+  const top = (m) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, us]) => ({ name: k, ms: us / 1000, pct: busy ? (100 * us) / busy : 0 }));
+  return {
+    totalMs: total / 1000,
+    idleMs: idle / 1000,
+    busyMs: busy / 1000,
+    functions: top(fns),
+    modules: top(modules),
+    inclusive: top(inclusive),
+    timeline,
+    bucketMs: bucketUs / 1000,
+  };
 }
 
 export function formatSummary(title, s, topN = 25) {
   const lines = [];
   lines.push(`### ${title}`, '');
-  lines.push(`sampled ${s.totalMs.toFixed(0)} ms, of which idle ${s.idleMs.toFixed(0)} ms; shares below are of the ${s.busyMs.toFixed(0)} ms busy (non-idle) time`, '');
+  lines.push(
+    `sampled ${s.totalMs.toFixed(0)} ms, of which idle ${s.idleMs.toFixed(0)} ms; shares below are of the ${s.busyMs.toFixed(0)} ms busy (non-idle) time`,
+    '',
+  );
   lines.push('| self % | self ms | module |', '| ---: | ---: | --- |');
   for (const m of s.modules.slice(0, topN)) lines.push(`| ${m.pct.toFixed(1)} | ${m.ms.toFixed(0)} | ${m.name} |`);
   lines.push('', '| self % | self ms | function (module:line) |', '| ---: | ---: | --- |');
-  for (const f of s.functions.slice(0, topN)) lines.push(`| ${f.pct.toFixed(1)} | ${f.ms.toFixed(0)} | ${f.name.replace(/\|/g, '\\|')} |`);
-  lines.push('', 'Inclusive (self + callees) time of the connector\'s own functions:', '', '| total % | total ms | function (module:line) |', '| ---: | ---: | --- |');
-  for (const f of s.inclusive.filter((f) => f.name.includes('dist/')).slice(0, topN)) lines.push(`| ${f.pct.toFixed(1)} | ${f.ms.toFixed(0)} | ${f.name.replace(/\|/g, '\\|')} |`);
-  lines.push('', `Timeline (${s.bucketMs} ms buckets from the start of the profile): share of each bucket per phase (GC and "other" included; idle = waiting)`, '');
+  for (const f of s.functions.slice(0, topN))
+    lines.push(`| ${f.pct.toFixed(1)} | ${f.ms.toFixed(0)} | ${f.name.replace(/\|/g, '\\|')} |`);
+  lines.push(
+    '',
+    "Inclusive (self + callees) time of the connector's own functions:",
+    '',
+    '| total % | total ms | function (module:line) |',
+    '| ---: | ---: | --- |',
+  );
+  for (const f of s.inclusive.filter((f) => f.name.includes('dist/')).slice(0, topN))
+    lines.push(`| ${f.pct.toFixed(1)} | ${f.ms.toFixed(0)} | ${f.name.replace(/\|/g, '\\|')} |`);
+  lines.push(
+    '',
+    `Timeline (${s.bucketMs} ms buckets from the start of the profile): share of each bucket per phase (GC and "other" included; idle = waiting)`,
+    '',
+  );
   lines.push('| from s | phases |', '| ---: | --- |');
   s.timeline.forEach((bucket, i) => {
     const total = [...bucket.values()].reduce((a, b) => a + b, 0) || 1;
-    const parts = [...bucket].sort((a, b) => b[1] - a[1]).filter(([, us]) => us / total >= 0.05).map(([p, us]) => `${p} ${((100 * us) / total).toFixed(0)}%`);
+    const parts = [...bucket]
+      .sort((a, b) => b[1] - a[1])
+      .filter(([, us]) => us / total >= 0.05)
+      .map(([p, us]) => `${p} ${((100 * us) / total).toFixed(0)}%`);
     lines.push(`| ${((i * s.bucketMs) / 1000).toFixed(1)} | ${parts.join(', ')} |`);
   });
   lines.push('');

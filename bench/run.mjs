@@ -4,7 +4,20 @@
 // build: node bench/run.mjs [--n 10000,100000,1000000] [--batch 10000[,100000]] [--stdin file|pipe]
 //                            [--prompt summary|label] [--profile] [--keep] [--no-baselines] [--out bench/results.md]
 import { spawn, execFileSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -40,7 +53,13 @@ const { values: opts } = parseArgs({
   },
 });
 if (opts.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 5).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+  process.stdout.write(
+    readFileSync(fileURLToPath(import.meta.url), 'utf8')
+      .split('\n')
+      .slice(1, 5)
+      .join('\n')
+      .replace(/^\/\/ ?/gm, '') + '\n',
+  );
   process.exit(0);
 }
 const list = (s, what) =>
@@ -62,7 +81,11 @@ const PROMPT = PROMPTS[opts.prompt];
 if (!PROMPT) throw new Error(`--prompt must be one of ${Object.keys(PROMPTS).join(', ')}`);
 const PROFILE_DIR = opts.profile ? join(BENCH, 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
 // A profiled run is slower than a plain one: its numbers go beside the profiles, not into results.md.
-const RESULTS = opts.out ? resolve(opts.out) : PROFILE_DIR ? join(PROFILE_DIR, 'results.md') : join(BENCH, 'results.md');
+const RESULTS = opts.out
+  ? resolve(opts.out)
+  : PROFILE_DIR
+    ? join(PROFILE_DIR, 'results.md')
+    : join(BENCH, 'results.md');
 
 if (!existsSync(CLI)) {
   process.stderr.write(`${CLI} is missing: run "npm run build" first (npm run bench does)\n`);
@@ -170,7 +193,11 @@ function startEmulator(dataTmp, profileDir) {
       API_KEY,
     ];
     // The emulator keeps its batches in a fresh mkdtemp under os.tmpdir(): point that at the bench's temp dir.
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, TMPDIR: dataTmp }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: { ...process.env, TMPDIR: dataTmp },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     const timeout = setTimeout(() => reject(new Error(`emulator did not start within 15 s: ${stderr}`)), 15_000);
     child.stderr.setEncoding('utf8');
@@ -227,7 +254,8 @@ async function verifyOutput(destination, n) {
   if (r.rows !== n) problems.push(`${r.rows} rows, expected ${n}`);
   if (r.ids !== n) problems.push(`${r.ids} distinct ids, expected ${n}`);
   if (r.succeeded !== n) problems.push(`${r.succeeded} succeeded rows, expected ${n}`);
-  if (r.min_seq !== 0 || r.max_seq !== n - 1) problems.push(`seq range ${r.min_seq}..${r.max_seq}, expected 0..${n - 1}`);
+  if (r.min_seq !== 0 || r.max_seq !== n - 1)
+    problems.push(`seq range ${r.min_seq}..${r.max_seq}, expected 0..${n - 1}`);
   return { ...r, ok: problems.length === 0, problems };
 }
 
@@ -248,7 +276,13 @@ async function baselineParse(input, n) {
   const r = await runChild(process.execPath, [join(BENCH, 'baseline-parse.mjs'), input]);
   const out = JSON.parse(r.lines.at(-1) ?? '{}');
   const ok = r.code === 0 && out.records === n;
-  return { seconds: r.seconds, rps: n / r.seconds, peakRssMb: r.probe.lastHwmKb / 1024, ok, detail: ok ? '' : `exit ${r.code}, records ${out.records}` };
+  return {
+    seconds: r.seconds,
+    rps: n / r.seconds,
+    peakRssMb: r.probe.lastHwmKb / 1024,
+    ok,
+    detail: ok ? '' : `exit ${r.code}, records ${out.records}`,
+  };
 }
 
 async function baselineDuckdb(input, workdir, n) {
@@ -258,7 +292,14 @@ async function baselineDuckdb(input, workdir, n) {
   const ok = r.code === 0 && out.rows === n;
   const bytes = existsSync(output) ? statSync(output).size : 0;
   rmSync(output, { force: true });
-  return { seconds: r.seconds, rps: n / r.seconds, peakRssMb: r.probe.lastHwmKb / 1024, parquetMb: bytes / 1e6, ok, detail: ok ? '' : `exit ${r.code}, rows ${out.rows}` };
+  return {
+    seconds: r.seconds,
+    rps: n / r.seconds,
+    peakRssMb: r.probe.lastHwmKb / 1024,
+    parquetMb: bytes / 1e6,
+    ok,
+    detail: ok ? '' : `exit ${r.code}, rows ${out.rows}`,
+  };
 }
 
 async function runConnector({ input, catalogPath, workdir, n, batch, inputBytes }) {
@@ -291,8 +332,22 @@ async function runConnector({ input, catalogPath, workdir, n, batch, inputBytes 
     ),
   );
   const statsFile = join(workdir, `stats-${tag}.json`);
-  const timeline = { firstSubmitted: undefined, lastSubmitted: undefined, lastWritten: undefined, batchesSubmitted: 0, batchesWritten: 0 };
-  const counts = { sourceStates: 0, lastCursor: undefined, stateRecords: 0, runStates: 0, logs: 0, traces: 0, other: 0 };
+  const timeline = {
+    firstSubmitted: undefined,
+    lastSubmitted: undefined,
+    lastWritten: undefined,
+    batchesSubmitted: 0,
+    batchesWritten: 0,
+  };
+  const counts = {
+    sourceStates: 0,
+    lastCursor: undefined,
+    stateRecords: 0,
+    runStates: 0,
+    logs: 0,
+    traces: 0,
+    other: 0,
+  };
   let traceError;
   const stdoutLog = [];
   const onLine = (line, at) => {
@@ -348,7 +403,13 @@ async function runConnector({ input, catalogPath, workdir, n, batch, inputBytes 
   const stderrFile = join(workdir, `stderr-${tag}.txt`);
   let r;
   try {
-    r = await runChild(process.execPath, nodeArgs, { stdinFile: input, stdinMode: opts.stdin, env: { BENCH_STATS_FILE: statsFile }, onLine, stderrFile });
+    r = await runChild(process.execPath, nodeArgs, {
+      stdinFile: input,
+      stdinMode: opts.stdin,
+      env: { BENCH_STATS_FILE: statsFile },
+      onLine,
+      stderrFile,
+    });
   } finally {
     emulatorProbe.stop();
   }
@@ -361,7 +422,9 @@ async function runConnector({ input, catalogPath, workdir, n, batch, inputBytes 
   const problems = [];
   if (r.code !== 0) problems.push(`exit code ${r.code ?? r.signal}${traceError ? `: ${traceError}` : ''}`);
   if (counts.lastCursor !== n - 1 || counts.stateRecords !== n) {
-    problems.push(`source STATEs echoed up to cursor ${counts.lastCursor} covering ${counts.stateRecords} records, expected ${n - 1} and ${n}`);
+    problems.push(
+      `source STATEs echoed up to cursor ${counts.lastCursor} covering ${counts.stateRecords} records, expected ${n - 1} and ${n}`,
+    );
   }
   let verify = { ok: false, problems: [] };
   if (r.code === 0) verify = await verifyOutput(destination, n);
@@ -403,8 +466,12 @@ async function runConnector({ input, catalogPath, workdir, n, batch, inputBytes 
 
 // ---------------------------------------------------------------------------------------------- report
 
-const fmt = (v, digits = 0) => (v === undefined || Number.isNaN(v) ? '–' : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
-const nLabel = (n) => (n >= 1e6 && n % 1e6 === 0 ? `${n / 1e6}M` : n >= 1e3 && n % 1e3 === 0 ? `${n / 1e3}k` : String(n));
+const fmt = (v, digits = 0) =>
+  v === undefined || Number.isNaN(v)
+    ? '–'
+    : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const nLabel = (n) =>
+  n >= 1e6 && n % 1e6 === 0 ? `${n / 1e6}M` : n >= 1e3 && n % 1e3 === 0 ? `${n / 1e3}k` : String(n);
 
 function machine() {
   let nproc = String(cpus().length);
@@ -416,17 +483,32 @@ function machine() {
   let commit = '';
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'connector', 'spec', 'package.json', 'package-lock.json'], { cwd: ROOT, encoding: 'utf8' }).trimEnd();
-    if (dirty) commit += ` + uncommitted changes in ${[...new Set(dirty.split('\n').map((l) => l.slice(3).split('/')[0].replace(/"/g, '')))].join(', ')}`;
+    const dirty = execFileSync(
+      'git',
+      ['status', '--porcelain', '--', 'connector', 'spec', 'package.json', 'package-lock.json'],
+      { cwd: ROOT, encoding: 'utf8' },
+    ).trimEnd();
+    if (dirty)
+      commit += ` + uncommitted changes in ${[...new Set(dirty.split('\n').map((l) => l.slice(3).split('/')[0].replace(/"/g, '')))].join(', ')}`;
   } catch {
     // not a checkout
   }
-  return { date: new Date().toISOString(), node: process.version, nproc, cpu: cpus()[0]?.model ?? '?', memGb: totalmem() / 2 ** 30, commit, load: loadavg() };
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    nproc,
+    cpu: cpus()[0]?.model ?? '?',
+    memGb: totalmem() / 2 ** 30,
+    commit,
+    load: loadavg(),
+  };
 }
 
 /** The connector's --max-old-space-size (0: none), as the Docker image sets it unless BENCH_CONNECTOR_HEAP_MB says otherwise. */
 function connectorHeapMb() {
-  return process.env.BENCH_CONNECTOR_HEAP_MB !== undefined ? Number(process.env.BENCH_CONNECTOR_HEAP_MB) : RECOMMENDED_HEAP_MB;
+  return process.env.BENCH_CONNECTOR_HEAP_MB !== undefined
+    ? Number(process.env.BENCH_CONNECTOR_HEAP_MB)
+    : RECOMMENDED_HEAP_MB;
 }
 
 function summaryTable(rows) {
@@ -472,12 +554,16 @@ function targets(rows) {
   const at100k = runsFor(100_000)[0];
   if (at100k) {
     const pass = at100k.ok && at100k.rps >= TARGET_RPS_AT_100K;
-    lines.push(`- ≥ ${fmt(TARGET_RPS_AT_100K)} records/s end to end at 100k records (batch size ${fmt(at100k.batch)}): ${at100k.ok ? fmt(at100k.rps) : 'FAILED run'} → **${pass ? 'met' : 'missed'}**`);
+    lines.push(
+      `- ≥ ${fmt(TARGET_RPS_AT_100K)} records/s end to end at 100k records (batch size ${fmt(at100k.batch)}): ${at100k.ok ? fmt(at100k.rps) : 'FAILED run'} → **${pass ? 'met' : 'missed'}**`,
+    );
   }
   const at1m = runsFor(1_000_000)[0];
   if (at1m) {
     const pass = at1m.peakRssMb < TARGET_RSS_MB_AT_1M;
-    lines.push(`- peak RSS < ${TARGET_RSS_MB_AT_1M} MB at 1M records (batch size ${fmt(at1m.batch)}): ${fmt(at1m.peakRssMb)} MB → **${pass ? 'met' : 'missed'}**`);
+    lines.push(
+      `- peak RSS < ${TARGET_RSS_MB_AT_1M} MB at 1M records (batch size ${fmt(at1m.batch)}): ${fmt(at1m.peakRssMb)} MB → **${pass ? 'met' : 'missed'}**`,
+    );
   }
   const series = rows.map((r) => runsFor(r.size.n)[0]).filter(Boolean);
   if (series.length > 1) {
@@ -509,7 +595,7 @@ function renderResults(m, rows, finished) {
     `- input: one stream, ~${BODY_BYTES} B of text in \`body\` + id/integer/number/boolean/date-time fields (~1.25 KB per line), a STATE every 10,000 records; stdin from a ${opts.stdin === 'pipe' ? 'pipe' : 'file'}`,
     `- connector: \`node ${connectorHeapMb() ? `--max-old-space-size=${connectorHeapMb()} ` : ''}dist/connector/cli.js write\` (${connectorHeapMb() === RECOMMENDED_HEAP_MB ? 'the heap limit the Docker image starts it with' : connectorHeapMb() ? 'heap limit from BENCH_CONNECTOR_HEAP_MB' : "Node's default heap limit"}) against the emulator (separate process, \`--processing-ms 0\`, requests not kept); ${opts.prompt} prompt (\`${PROMPT.split('\n')[0]} … {{ body }}\`), max_tokens 64, poll 0.05 s, progress every 3600 s, SNAPPY, row groups of 10,000; batches ramp up (\`batch_ramp_up\`, the default: 1,000, 2,000, 4,000, 8,000 requests, then the batch size)`,
     `- the emulator and the connector share the ${m.nproc} cores; DuckDB (b) uses all of them on its own`,
-    '- rec/s and MB/s are input records (bytes, 10^6) over the wall time from spawning the process to its exit; peak RSS is the process\'s VmHWM at exit (the kernel\'s high-water mark)',
+    "- rec/s and MB/s are input records (bytes, 10^6) over the wall time from spawning the process to its exit; peak RSS is the process's VmHWM at exit (the kernel's high-water mark)",
     '',
     '## Targets',
     '',
@@ -537,7 +623,9 @@ async function main() {
   const catalogPath = join(workdir, 'catalog.json');
   await writeCatalog(catalogPath);
   mkdirSync(dirname(RESULTS), { recursive: true });
-  process.stderr.write(`bench: node ${m.node}, nproc ${m.nproc}, work dir ${workdir}${PROFILE_DIR ? `, profiles in ${PROFILE_DIR}` : ''}\n`);
+  process.stderr.write(
+    `bench: node ${m.node}, nproc ${m.nproc}, work dir ${workdir}${PROFILE_DIR ? `, profiles in ${PROFILE_DIR}` : ''}\n`,
+  );
   const rows = [];
   const cleanup = () => {
     if (!opts.keep) rmSync(workdir, { recursive: true, force: true });
@@ -551,15 +639,21 @@ async function main() {
       const input = join(workdir, `input-${n}.jsonl`);
       let t = performance.now();
       const gen = await generateInput(input, n, { bodyBytes: BODY_BYTES });
-      process.stderr.write(`bench: N=${nLabel(n)}: generated ${fmt(gen.bytes / 1e6, 1)} MB, ${gen.states} STATE messages in ${fmt((performance.now() - t) / 1000, 1)} s\n`);
+      process.stderr.write(
+        `bench: N=${nLabel(n)}: generated ${fmt(gen.bytes / 1e6, 1)} MB, ${gen.states} STATE messages in ${fmt((performance.now() - t) / 1000, 1)} s\n`,
+      );
       const size = { n, bytes: gen.bytes, states: gen.states };
       const row = { size, runs: [] };
       rows.push(row);
       if (!opts['no-baselines']) {
         row.a = await baselineParse(input, n);
-        process.stderr.write(`bench: N=${nLabel(n)}: (a) parse ${fmt(row.a.rps)} rec/s in ${fmt(row.a.seconds, 2)} s${row.a.ok ? '' : ` FAILED ${row.a.detail}`}\n`);
+        process.stderr.write(
+          `bench: N=${nLabel(n)}: (a) parse ${fmt(row.a.rps)} rec/s in ${fmt(row.a.seconds, 2)} s${row.a.ok ? '' : ` FAILED ${row.a.detail}`}\n`,
+        );
         row.b = await baselineDuckdb(input, workdir, n);
-        process.stderr.write(`bench: N=${nLabel(n)}: (b) DuckDB ${fmt(row.b.rps)} rec/s in ${fmt(row.b.seconds, 2)} s${row.b.ok ? '' : ` FAILED ${row.b.detail}`}\n`);
+        process.stderr.write(
+          `bench: N=${nLabel(n)}: (b) DuckDB ${fmt(row.b.rps)} rec/s in ${fmt(row.b.seconds, 2)} s${row.b.ok ? '' : ` FAILED ${row.b.detail}`}\n`,
+        );
       }
       for (const batch of BATCHES) {
         t = performance.now();
@@ -572,11 +666,23 @@ async function main() {
         if (c.profileDir) {
           for (const file of readdirSync(c.profileDir)) {
             const tid = /^CPU\.\d+\.\d+\.\d+\.(\d+)\.\d+\.cpuprofile$/.exec(file)?.[1];
-            if (tid !== undefined) renameSync(join(c.profileDir, file), join(c.profileDir, tid === '0' ? 'connector.cpuprofile' : `connector-thread-${tid}.cpuprofile`));
+            if (tid !== undefined)
+              renameSync(
+                join(c.profileDir, file),
+                join(c.profileDir, tid === '0' ? 'connector.cpuprofile' : `connector-thread-${tid}.cpuprofile`),
+              );
           }
           const parts = [];
-          for (const file of readdirSync(c.profileDir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
-            parts.push(formatSummary(`${c.tag}: ${file}`, summarise(JSON.parse(readFileSync(join(c.profileDir, file), 'utf8'))), 30));
+          for (const file of readdirSync(c.profileDir)
+            .filter((f) => f.endsWith('.cpuprofile'))
+            .sort()) {
+            parts.push(
+              formatSummary(
+                `${c.tag}: ${file}`,
+                summarise(JSON.parse(readFileSync(join(c.profileDir, file), 'utf8'))),
+                30,
+              ),
+            );
           }
           writeFileSync(join(c.profileDir, 'summary.md'), parts.join('\n'));
           process.stderr.write(`bench: profile summary in ${join(c.profileDir, 'summary.md')}\n`);

@@ -5,7 +5,16 @@
 // "Scale". Run with `npm run bench:scale` (builds first), or after a build:
 //   node bench/scale.mjs [--n 1000000] [--ci] [--factor 20] [--shared-n 200000] [--no-single] [--no-shared] [--out bench/scale-results.md]
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -70,8 +79,22 @@ function runWriter(emu, tag, inputPath, catalogPath) {
     const apiStart = emu.now();
     const child = spawn(
       process.execPath,
-      ['-r', join(BENCH, 'peak-rss.cjs'), `--max-old-space-size=${RECOMMENDED_HEAP_MB}`, CLI, 'write', '--config', configPath, '--catalog', catalogPath],
-      { cwd: ROOT, env: { ...process.env, CLAUDE_BATCH_TIME_SCALE: String(FACTOR), BENCH_STATS_FILE: statsFile }, stdio: [stdin, 'pipe', 'pipe'] },
+      [
+        '-r',
+        join(BENCH, 'peak-rss.cjs'),
+        `--max-old-space-size=${RECOMMENDED_HEAP_MB}`,
+        CLI,
+        'write',
+        '--config',
+        configPath,
+        '--catalog',
+        catalogPath,
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, CLAUDE_BATCH_TIME_SCALE: String(FACTOR), BENCH_STATS_FILE: statsFile },
+        stdio: [stdin, 'pipe', 'pipe'],
+      },
     );
     closeSync(stdin);
     let error;
@@ -87,8 +110,14 @@ function runWriter(emu, tag, inputPath, catalogPath) {
       const runs = join(destination, '_claude_batch', 'runs');
       const runDir = existsSync(runs) ? readdirSync(runs).map((d) => join(runs, d))[0] : undefined;
       const manifestPath = runDir && join(runDir, 'manifest.json');
-      const manifest = manifestPath && existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, 'utf8')) : undefined;
-      const journal = runDir ? readFileSync(join(runDir, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+      const manifest =
+        manifestPath && existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, 'utf8')) : undefined;
+      const journal = runDir
+        ? readFileSync(join(runDir, 'journal.jsonl'), 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l))
+        : [];
       const started0 = Date.parse(journal.find((e) => e.type === 'run_started')?.at ?? new Date().toISOString());
       const lastSeal = Math.max(...journal.filter((e) => e.type === 'batch_submitting').map((e) => Date.parse(e.at)));
       resolvePromise({
@@ -129,7 +158,15 @@ function idealMakespan(batches, queue) {
 
 async function scenario(label, writers, perWriter) {
   const slug = label.replace(/\W+/g, '-');
-  const emu = await startEmulator({ apiKeys: [KEY], clockFactor: FACTOR, latency: LATENCY, limits: TIER, seed: SEED, keepRequests: false, dataDir: join(work, `emu-${slug}`) });
+  const emu = await startEmulator({
+    apiKeys: [KEY],
+    clockFactor: FACTOR,
+    latency: LATENCY,
+    limits: TIER,
+    seed: SEED,
+    keepRequests: false,
+    dataDir: join(work, `emu-${slug}`),
+  });
   try {
     const catalogPath = join(work, 'catalog.json');
     await writeCatalog(catalogPath);
@@ -142,16 +179,27 @@ async function scenario(label, writers, perWriter) {
     process.stderr.write(`${label}: ${writers} × ${perWriter.toLocaleString('en-US')} records, clock ×${FACTOR}\n`);
     const results = await Promise.all(inputs.map((p, w) => runWriter(emu, `${slug}-${w}`, p, catalogPath)));
     const views = await emu.batches();
-    const batches = views.map((b) => ({ id: b.id, requests: Object.values(b.request_counts).reduce((a, c) => a + c, 0), durationMs: Date.parse(b.ended_at ?? b.created_at) - Date.parse(b.created_at), createdAt: Date.parse(b.created_at) }));
+    const batches = views.map((b) => ({
+      id: b.id,
+      requests: Object.values(b.request_counts).reduce((a, c) => a + c, 0),
+      durationMs: Date.parse(b.ended_at ?? b.created_at) - Date.parse(b.created_at),
+      createdAt: Date.parse(b.created_at),
+    }));
     const stats = emu.limitStats();
     const total = writers * perWriter;
     const meanLatency = batches.reduce((a, b) => a + b.durationMs, 0) / batches.length;
     const waves = Math.ceil(total / TIER.maxQueuedRequests);
     const read = Math.max(...results.map((r) => r.readApiMs));
     const minimum = waves * meanLatency + read;
-    const ideal = idealMakespan([...batches].sort((a, b) => a.createdAt - b.createdAt), TIER.maxQueuedRequests);
+    const ideal = idealMakespan(
+      [...batches].sort((a, b) => a.createdAt - b.createdAt),
+      TIER.maxQueuedRequests,
+    );
     const apiMs = Math.max(...results.map((r) => r.apiMs));
-    const failures = results.reduce((n, r) => n + (r.code === 0 ? 0 : 1) + (total / writers - r.rows) + (r.rows - (r.byStatus.succeeded ?? 0)), 0);
+    const failures = results.reduce(
+      (n, r) => n + (r.code === 0 ? 0 : 1) + (total / writers - r.rows) + (r.rows - (r.byStatus.succeeded ?? 0)),
+      0,
+    );
     return {
       label,
       writers,

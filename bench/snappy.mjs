@@ -70,7 +70,9 @@ function throughputs(input) {
 }
 
 console.log(`node ${process.version}, best of ${REPS} runs per cell\n`);
-console.log('| input | bytes | snappyjs MB/s | ours MB/s | ours/snappyjs | snappyjs size | ours size | size ours/snappyjs |');
+console.log(
+  '| input | bytes | snappyjs MB/s | ours MB/s | ours/snappyjs | snappyjs size | ours size | size ours/snappyjs |',
+);
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const [name, input] of inputs) {
   const theirs = snappyjs.compress(input);

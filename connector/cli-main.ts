@@ -4,7 +4,12 @@ import { MessageWriter } from './protocol/writer.js';
 import { specCommand } from './commands/spec.js';
 import { checkCommand } from './commands/check.js';
 import { writeCommand } from './commands/write.js';
-import { EmulatorOptionsError, runEmulatorCommand, withEmulatorOptions, type EmulatorCommandOptions } from '../emulator/cli.js';
+import {
+  EmulatorOptionsError,
+  runEmulatorCommand,
+  withEmulatorOptions,
+  type EmulatorCommandOptions,
+} from '../emulator/cli.js';
 import { statusCommand } from './commands/status.js';
 import { cancelCommand } from './commands/cancel.js';
 import { estimateCommand } from './commands/estimate.js';
@@ -18,7 +23,12 @@ async function guarded(action: () => Promise<unknown>): Promise<void> {
   } catch (err) {
     const e = asConnectorError(err);
     const cause = e.cause instanceof Error ? `${e.cause.name}: ${e.cause.message}` : undefined;
-    await writer.traceError(redact(e.message), e.failureType, cause && redact(`${e.code}: ${cause}`), redact(e.stack ?? ''));
+    await writer.traceError(
+      redact(e.message),
+      e.failureType,
+      cause && redact(`${e.code}: ${cause}`),
+      redact(e.stack ?? ''),
+    );
     process.exitCode = 1;
   }
 }
@@ -30,7 +40,10 @@ const program = new Command()
   // Usage errors throw (instead of exiting) so they end with a TRACE like every other failure.
   .exitOverride();
 
-program.command('spec').description('print the ConnectorSpecification').action(() => guarded(() => specCommand(writer)));
+program
+  .command('spec')
+  .description('print the ConnectorSpecification')
+  .action(() => guarded(() => specCommand(writer)));
 
 program
   .command('check')
@@ -44,11 +57,15 @@ program
   .requiredOption('--config <file>', 'config JSON')
   .requiredOption('--catalog <file>', 'ConfiguredAirbyteCatalog JSON')
   .option('--state <file>', 'state JSON handed back by the orchestrator')
-  .action((o: { config: string; catalog: string; state?: string }) => guarded(() => writeCommand(o, process.stdin, writer)));
+  .action((o: { config: string; catalog: string; state?: string }) =>
+    guarded(() => writeCommand(o, process.stdin, writer)),
+  );
 
 program
   .command('estimate')
-  .description('dry run: read stdin as write would and print what would be sent and its estimated cost; submits nothing')
+  .description(
+    'dry run: read stdin as write would and print what would be sent and its estimated cost; submits nothing',
+  )
   .requiredOption('--config <file>', 'config JSON')
   .requiredOption('--catalog <file>', 'ConfiguredAirbyteCatalog JSON')
   .action((o: { config: string; catalog: string }) => guarded(() => estimateCommand(o, process.stdin)));
@@ -63,21 +80,24 @@ program
 
 program
   .command('cancel')
-  .description("cancel an unfinished run's batches at the API; the next write collects what finished and resubmits nothing")
+  .description(
+    "cancel an unfinished run's batches at the API; the next write collects what finished and resubmits nothing",
+  )
   .requiredOption('--config <file>', 'config JSON')
   .option('--run <id>', 'only this run (default: every unfinished run)')
   .action((o: { config: string; run?: string }) => guarded(() => cancelCommand(o)));
 
 // The emulator is its own module (emulator/, with its own entry point); the image keeps it so a platform user
 // can try a connection offline, for free.
-withEmulatorOptions(program.command('emulator').description('serve the local Message Batches API emulator')).action((o: EmulatorCommandOptions) =>
-  guarded(async () => {
-    try {
-      await runEmulatorCommand(o);
-    } catch (err) {
-      throw err instanceof EmulatorOptionsError ? configError('EMULATOR_OPTIONS', err.message) : err;
-    }
-  }),
+withEmulatorOptions(program.command('emulator').description('serve the local Message Batches API emulator')).action(
+  (o: EmulatorCommandOptions) =>
+    guarded(async () => {
+      try {
+        await runEmulatorCommand(o);
+      } catch (err) {
+        throw err instanceof EmulatorOptionsError ? configError('EMULATOR_OPTIONS', err.message) : err;
+      }
+    }),
 );
 
 /**
@@ -88,7 +108,11 @@ async function usageError(err: CommanderError): Promise<void> {
   process.exitCode = err.exitCode;
   if (err.exitCode === 0) return; // --help
   const what = err.code === 'commander.help' ? 'no command given' : err.message.replace(/^error: /, '');
-  await writer.traceError(`usage: ${what}; run with --help for the commands and their options`, 'config_error', err.code);
+  await writer.traceError(
+    `usage: ${what}; run with --help for the commands and their options`,
+    'config_error',
+    err.code,
+  );
 }
 
 try {

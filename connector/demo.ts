@@ -20,7 +20,15 @@ const destination = resolve(repo, config.destination_path);
 const child = spawn(
   process.execPath,
   // Node started as the Docker image starts it.
-  [`--max-old-space-size=${RECOMMENDED_HEAP_MB}`, join(repo, 'dist/connector/cli.js'), 'write', '--config', join(samples, 'config.json'), '--catalog', join(samples, 'catalog.json')],
+  [
+    `--max-old-space-size=${RECOMMENDED_HEAP_MB}`,
+    join(repo, 'dist/connector/cli.js'),
+    'write',
+    '--config',
+    join(samples, 'config.json'),
+    '--catalog',
+    join(samples, 'catalog.json'),
+  ],
   { cwd: repo, stdio: ['pipe', 'pipe', 'inherit'] },
 );
 createReadStream(join(samples, 'messages.jsonl')).pipe(child.stdin);
@@ -28,7 +36,11 @@ createReadStream(join(samples, 'messages.jsonl')).pipe(child.stdin);
 let states = 0;
 let failure: string | undefined;
 for await (const line of createInterface({ input: child.stdout })) {
-  const message = JSON.parse(line) as { type: string; log?: { message: string }; trace?: { error?: { message: string } } };
+  const message = JSON.parse(line) as {
+    type: string;
+    log?: { message: string };
+    trace?: { error?: { message: string } };
+  };
   if (message.type === 'STATE') states++;
   else if (message.type === 'LOG') console.log(`  log: ${message.log!.message}`);
   else if (message.type === 'TRACE' && message.trace?.error) failure = message.trace.error.message;
@@ -43,8 +55,12 @@ const runsDir = join(destination, CONTROL_DIR, 'runs');
 const latest = readdirSync(runsDir).sort().at(-1)!;
 const manifest = JSON.parse(readFileSync(join(runsDir, latest, 'manifest.json'), 'utf8')) as RunManifest;
 
-console.log(`\nRun ${manifest.run_id}: ${manifest.records_in} records in, ${manifest.rows_out} rows out, ${manifest.batches.filter((b) => b.batch_id).length} batches, ${states} STATE messages echoed`);
-console.log(`Tokens: ${manifest.tokens.input} in, ${manifest.tokens.output} out (cache reads ${manifest.tokens.cache_read}, writes ${manifest.tokens.cache_write})`);
+console.log(
+  `\nRun ${manifest.run_id}: ${manifest.records_in} records in, ${manifest.rows_out} rows out, ${manifest.batches.filter((b) => b.batch_id).length} batches, ${states} STATE messages echoed`,
+);
+console.log(
+  `Tokens: ${manifest.tokens.input} in, ${manifest.tokens.output} out (cache reads ${manifest.tokens.cache_read}, writes ${manifest.tokens.cache_write})`,
+);
 if (manifest.cost.priced) {
   console.log(
     `Estimated cost: $${manifest.cost.batch_usd} at batch prices for ${manifest.cost.billed_requests} requests ($${manifest.cost.sync_usd} synchronously); ` +
@@ -59,9 +75,13 @@ for (const s of manifest.streams) {
   for (let i = 0; i < 3; i++) {
     const row = await cursor.next();
     if (!row) break;
-    console.log(`  ${String(row.id).padEnd(10)} ${String(row.title).slice(0, 48).padEnd(48)} → ${String(row._claude_output)}`);
+    console.log(
+      `  ${String(row.id).padEnd(10)} ${String(row.title).slice(0, 48).padEnd(48)} → ${String(row._claude_output)}`,
+    );
   }
   await reader.close();
 }
 console.log(`\nManifest: ${relative(repo, join(runsDir, latest, 'manifest.json'))}`);
-console.log(`Query it: duckdb -c "SELECT doc_type, _claude_output, count(*) FROM read_parquet('${relative(repo, destination)}/**/*.parquet', hive_partitioning=true) GROUP BY ALL"`);
+console.log(
+  `Query it: duckdb -c "SELECT doc_type, _claude_output, count(*) FROM read_parquet('${relative(repo, destination)}/**/*.parquet', hive_partitioning=true) GROUP BY ALL"`,
+);

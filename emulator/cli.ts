@@ -35,7 +35,9 @@ function parseJson<T>(text: string, option: string): T {
 }
 
 /** The account limits from --tier and the single-limit options (which override the tier's). */
-export function limitsFrom(options: Pick<EmulatorCommandOptions, 'tier' | 'rpm' | 'maxQueued' | 'spendCap' | 'acceleration'>): LimitOptions | undefined {
+export function limitsFrom(
+  options: Pick<EmulatorCommandOptions, 'tier' | 'rpm' | 'maxQueued' | 'spendCap' | 'acceleration'>,
+): LimitOptions | undefined {
   let limits: LimitOptions | undefined;
   if (options.tier !== undefined) {
     const tier = TIERS[options.tier as keyof typeof TIERS];
@@ -48,14 +50,20 @@ export function limitsFrom(options: Pick<EmulatorCommandOptions, 'tier' | 'rpm' 
     ...(options.spendCap !== undefined ? { spendCapUsd: options.spendCap } : {}),
     ...(options.acceleration !== undefined ? { accelerationFactor: options.acceleration } : {}),
   };
-  for (const [k, v] of Object.entries(single)) if (!(typeof v === 'number' && v > 0)) throw new EmulatorOptionsError(`${k} must be a positive number`);
+  for (const [k, v] of Object.entries(single))
+    if (!(typeof v === 'number' && v > 0)) throw new EmulatorOptionsError(`${k} must be a positive number`);
   return limits || Object.keys(single).length ? { ...limits, ...single } : undefined;
 }
 
 /** `emulator`: serves the Batches API emulator until SIGINT/SIGTERM. Logs go to stderr; stdout stays free. */
 export async function runEmulatorCommand(options: EmulatorCommandOptions): Promise<void> {
   const faults = options.faults ? parseJson<Partial<Faults>>(options.faults, '--faults') : undefined;
-  const latency = options.latency === undefined ? undefined : options.latency === 'realistic' ? {} : parseJson<LatencyModel>(options.latency, '--latency');
+  const latency =
+    options.latency === undefined
+      ? undefined
+      : options.latency === 'realistic'
+        ? {}
+        : parseJson<LatencyModel>(options.latency, '--latency');
   const limits = limitsFrom(options);
   const emulator = await startEmulator({
     port: options.port,
@@ -88,12 +96,31 @@ export function withEmulatorOptions(command: Command): Command {
     .option('--api-key <key>', 'the key the emulator accepts', 'emulator-key')
     .option('--faults <json>', 'fault injection settings (JSON), e.g. \'{"erroredShare":0.1}\'')
     .option('--data-dir <dir>', 'keep batches and results here, across restarts')
-    .option('--clock-factor <n>', 'API time runs this many times faster than the wall clock (60: a second is an API minute)', (v) => Number(v))
-    .option('--latency <json>', 'batch durations from the latency model: "realistic", or JSON such as \'{"medianStartMs":900000,"slowShare":0.02}\'')
+    .option(
+      '--clock-factor <n>',
+      'API time runs this many times faster than the wall clock (60: a second is an API minute)',
+      (v) => Number(v),
+    )
+    .option(
+      '--latency <json>',
+      'batch durations from the latency model: "realistic", or JSON such as \'{"medianStartMs":900000,"slowShare":0.02}\'',
+    )
     .option('--seed <n>', 'seed of the latency draws and result order', (v) => Number(v))
     .option('--tier <name>', 'the account limits of a tier: start (1,000 RPM, 200,000 queued), build or scale')
-    .option('--rpm <n>', 'requests per minute to the batch endpoints (token bucket); overrides the tier', (v) => Number(v))
-    .option('--max-queued <n>', 'requests in the processing queue above which creates get 429; overrides the tier', (v) => Number(v))
-    .option('--spend-cap <usd>', 'estimated spend past which creates get the spend-cap 429; overrides the tier', (v) => Number(v))
-    .option('--acceleration <factor>', 'acceleration limit: a minute may use this many times the calls of the one before (+60)', (v) => Number(v));
+    .option('--rpm <n>', 'requests per minute to the batch endpoints (token bucket); overrides the tier', (v) =>
+      Number(v),
+    )
+    .option(
+      '--max-queued <n>',
+      'requests in the processing queue above which creates get 429; overrides the tier',
+      (v) => Number(v),
+    )
+    .option('--spend-cap <usd>', 'estimated spend past which creates get the spend-cap 429; overrides the tier', (v) =>
+      Number(v),
+    )
+    .option(
+      '--acceleration <factor>',
+      'acceleration limit: a minute may use this many times the calls of the one before (+60)',
+      (v) => Number(v),
+    );
 }

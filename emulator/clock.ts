@@ -13,7 +13,8 @@ export interface ApiClock {
 
 export function apiClock(options: { factor?: number; now?: () => number } = {}): ApiClock {
   const factor = options.factor ?? 1;
-  if (!(factor > 0) || !Number.isFinite(factor)) throw new RangeError(`clock factor must be a positive number, got ${factor}`);
+  if (!(factor > 0) || !Number.isFinite(factor))
+    throw new RangeError(`clock factor must be a positive number, got ${factor}`);
   const wall = options.now ?? Date.now;
   const start = wall();
   let offset = 0;

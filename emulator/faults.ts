@@ -1,5 +1,14 @@
 /** The endpoints the emulator serves, as named in call counts and fault rules. */
-export const ENDPOINTS = ['create', 'retrieve', 'list', 'cancel', 'delete', 'results', 'count_tokens', 'models'] as const;
+export const ENDPOINTS = [
+  'create',
+  'retrieve',
+  'list',
+  'cancel',
+  'delete',
+  'results',
+  'count_tokens',
+  'models',
+] as const;
 export type Endpoint = (typeof ENDPOINTS)[number];
 
 /** An HTTP-level failure: the call is answered with this status (or the connection is cut) instead of normally. */

@@ -65,7 +65,16 @@ export class AccountLimits {
   private previousMinute = { start: 0, calls: 0, lastCalls: Infinity };
   /** Requests of creates admitted but not yet stored: concurrent creates must not both see the same room. */
   private reserved = 0;
-  private readonly counts: LimitStats = { accepted: 0, refusedRpm: 0, refusedQueue: 0, refusedSpend: 0, refusedAcceleration: 0, peakRpm: 0, peakQueued: 0, spentUsd: 0 };
+  private readonly counts: LimitStats = {
+    accepted: 0,
+    refusedRpm: 0,
+    refusedQueue: 0,
+    refusedSpend: 0,
+    refusedAcceleration: 0,
+    peakRpm: 0,
+    peakQueued: 0,
+    spentUsd: 0,
+  };
 
   constructor(
     private readonly options: LimitOptions,
@@ -90,7 +99,10 @@ export class AccountLimits {
       if (this.tokens < 1) {
         this.counts.refusedRpm++;
         const seconds = Math.max(1, Math.ceil(((1 - this.tokens) * 60) / rpm));
-        throw new RateLimited('Number of requests has exceeded your per-minute rate limit for the Message Batches API', { 'retry-after': String(seconds) });
+        throw new RateLimited(
+          'Number of requests has exceeded your per-minute rate limit for the Message Batches API',
+          { 'retry-after': String(seconds) },
+        );
       }
     }
     this.accelerate(now);
@@ -117,7 +129,9 @@ export class AccountLimits {
     }
     if (m.calls + 1 > m.lastCalls * factor + 60) {
       this.counts.refusedAcceleration++;
-      throw new RateLimited('Your usage is increasing too quickly; please ramp up gradually', { 'retry-after': String(Math.max(1, Math.ceil((m.start + MINUTE - now) / 1000))) });
+      throw new RateLimited('Your usage is increasing too quickly; please ramp up gradually', {
+        'retry-after': String(Math.max(1, Math.ceil((m.start + MINUTE - now) / 1000))),
+      });
     }
     m.calls++;
   }
@@ -132,13 +146,20 @@ export class AccountLimits {
     if (cap !== undefined && this.counts.spentUsd >= cap) {
       this.counts.refusedSpend++;
       // No retry-after: the cap holds until the next month.
-      throw new RateLimited('You have reached your monthly spend limit for this usage tier; it resets at the start of next month.', {}, { error_code: 'enforced_spend_limit_reached' });
+      throw new RateLimited(
+        'You have reached your monthly spend limit for this usage tier; it resets at the start of next month.',
+        {},
+        { error_code: 'enforced_spend_limit_reached' },
+      );
     }
     const max = this.options.maxQueuedRequests;
     if (max !== undefined && queued + requests > max) {
       this.counts.refusedQueue++;
       const seconds = this.options.queueRetryAfterSeconds ?? 60;
-      throw new RateLimited(`Number of batch requests in the processing queue would exceed your limit of ${max}; ${queued} are queued`, { 'retry-after': String(seconds) });
+      throw new RateLimited(
+        `Number of batch requests in the processing queue would exceed your limit of ${max}; ${queued} are queued`,
+        { 'retry-after': String(seconds) },
+      );
     }
     this.counts.spentUsd += (bytes / 4) * USD_PER_INPUT_TOKEN;
     this.counts.peakQueued = Math.max(this.counts.peakQueued, queued + requests);

@@ -27,7 +27,8 @@ export class LineWriter {
    */
   line(text: string, middle = '', asciiTail = ''): Promise<void> | undefined {
     // UTF-8 needs at most 3 bytes per UTF-16 code unit.
-    if (this.used + (text.length + middle.length + asciiTail.length) * 3 + 1 > CHUNK_BYTES) return this.spill(text, middle, asciiTail);
+    if (this.used + (text.length + middle.length + asciiTail.length) * 3 + 1 > CHUNK_BYTES)
+      return this.spill(text, middle, asciiTail);
     this.put(text, middle, asciiTail);
     return undefined;
   }
@@ -53,7 +54,8 @@ export class LineWriter {
   private async spill(text: string, middle: string, asciiTail: string): Promise<void> {
     await this.writing;
     this.flush();
-    if ((text.length + middle.length + asciiTail.length) * 3 + 1 <= CHUNK_BYTES) return this.put(text, middle, asciiTail);
+    if ((text.length + middle.length + asciiTail.length) * 3 + 1 <= CHUNK_BYTES)
+      return this.put(text, middle, asciiTail);
     // A line longer than a buffer goes on its own.
     await this.writing;
     this.start(Buffer.from(`${text}${middle}${asciiTail}\n`));
@@ -75,6 +77,6 @@ export class LineWriter {
   }
 
   private async writeAll(bytes: Buffer): Promise<void> {
-    for (let at = 0; at < bytes.length; ) at += (await this.file.write(bytes, at, bytes.length - at)).bytesWritten;
+    for (let at = 0; at < bytes.length;) at += (await this.file.write(bytes, at, bytes.length - at)).bytesWritten;
   }
 }

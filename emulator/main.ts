@@ -4,7 +4,9 @@
 import { Command } from 'commander';
 import { EmulatorOptionsError, runEmulatorCommand, withEmulatorOptions, type EmulatorCommandOptions } from './cli.js';
 
-const program = withEmulatorOptions(new Command().name('claude-batches-emulator').description('a local Message Batches API server'));
+const program = withEmulatorOptions(
+  new Command().name('claude-batches-emulator').description('a local Message Batches API server'),
+);
 program.action(async (options: EmulatorCommandOptions) => {
   try {
     await runEmulatorCommand(options);

@@ -45,7 +45,9 @@ type Block = { type: string; text?: string; cache_control?: unknown };
 type Content = string | Block[] | undefined;
 
 const ttlOf = (cacheControl: unknown): CacheTtl =>
-  typeof cacheControl === 'object' && cacheControl !== null && (cacheControl as { ttl?: unknown }).ttl === '1h' ? '1h' : '5m';
+  typeof cacheControl === 'object' && cacheControl !== null && (cacheControl as { ttl?: unknown }).ttl === '1h'
+    ? '1h'
+    : '5m';
 
 export const CACHE_TTL_MS: Record<CacheTtl, number> = { '5m': 5 * 60_000, '1h': 60 * 60_000 };
 
@@ -54,7 +56,10 @@ export const CACHE_TTL_MS: Record<CacheTtl, number> = { '5m': 5 * 60_000, '1h': 
  * text block) and the text that block counts as; stops early when `visit` returns false. No per-call arrays:
  * this runs once or twice per request.
  */
-function eachBlock(params: Pick<ResponderParams, 'system' | 'messages'>, visit: (text: unknown, cacheControl: unknown) => boolean | void): void {
+function eachBlock(
+  params: Pick<ResponderParams, 'system' | 'messages'>,
+  visit: (text: unknown, cacheControl: unknown) => boolean | void,
+): void {
   const content = (c: Content): boolean => {
     if (c === undefined) return true;
     if (typeof c === 'string') return visit(c, undefined) !== false;
@@ -71,7 +76,9 @@ function eachBlock(params: Pick<ResponderParams, 'system' | 'messages'>, visit: 
  * requests that share a cached system prompt but differ after it hit the same cache entry. The prefix is only
  * hashed when there is a mark (else `prefixKey` is '').
  */
-export function promptTokens(params: Pick<ResponderParams, 'system' | 'messages' | 'cache_control'> & { model?: string }): {
+export function promptTokens(
+  params: Pick<ResponderParams, 'system' | 'messages' | 'cache_control'> & { model?: string },
+): {
   total: number;
   cachedPrefix: number;
   prefixKey: string;
@@ -169,7 +176,12 @@ export function answerUsage(params: ResponderParams, cache: CacheBook, minCachea
     if (cache.touch(tokens.prefixKey, CACHE_TTL_MS[tokens.ttl])) cacheReadTokens = tokens.cachedPrefix;
     else cacheWriteTokens = tokens.cachedPrefix;
   }
-  return { inputTokens: tokens.total - cacheReadTokens - cacheWriteTokens, cacheReadTokens, cacheWriteTokens, cacheTtl: tokens.ttl };
+  return {
+    inputTokens: tokens.total - cacheReadTokens - cacheWriteTokens,
+    cacheReadTokens,
+    cacheWriteTokens,
+    cacheTtl: tokens.ttl,
+  };
 }
 
 /** "Labels: a, b, c" / "one of: a | b | c" in the prompt. */
@@ -179,7 +191,12 @@ export function labelList(prompt: string): string[] | undefined {
   if (!match) return undefined;
   const labels = match[1]!
     .split(/,|\||\bor\b/)
-    .map((l) => l.trim().replace(/[.;"'`]+$/g, '').replace(/^["'`]+/, ''))
+    .map((l) =>
+      l
+        .trim()
+        .replace(/[.;"'`]+$/g, '')
+        .replace(/^["'`]+/, ''),
+    )
     .filter((l) => l.length > 0 && l.length <= 60);
   return labels.length > 1 ? labels : undefined;
 }
@@ -320,12 +337,16 @@ export function valueFor(schema: JsonSchema, document: string, path: string): un
     const strings = schema.enum.filter((v): v is string => typeof v === 'string');
     return strings.length === schema.enum.length ? chooseLabel(strings, document) : schema.enum[0];
   }
-  if (schema.anyOf && schema.anyOf.length > 0) return valueFor(schema.anyOf.find((s) => s.type !== 'null') ?? schema.anyOf[0]!, document, path);
-  const type = Array.isArray(schema.type) ? (schema.type.find((t) => t !== 'null') ?? 'null') : (schema.type ?? 'string');
+  if (schema.anyOf && schema.anyOf.length > 0)
+    return valueFor(schema.anyOf.find((s) => s.type !== 'null') ?? schema.anyOf[0]!, document, path);
+  const type = Array.isArray(schema.type)
+    ? (schema.type.find((t) => t !== 'null') ?? 'null')
+    : (schema.type ?? 'string');
   switch (type) {
     case 'object': {
       const out: Record<string, unknown> = {};
-      for (const [key, sub] of Object.entries(schema.properties ?? {})) out[key] = valueFor(sub, document, `${path}.${key}`);
+      for (const [key, sub] of Object.entries(schema.properties ?? {}))
+        out[key] = valueFor(sub, document, `${path}.${key}`);
       return out;
     }
     case 'array':

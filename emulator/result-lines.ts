@@ -48,9 +48,19 @@ export interface PlanContext {
  * Everything about each request's result that depends on what came before it — fault attempts per custom_id,
  * prompt-cache writes and reads — decided in request order, and the counts of the result types into `counts`.
  */
-export function planResults(requests: BatchRequestInput[], faults: Faults, counts: RequestCounts, context: PlanContext): Plan {
+export function planResults(
+  requests: BatchRequestInput[],
+  faults: Faults,
+  counts: RequestCounts,
+  context: PlanContext,
+): Plan {
   const n = requests.length;
-  const plan: Plan = { kinds: new Uint8Array(n), usage: new Float64Array(n * 3), problems: new Map(), erroredType: faults.erroredType };
+  const plan: Plan = {
+    kinds: new Uint8Array(n),
+    usage: new Float64Array(n * 3),
+    problems: new Map(),
+    erroredType: faults.erroredType,
+  };
   const failsFirst = (kind: string, id: string, share: number, attempts: number) => {
     if (share <= 0 || unitHash(kind, id) >= share) return false;
     const key = `${kind}:${id}`;
@@ -76,11 +86,18 @@ export function planResults(requests: BatchRequestInput[], faults: Faults, count
       counts.expired++;
     } else {
       const unusable = faults.invalidOutputShare > 0 && unitHash('invalid', id) < faults.invalidOutputShare;
-      const usage = answerUsage(request.params as unknown as ResponderParams, cache, context.minCacheableTokens ?? minCacheableTokens(request.params.model as string));
+      const usage = answerUsage(
+        request.params as unknown as ResponderParams,
+        cache,
+        context.minCacheableTokens ?? minCacheableTokens(request.params.model as string),
+      );
       const prompt = usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
       if (prompt > MAX_INPUT_TOKENS) {
         plan.kinds[i] = INVALID;
-        plan.problems.set(i, { type: 'invalid_request_error', message: `prompt is too long: ${prompt} tokens > ${MAX_INPUT_TOKENS} maximum` });
+        plan.problems.set(i, {
+          type: 'invalid_request_error',
+          message: `prompt is too long: ${prompt} tokens > ${MAX_INPUT_TOKENS} maximum`,
+        });
         counts.errored++;
         continue;
       }
@@ -98,14 +115,25 @@ export function planResults(requests: BatchRequestInput[], faults: Faults, count
  * Writes the results line of request `index`, as planned. A succeeded line is built as text, one JSON.stringify
  * per string, exactly what JSON.stringify of { custom_id, result: { type: 'succeeded', message } } gives.
  */
-export function writeResult(out: LineWriter, request: BatchRequestInput, index: number, plan: Plan): Promise<void> | undefined {
+export function writeResult(
+  out: LineWriter,
+  request: BatchRequestInput,
+  index: number,
+  plan: Plan,
+): Promise<void> | undefined {
   const id = request.custom_id;
   const kind = plan.kinds[index]! & KIND;
   if (kind === INVALID) {
     const problem = plan.problems.get(index)!;
     return out.line(JSON.stringify({ custom_id: id, result: errorBody(problem.type, problem.message) }));
   }
-  if (kind === ERRORED) return out.line(JSON.stringify({ custom_id: id, result: errorBody(plan.erroredType, ERROR_MESSAGES[plan.erroredType] ?? 'Error') }));
+  if (kind === ERRORED)
+    return out.line(
+      JSON.stringify({
+        custom_id: id,
+        result: errorBody(plan.erroredType, ERROR_MESSAGES[plan.erroredType] ?? 'Error'),
+      }),
+    );
   if (kind === EXPIRED) return out.line(JSON.stringify({ custom_id: id, result: { type: 'expired' } }));
   const params = request.params as unknown as ResponderParams;
   const a = answerText(params, kind === SUCCEEDED_UNUSABLE);
@@ -131,7 +159,8 @@ export function lineHead(line: string): [string, ResultType] {
   if (line.startsWith(LINE_HEAD)) {
     const idEnd = line.indexOf('"', LINE_HEAD.length);
     const typeAt = idEnd + TYPE_AFTER_ID.length;
-    if (idEnd > 0 && line.startsWith(TYPE_AFTER_ID, idEnd)) return [line.slice(LINE_HEAD.length, idEnd), line.slice(typeAt, line.indexOf('"', typeAt)) as ResultType];
+    if (idEnd > 0 && line.startsWith(TYPE_AFTER_ID, idEnd))
+      return [line.slice(LINE_HEAD.length, idEnd), line.slice(typeAt, line.indexOf('"', typeAt)) as ResultType];
   }
   const parsed = JSON.parse(line) as { custom_id: string; result: { type: ResultType } };
   return [parsed.custom_id, parsed.result.type];

@@ -24,10 +24,18 @@ export interface DamageContext {
  * (request_counts) are not changed: the file disagrees with them, as a damaged download would. Undefined when
  * no such fault is set (every line comes out as itself).
  */
-export function resultsDamage(batch: Pick<StoredBatch, 'seq' | 'total'>, f: Faults, context: DamageContext): Damage | undefined {
+export function resultsDamage(
+  batch: Pick<StoredBatch, 'seq' | 'total'>,
+  f: Faults,
+  context: DamageContext,
+): Damage | undefined {
   let strays = Math.max(0, Math.floor(f.resultsStrayLines));
   const damaging =
-    f.resultsTruncateAfterLines !== undefined || f.resultsMissingShare > 0 || f.resultsMalformedLines > 0 || f.resultsUnknownTypeShare > 0 || strays !== 0;
+    f.resultsTruncateAfterLines !== undefined ||
+    f.resultsMissingShare > 0 ||
+    f.resultsMalformedLines > 0 ||
+    f.resultsUnknownTypeShare > 0 ||
+    strays !== 0;
   if (!damaging) return undefined;
   const random = seededRandom(context.seed * 31 + batch.seq);
   let written = 0;
@@ -67,13 +75,17 @@ export function resultsDamage(batch: Pick<StoredBatch, 'seq' | 'total'>, f: Faul
     line: (customId, text) => {
       const truncated = f.resultsTruncateAfterLines !== undefined && written >= f.resultsTruncateAfterLines;
       if (truncated && hit(customId)) return [];
-      if (f.resultsMissingShare > 0 && unitHash('results-missing', customId) < f.resultsMissingShare && hit(customId)) return straysAfter();
+      if (f.resultsMissingShare > 0 && unitHash('results-missing', customId) < f.resultsMissingShare && hit(customId))
+        return straysAfter();
       if (malformed < f.resultsMalformedLines && hit(customId)) {
         written++;
         return [malformedLine(customId, text, malformed++), ...straysAfter()];
       }
       if (f.resultsUnknownTypeShare > 0 && unitHash('results-unknown', customId) < f.resultsUnknownTypeShare) {
-        text = JSON.stringify({ custom_id: customId, result: { type: 'deferred', deferred_until: rfc3339(context.now() + HOUR) } });
+        text = JSON.stringify({
+          custom_id: customId,
+          result: { type: 'deferred', deferred_until: rfc3339(context.now() + HOUR) },
+        });
       }
       written++;
       return [text + '\n', ...straysAfter()];
@@ -95,7 +107,11 @@ function malformedLine(customId: string, text: string, n: number): string | Buff
     case 1:
       return '<html><body>502 Bad Gateway</body></html>\n'; // not JSON at all
     case 2:
-      return Buffer.concat([Buffer.from(`{"custom_id":"${customId}","result":{"type":"succeeded","note":"`), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}}\n')]);
+      return Buffer.concat([
+        Buffer.from(`{"custom_id":"${customId}","result":{"type":"succeeded","note":"`),
+        Buffer.from([0xff, 0xfe, 0xc3]),
+        Buffer.from('"}}\n'),
+      ]);
     case 3:
       return JSON.stringify({ custom_id: customId }) + '\n'; // JSON, but no result
     case 4:

@@ -3,7 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type FaultPicker, errorTypeFor, ERROR_MESSAGES, type Endpoint, type Faults, type HttpFault } from './faults.js';
+import {
+  type FaultPicker,
+  errorTypeFor,
+  ERROR_MESSAGES,
+  type Endpoint,
+  type Faults,
+  type HttpFault,
+} from './faults.js';
 import { modelInfo } from './models.js';
 import { promptTokens, type ResponderParams } from './responder.js';
 import { opaqueId } from './random.js';
@@ -77,7 +84,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-function sendError(res: ServerResponse, status: number, type: string, message: string, extra: { details?: Record<string, unknown>; headers?: Record<string, string> } = {}): void {
+function sendError(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  message: string,
+  extra: { details?: Record<string, unknown>; headers?: Record<string, string> } = {},
+): void {
   const requestId = res.getHeader('request-id') as string;
   const error = { type, message, ...(extra.details ? { details: extra.details } : {}) };
   sendJson(res, status, { type: 'error', error, request_id: requestId }, extra.headers);
@@ -94,8 +107,14 @@ function sendFault(res: ServerResponse, fault: HttpFault): void {
   if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
   if (fault.retryAfterMs !== undefined) headers['retry-after-ms'] = String(fault.retryAfterMs);
   if (fault.shouldRetry !== undefined) headers['x-should-retry'] = String(fault.shouldRetry);
-  const message = fault.errorCode === 'enforced_spend_limit_reached' ? 'You have reached your specified workspace API usage limits.' : (ERROR_MESSAGES[type] ?? 'Error');
-  sendError(res, status, type, message, { headers, ...(fault.errorCode ? { details: { error_code: fault.errorCode } } : {}) });
+  const message =
+    fault.errorCode === 'enforced_spend_limit_reached'
+      ? 'You have reached your specified workspace API usage limits.'
+      : (ERROR_MESSAGES[type] ?? 'Error');
+  sendError(res, status, type, message, {
+    headers,
+    ...(fault.errorCode ? { details: { error_code: fault.errorCode } } : {}),
+  });
 }
 
 /** Reads the body; past the size limit it keeps draining (so the client can read our answer) and reports 413. */
@@ -119,7 +138,12 @@ function authenticate(ctx: HandlerContext, req: IncomingMessage): EmulatedHttpEr
   if (!ctx.apiKeys.has(key)) return new EmulatedHttpError(401, 'authentication_error', 'invalid x-api-key');
   const version = req.headers['anthropic-version'];
   if (!version) return new EmulatedHttpError(400, 'invalid_request_error', 'anthropic-version: header is required');
-  if (!API_VERSIONS.has(String(version))) return new EmulatedHttpError(400, 'invalid_request_error', `anthropic-version: "${String(version)}" is not a valid version`);
+  if (!API_VERSIONS.has(String(version)))
+    return new EmulatedHttpError(
+      400,
+      'invalid_request_error',
+      `anthropic-version: "${String(version)}" is not a valid version`,
+    );
   return undefined;
 }
 
@@ -130,14 +154,18 @@ export async function handle(ctx: HandlerContext, req: IncomingMessage, res: Ser
   const url = new URL(req.url ?? '/', 'http://emulator');
   const origin = ctx.publicOrigin ?? `http://${req.headers.host ?? 'localhost'}`;
   const found = route(req.method ?? 'GET', url.pathname);
-  const limit = found?.endpoint === 'count_tokens' ? Math.min(ctx.maxBodyBytes, COUNT_TOKENS_MAX_BODY_BYTES) : ctx.maxBodyBytes;
+  const limit =
+    found?.endpoint === 'count_tokens' ? Math.min(ctx.maxBodyBytes, COUNT_TOKENS_MAX_BODY_BYTES) : ctx.maxBodyBytes;
   const body = await readBody(req, limit);
   if (!found) return sendError(res, 404, 'not_found_error', 'Not found');
   ctx.calls[found.endpoint]++;
   try {
     if (body.tooLarge) {
       // Answered at the edge (Cloudflare) in the real service, before the API looks at the key: no request_id in the body.
-      return sendJson(res, 413, { type: 'error', error: { type: 'request_too_large', message: 'Request exceeds the maximum allowed number of bytes.' } });
+      return sendJson(res, 413, {
+        type: 'error',
+        error: { type: 'request_too_large', message: 'Request exceeds the maximum allowed number of bytes.' },
+      });
     }
     const denied = authenticate(ctx, req);
     if (denied) throw denied;
@@ -163,7 +191,10 @@ export async function handle(ctx: HandlerContext, req: IncomingMessage, res: Ser
       return;
     }
     if (err instanceof EmulatedHttpError) {
-      return sendError(res, err.status, err.type, err.message, { ...(err.details ? { details: err.details } : {}), ...(err instanceof RateLimited ? { headers: err.headers } : {}) });
+      return sendError(res, err.status, err.type, err.message, {
+        ...(err.details ? { details: err.details } : {}),
+        ...(err instanceof RateLimited ? { headers: err.headers } : {}),
+      });
     }
     sendError(res, 500, 'api_error', 'Internal server error');
   }
@@ -200,14 +231,20 @@ function pageLimit(url: URL): number {
   const raw = url.searchParams.get('limit');
   if (raw === null) return 20;
   const limit = Number(raw);
-  if (!Number.isInteger(limit)) throw new EmulatedHttpError(400, 'invalid_request_error', 'limit: Input should be a valid integer');
-  if (limit < 1) throw new EmulatedHttpError(400, 'invalid_request_error', 'limit: Input should be greater than or equal to 1');
-  if (limit > 1000) throw new EmulatedHttpError(400, 'invalid_request_error', 'limit: Input should be less than or equal to 1000');
+  if (!Number.isInteger(limit))
+    throw new EmulatedHttpError(400, 'invalid_request_error', 'limit: Input should be a valid integer');
+  if (limit < 1)
+    throw new EmulatedHttpError(400, 'invalid_request_error', 'limit: Input should be greater than or equal to 1');
+  if (limit > 1000)
+    throw new EmulatedHttpError(400, 'invalid_request_error', 'limit: Input should be less than or equal to 1000');
   return limit;
 }
 
 /** Newest-first cursor pagination, shared by batches and models: `after_id` pages older, `before_id` newer. */
-function paginate<T extends { id: string }>(newestFirst: T[], url: URL): { data: T[]; has_more: boolean; first_id: string | null; last_id: string | null } {
+function paginate<T extends { id: string }>(
+  newestFirst: T[],
+  url: URL,
+): { data: T[]; has_more: boolean; first_id: string | null; last_id: string | null } {
   const limit = pageLimit(url);
   const after = url.searchParams.get('after_id');
   const before = url.searchParams.get('before_id');
@@ -246,7 +283,10 @@ async function streamResults(faults: Faults, id: string, path: string, res: Serv
     'content-disposition': `attachment; filename*=utf-8''${id}_results.jsonl`,
     vary: 'Accept-Encoding',
   });
-  const dropAfter = faults.dropResultsAfterLines !== undefined && faults.dropResultsTimes > 0 ? faults.dropResultsAfterLines : undefined;
+  const dropAfter =
+    faults.dropResultsAfterLines !== undefined && faults.dropResultsTimes > 0
+      ? faults.dropResultsAfterLines
+      : undefined;
   if (dropAfter === undefined && faults.resultsLineDelayMs <= 0) {
     // Big reads: each chunk written to the socket has a fixed cost, so 1 MiB chunks serve a results file with
     // about a third of the CPU that the default 64 KiB ones take (at most a chunk or two in memory: pipe waits).
@@ -277,10 +317,12 @@ async function streamResults(faults: Faults, id: string, path: string, res: Serv
 async function countTokens(ctx: HandlerContext, call: Call): Promise<Reply> {
   const body = call.body;
   if (!isObject(body)) throw new EmulatedHttpError(400, 'invalid_request_error', 'Input should be a valid dictionary');
-  if ('max_tokens' in body) throw new EmulatedHttpError(400, 'invalid_request_error', 'max_tokens: Extra inputs are not permitted');
+  if ('max_tokens' in body)
+    throw new EmulatedHttpError(400, 'invalid_request_error', 'max_tokens: Extra inputs are not permitted');
   // The Messages checks, against count_tokens' own keys (which take `speed` and have no max_tokens).
   const problem = validateParams({ ...body, max_tokens: 1 }, new Set(ctx.models), COUNT_TOKENS_KEYS_WITH_MAX);
-  if (problem) throw new EmulatedHttpError(problem.type === 'not_found_error' ? 404 : 400, problem.type, problem.message);
+  if (problem)
+    throw new EmulatedHttpError(problem.type === 'not_found_error' ? 404 : 400, problem.type, problem.message);
   return { json: { input_tokens: promptTokens(body as unknown as ResponderParams).total } };
 }
 

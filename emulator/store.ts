@@ -1,9 +1,24 @@
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { zeroCounts, type MessageBatchView, type RequestCounts, type ResultType, type StoredBatch } from './batch-record.js';
+import {
+  zeroCounts,
+  type MessageBatchView,
+  type RequestCounts,
+  type ResultType,
+  type StoredBatch,
+} from './batch-record.js';
 import type { Faults } from './faults.js';
 import { LineWriter } from './line-writer.js';
 import { opaqueId, rfc3339, seededRandom, shuffledOrder } from './random.js';
@@ -66,7 +81,8 @@ export class BatchStore {
   }
 
   private save(batch: StoredBatch): void {
-    if (this.options.persist) writeFileSync(join(this.options.dir, `${batch.id}.meta.json`), JSON.stringify(batch), { mode: 0o600 });
+    if (this.options.persist)
+      writeFileSync(join(this.options.dir, `${batch.id}.meta.json`), JSON.stringify(batch), { mode: 0o600 });
   }
 
   private pendingPath(id: string) {
@@ -135,7 +151,10 @@ export class BatchStore {
       throw err;
     }
     await out.end();
-    this.submissionLog.record(id, requests.map((r) => r.custom_id));
+    this.submissionLog.record(
+      id,
+      requests.map((r) => r.custom_id),
+    );
     if (this.options.keepRequests) this.requests.set(id, requests);
     this.batches.set(id, batch);
     this.save(batch);
@@ -157,7 +176,8 @@ export class BatchStore {
   /** Requests waiting in the processing queue: those of every batch not ended by now (they leave with their batch). */
   queuedRequests(): number {
     let queued = 0;
-    for (const batch of this.batches.values()) if (batch.status !== 'ended' && this.options.now() < this.endAt(batch)) queued += batch.total;
+    for (const batch of this.batches.values())
+      if (batch.status !== 'ended' && this.options.now() < this.endAt(batch)) queued += batch.total;
     return queued;
   }
 
@@ -193,17 +213,27 @@ export class BatchStore {
     const endAt = this.endAt(batch);
     if (this.options.now() < endAt) return;
     if (endAt === finishAt) await this.finalize(batch, 'expired', 1, endAt);
-    else if (endAt === cancelAt) await this.finalize(batch, 'canceled', processedShare(batch.cancelInitiatedAt!), endAt);
+    else if (endAt === cancelAt)
+      await this.finalize(batch, 'canceled', processedShare(batch.cancelInitiatedAt!), endAt);
     else await this.finalize(batch, 'expired', processedShare(batch.expiresAt), endAt);
   }
 
   /** Writes the final results file: requests not processed by now become `unprocessedAs`. */
-  private finalize(batch: StoredBatch, unprocessedAs: 'canceled' | 'expired', processedShare: number, endedAt: number): Promise<void> {
+  private finalize(
+    batch: StoredBatch,
+    unprocessedAs: 'canceled' | 'expired',
+    processedShare: number,
+    endedAt: number,
+  ): Promise<void> {
     const running = this.finalizing.get(batch.id);
     if (running) return running;
     const done = (async () => {
       const processed = Math.floor(batch.total * processedShare);
-      const damage = resultsDamage(batch, this.options.faults(), { seed: this.options.seed, now: this.options.now, failedTimes: this.failedTimes });
+      const damage = resultsDamage(batch, this.options.faults(), {
+        seed: this.options.seed,
+        now: this.options.now,
+        failedTimes: this.failedTimes,
+      });
       let counts: RequestCounts;
       if (processed >= batch.total && batch.decided && !damage) {
         // Every request ran and no fault touches the file: the pending file is the results file as it stands.
@@ -226,12 +256,18 @@ export class BatchStore {
    * Writes the results file from the pending one: requests from index `processed` on (in request order) become
    * `unprocessedAs`, and every line goes through `damage`. Returns the counts by result type.
    */
-  private async rewrite(batch: StoredBatch, unprocessedAs: 'canceled' | 'expired', processed: number, damage: Damage): Promise<RequestCounts> {
+  private async rewrite(
+    batch: StoredBatch,
+    unprocessedAs: 'canceled' | 'expired',
+    processed: number,
+    damage: Damage,
+  ): Promise<RequestCounts> {
     const counts = zeroCounts();
     const out = createWriteStream(this.resultsPath(batch.id), { mode: 0o600 });
     const current = batch.pendingFormat === 2;
     // Where each line of the pending file stands in request order: the creation's shuffle, made again.
-    const order = current && batch.orderSeed != null ? shuffledOrder(batch.total, seededRandom(batch.orderSeed)) : undefined;
+    const order =
+      current && batch.orderSeed != null ? shuffledOrder(batch.total, seededRandom(batch.orderSeed)) : undefined;
     const lines = createInterface({ input: createReadStream(this.pendingPath(batch.id)), crlfDelay: Infinity });
     let k = 0;
     for await (const line of lines) {
@@ -265,7 +301,8 @@ export class BatchStore {
 
   async cancel(id: string): Promise<StoredBatch> {
     const batch = await this.get(id);
-    if (batch.status === 'ended') throw new EmulatedHttpError(400, 'invalid_request_error', `Batch ${id} has already ended and cannot be canceled`);
+    if (batch.status === 'ended')
+      throw new EmulatedHttpError(400, 'invalid_request_error', `Batch ${id} has already ended and cannot be canceled`);
     if (batch.status === 'in_progress') {
       batch.status = 'canceling';
       batch.cancelInitiatedAt = this.options.now();
@@ -277,7 +314,11 @@ export class BatchStore {
   async delete(id: string): Promise<void> {
     const batch = await this.get(id);
     if (batch.status !== 'ended') {
-      throw new EmulatedHttpError(400, 'invalid_request_error', `Batch ${id} is still processing; cancel it and wait for it to end before deleting`);
+      throw new EmulatedHttpError(
+        400,
+        'invalid_request_error',
+        `Batch ${id} is still processing; cancel it and wait for it to end before deleting`,
+      );
     }
     this.batches.delete(id);
     this.requests.delete(id);
@@ -287,7 +328,12 @@ export class BatchStore {
   /** The results file of an ended batch, or the API's refusal. */
   async resultsFile(id: string): Promise<string> {
     const batch = await this.get(id, true);
-    if (batch.status !== 'ended') throw new EmulatedHttpError(400, 'invalid_request_error', `Batch ${id} has not finished processing; results are not available yet`);
+    if (batch.status !== 'ended')
+      throw new EmulatedHttpError(
+        400,
+        'invalid_request_error',
+        `Batch ${id} has not finished processing; results are not available yet`,
+      );
     if (this.isArchived(batch) || !existsSync(this.resultsPath(id))) throw notFound();
     return this.resultsPath(id);
   }

@@ -49,7 +49,7 @@ export class SubmissionLog {
 }
 
 function forEachEntry(text: string, each: (customId: string, batchId: string) => void): void {
-  for (let at = 0; at < text.length; ) {
+  for (let at = 0; at < text.length;) {
     const end = text.indexOf('\n', at);
     if (end === -1) break; // a line cut by a kill mid-append: that create never answered
     const line = text.slice(at, end);

@@ -34,21 +34,27 @@ export function validateCreateBody(body: unknown, maxRequests: number): BatchReq
   if (requests === undefined) throw invalid('requests: Field required');
   if (!Array.isArray(requests)) throw invalid('requests: Input should be a valid list');
   if (requests.length === 0) throw invalid('requests: List should have at least 1 item after validation, not 0');
-  if (requests.length > maxRequests) throw invalid(`requests: List should have at most ${maxRequests} items after validation, not ${requests.length}`);
+  if (requests.length > maxRequests)
+    throw invalid(`requests: List should have at most ${maxRequests} items after validation, not ${requests.length}`);
   const seen = new Set<string>();
   for (let i = 0; i < requests.length; i++) {
     const request: unknown = requests[i];
     if (!isObject(request)) throw invalid(`requests.${i}: Input should be a valid dictionary`);
     for (const key in request) {
-      if (key !== 'custom_id' && key !== 'params') throw invalid(`requests.${i}.${key}: Extra inputs are not permitted`);
+      if (key !== 'custom_id' && key !== 'params')
+        throw invalid(`requests.${i}.${key}: Extra inputs are not permitted`);
     }
     const id = request.custom_id;
     if (id === undefined) throw invalid(`requests.${i}.custom_id: Field required`);
     if (typeof id !== 'string') throw invalid(`requests.${i}.custom_id: Input should be a valid string`);
     if (id.length < 1) throw invalid(`requests.${i}.custom_id: String should have at least 1 character`);
     if (id.length > 64) throw invalid(`requests.${i}.custom_id: String should have at most 64 characters`);
-    if (!CUSTOM_ID.test(id)) throw invalid(`requests.${i}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'`);
-    if (seen.has(id)) throw invalid(`requests.${i}.custom_id: Duplicate custom_id '${id}': each request in a batch must have a unique custom_id`);
+    if (!CUSTOM_ID.test(id))
+      throw invalid(`requests.${i}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'`);
+    if (seen.has(id))
+      throw invalid(
+        `requests.${i}.custom_id: Duplicate custom_id '${id}': each request in a batch must have a unique custom_id`,
+      );
     seen.add(id);
     if (request.params === undefined) throw invalid(`requests.${i}.params: Field required`);
     if (!isObject(request.params)) throw invalid(`requests.${i}.params: Input should be a valid dictionary`);
@@ -62,13 +68,38 @@ export function validateCreateBody(body: unknown, maxRequests: number): BatchReq
  * `top_p`, `top_k`; model-dependent on the real API) and beta features (`mcp_servers`, `context_management`).
  */
 const MESSAGE_PARAMS = new Set([
-  'model', 'max_tokens', 'messages', 'system', 'stop_sequences', 'tools', 'tool_choice', 'metadata', 'thinking',
-  'output_config', 'service_tier', 'container', 'inference_geo', 'cache_control', 'diagnostics',
-  'temperature', 'top_p', 'top_k', 'mcp_servers', 'context_management',
+  'model',
+  'max_tokens',
+  'messages',
+  'system',
+  'stop_sequences',
+  'tools',
+  'tool_choice',
+  'metadata',
+  'thinking',
+  'output_config',
+  'service_tier',
+  'container',
+  'inference_geo',
+  'cache_control',
+  'diagnostics',
+  'temperature',
+  'top_p',
+  'top_k',
+  'mcp_servers',
+  'context_management',
 ]);
 /** Body keys of `POST /v1/messages/count_tokens` (the SDK's `MessageCountTokensParams` body params). */
 export const COUNT_TOKENS_PARAMS: ReadonlySet<string> = new Set([
-  'model', 'messages', 'system', 'tools', 'tool_choice', 'thinking', 'output_config', 'cache_control', 'speed',
+  'model',
+  'messages',
+  'system',
+  'tools',
+  'tool_choice',
+  'thinking',
+  'output_config',
+  'cache_control',
+  'speed',
 ]);
 /** Accepted by the Messages API but refused inside a batch. */
 const NOT_IN_BATCH = new Set(['stream', 'speed', 'store', 'previous_thread_event_id', 'cache_hint', 'context_hint']);
@@ -107,17 +138,22 @@ export function validateParams(
   if (!models.has(model)) return { type: 'not_found_error', message: `model: ${model}` };
   const maxTokens = params.max_tokens;
   if (maxTokens === undefined) return bad('max_tokens: Field required');
-  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens)) return bad('max_tokens: Input should be a valid integer');
+  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens))
+    return bad('max_tokens: Input should be a valid integer');
   if (maxTokens < 1) return bad('max_tokens: Input should be greater than or equal to 1');
   const ceiling = maxOutputTokens(model);
-  if (maxTokens > ceiling) return bad(`max_tokens: ${maxTokens} > ${ceiling}, which is the maximum allowed number of output tokens for ${model}`);
+  if (maxTokens > ceiling)
+    return bad(
+      `max_tokens: ${maxTokens} > ${ceiling}, which is the maximum allowed number of output tokens for ${model}`,
+    );
   const messages = params.messages;
   if (messages === undefined) return bad('messages: Field required');
   if (!Array.isArray(messages) || messages.length === 0) return bad('messages: at least one message is required');
   for (let i = 0; i < messages.length; i++) {
     const m: unknown = messages[i];
     if (!isObject(m)) return bad(`messages.${i}: Input should be a valid dictionary`);
-    if (m.role !== 'user' && m.role !== 'assistant') return bad(`messages.${i}.role: Input should be 'user' or 'assistant'`);
+    if (m.role !== 'user' && m.role !== 'assistant')
+      return bad(`messages.${i}.role: Input should be 'user' or 'assistant'`);
     if (i === 0 && m.role !== 'user') return bad('messages: first message must use the "user" role');
     if (!textOk(m.content)) return bad(`messages.${i}.content: must be a non-empty string or list of content blocks`);
   }
@@ -129,15 +165,18 @@ export function validateParams(
     return bad('temperature: Input should be less than or equal to 1 and greater than or equal to 0');
   }
   for (const key of ['temperature', 'top_p', 'top_k'] as const) {
-    if (params[key] !== undefined && SAMPLING_REFUSED.test(model)) return bad(`\`${key}\` is deprecated for this model.`);
+    if (params[key] !== undefined && SAMPLING_REFUSED.test(model))
+      return bad(`\`${key}\` is deprecated for this model.`);
   }
-  if (temperature !== undefined && params.top_p !== undefined) return bad('`temperature` and `top_p` cannot both be specified for this model. Please use only one.');
+  if (temperature !== undefined && params.top_p !== undefined)
+    return bad('`temperature` and `top_p` cannot both be specified for this model. Please use only one.');
   const outputConfig = params.output_config;
   if (outputConfig !== undefined) {
     if (!isObject(outputConfig)) return bad('output_config: Input should be a valid dictionary');
     const format = outputConfig.format;
     if (format !== undefined && format !== null) {
-      if (!isObject(format) || format.type !== 'json_schema') return bad("output_config.format.type: Input should be 'json_schema'");
+      if (!isObject(format) || format.type !== 'json_schema')
+        return bad("output_config.format.type: Input should be 'json_schema'");
       if (!isObject(format.schema)) return bad('output_config.format.schema: Field required');
       const problem = structuredSchemaProblem(format.schema, 'output_config.format.schema', true);
       if (problem) return bad(problem);
@@ -154,23 +193,52 @@ export function validateParams(
  * passes this check sends nothing the API could turn down.
  */
 const SCHEMA_KEYWORDS = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'items', 'enum', 'const', 'anyOf', 'allOf', '$defs', '$ref',
-  'description', 'title', 'format', 'minItems',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'enum',
+  'const',
+  'anyOf',
+  'allOf',
+  '$defs',
+  '$ref',
+  'description',
+  'title',
+  'format',
+  'minItems',
 ]);
-const STRING_FORMATS = new Set(['date-time', 'time', 'date', 'duration', 'email', 'hostname', 'uri', 'ipv4', 'ipv6', 'uuid']);
+const STRING_FORMATS = new Set([
+  'date-time',
+  'time',
+  'date',
+  'duration',
+  'email',
+  'hostname',
+  'uri',
+  'ipv4',
+  'ipv6',
+  'uuid',
+]);
 
 function structuredSchemaProblem(node: unknown, path: string, root = false): string | undefined {
   if (!isObject(node)) return `${path}: Input should be a valid dictionary`;
   if (root && node.type !== 'object') return `${path}: the root schema must be of type 'object'`;
-  for (const key in node) if (!SCHEMA_KEYWORDS.has(key)) return `${path}: '${key}' is not supported in structured output schemas`;
+  for (const key in node)
+    if (!SCHEMA_KEYWORDS.has(key)) return `${path}: '${key}' is not supported in structured output schemas`;
   if (node.type === 'object' || node.properties !== undefined) {
-    if (node.additionalProperties !== false) return `${path}: For 'object' type, 'additionalProperties' must be explicitly set to false`;
-    if (node.properties !== undefined && !isObject(node.properties)) return `${path}.properties: Input should be a valid dictionary`;
+    if (node.additionalProperties !== false)
+      return `${path}: For 'object' type, 'additionalProperties' must be explicitly set to false`;
+    if (node.properties !== undefined && !isObject(node.properties))
+      return `${path}.properties: Input should be a valid dictionary`;
     const problem = subSchemasProblem(node.properties, `${path}.properties`);
     if (problem) return problem;
   }
-  if (node.format !== undefined && !STRING_FORMATS.has(node.format as string)) return `${path}: format '${String(node.format)}' is not supported`;
-  if (node.minItems !== undefined && node.minItems !== 0 && node.minItems !== 1) return `${path}: minItems must be 0 or 1`;
+  if (node.format !== undefined && !STRING_FORMATS.has(node.format as string))
+    return `${path}: format '${String(node.format)}' is not supported`;
+  if (node.minItems !== undefined && node.minItems !== 0 && node.minItems !== 1)
+    return `${path}: minItems must be 0 or 1`;
   if (node.items !== undefined) {
     const problem = structuredSchemaProblem(node.items, `${path}.items`);
     if (problem) return problem;

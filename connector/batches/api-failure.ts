@@ -79,14 +79,30 @@ const MAX_WAIT_MS = 24 * 60 * 60_000;
 /** Network error codes that say the request never reached a server: nothing can have been made. */
 const REFUSED_CODES = new Set(['ECONNREFUSED']);
 /** Network error codes of a connection that broke or never formed: worth another try. */
-const NETWORK_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ECONNABORTED',
+]);
 
 /** Classifies any thrown value from an API call: an SDK error, a plain network error, an abort, or our own. */
 export function classifyApiFailure(err: unknown, context: ApiCallContext): ApiFailure {
   if (isAbort(err)) return local(err, 'give_up', 'aborted', 'transient_error', 'API_ABORTED');
   if (err instanceof ConnectorError) {
     const kind = err.code === RESULTS_NOT_READY ? 'not_ready' : 'unexpected';
-    return { action: err.failureType === 'transient_error' ? 'retry' : 'give_up', kind, failureType: err.failureType, code: err.code, error: () => err };
+    return {
+      action: err.failureType === 'transient_error' ? 'retry' : 'give_up',
+      kind,
+      failureType: err.failureType,
+      code: err.code,
+      error: () => err,
+    };
   }
   if (err instanceof Anthropic.APIError && err.status !== undefined) return classifyAnswer(err, err.status, context);
   return classifyNetwork(err, context);
@@ -101,12 +117,25 @@ export function apiError(err: unknown, what: string, context: ApiCallContext = {
 export const RESULTS_NOT_READY = 'RESULTS_NOT_READY';
 
 /** An HTTP answer: status, error body and headers. */
-function classifyAnswer(err: InstanceType<typeof Anthropic.APIError>, status: number, context: ApiCallContext): ApiFailure {
+function classifyAnswer(
+  err: InstanceType<typeof Anthropic.APIError>,
+  status: number,
+  context: ApiCallContext,
+): ApiFailure {
   const { call } = context;
   const attempt = context.attempt ?? 0;
   const code = err.errorCode ?? undefined;
-  const answer = (action: ApiAction, kind: FailureKind, failureType: FailureType, hint = '', codeName = `API_${status}`): ApiFailure => {
-    const waitMs = action === 'retry' || action === 'pace' || action === 'reconcile' ? waitFrom(err.headers, context.now) : undefined;
+  const answer = (
+    action: ApiAction,
+    kind: FailureKind,
+    failureType: FailureType,
+    hint = '',
+    codeName = `API_${status}`,
+  ): ApiFailure => {
+    const waitMs =
+      action === 'retry' || action === 'pace' || action === 'reconcile'
+        ? waitFrom(err.headers, context.now)
+        : undefined;
     return {
       action,
       kind,
@@ -122,9 +151,16 @@ function classifyAnswer(err: InstanceType<typeof Anthropic.APIError>, status: nu
   };
   // The spend cap holds until the user lifts it (or the month turns): waiting cannot help, whatever the headers say.
   if ((status === 429 || status === 402) && (code ?? '').includes('spend_limit')) {
-    return answer('give_up', 'spend_limit', 'config_error', ': the spend limit is reached; raise it or wait for it to reset', 'API_SPEND_LIMIT');
+    return answer(
+      'give_up',
+      'spend_limit',
+      'config_error',
+      ': the spend limit is reached; raise it or wait for it to reset',
+      'API_SPEND_LIMIT',
+    );
   }
-  if (call === 'cancel' && (status === 400 || status === 404 || status === 409)) return answer('settled', status === 404 ? 'not_found' : 'conflict', 'system_error');
+  if (call === 'cancel' && (status === 400 || status === 404 || status === 409))
+    return answer('settled', status === 404 ? 'not_found' : 'conflict', 'system_error');
   // Our knowledge of the API, before its header: a batch is briefly unknown right after its create.
   if (status === 404 && (call === 'retrieve' || call === 'results')) {
     const age = context.createdAt === undefined ? 0 : (context.now ?? Date.now()) - context.createdAt;
@@ -175,11 +211,23 @@ function hintOf(status: number): string {
   return '';
 }
 
-function httpError(err: InstanceType<typeof Anthropic.APIError>, status: number, what: string, failureType: FailureType, code: string, hint: string): ConnectorError {
+function httpError(
+  err: InstanceType<typeof Anthropic.APIError>,
+  status: number,
+  what: string,
+  failureType: FailureType,
+  code: string,
+  hint: string,
+): ConnectorError {
   const type = err.type ?? 'unknown_error';
   const apiMessage = err.apiMessage ?? err.message;
   const requestId = err.requestID ? `, request_id ${err.requestID}` : '';
-  return new ConnectorError(failureType, code, redact(`${what} failed: HTTP ${status} ${type}: ${apiMessage}${requestId}${hint}`), { cause: err });
+  return new ConnectorError(
+    failureType,
+    code,
+    redact(`${what} failed: HTTP ${status} ${type}: ${apiMessage}${requestId}${hint}`),
+    { cause: err },
+  );
 }
 
 /** No HTTP answer: the connection was refused, broke, timed out, or the value is not a network error at all. */
@@ -187,13 +235,17 @@ function classifyNetwork(err: unknown, context: ApiCallContext): ApiFailure {
   const codes = causeCodes(err);
   const create = context.call === 'create';
   if (codes.some((c) => REFUSED_CODES.has(c))) return unreachable(err, 'retry', 'unreachable');
-  if (err instanceof Anthropic.APIConnectionTimeoutError) return unreachable(err, create ? 'reconcile' : 'retry', 'timeout');
+  if (err instanceof Anthropic.APIConnectionTimeoutError)
+    return unreachable(err, create ? 'reconcile' : 'retry', 'timeout');
   if (isCut(err, codes)) {
     if (create) return unreachable(err, 'reconcile', 'connection_cut');
     const giveUp = context.call === 'results' && (context.attempt ?? 0) >= BODY_RESTARTS;
     return unreachable(err, giveUp ? 'give_up' : 'retry', 'connection_cut');
   }
-  if (err instanceof Anthropic.APIConnectionError || codes.some((c) => NETWORK_CODES.has(c) || c.startsWith('UND_ERR_'))) {
+  if (
+    err instanceof Anthropic.APIConnectionError ||
+    codes.some((c) => NETWORK_CODES.has(c) || c.startsWith('UND_ERR_'))
+  ) {
     return unreachable(err, create ? 'reconcile' : 'retry', 'unreachable');
   }
   return local(err, 'give_up', 'unexpected', 'system_error', 'API_UNEXPECTED');
@@ -209,7 +261,12 @@ function unreachable(err: unknown, action: ApiAction, kind: FailureKind): ApiFai
       // The most telling detail: a network code anywhere down the chain (undici nests it), else the cause's words.
       const cause = (err as { cause?: { message?: string } }).cause;
       const detail = causeCodes(err)[0] ?? cause?.message ?? (err as Error)?.message ?? String(err);
-      return new ConnectorError('transient_error', 'API_UNREACHABLE', redact(`${what}: cannot reach the API (${detail})`), { cause: err });
+      return new ConnectorError(
+        'transient_error',
+        'API_UNREACHABLE',
+        redact(`${what}: cannot reach the API (${detail})`),
+        { cause: err },
+      );
     },
   };
 }
@@ -233,7 +290,9 @@ function local(err: unknown, action: ApiAction, kind: FailureKind, failureType: 
  */
 function isAbort(err: unknown): boolean {
   if (err instanceof Interrupted || err instanceof Anthropic.APIUserAbortError) return true;
-  return (err as { name?: unknown } | null)?.name === 'AbortError' && !causeCodes(err).some((c) => c.startsWith('UND_ERR_'));
+  return (
+    (err as { name?: unknown } | null)?.name === 'AbortError' && !causeCodes(err).some((c) => c.startsWith('UND_ERR_'))
+  );
 }
 
 /** A connection that broke mid-way (undici "terminated", a reset, the other side closing). */

@@ -25,7 +25,9 @@ export function createApiClient(options: { apiKey: string; baseURL: string; time
     maxRetries: 2,
     timeout: options.timeoutMs ?? 120_000,
     fetch: ((url: string, init?: Record<string, unknown>) =>
-      undiciFetch(url, { ...(init ?? {}), dispatcher } as Parameters<typeof undiciFetch>[1])) as unknown as typeof fetch,
+      undiciFetch(url, { ...(init ?? {}), dispatcher } as Parameters<
+        typeof undiciFetch
+      >[1])) as unknown as typeof fetch,
   });
   return { client, close: () => dispatcher.close() };
 }

@@ -125,7 +125,10 @@ export async function submitBatch(
     },
     options.retry,
     options.sleep,
-    (_err, wait, failure) => options.log(`create failed (${failure.error('create').message}); retrying in ${wait} ms${doubt ? ' after checking whether it went through' : ''}`),
+    (_err, wait, failure) =>
+      options.log(
+        `create failed (${failure.error('create').message}); retrying in ${wait} ms${doubt ? ' after checking whether it went through' : ''}`,
+      ),
   ).catch((err) => {
     if (err instanceof Interrupted) throw err;
     throw classifyApiFailure(err, { call: calling }).error('creating a batch');
@@ -133,8 +136,15 @@ export async function submitBatch(
 }
 
 /** Retrieve is idempotent: transient failures are retried, and a 404 soon after the create too (see EARLY_404_WINDOW_MS). */
-async function retrieve(api: BatchesApi, batchId: string, options: LifecycleOptions & { createdAt?: number }): Promise<MessageBatch> {
-  const context = { call: 'retrieve', ...(options.createdAt !== undefined ? { createdAt: options.createdAt } : {}) } as const;
+async function retrieve(
+  api: BatchesApi,
+  batchId: string,
+  options: LifecycleOptions & { createdAt?: number },
+): Promise<MessageBatch> {
+  const context = {
+    call: 'retrieve',
+    ...(options.createdAt !== undefined ? { createdAt: options.createdAt } : {}),
+  } as const;
   const classify = (err: unknown, attempt: number) => classifyApiFailure(err, { ...context, attempt });
   return withRetry(() => api.retrieve(batchId), classify, options.retry, options.sleep).catch((err) => {
     const failure = classifyApiFailure(err, context);
@@ -168,13 +178,21 @@ export async function waitUntilEnded(
  * not cost the whole download; indexResults() sorts them out. A download cut mid-body (undici "terminated",
  * a reset) is redone from the start and the file rewritten whole, so a partial file is never used.
  */
-export async function downloadResults(api: BatchesApi, batchId: string, path: string, options: LifecycleOptions): Promise<number> {
+export async function downloadResults(
+  api: BatchesApi,
+  batchId: string,
+  path: string,
+  options: LifecycleOptions,
+): Promise<number> {
   return withRetry(
     async () => {
       checkStop(options);
       const batch = await api.retrieve(batchId);
       if (!batch.results_url) {
-        throw transientError(RESULTS_NOT_READY, `batch ${batchId} has no results_url yet (processing_status ${batch.processing_status})`);
+        throw transientError(
+          RESULTS_NOT_READY,
+          `batch ${batchId} has no results_url yet (processing_status ${batch.processing_status})`,
+        );
       }
       const response = await api.results(batch.results_url);
       return writeBody(response, path, options);
@@ -182,7 +200,10 @@ export async function downloadResults(api: BatchesApi, batchId: string, path: st
     (err, attempt) => classifyApiFailure(err, { call: 'results', attempt }),
     options.retry,
     options.sleep,
-    (err, wait) => options.log(`results download for ${batchId} failed (${(err as Error).message}); starting it again in ${wait} ms`),
+    (err, wait) =>
+      options.log(
+        `results download for ${batchId} failed (${(err as Error).message}); starting it again in ${wait} ms`,
+      ),
   ).catch((err) => {
     if (err instanceof Interrupted) throw err;
     const failure = classifyApiFailure(err, { call: 'results' });

@@ -54,7 +54,11 @@ export function outcomeOf(response: MessageBatchIndividualResponse | undefined):
       return { status: 'canceled' };
     default: {
       const never: never = result;
-      return { status: 'errored', errorType: 'unknown_result_type', errorMessage: `unknown result type ${JSON.stringify((never as { type?: unknown }).type)}` };
+      return {
+        status: 'errored',
+        errorType: 'unknown_result_type',
+        errorMessage: `unknown result type ${JSON.stringify((never as { type?: unknown }).type)}`,
+      };
     }
   }
 }
@@ -79,7 +83,12 @@ const ERROR_TEXT = {
  * Sets the enrichment columns of a row for an outcome (column names as in sinks/arrow-schema.ts). Written
  * straight into the row, once per output row: a column without a value is left out (null).
  */
-export function putEnrichmentColumns(row: Record<string, unknown>, outcome: Outcome, batchId: string | undefined, customId: string): void {
+export function putEnrichmentColumns(
+  row: Record<string, unknown>,
+  outcome: Outcome,
+  batchId: string | undefined,
+  customId: string,
+): void {
   row._claude_custom_id = customId;
   row._claude_status = outcome.status;
   if (batchId !== undefined) row._claude_batch_id = batchId;
@@ -125,7 +134,8 @@ export interface Verdict {
 }
 
 export function verdictOf(outcome: Outcome): Verdict {
-  if (outcome.status === 'succeeded' || outcome.status === 'invalid_output') return { status: outcome.status, stopReason: outcome.stopReason };
+  if (outcome.status === 'succeeded' || outcome.status === 'invalid_output')
+    return { status: outcome.status, stopReason: outcome.stopReason };
   return 'errorType' in outcome ? { status: outcome.status, errorType: outcome.errorType } : { status: outcome.status };
 }
 

@@ -32,7 +32,11 @@ export class BatchPoller {
   ) {}
 
   /** Resolves with the batch once it has ended; `createdAt` (ms) bounds how far back the list is paged. */
-  waitUntilEnded(batchId: string, createdAt: number | undefined, onProgress: (batch: MessageBatch) => void = () => undefined): Promise<MessageBatch> {
+  waitUntilEnded(
+    batchId: string,
+    createdAt: number | undefined,
+    onProgress: (batch: MessageBatch) => void = () => undefined,
+  ): Promise<MessageBatch> {
     return new Promise<MessageBatch>((resolve, reject) => {
       this.waiting.set(batchId, { createdAt, onProgress, resolve, reject });
       this.loop ??= this.run();
@@ -78,7 +82,11 @@ export class BatchPoller {
       if (seen.has(id)) continue;
       try {
         this.calls++;
-        const batch = await waitUntilEnded(this.api, id, { ...this.options, once: true, ...(w.createdAt !== undefined ? { createdAt: w.createdAt } : {}) });
+        const batch = await waitUntilEnded(this.api, id, {
+          ...this.options,
+          once: true,
+          ...(w.createdAt !== undefined ? { createdAt: w.createdAt } : {}),
+        });
         this.settle(batch);
       } catch (err) {
         if (err instanceof Interrupted) throw err;

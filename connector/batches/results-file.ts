@@ -46,7 +46,15 @@ function usableResult(value: unknown): MessageBatchIndividualResponse | undefine
     const m = result.message;
     if (!isObject(m) || !Array.isArray(m.content) || !isObject(m.usage)) return undefined;
     if (typeof m.usage.input_tokens !== 'number' || typeof m.usage.output_tokens !== 'number') return undefined;
-    if (!m.content.every((block) => isObject(block) && typeof block.type === 'string' && (block.type !== 'text' || typeof block.text === 'string'))) return undefined;
+    if (
+      !m.content.every(
+        (block) =>
+          isObject(block) &&
+          typeof block.type === 'string' &&
+          (block.type !== 'text' || typeof block.text === 'string'),
+      )
+    )
+      return undefined;
   } else if (result.type === 'errored' && result.error !== undefined && !isObject(result.error)) {
     return undefined;
   }
@@ -161,7 +169,14 @@ export interface RoundIndex {
 export async function indexRound(path: string, round: number, expected: ReadonlySet<string>): Promise<RoundIndex> {
   const index: ResultIndex = new Map();
   const verdicts: Array<[string, Verdict]> = [];
-  const scan = await indexResults(path, round, index, expected, (id, outcome) => verdicts.push([id, verdictOf(outcome)]), (file) => parsedAnswers.keep(path, file));
+  const scan = await indexResults(
+    path,
+    round,
+    index,
+    expected,
+    (id, outcome) => verdicts.push([id, verdictOf(outcome)]),
+    (file) => parsedAnswers.keep(path, file),
+  );
   return { scan, located: [...index], verdicts };
 }
 
@@ -221,7 +236,11 @@ export class ParsedAnswers {
 export const parsedAnswers = new ParsedAnswers();
 
 /** Adds a later round's locations to `index` (they override) and replays its verdicts in order. */
-export function mergeRound(index: ResultIndex, found: RoundIndex, onVerdict: (customId: string, verdict: Verdict) => void): ResultScan {
+export function mergeRound(
+  index: ResultIndex,
+  found: RoundIndex,
+  onVerdict: (customId: string, verdict: Verdict) => void,
+): ResultScan {
   for (const [id, at] of found.located) index.set(id, at);
   for (const [id, verdict] of found.verdicts) onVerdict(id, verdict);
   return found.scan;
@@ -256,7 +275,11 @@ export class ResultLines {
   ) {}
 
   /** `budget`: bytes this join may hold; what it takes is subtracted (pass the same object to share it). */
-  static async open(paths: Array<string | undefined>, budget: { bytes: number }, parsed: ParsedAnswers = parsedAnswers): Promise<ResultLines> {
+  static async open(
+    paths: Array<string | undefined>,
+    budget: { bytes: number },
+    parsed: ParsedAnswers = parsedAnswers,
+  ): Promise<ResultLines> {
     const files: Array<JoinedFile | undefined> = [];
     try {
       for (const path of paths) {
@@ -286,7 +309,8 @@ export class ResultLines {
   bytes(at: ResultLocation): Buffer {
     const file = this.files[at.round]!;
     if (file.held) return file.held.subarray(at.offset, at.offset + at.length);
-    if (this.scratch.length < at.length) this.scratch = Buffer.allocUnsafe(Math.max(at.length, this.scratch.length * 2));
+    if (this.scratch.length < at.length)
+      this.scratch = Buffer.allocUnsafe(Math.max(at.length, this.scratch.length * 2));
     // Synchronous: ~6x cheaper than a promise per row, and the bytes are used before anything else runs.
     readSync(file.handle!.fd, this.scratch, 0, at.length, at.offset);
     return this.scratch.subarray(0, at.length);
@@ -299,7 +323,10 @@ export class ResultLines {
 
   /** What one answer's line says: as the index pass parsed it, or parsed now. */
   outcome(at: ResultLocation): Outcome {
-    return this.files[at.round]!.parsed?.get(at.offset) ?? outcomeOf(JSON.parse(this.line(at)) as MessageBatchIndividualResponse);
+    return (
+      this.files[at.round]!.parsed?.get(at.offset) ??
+      outcomeOf(JSON.parse(this.line(at)) as MessageBatchIndividualResponse)
+    );
   }
 
   /** Closes the files; `done`: the join finished with them, so their kept outcomes are let go. */

@@ -20,7 +20,11 @@ export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(reso
  * retrying after the same outage do not hit the API in lockstep.
  * @example backoffMs(3, { baseMs: 1000, capMs: 60000 }, () => 1) // 8000
  */
-export function backoffMs(attempt: number, policy: { baseMs: number; capMs: number }, random: () => number = Math.random): number {
+export function backoffMs(
+  attempt: number,
+  policy: { baseMs: number; capMs: number },
+  random: () => number = Math.random,
+): number {
   const step = Math.min(policy.capMs, policy.baseMs * 2 ** attempt);
   return Math.round(step * (0.5 + random() / 2));
 }

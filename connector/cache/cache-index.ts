@@ -72,7 +72,11 @@ export class CacheIndex {
     this.markDirty();
     this.gen += 1;
     const live = this.segs.totals().entries;
-    const { table: next, used } = table.rebuildInto(join(this.dir, tableName(this.gen)), bitsFor(live + incoming), this.isLive);
+    const { table: next, used } = table.rebuildInto(
+      join(this.dir, tableName(this.gen)),
+      bitsFor(live + incoming),
+      this.isLive,
+    );
     next.sync();
     this.table = next;
     this.used = used;
@@ -101,9 +105,14 @@ export class CacheIndex {
   writeMeta(clean: boolean): void {
     const table = this.open;
     writeMeta(this.dir, {
-      version: 1, table: tableName(this.gen), gen: this.gen, bits: table.bits, used: this.used,
+      version: 1,
+      table: tableName(this.gen),
+      gen: this.gen,
+      bits: table.bits,
+      used: this.used,
       segments: [...this.segs.map.values()].map((s) => ({ id: s.id, entries: s.entries })),
-      checkpoint: this.cp, clean,
+      checkpoint: this.cp,
+      clean,
     });
   }
 

@@ -56,17 +56,22 @@ export interface CacheLimits {
 export function cacheLimits(options: ResultCacheOptions): CacheLimits {
   const positive = (name: string, value: number | undefined, fallback: number) => {
     const v = value ?? fallback;
-    if (!Number.isSafeInteger(v) || v < 1) throw configError('CACHE_OPTIONS', `result cache ${name} must be a positive integer, got ${value}`);
+    if (!Number.isSafeInteger(v) || v < 1)
+      throw configError('CACHE_OPTIONS', `result cache ${name} must be a positive integer, got ${value}`);
     return v;
   };
   const maxEntries = positive('max_entries', options.maxEntries, 10_000_000);
-  if (maxEntries > MAX_ENTRIES) throw configError('CACHE_OPTIONS', `result cache max_entries must be at most ${MAX_ENTRIES}, got ${maxEntries}`);
+  if (maxEntries > MAX_ENTRIES)
+    throw configError('CACHE_OPTIONS', `result cache max_entries must be at most ${MAX_ENTRIES}, got ${maxEntries}`);
   const maxBytes = positive('max_bytes', options.maxBytes, 4 * 1024 ** 3);
   const segmentBytes = positive('segment_bytes', options.segmentBytes, Math.min(64 << 20, Math.floor(maxBytes / 8)));
   return {
     maxEntries,
     maxBytes,
-    segment: { segmentBytes: Math.min(Math.max(segmentBytes, 4096), 1 << 30), segmentEntries: Math.max(1, Math.ceil(maxEntries / 8)) },
+    segment: {
+      segmentBytes: Math.min(Math.max(segmentBytes, 4096), 1 << 30),
+      segmentEntries: Math.max(1, Math.ceil(maxEntries / 8)),
+    },
     checkpointBytes: positive('checkpoint_bytes', options.checkpointBytes, 32 << 20),
   };
 }

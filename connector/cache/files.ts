@@ -41,7 +41,9 @@ export function listTableFiles(dir: string): string[] {
 
 /** Every file the cache owns in `dir` (clear() removes exactly these, nothing else). */
 export function listCacheFiles(dir: string): string[] {
-  return readdirSync(dir).filter((name) => SEGMENT_RE.test(name) || TABLE_RE.test(name) || name === META_FILE || name === `${META_FILE}.tmp`);
+  return readdirSync(dir).filter(
+    (name) => SEGMENT_RE.test(name) || TABLE_RE.test(name) || name === META_FILE || name === `${META_FILE}.tmp`,
+  );
 }
 
 /** The metadata, or undefined when it is missing or not ours (the cache then rebuilds from its segments). */
@@ -50,11 +52,15 @@ export function readMeta(dir: string): CacheMeta | undefined {
     const meta = JSON.parse(readFileSync(join(dir, META_FILE), 'utf8')) as Partial<CacheMeta>;
     const ok =
       meta.version === 1 &&
-      typeof meta.table === 'string' && TABLE_RE.test(meta.table) &&
-      Number.isInteger(meta.gen) && Number.isInteger(meta.bits) && Number.isInteger(meta.used) &&
+      typeof meta.table === 'string' &&
+      TABLE_RE.test(meta.table) &&
+      Number.isInteger(meta.gen) &&
+      Number.isInteger(meta.bits) &&
+      Number.isInteger(meta.used) &&
       Array.isArray(meta.segments) &&
       meta.segments.every((s) => Number.isInteger(s?.id) && Number.isInteger(s?.entries)) &&
-      Number.isInteger(meta.checkpoint?.segment) && Number.isInteger(meta.checkpoint?.offset) &&
+      Number.isInteger(meta.checkpoint?.segment) &&
+      Number.isInteger(meta.checkpoint?.offset) &&
       typeof meta.clean === 'boolean';
     return ok ? (meta as CacheMeta) : undefined;
   } catch {

@@ -21,7 +21,14 @@ export const MAX_KEY_BYTES = 1024;
 export const MAX_VALUE_BYTES = 64 * 1024 * 1024;
 
 /** Writes one record (see the layout above) at `at` in `buf`, which has room for it. */
-function writeRecord(buf: Buffer, at: number, key: string, keyLen: number, value: string | Uint8Array, valLen: number): void {
+function writeRecord(
+  buf: Buffer,
+  at: number,
+  key: string,
+  keyLen: number,
+  value: string | Uint8Array,
+  valLen: number,
+): void {
   buf.writeUInt32LE(RECORD_MAGIC, at);
   buf.writeUInt32LE(keyLen, at + 8);
   buf.writeUInt32LE(valLen, at + 12);
@@ -45,7 +52,12 @@ export class EncodedRecords {
   /** `value`: the answer's text, or its UTF-8 bytes as they came (copied here). */
   add(key: string, value: string | Uint8Array): void {
     const keyLen = Buffer.byteLength(key, 'utf8');
-    const valLen = typeof value !== 'string' ? value.length : value.length > MAX_VALUE_BYTES ? MAX_VALUE_BYTES + 1 : Buffer.byteLength(value, 'utf8');
+    const valLen =
+      typeof value !== 'string'
+        ? value.length
+        : value.length > MAX_VALUE_BYTES
+          ? MAX_VALUE_BYTES + 1
+          : Buffer.byteLength(value, 'utf8');
     if (keyLen === 0 || keyLen > MAX_KEY_BYTES || valLen > MAX_VALUE_BYTES) {
       this.tooLarge++;
       return;
@@ -75,9 +87,10 @@ export class EncodedRecords {
  */
 export function* recordsOf(bytes: Uint8Array): Generator<{ key: string; record: Buffer }> {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let at = 0; at < buf.length; ) {
+  for (let at = 0; at < buf.length;) {
     const length = at + RECORD_HEADER <= buf.length ? headerLength(buf, at) : undefined;
-    if (length === undefined || !verifyRecord(buf, at, length)) throw new Error(`encoded cache records are damaged at byte ${at}`);
+    if (length === undefined || !verifyRecord(buf, at, length))
+      throw new Error(`encoded cache records are damaged at byte ${at}`);
     yield { key: recordKey(buf, at), record: buf.subarray(at, at + length) };
     at += length;
   }
@@ -94,7 +107,8 @@ export function verifyRecord(buf: Buffer, at: number, length: number): boolean {
   return crc32(buf.subarray(at + 8, at + length)) === buf.readUInt32LE(at + 4);
 }
 
-export const recordKey = (buf: Buffer, at: number) => buf.toString('utf8', at + RECORD_HEADER, at + RECORD_HEADER + buf.readUInt32LE(at + 8));
+export const recordKey = (buf: Buffer, at: number) =>
+  buf.toString('utf8', at + RECORD_HEADER, at + RECORD_HEADER + buf.readUInt32LE(at + 8));
 
 export function recordValue(buf: Buffer, at: number): string {
   const start = at + RECORD_HEADER + buf.readUInt32LE(at + 8);

@@ -17,7 +17,10 @@ export function loadIndex(index: CacheIndex): void {
   const table = meta && DiskTable.open(join(dir, meta.table), meta.bits);
   if (!meta || !table) {
     if (meta) index.gen = meta.gen;
-    rebuildFromSegments(index, meta ? 'the index table is missing or damaged' : segs.map.size ? 'meta.json is missing or damaged' : undefined);
+    rebuildFromSegments(
+      index,
+      meta ? 'the index table is missing or damaged' : segs.map.size ? 'meta.json is missing or damaged' : undefined,
+    );
     return;
   }
   index.table = table;
@@ -61,7 +64,8 @@ function adoptCounts(index: CacheIndex, meta: CacheMeta): string | undefined {
   for (const seg of [...segs.map.values()]) {
     const entries = known.get(seg.id);
     if (entries !== undefined) seg.entries = entries;
-    else if (seg.id < oldestKnown) segs.drop(seg); // evicted before meta was written, deletion not durable
+    else if (seg.id < oldestKnown)
+      segs.drop(seg); // evicted before meta was written, deletion not durable
     else if (seg.id <= cp.segment) return `segment ${seg.id} is unknown to the index`;
   }
   const cpSeg = segs.map.get(cp.segment);
@@ -101,7 +105,11 @@ function reindexFrom(index: CacheIndex, from: { segment: number; offset: number 
     const start = seg.id === from.segment ? from.offset : 0;
     let records: Array<{ hash: Buffer; offset: number; length: number }> = [];
     const end = scanSegment(seg.fd, start, seg.bytes, (r) => {
-      records.push({ hash: Buffer.from(keyHash(recordKey(r.buf, r.at), hash).subarray(0, 16)), offset: r.offset, length: r.length });
+      records.push({
+        hash: Buffer.from(keyHash(recordKey(r.buf, r.at), hash).subarray(0, 16)),
+        offset: r.offset,
+        length: r.length,
+      });
       if (records.length >= 65_536) {
         fileRecords(index, seg, records);
         records = [];
@@ -115,7 +123,11 @@ function reindexFrom(index: CacheIndex, from: { segment: number; offset: number 
   }
 }
 
-function fileRecords(index: CacheIndex, seg: Segment, records: Array<{ hash: Buffer; offset: number; length: number }>): void {
+function fileRecords(
+  index: CacheIndex,
+  seg: Segment,
+  records: Array<{ hash: Buffer; offset: number; length: number }>,
+): void {
   index.ensureCapacity(records.length);
   for (const r of records) {
     if (index.insert(r.hash, seg.id, r.offset, r.length) === 'present') continue;

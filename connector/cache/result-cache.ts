@@ -3,9 +3,23 @@ import { join } from 'node:path';
 import { systemError } from '../common/errors.js';
 import { fsyncPathSync, readFully } from '../common/durable.js';
 import { CacheIndex } from './cache-index.js';
-import { cacheLimits, type CacheLimits, type PutSummary, type ResultCacheOptions, type ResultCacheStats } from './cache-options.js';
+import {
+  cacheLimits,
+  type CacheLimits,
+  type PutSummary,
+  type ResultCacheOptions,
+  type ResultCacheStats,
+} from './cache-options.js';
 import { listCacheFiles } from './files.js';
-import { EncodedRecords, MAX_VALUE_BYTES, recordKey, recordsOf, recordValue, RECORD_HEADER, verifyRecord } from './record-format.js';
+import {
+  EncodedRecords,
+  MAX_VALUE_BYTES,
+  recordKey,
+  recordsOf,
+  recordValue,
+  RECORD_HEADER,
+  verifyRecord,
+} from './record-format.js';
 import { loadIndex } from './recovery.js';
 import { Appender, SegmentStore, type CacheEntry } from './segments.js';
 
@@ -33,7 +47,15 @@ export { MAX_ENTRIES, type PutSummary, type ResultCacheOptions, type ResultCache
  *
  * One writer at a time: the destination's write.lock already guarantees it.
  */
-const zeroCounters = () => ({ hits: 0, misses: 0, added: 0, duplicates: 0, tooLarge: 0, evictedEntries: 0, evictedSegments: 0 });
+const zeroCounters = () => ({
+  hits: 0,
+  misses: 0,
+  added: 0,
+  duplicates: 0,
+  tooLarge: 0,
+  evictedEntries: 0,
+  evictedSegments: 0,
+});
 
 export class ResultCache {
   private segs: SegmentStore;
@@ -43,7 +65,10 @@ export class ResultCache {
   private readonly limits: CacheLimits;
   private counters = zeroCounters();
 
-  private constructor(readonly dir: string, options: ResultCacheOptions) {
+  private constructor(
+    readonly dir: string,
+    options: ResultCacheOptions,
+  ) {
     this.limits = cacheLimits(options);
     this.segs = new SegmentStore(dir);
     this.index = new CacheIndex(dir, this.segs);
@@ -128,7 +153,8 @@ export class ResultCache {
   /** Opens the table if needed; refuses to write after a failed write (the next open() repairs the table). */
   private assertWritable(): void {
     this.index.assertOpen();
-    if (this.broken) throw systemError('CACHE_IO', `the result cache failed earlier: ${(this.broken as Error).message}`, this.broken);
+    if (this.broken)
+      throw systemError('CACHE_IO', `the result cache failed earlier: ${(this.broken as Error).message}`, this.broken);
   }
 
   /** Files new records (appended to segments, then slots), made durable with one fsync per call. */
@@ -171,9 +197,17 @@ export class ResultCache {
     const { index } = this;
     const slots = index.table?.slots ?? 0;
     return {
-      entries, bytes, segments: this.segs.map.size, tableSlots: slots, usedSlots: index.used,
-      loadFactor: slots ? index.used / slots : 0, maxEntries: this.limits.maxEntries, maxBytes: this.limits.maxBytes,
-      ...this.counters, rebuilds: index.rebuilds, recovery: { ...index.recovery },
+      entries,
+      bytes,
+      segments: this.segs.map.size,
+      tableSlots: slots,
+      usedSlots: index.used,
+      loadFactor: slots ? index.used / slots : 0,
+      maxEntries: this.limits.maxEntries,
+      maxBytes: this.limits.maxBytes,
+      ...this.counters,
+      rebuilds: index.rebuilds,
+      recovery: { ...index.recovery },
     };
   }
 

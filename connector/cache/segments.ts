@@ -89,7 +89,7 @@ export class SegmentStore {
   *records(): Generator<CacheEntry> {
     const header = Buffer.alloc(RECORD_HEADER);
     for (const seg of [...this.map.values()]) {
-      for (let pos = 0; pos + RECORD_HEADER <= seg.bytes && this.map.has(seg.id); ) {
+      for (let pos = 0; pos + RECORD_HEADER <= seg.bytes && this.map.has(seg.id);) {
         if (readFully(seg.fd, header, RECORD_HEADER, pos) < RECORD_HEADER) break;
         const length = RECORD_HEADER + header.readUInt32LE(8) + header.readUInt32LE(12);
         const buf = Buffer.allocUnsafe(length);
@@ -116,7 +116,10 @@ export class Appender {
   private segEntries: number;
   private readonly touched = new Set<Segment>();
 
-  constructor(private readonly store: SegmentStore, private readonly limits: { segmentBytes: number; segmentEntries: number }) {
+  constructor(
+    private readonly store: SegmentStore,
+    private readonly limits: { segmentBytes: number; segmentEntries: number },
+  ) {
     this.seg = store.last() ?? store.create();
     this.segEntries = this.seg.entries;
   }

@@ -26,7 +26,12 @@ export async function openApiTarget(config: ConnectorConfig): Promise<ApiTarget>
   }
   const key = config.api_key ?? EMULATOR_DEFAULT_KEY;
   // Batches live beside the run journals, so a killed run resumed later still finds the batches it made.
-  const emulator = await startEmulator({ apiKeys: [key], processingMs: 50, dataDir: join(localWorkRoot(config), CONTROL_DIR, 'emulator'), keepRequests: false });
+  const emulator = await startEmulator({
+    apiKeys: [key],
+    processingMs: 50,
+    dataDir: join(localWorkRoot(config), CONTROL_DIR, 'emulator'),
+    keepRequests: false,
+  });
   const api = createApiClient({ apiKey: key, baseURL: emulator.url });
   return {
     client: api.client,

@@ -23,7 +23,10 @@ export interface CancelOptions {
  * It takes the destination's write lock: a write still running would never see the cancel and would
  * resubmit the canceled requests, so that write has to be stopped first.
  */
-export async function cancelCommand(options: CancelOptions, out: NodeJS.WritableStream = process.stdout): Promise<string[]> {
+export async function cancelCommand(
+  options: CancelOptions,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<string[]> {
   const config = await loadConfig(options.config);
   const control = controlOf(config);
   let lock: WriteLock | undefined;
@@ -31,7 +34,10 @@ export async function cancelCommand(options: CancelOptions, out: NodeJS.Writable
     lock = control.remote || existsSync(join(config.destination_path, CONTROL_DIR)) ? await control.lock() : undefined;
   } catch (err) {
     if (!(err instanceof ConnectorError) || err.code !== 'DESTINATION_BUSY') throw err;
-    throw configError('DESTINATION_BUSY', `cannot cancel now: ${err.message}. A running write would resubmit what is cancelled under it; stop it first (SIGTERM), then cancel`);
+    throw configError(
+      'DESTINATION_BUSY',
+      `cannot cancel now: ${err.message}. A running write would resubmit what is cancelled under it; stop it first (SIGTERM), then cancel`,
+    );
   }
   try {
     return await cancelRuns(options, config, control, out);
@@ -40,9 +46,17 @@ export async function cancelCommand(options: CancelOptions, out: NodeJS.Writable
   }
 }
 
-async function cancelRuns(options: CancelOptions, config: ConnectorConfig, control: ControlState, out: NodeJS.WritableStream): Promise<string[]> {
-  const runs = (await loadRuns(control)).filter((r) => !r.view.completed && (!options.run || r.view.runId === options.run));
-  if (options.run && runs.length === 0) throw configError('RUN_NOT_FOUND', `no unfinished run ${options.run} in ${config.destination_path}`);
+async function cancelRuns(
+  options: CancelOptions,
+  config: ConnectorConfig,
+  control: ControlState,
+  out: NodeJS.WritableStream,
+): Promise<string[]> {
+  const runs = (await loadRuns(control)).filter(
+    (r) => !r.view.completed && (!options.run || r.view.runId === options.run),
+  );
+  if (options.run && runs.length === 0)
+    throw configError('RUN_NOT_FOUND', `no unfinished run ${options.run} in ${config.destination_path}`);
   const cancelled: string[] = [];
   const api = runs.length ? await openApiTarget(config) : undefined;
   try {
@@ -56,7 +70,9 @@ async function cancelRuns(options: CancelOptions, config: ConnectorConfig, contr
       const journal = await control.openJournal(run.dir);
       await journal.append({ type: 'cancel_requested', batch_ids: ids, at: new Date().toISOString() });
       journal.close();
-      out.write(`run ${run.view.runId}: cancel recorded; the next write collects its finished results and resubmits nothing\n`);
+      out.write(
+        `run ${run.view.runId}: cancel recorded; the next write collects its finished results and resubmits nothing\n`,
+      );
     }
     if (runs.length === 0) out.write(`no unfinished runs in ${config.destination_path}\n`);
   } finally {

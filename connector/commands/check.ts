@@ -24,7 +24,10 @@ export async function checkCommand(configPath: string, writer: MessageWriter): P
       await api.client.models.retrieve(config.model).catch((err) => {
         const failure = classifyApiFailure(err, { call: 'models' });
         if (failure.kind === 'not_found') {
-          throw configError('MODEL_UNKNOWN', `model "${config.model}" is not available at ${api.baseURL}; set "model" to a current Claude model id such as claude-haiku-4-5`);
+          throw configError(
+            'MODEL_UNKNOWN',
+            `model "${config.model}" is not available at ${api.baseURL}; set "model" to a current Claude model id such as claude-haiku-4-5`,
+          );
         }
         throw failure.error(`looking up model "${config.model}"`);
       });
@@ -34,6 +37,9 @@ export async function checkCommand(configPath: string, writer: MessageWriter): P
     await writer.emit({ type: 'CONNECTION_STATUS', connectionStatus: { status: 'SUCCEEDED' } });
   } catch (err) {
     const e = asConnectorError(err);
-    await writer.emit({ type: 'CONNECTION_STATUS', connectionStatus: { status: 'FAILED', message: redact(e.message) } });
+    await writer.emit({
+      type: 'CONNECTION_STATUS',
+      connectionStatus: { status: 'FAILED', message: redact(e.message) },
+    });
   }
 }

@@ -34,7 +34,10 @@ export async function assertWritableDestination(path: string): Promise<void> {
     if (!info.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     const entries = (await readdir(path)).filter((name) => !isIgnorable(name));
     if (entries.length > 0 && !entries.includes(CONTROL_DIR)) {
-      const shown = entries.slice(0, 3).map((n) => JSON.stringify(n)).join(', ');
+      const shown = entries
+        .slice(0, 3)
+        .map((n) => JSON.stringify(n))
+        .join(', ');
       throw configError(
         'DESTINATION_NOT_OURS',
         `destination_path "${path}" already holds other files (${shown}${entries.length > 3 ? ', …' : ''}) and no ${CONTROL_DIR} folder, so it is not this connector's output; point destination_path at an empty folder (or a new subfolder)`,
@@ -42,7 +45,11 @@ export async function assertWritableDestination(path: string): Promise<void> {
     }
     await assertNoLinks(path);
     const probe = join(path, `${PROBE_PREFIX}${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
-    const handle = await open(probe, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0), 0o600);
+    const handle = await open(
+      probe,
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0),
+      0o600,
+    );
     await handle.close();
     await rm(probe);
   } catch (err) {
@@ -82,7 +89,10 @@ async function assertNoLinks(destination: string): Promise<void> {
   if (control) {
     if (control.isSymbolicLink()) throw linkFound(join(destination, CONTROL_DIR), destination);
     if (!control.isDirectory()) {
-      throw configError('DESTINATION_NOT_OURS', `${join(destination, CONTROL_DIR)} is not a folder; remove it or point destination_path elsewhere`);
+      throw configError(
+        'DESTINATION_NOT_OURS',
+        `${join(destination, CONTROL_DIR)} is not a folder; remove it or point destination_path elsewhere`,
+      );
     }
     await walk(join(destination, CONTROL_DIR), 0, Infinity);
   }
@@ -118,22 +128,36 @@ export async function assertWritableStore(store: Store): Promise<void> {
       return await action();
     } catch (err) {
       const e = asConnectorError(err);
-      throw new ConnectorError(e.failureType, e.code, `destination_path ${store.location} failed the ${what} check: ${e.message}`);
+      throw new ConnectorError(
+        e.failureType,
+        e.code,
+        `destination_path ${store.location} failed the ${what} check: ${e.message}`,
+      );
     }
   };
   if ((await step('list', () => first(`${CONTROL_DIR}/`))) === undefined) {
     const other = await step('list', () => first(''));
     if (other !== undefined) {
-      throw configError('DESTINATION_NOT_OURS', `destination_path ${store.location} already holds other objects (${JSON.stringify(other)}) and no ${CONTROL_DIR}/ prefix, so it is not this connector's output; point destination_path at an empty prefix`);
+      throw configError(
+        'DESTINATION_NOT_OURS',
+        `destination_path ${store.location} already holds other objects (${JSON.stringify(other)}) and no ${CONTROL_DIR}/ prefix, so it is not this connector's output; point destination_path at an empty prefix`,
+      );
     }
   }
   const probe = `${CONTROL_DIR}/check/${PROBE_PREFIX}${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   await step('write', () => store.put(probe, 'probe'));
   const listed = await step('list', () => first(probe));
-  if (listed !== probe) throw configError('DESTINATION_NOT_LISTABLE', `destination_path ${store.location}: a probe object written there is not listed back; the endpoint or prefix does not behave as S3`);
+  if (listed !== probe)
+    throw configError(
+      'DESTINATION_NOT_LISTABLE',
+      `destination_path ${store.location}: a probe object written there is not listed back; the endpoint or prefix does not behave as S3`,
+    );
   await step('delete', () => store.delete([probe]));
   if ((await step('list', () => first(probe))) !== undefined) {
-    throw configError('DESTINATION_NOT_DELETABLE', `destination_path ${store.location}: a probe object deleted there is still listed; overwrite could not remove older runs (check s3:DeleteObject in the policy)`);
+    throw configError(
+      'DESTINATION_NOT_DELETABLE',
+      `destination_path ${store.location}: a probe object deleted there is still listed; overwrite could not remove older runs (check s3:DeleteObject in the policy)`,
+    );
   }
 }
 

@@ -40,7 +40,11 @@ export interface Estimate {
  * the missing-field policy, identical requests sent once, answers already in the result cache — and
  * reports what would be sent and what it would cost, without submitting anything.
  */
-export async function estimateCommand(options: { config: string; catalog: string }, input: Readable, out: NodeJS.WritableStream = process.stdout): Promise<Estimate> {
+export async function estimateCommand(
+  options: { config: string; catalog: string },
+  input: Readable,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<Estimate> {
   const config = await loadConfig(options.config);
   const builder = new RequestBuilder(config);
   const catalog = await loadCatalog(options.catalog);
@@ -50,7 +54,10 @@ export async function estimateCommand(options: { config: string; catalog: string
   let lock: DestinationLock | undefined;
   if (config.result_cache.enabled && existsSync(cacheDir)) {
     lock = DestinationLock.acquire(join(localWorkRoot(config), CONTROL_DIR));
-    cache = ResultCache.open(cacheDir, { maxEntries: config.result_cache.max_entries, maxBytes: config.result_cache.max_size_mb * 1024 * 1024 });
+    cache = ResultCache.open(cacheDir, {
+      maxEntries: config.result_cache.max_entries,
+      maxBytes: config.result_cache.max_size_mb * 1024 * 1024,
+    });
   }
   const e: Estimate = {
     model: config.model,

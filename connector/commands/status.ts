@@ -69,7 +69,10 @@ function reportOf(view: RunView, dir: string): RunReport {
  * `status`: a destination's runs from their journals — phase, batches written, batches still at the API
  * with their age — and, for pending batches, what the API says about them now.
  */
-export async function statusCommand(options: StatusOptions, out: NodeJS.WritableStream = process.stdout): Promise<RunReport[]> {
+export async function statusCommand(
+  options: StatusOptions,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<RunReport[]> {
   const config = await loadConfig(options.config);
   const runs = (await loadRuns(controlOf(config))).filter((r) => !options.run || r.view.runId === options.run);
   const reports = runs.map((r) => reportOf(r.view, r.dir));
@@ -100,10 +103,18 @@ export async function statusCommand(options: StatusOptions, out: NodeJS.Writable
   }
   if (reports.length === 0) out.write(`no runs in ${config.destination_path}\n`);
   for (const r of reports) {
-    out.write(`run ${r.run_id}: ${r.phase}, started ${r.started_at}, ${r.attempts} attempt(s), ${r.records} records, ${r.batches_written}/${r.batches_sealed} batches written\n`);
+    out.write(
+      `run ${r.run_id}: ${r.phase}, started ${r.started_at}, ${r.attempts} attempt(s), ${r.records} records, ${r.batches_written}/${r.batches_sealed} batches written\n`,
+    );
     for (const p of r.pending) {
-      const api = !p.api ? '' : 'error' in p.api ? ` (API: ${p.api.error})` : ` (API: ${p.api.processing_status} ${JSON.stringify(p.api.request_counts)})`;
-      out.write(`  batch #${p.seq}${p.round ? ` round ${p.round}` : ''} ${p.batch_id}, submitted ${p.age_seconds ?? '?'} s ago${api}\n`);
+      const api = !p.api
+        ? ''
+        : 'error' in p.api
+          ? ` (API: ${p.api.error})`
+          : ` (API: ${p.api.processing_status} ${JSON.stringify(p.api.request_counts)})`;
+      out.write(
+        `  batch #${p.seq}${p.round ? ` round ${p.round}` : ''} ${p.batch_id}, submitted ${p.age_seconds ?? '?'} s ago${api}\n`,
+      );
     }
     const m = r.manifest as { rows_out?: number; tokens?: { input: number; output: number } } | undefined;
     if (m) out.write(`  manifest: ${m.rows_out} rows, tokens ${m.tokens?.input} in / ${m.tokens?.output} out\n`);

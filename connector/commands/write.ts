@@ -25,8 +25,10 @@ function runIdsInState(state: unknown): string[] {
   const messages = Array.isArray(state) ? state : [state];
   const ids: string[] = [];
   for (const m of messages) {
-    const s = (m as { stream?: { stream_descriptor?: { name?: string }; stream_state?: { run_id?: unknown } } })?.stream;
-    if (s?.stream_descriptor?.name === RUN_STATE_STREAM && typeof s.stream_state?.run_id === 'string') ids.push(s.stream_state.run_id);
+    const s = (m as { stream?: { stream_descriptor?: { name?: string }; stream_state?: { run_id?: unknown } } })
+      ?.stream;
+    if (s?.stream_descriptor?.name === RUN_STATE_STREAM && typeof s.stream_state?.run_id === 'string')
+      ids.push(s.stream_state.run_id);
   }
   return ids;
 }
@@ -46,7 +48,10 @@ export async function writeCommand(
   const stop = new AbortController();
   const onStop = () => {
     if (stop.signal.aborted) return;
-    void writer.log('WARN', `${stopSignal ?? 'stop'} received: finishing what is complete, then stopping; the next write resumes this run`);
+    void writer.log(
+      'WARN',
+      `${stopSignal ?? 'stop'} received: finishing what is complete, then stopping; the next write resumes this run`,
+    );
     stop.abort();
   };
   if (stopRequest.signal.aborted) onStop();
@@ -60,10 +65,20 @@ export async function writeCommand(
 
 /** Interrupted before anything was submitted: a transient error, resumable by just running again. */
 function stoppedEarly(): ConnectorError {
-  return transientError('INTERRUPTED', 'stopped on request before the run started; this attempt submitted nothing, and the next write goes on from where the destination stands');
+  return transientError(
+    'INTERRUPTED',
+    'stopped on request before the run started; this attempt submitted nothing, and the next write goes on from where the destination stands',
+  );
 }
 
-async function writeStoppable(options: WriteCommandOptions, input: Readable, writer: MessageWriter, sleep: Sleep, stopping: AbortSignal, onStop: () => void): Promise<WriteOutcome> {
+async function writeStoppable(
+  options: WriteCommandOptions,
+  input: Readable,
+  writer: MessageWriter,
+  sleep: Sleep,
+  stopping: AbortSignal,
+  onStop: () => void,
+): Promise<WriteOutcome> {
   const config = await loadConfig(options.config);
   if (config.sink !== 'parquet') writer.divertDiagnostics(process.stderr);
   new RequestBuilder(config);
@@ -73,7 +88,10 @@ async function writeStoppable(options: WriteCommandOptions, input: Readable, wri
   const known = new Set((await loadRuns(controlOf(config))).map((r) => r.view.runId));
   for (const id of runIdsInState(state)) {
     if (!known.has(id)) {
-      await writer.log('WARN', `the state names run ${id}, but ${config.destination_path} has no journal for it; its batches cannot be joined to records here (was the destination moved or wiped?)`);
+      await writer.log(
+        'WARN',
+        `the state names run ${id}, but ${config.destination_path} has no journal for it; its batches cannot be joined to records here (was the destination moved or wiped?)`,
+      );
     }
   }
   if (stopping.aborted) throw stoppedEarly();
@@ -97,11 +115,16 @@ async function writeStoppable(options: WriteCommandOptions, input: Readable, wri
     const outcome = await run.run();
     const m = outcome.manifest;
     if (m) {
-      const statuses = m.streams.map((s) => `${s.namespace ? `${s.namespace}.` : ''}${s.stream}: ${s.rows} rows ${JSON.stringify(s.by_status)}`).join('; ');
+      const statuses = m.streams
+        .map((s) => `${s.namespace ? `${s.namespace}.` : ''}${s.stream}: ${s.rows} rows ${JSON.stringify(s.by_status)}`)
+        .join('; ');
       const cost = m.cost.priced
         ? `; estimated cost $${m.cost.batch_usd} at batch prices ($${m.cost.sync_usd} synchronously) for ${m.cost.billed_requests} requests, $${m.cost.saved_by_cache_usd} saved by ${m.cost.cached_rows} cached rows`
         : '';
-      await writer.log('INFO', `run ${m.run_id} complete: ${m.records_in} records in, ${m.rows_out} rows out in ${m.batches.filter((b) => b.batch_id).length} batches; ${statuses}${cost}`);
+      await writer.log(
+        'INFO',
+        `run ${m.run_id} complete: ${m.records_in} records in, ${m.rows_out} rows out in ${m.batches.filter((b) => b.batch_id).length} batches; ${statuses}${cost}`,
+      );
     }
     return outcome;
   } finally {

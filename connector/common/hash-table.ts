@@ -51,7 +51,12 @@ export class DiskTable {
   /** Slot writes not on disk yet; reads see them. */
   private readonly held: HeldSlots;
 
-  private constructor(readonly path: string, readonly fd: number, readonly bits: number, summarise: boolean) {
+  private constructor(
+    readonly path: string,
+    readonly fd: number,
+    readonly bits: number,
+    summarise: boolean,
+  ) {
     this.slots = 2 ** bits;
     this.mask = this.slots - 1;
     this.shift = 32 - bits;
@@ -117,21 +122,28 @@ export class DiskTable {
    * returns true (the caller checks the record). Returns whether one did.
    */
   lookup(hash: Buffer, isLive: IsLive, match: (segment: number, offset: number, length: number) => boolean): boolean {
-    const h0 = hash.readUInt32LE(0), h1 = hash.readUInt32LE(4), h2 = hash.readUInt32LE(8), h3 = hash.readUInt32LE(12);
+    const h0 = hash.readUInt32LE(0),
+      h1 = hash.readUInt32LE(4),
+      h2 = hash.readUInt32LE(8),
+      h3 = hash.readUInt32LE(12);
     if (this.summary && !this.summary.mayHold(h1, h2, h3)) return false;
     const buf = this.probe;
     let i = this.home(hash);
-    for (let scanned = 0; scanned < this.slots; ) {
+    for (let scanned = 0; scanned < this.slots;) {
       const n = Math.min(PROBE_SLOTS, this.slots - i);
       this.readSlots(buf, i, n);
       for (let k = 0, at = 0; k < n; k++, at += SLOT_BYTES) {
         const segment = buf.readUInt32LE(at + 16);
         if (segment === 0) return false;
         if (
-          buf.readUInt32LE(at) === h0 && buf.readUInt32LE(at + 4) === h1 && buf.readUInt32LE(at + 8) === h2 &&
-          buf.readUInt32LE(at + 12) === h3 && isLive(segment) &&
+          buf.readUInt32LE(at) === h0 &&
+          buf.readUInt32LE(at + 4) === h1 &&
+          buf.readUInt32LE(at + 8) === h2 &&
+          buf.readUInt32LE(at + 12) === h3 &&
+          isLive(segment) &&
           match(segment, buf.readUInt32LE(at + 20), buf.readUInt32LE(at + 24))
-        ) return true;
+        )
+          return true;
       }
       scanned += n;
       i = (i + n) & this.mask;
@@ -146,7 +158,10 @@ export class DiskTable {
    * The caller keeps the load factor below 1 (a full table would throw).
    */
   insert(hash: Buffer, segment: number, offset: number, length: number, isLive: IsLive): InsertResult {
-    const h0 = hash.readUInt32LE(0), h1 = hash.readUInt32LE(4), h2 = hash.readUInt32LE(8), h3 = hash.readUInt32LE(12);
+    const h0 = hash.readUInt32LE(0),
+      h1 = hash.readUInt32LE(4),
+      h2 = hash.readUInt32LE(8),
+      h3 = hash.readUInt32LE(12);
     if (this.summary && !this.summary.mayHold(h1, h2, h3)) {
       // Certainly not filed: take the first empty slot on its probe path without reading (a stale slot
       // before it is left for a later rebuild to drop, which only lengthens this key's probe a little).
@@ -156,7 +171,7 @@ export class DiskTable {
     const buf = this.probe;
     let stale = -1;
     let i = this.home(hash);
-    for (let scanned = 0; scanned < this.slots; ) {
+    for (let scanned = 0; scanned < this.slots;) {
       const n = Math.min(PROBE_SLOTS, this.slots - i);
       this.readSlots(buf, i, n);
       for (let k = 0, at = 0; k < n; k++, at += SLOT_BYTES) {
@@ -168,8 +183,10 @@ export class DiskTable {
         if (!isLive(seg)) {
           if (stale < 0) stale = (i + k) & this.mask;
         } else if (
-          buf.readUInt32LE(at) === h0 && buf.readUInt32LE(at + 4) === h1 &&
-          buf.readUInt32LE(at + 8) === h2 && buf.readUInt32LE(at + 12) === h3
+          buf.readUInt32LE(at) === h0 &&
+          buf.readUInt32LE(at + 4) === h1 &&
+          buf.readUInt32LE(at + 8) === h2 &&
+          buf.readUInt32LE(at + 12) === h3
         ) {
           return 'present';
         }

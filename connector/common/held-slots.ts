@@ -80,10 +80,15 @@ export class HeldSlots {
     if (this.held.size === 0) return;
     const order = Uint32Array.from(this.held.keys()).sort();
     const bytes = this.bytes;
-    for (let i = 0; i < order.length; ) {
+    for (let i = 0; i < order.length;) {
       const first = order[i]!;
       let j = i;
-      while (j + 1 < order.length && order[j + 1]! - order[j]! <= MERGE_GAP_SLOTS && order[j + 1]! - first < MERGE_SPAN_SLOTS) j++;
+      while (
+        j + 1 < order.length &&
+        order[j + 1]! - order[j]! <= MERGE_GAP_SLOTS &&
+        order[j + 1]! - first < MERGE_SPAN_SLOTS
+      )
+        j++;
       if (i === j) {
         const at = this.held.get(first)!;
         writeFully(this.fd, bytes.subarray(at, at + SLOT_BYTES), SLOT_BYTES, slotPosition(first));

@@ -14,7 +14,11 @@ const CR = 0x0d;
  * Our spool files are written by us, one JSON value per line, so this is all the line splitting they need;
  * it replaces node:readline (whose per-line RegExp and string decoding were a measurable share of the CPU).
  */
-export async function forEachLine(path: string, onLine: (buf: Buffer, start: number, end: number) => void, chunkBytes = CHUNK_BYTES): Promise<void> {
+export async function forEachLine(
+  path: string,
+  onLine: (buf: Buffer, start: number, end: number) => void,
+  chunkBytes = CHUNK_BYTES,
+): Promise<void> {
   for await (const { buf, bounds } of lineChunks(path, chunkBytes)) {
     for (let i = 0; i < bounds.length; i += 2) onLine(buf, bounds[i]!, bounds[i + 1]!);
   }
@@ -100,7 +104,8 @@ const QUOTE = 0x22;
 const MAX_ID = 64;
 
 /** A byte of a custom_id as the API allows them: [a-zA-Z0-9_-]. */
-const idByte = (b: number) => (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b === 0x5f || b === 0x2d;
+const idByte = (b: number) =>
+  (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b === 0x5f || b === 0x2d;
 
 /**
  * The custom_id of a request line (`{"custom_id":"…","params":…}`, as the request builder writes them),

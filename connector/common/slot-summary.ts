@@ -24,7 +24,9 @@ export class SlotSummary {
    */
   note(index: number, buf: Buffer, at: number): void {
     this.filled[index >>> 5]! |= 1 << (index & 31);
-    const h1 = buf.readUInt32LE(at + 4), h2 = buf.readUInt32LE(at + 8), h3 = buf.readUInt32LE(at + 12);
+    const h1 = buf.readUInt32LE(at + 4),
+      h2 = buf.readUInt32LE(at + 8),
+      h3 = buf.readUInt32LE(at + 12);
     this.set(h1);
     this.set(h2);
     this.set(h3);

@@ -76,7 +76,8 @@ export class SpillQueue<T> {
     const chunk = Buffer.from(this.unwritten.join(''));
     this.unwritten = [];
     this.unwrittenBytes = 0;
-    for (let done = 0; done < chunk.length; ) done += writeSync(this.fd, chunk, done, chunk.length - done, this.writePos + done);
+    for (let done = 0; done < chunk.length;)
+      done += writeSync(this.fd, chunk, done, chunk.length - done, this.writePos + done);
     this.writePos += chunk.length;
   }
 

@@ -90,4 +90,3 @@ export function copyLiveSlots(source: SourceTable, out: TargetTable, isLive: (se
   out.flushWrites();
   return used;
 }
-

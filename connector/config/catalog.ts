@@ -56,17 +56,23 @@ export class Catalog {
 /** Validates a ConfiguredAirbyteCatalog. `append` and `overwrite` are supported; `append_dedup` is rejected, never silently appended. */
 export function parseCatalog(raw: unknown): Catalog {
   const streamsRaw = (raw as { streams?: unknown } | null)?.streams;
-  if (!Array.isArray(streamsRaw)) throw configError('CATALOG_INVALID', 'catalog must be an object with a "streams" array');
+  if (!Array.isArray(streamsRaw))
+    throw configError('CATALOG_INVALID', 'catalog must be an object with a "streams" array');
   const streams = streamsRaw.map((entry, i): ConfiguredStream => {
     const where = `catalog streams[${i}]`;
     const s = (entry as { stream?: Record<string, unknown> } | null)?.stream;
-    if (!s || typeof s.name !== 'string' || s.name === '') throw configError('CATALOG_INVALID', `${where}: stream.name is required`);
+    if (!s || typeof s.name !== 'string' || s.name === '')
+      throw configError('CATALOG_INVALID', `${where}: stream.name is required`);
     const schema = s.json_schema;
     if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
       throw configError('CATALOG_INVALID', `${where} (${s.name}): stream.json_schema must be an object`);
     }
     const problem = schemaProblem(schema as JsonSchema);
-    if (problem) throw configError('CATALOG_INVALID', `${where} (${s.name}): stream.json_schema is not a valid JSON schema: ${problem}`);
+    if (problem)
+      throw configError(
+        'CATALOG_INVALID',
+        `${where} (${s.name}): stream.json_schema is not a valid JSON schema: ${problem}`,
+      );
     const e = entry as Record<string, unknown>;
     const mode = (e.destination_sync_mode ?? 'append') as string;
     if (mode !== 'append' && mode !== 'overwrite') {

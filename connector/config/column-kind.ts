@@ -82,17 +82,25 @@ export function kindOf(schema: unknown, root?: JsonSchema, depth = 0): ColumnKin
   for (const key of ['oneOf', 'anyOf'] as const) {
     if (schema[key] === undefined) continue;
     const branches = Array.isArray(schema[key]) ? (schema[key] as unknown[]) : [];
-    const nonNull = branches.filter((b) => !(isObj(b) && (b.type === 'null' || (Array.isArray(b.type) && b.type.every((t) => t === 'null')))));
+    const nonNull = branches.filter(
+      (b) => !(isObj(b) && (b.type === 'null' || (Array.isArray(b.type) && b.type.every((t) => t === 'null')))),
+    );
     // Only "null or X" collapses to a nullable X; any other union, even of one branch, stays JSON.
     if (nonNull.length !== 1 || nonNull.length === branches.length || schema.type !== undefined) return 'json';
     return kindOf(nonNull[0], root, depth + 1);
   }
 
-  const types = (Array.isArray(schema.type) ? schema.type : schema.type === undefined ? [] : [schema.type]).filter((t) => t !== 'null');
+  const types = (Array.isArray(schema.type) ? schema.type : schema.type === undefined ? [] : [schema.type]).filter(
+    (t) => t !== 'null',
+  );
   if (types.length !== 1) return 'json';
   switch (types[0]) {
     case 'string':
-      if (schema.format === 'date-time' || airbyteType === 'timestamp_with_timezone' || airbyteType === 'timestamp_without_timezone') {
+      if (
+        schema.format === 'date-time' ||
+        airbyteType === 'timestamp_with_timezone' ||
+        airbyteType === 'timestamp_without_timezone'
+      ) {
         return 'timestamp';
       }
       if (schema.format === 'date' || airbyteType === 'date') return 'date';

@@ -41,7 +41,10 @@ export interface ConnectorConfig {
   oversize_policy: 'truncate' | 'skip';
   max_input_tokens?: number;
   result_cache: { enabled: boolean; max_entries: number; max_size_mb: number };
-  price_overrides: Record<string, { input: number; output: number; cache_write?: number; cache_read?: number; cache_write_1h?: number }>;
+  price_overrides: Record<
+    string,
+    { input: number; output: number; cache_write?: number; cache_read?: number; cache_write_1h?: number }
+  >;
   batch_discount: number;
   max_cost_usd?: number;
   compression: 'SNAPPY' | 'ZSTD' | 'GZIP' | 'UNCOMPRESSED';
@@ -63,7 +66,8 @@ function describe(errors: ErrorObject[]): string {
   return errors
     .map((e) => {
       const field = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(config)';
-      if (e.keyword === 'required') return `missing required field "${(e.params as { missingProperty: string }).missingProperty}"`;
+      if (e.keyword === 'required')
+        return `missing required field "${(e.params as { missingProperty: string }).missingProperty}"`;
       if (e.keyword === 'additionalProperties') {
         return `unknown field "${(e.params as { additionalProperty: string }).additionalProperty}"${field === '(config)' ? '' : ` in ${field}`}`;
       }
@@ -84,7 +88,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   registerSecret(typeof copy.api_key === 'string' ? copy.api_key : undefined);
   // Registered before validation, so that no error message about the config can carry them.
   const s3 = typeof copy.s3 === 'object' && copy.s3 !== null ? (copy.s3 as Record<string, unknown>) : {};
-  for (const field of ['secret_access_key', 'session_token']) registerSecret(typeof s3[field] === 'string' ? s3[field] : undefined);
+  for (const field of ['secret_access_key', 'session_token'])
+    registerSecret(typeof s3[field] === 'string' ? s3[field] : undefined);
   if (!validateSchema(copy)) {
     throw configError('CONFIG_INVALID', `invalid config: ${describe(validateSchema.errors ?? [])}`);
   }
@@ -92,17 +97,26 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (!config.api_key && env.ANTHROPIC_API_KEY) config.api_key = env.ANTHROPIC_API_KEY;
   registerSecret(config.api_key);
   if (!config.api_key && config.base_url !== 'emulator') {
-    throw configError('CONFIG_NO_API_KEY', 'no API key: set "api_key" in the config or the ANTHROPIC_API_KEY environment variable');
+    throw configError(
+      'CONFIG_NO_API_KEY',
+      'no API key: set "api_key" in the config or the ANTHROPIC_API_KEY environment variable',
+    );
   }
   validateStorageSettings(config);
   if (config.wait === 'submit_only' && config.sink !== 'parquet') {
     // A STATE is echoed once its records are submitted, but under submit_only they are enriched by a later run:
     // a transform would pass the STATE on before the RECORDs it covers.
-    throw configError('CONFIG_INVALID', `"wait": "submit_only" cannot be combined with "sink": "${config.sink}": a transform must emit each record before the STATE that covers it, and under submit_only the records are enriched by a later run`);
+    throw configError(
+      'CONFIG_INVALID',
+      `"wait": "submit_only" cannot be combined with "sink": "${config.sink}": a transform must emit each record before the STATE that covers it, and under submit_only the records are enriched by a later run`,
+    );
   }
   if (config.temperature !== undefined && NO_SAMPLING_MODELS.test(config.model)) {
     // Every request would come back errored (invalid_request_error): refuse before anything is sent.
-    throw configError('CONFIG_INVALID', `"temperature" is not accepted by ${config.model} (the API refuses sampling parameters for it); remove it from the config`);
+    throw configError(
+      'CONFIG_INVALID',
+      `"temperature" is not accepted by ${config.model} (the API refuses sampling parameters for it); remove it from the config`,
+    );
   }
   return config;
 }
@@ -117,7 +131,10 @@ export async function readJsonFile(path: string, what: string): Promise<unknown>
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw configError('FILE_UNREADABLE', `cannot read ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw configError(
+      'FILE_UNREADABLE',
+      `cannot read ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
   }
   try {
     return JSON.parse(text);

@@ -18,7 +18,12 @@ export interface TokenUsage {
 /** Usage of a succeeded outcome (other outcomes were not billed). */
 export function usageOf(outcome: Outcome): TokenUsage | undefined {
   if (outcome.status !== 'succeeded') return undefined;
-  return { input: outcome.inputTokens, output: outcome.outputTokens, cacheRead: outcome.cacheReadTokens, cacheWrite: outcome.cacheWriteTokens };
+  return {
+    input: outcome.inputTokens,
+    output: outcome.outputTokens,
+    cacheRead: outcome.cacheReadTokens,
+    cacheWrite: outcome.cacheWriteTokens,
+  };
 }
 
 /** The price of `model`, or a config error saying how to add one. */
@@ -39,13 +44,22 @@ export function requirePrice(model: string, prices: PriceTable = DEFAULT_PRICES)
  * Throws PRICE_UNKNOWN for a model without a price. An estimate from list prices, not an invoice.
  * @example costOf({ input: 1000, output: 200, cacheRead: 0, cacheWrite: 0 }, 'claude-haiku-4-5', { batch: true }) // 0.001
  */
-export function costOf(usage: TokenUsage, model: string, opts: { batch: boolean }, prices: PriceTable = DEFAULT_PRICES): number {
+export function costOf(
+  usage: TokenUsage,
+  model: string,
+  opts: { batch: boolean },
+  prices: PriceTable = DEFAULT_PRICES,
+): number {
   const price = requirePrice(model, prices);
   const prompt = usage.input + usage.cacheRead + usage.cacheWrite;
   const p = price.longContext && prompt > price.longContext.thresholdTokens ? price.longContext.price : price;
   const write1h = Math.min(usage.cacheWrite1h ?? 0, usage.cacheWrite);
   const perMillion =
-    usage.input * p.input + usage.output * p.output + (usage.cacheWrite - write1h) * p.cacheWrite + write1h * p.cacheWrite1h + usage.cacheRead * p.cacheRead;
+    usage.input * p.input +
+    usage.output * p.output +
+    (usage.cacheWrite - write1h) * p.cacheWrite +
+    write1h * p.cacheWrite1h +
+    usage.cacheRead * p.cacheRead;
   return (perMillion / 1e6) * (opts.batch ? 1 - prices.batchDiscount : 1);
 }
 
@@ -65,7 +79,12 @@ export interface RunCost extends CostTotals {
   unpriced: Record<string, number>;
 }
 
-const emptyTotals = (): CostTotals => ({ requests: 0, usage: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cacheWrite1h: 0 }, batchUsd: 0, syncUsd: 0 });
+const emptyTotals = (): CostTotals => ({
+  requests: 0,
+  usage: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0, cacheWrite1h: 0 },
+  batchUsd: 0,
+  syncUsd: 0,
+});
 
 function add(t: CostTotals, u: TokenUsage, batchUsd: number, syncUsd: number): void {
   t.requests++;
@@ -84,7 +103,10 @@ function add(t: CostTotals, u: TokenUsage, batchUsd: number, syncUsd: number): v
  * (the response's `model`, dated ids are fine). Never throws for an unknown model: it is listed in `unpriced`.
  * @example runCost(results.map((r) => ({ model: r.model, usage: usageOf(r)! })))
  */
-export function runCost(items: Iterable<{ model: string; usage: TokenUsage }>, prices: PriceTable = DEFAULT_PRICES): RunCost {
+export function runCost(
+  items: Iterable<{ model: string; usage: TokenUsage }>,
+  prices: PriceTable = DEFAULT_PRICES,
+): RunCost {
   const total = emptyTotals();
   const byModel: Record<string, CostTotals> = {};
   const unpriced: Record<string, number> = {};
@@ -120,15 +142,28 @@ export interface RequestEstimate {
  * @example estimateRequestCost({ inputTokens: 2000, maxTokens: 512, expectedOutputTokens: 120 }, 'claude-haiku-4-5')
  */
 export function estimateRequestCost(
-  req: { inputTokens: number; maxTokens: number; expectedOutputTokens?: number; cacheReadTokens?: number; cacheWriteTokens?: number },
+  req: {
+    inputTokens: number;
+    maxTokens: number;
+    expectedOutputTokens?: number;
+    cacheReadTokens?: number;
+    cacheWriteTokens?: number;
+  },
   model: string,
   prices: PriceTable = DEFAULT_PRICES,
   opts: { batch: boolean } = { batch: true },
 ): RequestEstimate {
   const usage = (output: number): TokenUsage => ({
-    input: req.inputTokens, output, cacheRead: req.cacheReadTokens ?? 0, cacheWrite: req.cacheWriteTokens ?? 0,
+    input: req.inputTokens,
+    output,
+    cacheRead: req.cacheReadTokens ?? 0,
+    cacheWrite: req.cacheWriteTokens ?? 0,
   });
   const upperUsd = costOf(usage(req.maxTokens), model, opts, prices);
   const expected = req.expectedOutputTokens;
-  return { upperUsd, expectedUsd: expected === undefined ? undefined : costOf(usage(Math.min(expected, req.maxTokens)), model, opts, prices) };
+  return {
+    upperUsd,
+    expectedUsd:
+      expected === undefined ? undefined : costOf(usage(Math.min(expected, req.maxTokens)), model, opts, prices),
+  };
 }

@@ -27,7 +27,10 @@ export interface PriceTable {
 
 /** Config fields (snake_case, as in spec.json) that adjust the table. */
 export interface PriceConfig {
-  price_overrides?: Record<string, { input: number; output: number; cache_write?: number; cache_read?: number; cache_write_1h?: number }>;
+  price_overrides?: Record<
+    string,
+    { input: number; output: number; cache_write?: number; cache_read?: number; cache_write_1h?: number }
+  >;
   batch_discount?: number;
 }
 
@@ -35,13 +38,30 @@ export interface PriceConfig {
 export function modelPrice(
   input: number,
   output: number,
-  opts: { cacheReadMultiplier?: number; estimated?: boolean; longContext?: { thresholdTokens: number; input: number; output: number } } = {},
+  opts: {
+    cacheReadMultiplier?: number;
+    estimated?: boolean;
+    longContext?: { thresholdTokens: number; input: number; output: number };
+  } = {},
 ): ModelPrice {
   const read = opts.cacheReadMultiplier ?? 0.1;
-  const base = (i: number, o: number) => ({ input: i, output: o, cacheWrite: i * 1.25, cacheWrite1h: i * 2, cacheRead: i * read });
+  const base = (i: number, o: number) => ({
+    input: i,
+    output: o,
+    cacheWrite: i * 1.25,
+    cacheWrite1h: i * 2,
+    cacheRead: i * read,
+  });
   return {
     ...base(input, output),
-    ...(opts.longContext ? { longContext: { thresholdTokens: opts.longContext.thresholdTokens, price: base(opts.longContext.input, opts.longContext.output) } } : {}),
+    ...(opts.longContext
+      ? {
+          longContext: {
+            thresholdTokens: opts.longContext.thresholdTokens,
+            price: base(opts.longContext.input, opts.longContext.output),
+          },
+        }
+      : {}),
     ...(opts.estimated ? { estimated: true } : {}),
   };
 }
@@ -71,8 +91,14 @@ export const DEFAULT_MODEL_PRICES: Readonly<Record<string, ModelPrice>> = {
   'claude-sonnet-5': modelPrice(2, 10),
   'claude-sonnet-4-6': modelPrice(3, 15),
   // Sonnet 4 / 4.5 with the 1M-context beta: prompts over 200k tokens at $6 / $22.50.
-  'claude-sonnet-4-5': modelPrice(3, 15, { longContext: { thresholdTokens: 200_000, input: 6, output: 22.5 }, estimated: true }),
-  'claude-sonnet-4-0': modelPrice(3, 15, { longContext: { thresholdTokens: 200_000, input: 6, output: 22.5 }, estimated: true }),
+  'claude-sonnet-4-5': modelPrice(3, 15, {
+    longContext: { thresholdTokens: 200_000, input: 6, output: 22.5 },
+    estimated: true,
+  }),
+  'claude-sonnet-4-0': modelPrice(3, 15, {
+    longContext: { thresholdTokens: 200_000, input: 6, output: 22.5 },
+    estimated: true,
+  }),
   'claude-3-7-sonnet': modelPrice(3, 15, { estimated: true }),
   'claude-haiku-5-5': modelPrice(0.1, 0.5, { longContext: { thresholdTokens: 100_000, input: 0.5, output: 2.5 } }),
   'claude-haiku-4-5': modelPrice(1, 5),
@@ -86,7 +112,10 @@ export const DEFAULT_BATCH_DISCOUNT = 0.5;
 export const DEFAULT_PRICES: PriceTable = { models: DEFAULT_MODEL_PRICES, batchDiscount: DEFAULT_BATCH_DISCOUNT };
 
 /** Older ids whose family name differs from the table's key. */
-const ALIASES: Readonly<Record<string, string>> = { 'claude-opus-4': 'claude-opus-4-0', 'claude-sonnet-4': 'claude-sonnet-4-0' };
+const ALIASES: Readonly<Record<string, string>> = {
+  'claude-opus-4': 'claude-opus-4-0',
+  'claude-sonnet-4': 'claude-sonnet-4-0',
+};
 
 /**
  * The table key for a model id: dated snapshots (`claude-haiku-4-5-20251001`, `claude-opus-4-20250514`)
@@ -111,7 +140,10 @@ export function priceFor(model: string, prices: PriceTable = DEFAULT_PRICES): Mo
 export function resolvePrices(config: PriceConfig = {}, base: PriceTable = DEFAULT_PRICES): PriceTable {
   const money = (where: string, value: unknown): number => {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      throw configError('PRICE_OVERRIDE_INVALID', `${where} must be a number >= 0 (USD per million tokens), got ${JSON.stringify(value)}`);
+      throw configError(
+        'PRICE_OVERRIDE_INVALID',
+        `${where} must be a number >= 0 (USD per million tokens), got ${JSON.stringify(value)}`,
+      );
     }
     return value;
   };
@@ -129,7 +161,10 @@ export function resolvePrices(config: PriceConfig = {}, base: PriceTable = DEFAU
   }
   const discount = config.batch_discount ?? base.batchDiscount;
   if (typeof discount !== 'number' || !Number.isFinite(discount) || discount < 0 || discount > 1) {
-    throw configError('PRICE_OVERRIDE_INVALID', `batch_discount must be a fraction between 0 and 1 (0.5 = half price), got ${JSON.stringify(discount)}`);
+    throw configError(
+      'PRICE_OVERRIDE_INVALID',
+      `batch_discount must be a fraction between 0 and 1 (0.5 = half price), got ${JSON.stringify(discount)}`,
+    );
   }
   return { models, batchDiscount: discount };
 }

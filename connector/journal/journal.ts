@@ -10,12 +10,27 @@ export type WaitMode = 'until_done' | 'submit_only';
  * submission, k = the k-th resubmission of the requests that failed in round k-1).
  */
 export type JournalEntry =
-  | { type: 'run_started'; run_id: string; config_fingerprint: string; request_fingerprint: string; wait: WaitMode; at: string }
+  | {
+      type: 'run_started';
+      run_id: string;
+      config_fingerprint: string;
+      request_fingerprint: string;
+      wait: WaitMode;
+      at: string;
+    }
   | { type: 'attempt_started'; attempt: number; at: string }
   | { type: 'batch_sealed'; seq: number; records: number; requests: number; bytes: number; estimate_usd?: number }
   | { type: 'round_sealed'; seq: number; round: number; requests: number; reasons: Record<string, number> }
   | { type: 'batch_submitting'; seq: number; round: number; at: string }
-  | { type: 'batch_submitted'; seq: number; round: number; batch_id: string; at: string; reconciled?: boolean; alternates?: string[] }
+  | {
+      type: 'batch_submitted';
+      seq: number;
+      round: number;
+      batch_id: string;
+      at: string;
+      reconciled?: boolean;
+      alternates?: string[];
+    }
   | { type: 'batch_lost'; seq: number; round: number; batch_id: string; reason: string }
   | { type: 'batch_ended'; seq: number; round: number; batch_id: string; counts: Record<string, number>; at: string }
   | { type: 'results_downloaded'; seq: number; round: number; batch_id: string; lines: number }
@@ -61,7 +76,7 @@ export class Journal implements RunJournal {
 
   append(entry: JournalEntry): Promise<void> {
     const line = Buffer.from(JSON.stringify(entry) + '\n');
-    for (let done = 0; done < line.length; ) done += writeSync(this.fd, line, done);
+    for (let done = 0; done < line.length;) done += writeSync(this.fd, line, done);
     fsyncSync(this.fd);
     return Promise.resolve();
   }
@@ -89,7 +104,11 @@ export class Journal implements RunJournal {
       try {
         entries.push(JSON.parse(line) as JournalEntry);
       } catch {
-        if (lines.slice(i + 1).some(Boolean)) throw systemError('JOURNAL_DAMAGED', `run journal ${where}: line ${i + 1} is damaged and entries follow it; the run cannot be resumed safely from it`);
+        if (lines.slice(i + 1).some(Boolean))
+          throw systemError(
+            'JOURNAL_DAMAGED',
+            `run journal ${where}: line ${i + 1} is damaged and entries follow it; the run cannot be resumed safely from it`,
+          );
         break;
       }
     }

@@ -61,7 +61,8 @@ function alive(pid: number): boolean {
  */
 function isLive(body: LeaseBody, now: number, me: Identity): boolean {
   if (body.released) return false;
-  if (body.host === me.host) return Number.isInteger(body.pid) && body.pid > 0 && body.pid !== me.pid && alive(body.pid);
+  if (body.host === me.host)
+    return Number.isInteger(body.pid) && body.pid > 0 && body.pid !== me.pid && alive(body.pid);
   return now - Date.parse(body.renewed_at) < LEASE_MS;
 }
 
@@ -113,13 +114,14 @@ export class StoreLease implements WriteLock {
     const deadline = now() + (options.patienceMs ?? 0);
     const owner = randomUUID();
     let watched: string | undefined;
-    for (let tries = 0; tries < 5; ) {
+    for (let tries = 0; tries < 5;) {
       const gens = await generations(store, prefix);
       const top = gens.at(-1);
       const held = top === undefined ? undefined : await readLease(store, prefix, top);
       if (held && isLive(held, now(), me)) {
         const seen = `${top}:${held.owner}:${held.beat ?? 0}:${held.renewed_at}`;
-        if ((watched !== undefined && watched !== seen) || held.host === me.host || now() >= deadline) throw busy(held, me);
+        if ((watched !== undefined && watched !== seen) || held.host === me.host || now() >= deadline)
+          throw busy(held, me);
         watched = seen;
         const expires = Date.parse(held.renewed_at) + LEASE_MS;
         await sleep(Math.max(1, Math.min(RENEW_MS + 5_000, expires - now() + 1_000, deadline - now())));
@@ -135,7 +137,10 @@ export class StoreLease implements WriteLock {
       }
       // Someone else took generation `gen` first: look again (it is live, unless it was given back at once).
     }
-    throw configError('DESTINATION_BUSY', `cannot take the write lease ${prefix}: other writes are taking it at the same time`);
+    throw configError(
+      'DESTINATION_BUSY',
+      `cannot take the write lease ${prefix}: other writes are taking it at the same time`,
+    );
   }
 
   /** Rewrites our generation with a fresh time, unless the lease turns out to be someone else's now. */
@@ -146,7 +151,12 @@ export class StoreLease implements WriteLock {
       const ours = await readLease(this.store, this.prefix, this.gen);
       if (gens.some((g) => g > this.gen) || ours?.owner !== this.body.owner) {
         clearInterval(this.renewal);
-        this.controller.abort(systemError('LEASE_LOST', `the write lease on ${this.prefix} was taken over by another write (this one did not renew it within ${LEASE_MS / 1000} s); this write stops, its journal stays resumable`));
+        this.controller.abort(
+          systemError(
+            'LEASE_LOST',
+            `the write lease on ${this.prefix} was taken over by another write (this one did not renew it within ${LEASE_MS / 1000} s); this write stops, its journal stays resumable`,
+          ),
+        );
         return;
       }
       this.body.renewed_at = new Date().toISOString();
@@ -169,7 +179,10 @@ export class StoreLease implements WriteLock {
     try {
       const ours = await readLease(this.store, this.prefix, this.gen);
       if (ours?.owner !== this.body.owner) return;
-      await this.store.put(leaseKey(this.prefix, this.gen), JSON.stringify({ ...this.body, released: true } satisfies LeaseBody));
+      await this.store.put(
+        leaseKey(this.prefix, this.gen),
+        JSON.stringify({ ...this.body, released: true } satisfies LeaseBody),
+      );
     } catch {
       // Left to expire.
     }
@@ -200,12 +213,17 @@ async function readLease(store: Store, prefix: string, gen: number): Promise<Lea
 
 function busy(held: LeaseBody, me: Identity) {
   const where = held.host === me.host ? '' : ` on ${held.host}`;
-  return configError('DESTINATION_BUSY', `another write (pid ${held.pid}${where}) is using this destination; wait for it to finish or stop it (its journal stays resumable)`);
+  return configError(
+    'DESTINATION_BUSY',
+    `another write (pid ${held.pid}${where}) is using this destination; wait for it to finish or stop it (its journal stays resumable)`,
+  );
 }
 
 /** Who holds a store lease now, if anyone does (for `status`). */
 export async function leaseHolder(store: Store, prefix: string): Promise<{ pid: number; host: string } | undefined> {
   const top = (await generations(store, prefix)).at(-1);
   const held = top === undefined ? undefined : await readLease(store, prefix, top);
-  return held && isLive(held, Date.now(), { pid: process.pid, host: hostname() }) ? { pid: held.pid, host: held.host } : undefined;
+  return held && isLive(held, Date.now(), { pid: process.pid, host: hostname() })
+    ? { pid: held.pid, host: held.host }
+    : undefined;
 }

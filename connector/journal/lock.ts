@@ -102,7 +102,10 @@ export class DestinationLock {
     }
     const held = readLock(path);
     if (held && isLiveOwner(held)) throw busy(held);
-    throw configError('DESTINATION_BUSY', `cannot take the write lock ${path}: other processes are taking it at the same time`);
+    throw configError(
+      'DESTINATION_BUSY',
+      `cannot take the write lock ${path}: other processes are taking it at the same time`,
+    );
   }
 
   /** Replaces the stale lock `seen` with ours, under the takeover lock; false if someone else got there. */
@@ -143,5 +146,8 @@ export class DestinationLock {
 
 function busy(held: HeldLock) {
   const where = held.host === hostname() ? '' : ` on ${held.host}`;
-  return configError('DESTINATION_BUSY', `another write (pid ${held.pid}${where}) is using this destination; wait for it to finish or stop it (its journal stays resumable)`);
+  return configError(
+    'DESTINATION_BUSY',
+    `another write (pid ${held.pid}${where}) is using this destination; wait for it to finish or stop it (its journal stays resumable)`,
+  );
 }

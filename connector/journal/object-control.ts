@@ -38,7 +38,8 @@ export class ObjectControl implements ControlState {
   /** The Store key of a working-folder path. */
   keyOf(path: string): string {
     const rel = relative(this.workRoot, path);
-    if (rel === '' || rel.startsWith('..')) throw new TypeError(`${path} is not in the working folder ${this.workRoot}`);
+    if (rel === '' || rel.startsWith('..'))
+      throw new TypeError(`${path} is not in the working folder ${this.workRoot}`);
     return rel.split(sep).join('/');
   }
 
@@ -119,7 +120,8 @@ export class ObjectControl implements ControlState {
     const entries = await this.readJournal(runDir);
     await this.store.put(`${key}/${COMPACT}`, entries.map((e) => JSON.stringify(e) + '\n').join(''));
     const gone: string[] = [];
-    for (const prefix of [`${key}/journal/`, `${key}/spool/`]) for await (const o of this.store.list(prefix)) gone.push(o.key);
+    for (const prefix of [`${key}/journal/`, `${key}/spool/`])
+      for await (const o of this.store.list(prefix)) gone.push(o.key);
     for (let i = 0; i < gone.length; i += 1000) await this.store.delete(gone.slice(i, i + 1000));
   }
 }

@@ -74,12 +74,26 @@ export function foldJournal(entries: JournalEntry[]): RunView | undefined {
         view.interrupted = false;
         break;
       case 'batch_sealed':
-        view.seqs.set(e.seq, { seq: e.seq, records: e.records, requests: e.requests, rounds: [{ round: 0, requests: e.requests, downloaded: false }], tallies: [], finalised: false, estimateUsd: e.estimate_usd });
+        view.seqs.set(e.seq, {
+          seq: e.seq,
+          records: e.records,
+          requests: e.requests,
+          rounds: [{ round: 0, requests: e.requests, downloaded: false }],
+          tallies: [],
+          finalised: false,
+          estimateUsd: e.estimate_usd,
+        });
         view.records += e.records;
         break;
       case 'round_sealed': {
         const seq = view.seqs.get(e.seq);
-        if (seq && seq.rounds.length === e.round) seq.rounds.push({ round: e.round, requests: e.requests, downloaded: false, ...(e.reasons.max_tokens ? { bumped: true } : {}) });
+        if (seq && seq.rounds.length === e.round)
+          seq.rounds.push({
+            round: e.round,
+            requests: e.requests,
+            downloaded: false,
+            ...(e.reasons.max_tokens ? { bumped: true } : {}),
+          });
         break;
       }
       case 'batch_submitting': {
@@ -89,7 +103,13 @@ export function foldJournal(entries: JournalEntry[]): RunView | undefined {
       }
       case 'batch_submitted': {
         const r = round(e.seq, e.round);
-        if (r) Object.assign(r, { batchId: e.batch_id, submittedAt: e.at, reconciled: e.reconciled === true, ...(e.alternates ? { alternates: e.alternates } : {}) });
+        if (r)
+          Object.assign(r, {
+            batchId: e.batch_id,
+            submittedAt: e.at,
+            reconciled: e.reconciled === true,
+            ...(e.alternates ? { alternates: e.alternates } : {}),
+          });
         break;
       }
       case 'batch_lost': {
@@ -139,11 +159,15 @@ export function phaseOf(view: RunView): RunPhase {
 }
 
 /** Batch ids this run has submitted and not yet downloaded (the ones still worth polling or cancelling). */
-export function pendingBatchIds(view: RunView): Array<{ seq: number; round: number; batchId: string; submittedAt?: string }> {
+export function pendingBatchIds(
+  view: RunView,
+): Array<{ seq: number; round: number; batchId: string; submittedAt?: string }> {
   const out = [];
   for (const seq of view.seqs.values()) {
     if (seq.finalised) continue;
-    for (const r of seq.rounds) if (r.batchId && !r.downloaded && !r.lost) out.push({ seq: seq.seq, round: r.round, batchId: r.batchId, submittedAt: r.submittedAt });
+    for (const r of seq.rounds)
+      if (r.batchId && !r.downloaded && !r.lost)
+        out.push({ seq: seq.seq, round: r.round, batchId: r.batchId, submittedAt: r.submittedAt });
   }
   return out;
 }

@@ -82,7 +82,11 @@ export class StoreJournal implements RunJournal {
   static async read(store: Store, prefix: string): Promise<JournalEntry[]> {
     const numbers = await entryNumbers(store, prefix);
     numbers.forEach((n, i) => {
-      if (n !== i) throw systemError('JOURNAL_DAMAGED', `run journal ${prefix}: entry ${i} is missing and entries follow it; the run cannot be resumed safely from it`);
+      if (n !== i)
+        throw systemError(
+          'JOURNAL_DAMAGED',
+          `run journal ${prefix}: entry ${i} is missing and entries follow it; the run cannot be resumed safely from it`,
+        );
     });
     const entries: JournalEntry[] = new Array(numbers.length);
     for (let start = 0; start < numbers.length; start += READ_PARALLEL) {
@@ -101,7 +105,10 @@ async function readEntry(store: Store, prefix: string, n: number): Promise<Journ
     if (typeof parsed?.e?.type !== 'string') throw new Error('not an entry');
     return parsed.e;
   } catch {
-    throw systemError('JOURNAL_DAMAGED', `run journal ${prefix}: entry ${n} is damaged or gone; the run cannot be resumed safely from it`);
+    throw systemError(
+      'JOURNAL_DAMAGED',
+      `run journal ${prefix}: entry ${n} is damaged or gone; the run cannot be resumed safely from it`,
+    );
   }
 }
 

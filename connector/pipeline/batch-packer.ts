@@ -52,7 +52,8 @@ export class BatchPacker implements Packing {
     dataText: string | undefined,
   ): Promise<unknown> {
     const { request, skip, answerFrom, cached, sends, bytes } = admitted;
-    if (!this.open) this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++, this.session.save));
+    if (!this.open)
+      this.open = new OpenBatch(await BatchSpool.open(this.session.runDir, this.nextSeq++, this.session.save));
     const requestsBefore = this.open.requests;
     // Keys in the spool's usual order; optional ones only when set.
     const spooled: SpooledRecord = {

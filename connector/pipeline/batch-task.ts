@@ -1,7 +1,13 @@
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
-import { BatchLost, downloadResults, submitBatch, waitUntilEnded, type LifecycleOptions } from '../batches/lifecycle.js';
+import {
+  BatchLost,
+  downloadResults,
+  submitBatch,
+  waitUntilEnded,
+  type LifecycleOptions,
+} from '../batches/lifecycle.js';
 import { resubmitReason, type ResubmitPolicy } from '../batches/outcome.js';
 import { mergeRound, type ResultIndex, type RoundIndex } from '../batches/results-file.js';
 import type { BatchResults } from '../sinks/batch-writer.js';
@@ -96,7 +102,13 @@ export class BatchTask {
       const round = this.view.rounds[r]!;
       if (round.requests === 0) break; // every record of this seq was skipped: nothing to send
       if (!round.lost && !round.batchId && this.ctx.cancelled) {
-        await this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: '', reason: 'run cancelled before submission' });
+        await this.ctx.journal.append({
+          type: 'batch_lost',
+          seq: this.seq,
+          round: round.round,
+          batch_id: '',
+          reason: 'run cancelled before submission',
+        });
         round.lost = 'run cancelled before submission';
       }
       if (!round.lost) {
@@ -114,7 +126,10 @@ export class BatchTask {
         await this.sealRound(r + 1, retry);
         continue;
       }
-      if (retry.size > 0) this.ctx.log(`batch #${this.seq}: ${retry.size} requests still failed after ${this.ctx.maxAttempts} attempts; written with their last status`);
+      if (retry.size > 0)
+        this.ctx.log(
+          `batch #${this.seq}: ${retry.size} requests still failed after ${this.ctx.maxAttempts} attempts; written with their last status`,
+        );
       // A request whose last send brought no usable line is `missing`, not the answer an earlier send gave.
       for (const [id, reason] of retry) if (reason === 'missing') index.delete(id);
       break;
@@ -125,7 +140,14 @@ export class BatchTask {
     // An unanswered request was in every round: each one that was an attempt counts (a batch adopted by
     // listing that was not ours sent nothing).
     const attempts = this.view.rounds.filter((r) => r.requests > 0).length - this.notOursRounds();
-    const tallies = await this.ctx.writeOutput(this.seq, recordsFile(this.dir), { files, batchIds, index, unanswered, foreign, attempts });
+    const tallies = await this.ctx.writeOutput(this.seq, recordsFile(this.dir), {
+      files,
+      batchIds,
+      index,
+      unanswered,
+      foreign,
+      attempts,
+    });
     for (const tally of tallies) await this.ctx.journal.append({ type: 'file_written', seq: this.seq, tally });
     await this.ctx.journal.append({ type: 'batch_finalised', seq: this.seq });
     failpoint('after_finalised');
@@ -187,26 +209,52 @@ export class BatchTask {
         round.submittingAt = new Date(this.ctx.now()).toISOString();
         await journal.append({ type: 'batch_submitting', seq: this.seq, round: round.round, at: round.submittingAt });
       }
-      const expected = { requests: round.requests, since: new Date(round.submittingAt!), claimed: (id: string) => claimed.has(id), mayExist };
+      const expected = {
+        requests: round.requests,
+        since: new Date(round.submittingAt!),
+        claimed: (id: string) => claimed.has(id),
+        mayExist,
+      };
       failpoint('before_create');
-      const options = admission ? { ...lifecycle, sleep: admission.retrySleep(lifecycle.sleep, round.requests) } : lifecycle;
+      const options = admission
+        ? { ...lifecycle, sleep: admission.retrySleep(lifecycle.sleep, round.requests) }
+        : lifecycle;
       const submitted = await submitBatch(api, path, expected, options).catch((err: unknown) => {
         this.release(round);
         throw err;
       });
       failpoint('after_create');
       // Recorded before the gate opens: the next create's listing must see this batch as claimed.
-      await this.recordSubmitted(round, submitted.batch.id, submitted.batch.created_at, submitted.reconciled, submitted.alternates);
+      await this.recordSubmitted(
+        round,
+        submitted.batch.id,
+        submitted.batch.created_at,
+        submitted.reconciled,
+        submitted.alternates,
+      );
       return submitted;
     });
     admission?.submitted();
-    const what = round.round === 0 ? `${this.view.requests} requests for ${this.view.records} records` : `${round.requests} resubmitted requests (attempt ${round.round + 1})`;
-    const others = alternates.length ? ` (${alternates.length} other unclaimed batches matched too; each is checked by its results before anything is sent again)` : '';
-    this.ctx.log(`batch #${this.seq} ${reconciled ? 'found already submitted' : 'submitted'} as ${batch.id}: ${what}${others}`);
+    const what =
+      round.round === 0
+        ? `${this.view.requests} requests for ${this.view.records} records`
+        : `${round.requests} resubmitted requests (attempt ${round.round + 1})`;
+    const others = alternates.length
+      ? ` (${alternates.length} other unclaimed batches matched too; each is checked by its results before anything is sent again)`
+      : '';
+    this.ctx.log(
+      `batch #${this.seq} ${reconciled ? 'found already submitted' : 'submitted'} as ${batch.id}: ${what}${others}`,
+    );
     this.ctx.onSubmitted(this.seq, round.round, batch.id);
   }
 
-  private async recordSubmitted(round: RoundView, batchId: string, at: string, reconciled: boolean, alternates: string[] = []): Promise<void> {
+  private async recordSubmitted(
+    round: RoundView,
+    batchId: string,
+    at: string,
+    reconciled: boolean,
+    alternates: string[] = [],
+  ): Promise<void> {
     await this.ctx.journal.append({
       type: 'batch_submitted',
       seq: this.seq,
@@ -234,26 +282,55 @@ export class BatchTask {
       const ended =
         waitForResults && this.ctx.poller
           ? await this.ctx.poller.waitUntilEnded(batchId, createdAt, onPoll)
-          : await waitUntilEnded(this.ctx.api, batchId, { ...this.ctx.lifecycle, once: !waitForResults, ...(createdAt !== undefined ? { createdAt } : {}) }, onPoll);
+          : await waitUntilEnded(
+              this.ctx.api,
+              batchId,
+              { ...this.ctx.lifecycle, once: !waitForResults, ...(createdAt !== undefined ? { createdAt } : {}) },
+              onPoll,
+            );
       // submit_only leaves it processing and never looks again: it stops counting against our own cap (the
       // API's 429s still pace later creates), or max_queued_requests would wait forever on batches nobody polls.
       this.release(round);
       if (ended.processing_status !== 'ended') return 'pending';
       const counts = { ...ended.request_counts } as unknown as Record<string, number>;
       if (!round.counts) {
-        await this.ctx.journal.append({ type: 'batch_ended', seq: this.seq, round: round.round, batch_id: batchId, counts, at: ended.ended_at ?? new Date(this.ctx.now()).toISOString() });
+        await this.ctx.journal.append({
+          type: 'batch_ended',
+          seq: this.seq,
+          round: round.round,
+          batch_id: batchId,
+          counts,
+          at: ended.ended_at ?? new Date(this.ctx.now()).toISOString(),
+        });
         round.counts = counts;
       }
-      const lines = await downloadResults(this.ctx.api, batchId, resultsFile(this.dir, round.round), this.ctx.lifecycle);
+      const lines = await downloadResults(
+        this.ctx.api,
+        batchId,
+        resultsFile(this.dir, round.round),
+        this.ctx.lifecycle,
+      );
       failpoint('after_download');
       await this.ctx.save(resultsFile(this.dir, round.round));
-      await this.ctx.journal.append({ type: 'results_downloaded', seq: this.seq, round: round.round, batch_id: batchId, lines });
+      await this.ctx.journal.append({
+        type: 'results_downloaded',
+        seq: this.seq,
+        round: round.round,
+        batch_id: batchId,
+        lines,
+      });
       round.downloaded = true;
     } catch (err) {
       if (!(err instanceof BatchLost)) throw err;
       this.release(round);
       this.ctx.log(`batch #${this.seq}: ${err.message}; its requests go into a follow-up batch`);
-      await this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: batchId, reason: err.reason });
+      await this.ctx.journal.append({
+        type: 'batch_lost',
+        seq: this.seq,
+        round: round.round,
+        batch_id: batchId,
+        reason: err.reason,
+      });
       round.lost = err.reason;
     }
     return 'ready';
@@ -275,7 +352,9 @@ export class BatchTask {
     if (!next) return false;
     const round = this.view.rounds[r]!;
     await this.recordSubmitted(round, next, new Date(this.ctx.now()).toISOString(), true, rest);
-    this.ctx.log(`batch #${this.seq}: adopting ${next}, the next batch listing found for it, before sending anything again`);
+    this.ctx.log(
+      `batch #${this.seq}: adopting ${next}, the next batch listing found for it, before sending anything again`,
+    );
     return true;
   }
 
@@ -284,7 +363,11 @@ export class BatchTask {
   }
 
   /** Indexes a round's answers and returns the custom_ids to send again, with why. */
-  private async classify(round: RoundView, index: ResultIndex, files: Array<string | undefined>): Promise<Map<string, string>> {
+  private async classify(
+    round: RoundView,
+    index: ResultIndex,
+    files: Array<string | undefined>,
+  ): Promise<Map<string, string>> {
     const expected = await customIdsOf(requestsFile(this.dir, round.round));
     const retry = new Map<string, string>();
     if (round.lost) {
@@ -296,21 +379,39 @@ export class BatchTask {
     const answered = new Set<string>();
     const scan = mergeRound(index, await this.ctx.indexRound(path, round.round, expected), (id, outcome) => {
       answered.add(id);
-      const truncated = outcome.status === 'succeeded' && outcome.stopReason === 'max_tokens' && this.ctx.truncatedRetryMaxTokens !== undefined;
-      const reason = truncated && !this.view.rounds.some((r) => r.round <= round.round && r.bumped) ? 'max_tokens' : resubmitReason(outcome, this.ctx.resubmit);
+      const truncated =
+        outcome.status === 'succeeded' &&
+        outcome.stopReason === 'max_tokens' &&
+        this.ctx.truncatedRetryMaxTokens !== undefined;
+      const reason =
+        truncated && !this.view.rounds.some((r) => r.round <= round.round && r.bumped)
+          ? 'max_tokens'
+          : resubmitReason(outcome, this.ctx.resubmit);
       if (reason) retry.set(id, reason);
       else retry.delete(id);
     });
     if (round.reconciled && answered.size === 0 && expected.size > 0) {
-      this.ctx.log(`batch #${this.seq}: adopted batch ${round.batchId} answered none of this batch's requests, so it was not ours; sending them now`);
-      await this.ctx.journal.append({ type: 'batch_lost', seq: this.seq, round: round.round, batch_id: round.batchId!, reason: NOT_OURS });
+      this.ctx.log(
+        `batch #${this.seq}: adopted batch ${round.batchId} answered none of this batch's requests, so it was not ours; sending them now`,
+      );
+      await this.ctx.journal.append({
+        type: 'batch_lost',
+        seq: this.seq,
+        round: round.round,
+        batch_id: round.batchId!,
+        reason: NOT_OURS,
+      });
       round.lost = NOT_OURS;
       files[round.round] = undefined;
       for (const id of expected) retry.set(id, 'not_ours');
       return retry;
     }
-    if (scan.unknown > 0) this.ctx.log(`batch #${this.seq}: ignored ${scan.unknown} result lines for requests this batch never sent`);
-    if (scan.malformed > 0) this.ctx.log(`batch #${this.seq}: skipped ${scan.malformed} unreadable result lines; their requests are sent again`);
+    if (scan.unknown > 0)
+      this.ctx.log(`batch #${this.seq}: ignored ${scan.unknown} result lines for requests this batch never sent`);
+    if (scan.malformed > 0)
+      this.ctx.log(
+        `batch #${this.seq}: skipped ${scan.malformed} unreadable result lines; their requests are sent again`,
+      );
     for (const id of expected) if (!answered.has(id)) retry.set(id, 'missing');
     return retry;
   }
@@ -320,15 +421,22 @@ export class BatchTask {
     await mkdir(roundDir(this.dir, round), { recursive: true, mode: 0o700 });
     const out = createWriteStream(requestsFile(this.dir, round), { mode: 0o600 });
     let count = 0;
-    for await (const chunk of textLines(requestsFile(this.dir, round - 1))) for (const line of chunk) {
-      const request = JSON.parse(line) as { custom_id: string; params: { max_tokens: number } };
-      const reason = retry.get(request.custom_id);
-      if (!reason) continue;
-      // Same custom_id (unique per batch is all the API asks), bigger budget: the answer still joins its record.
-      const text = reason === 'max_tokens' ? JSON.stringify({ ...request, params: { ...request.params, max_tokens: this.ctx.truncatedRetryMaxTokens } }) : line;
-      if (!out.write(text + '\n')) await once(out, 'drain');
-      count++;
-    }
+    for await (const chunk of textLines(requestsFile(this.dir, round - 1)))
+      for (const line of chunk) {
+        const request = JSON.parse(line) as { custom_id: string; params: { max_tokens: number } };
+        const reason = retry.get(request.custom_id);
+        if (!reason) continue;
+        // Same custom_id (unique per batch is all the API asks), bigger budget: the answer still joins its record.
+        const text =
+          reason === 'max_tokens'
+            ? JSON.stringify({
+                ...request,
+                params: { ...request.params, max_tokens: this.ctx.truncatedRetryMaxTokens },
+              })
+            : line;
+        if (!out.write(text + '\n')) await once(out, 'drain');
+        count++;
+      }
     out.end();
     await once(out, 'finish');
     await fsyncPath(requestsFile(this.dir, round));
@@ -336,7 +444,16 @@ export class BatchTask {
     const reasons: Record<string, number> = {};
     for (const reason of retry.values()) reasons[reason] = (reasons[reason] ?? 0) + 1;
     await this.ctx.journal.append({ type: 'round_sealed', seq: this.seq, round, requests: count, reasons });
-    this.view.rounds.push({ round, requests: count, downloaded: false, ...(reasons.max_tokens ? { bumped: true } : {}) });
-    this.ctx.log(`batch #${this.seq}: resubmitting ${count} failed requests (${Object.entries(reasons).map(([k, v]) => `${v} ${k}`).join(', ')})`);
+    this.view.rounds.push({
+      round,
+      requests: count,
+      downloaded: false,
+      ...(reasons.max_tokens ? { bumped: true } : {}),
+    });
+    this.ctx.log(
+      `batch #${this.seq}: resubmitting ${count} failed requests (${Object.entries(reasons)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ')})`,
+    );
   }
 }

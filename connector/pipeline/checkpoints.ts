@@ -52,7 +52,12 @@ export class CheckpointTracker {
    * A source state; `text` is its `state` object as it came on the input line (see stateText), else it is
    * serialised. `boundary` = the seq of the last batch holding a record read before it (-1 if none).
    */
-  stateSeen(state: AirbyteStateMessage, text: string | undefined, boundary: number, positions?: Record<string, number>): void {
+  stateSeen(
+    state: AirbyteStateMessage,
+    text: string | undefined,
+    boundary: number,
+    positions?: Record<string, number>,
+  ): void {
     const descriptor = state.type === 'STREAM' ? state.stream?.stream_descriptor : undefined;
     const stream = descriptor ? streamKey(descriptor) : null;
     let records: number;

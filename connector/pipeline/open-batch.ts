@@ -73,7 +73,12 @@ export class OpenBatch extends BatchShape {
    * `dataText`: see BatchSpool.addRecord.
    * Returns a promise to await before the next add when the spool files are over their write buffers.
    */
-  add(record: SpooledRecord, serialized: string | undefined, bytes: number, dataText?: string): Promise<unknown> | undefined {
+  add(
+    record: SpooledRecord,
+    serialized: string | undefined,
+    bytes: number,
+    dataText?: string,
+  ): Promise<unknown> | undefined {
     if (serialized !== undefined && !this.ids.has(record.custom_id)) this.spool.addRequest(serialized);
     this.spool.addRecord(record, dataText);
     this.count(serialized === undefined ? undefined : record.custom_id, bytes);

@@ -156,11 +156,7 @@ export async function overwriteOlderRuns(
   source: { partial: (stream: ConfiguredStream) => boolean; why: string },
   log: (level: 'INFO' | 'WARN', message: string) => Promise<void>,
 ): Promise<void> {
-  const completed = new Set(
-    (await loadRuns(control))
-      .filter((r) => r.view.completed)
-      .map((r) => r.view.runId),
-  );
+  const completed = new Set((await loadRuns(control)).filter((r) => r.view.completed).map((r) => r.view.runId));
   const { removed, kept } = await pruneOverwrittenRuns(control.store, catalog, runId, completed, (s) =>
     source.partial(s),
   );

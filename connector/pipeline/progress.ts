@@ -42,7 +42,11 @@ export class Progress {
     let entry = this.streams.get(key);
     if (!entry) {
       // The protocol's namespace is a string: a stream without one has no namespace key (never null).
-      entry = { descriptor: { name: stream.name, ...(stream.namespace ? { namespace: stream.namespace } : {}) }, records: 0, bytes: 0 };
+      entry = {
+        descriptor: { name: stream.name, ...(stream.namespace ? { namespace: stream.namespace } : {}) },
+        records: 0,
+        bytes: 0,
+      };
       this.streams.set(key, entry);
       this.streamStatus(entry.descriptor, 'STARTED');
     }
@@ -71,7 +75,14 @@ export class Progress {
 
   private streamStatus(descriptor: StreamDescriptor, status: string): void {
     this.emit((w) =>
-      w.emit({ type: 'TRACE', trace: { type: 'STREAM_STATUS', emitted_at: Date.now(), stream_status: { stream_descriptor: descriptor, status } } }),
+      w.emit({
+        type: 'TRACE',
+        trace: {
+          type: 'STREAM_STATUS',
+          emitted_at: Date.now(),
+          stream_status: { stream_descriptor: descriptor, status },
+        },
+      }),
     );
   }
 

@@ -41,11 +41,19 @@ export function skipFor(request: BuiltRequest, config: ConnectorConfig, lineNumb
   if (request.missingFields.length > 0 && config.missing_field_policy !== 'render_empty') {
     const what = `the record lacks ${request.missingFields.map((f) => `"${f}"`).join(', ')}, used by the prompt template`;
     if (config.missing_field_policy === 'fail') {
-      throw new ConnectorError('config_error', 'RECORD_MISSING_FIELD', `stdin line ${lineNumber}: ${what} (missing_field_policy is "fail"; "skip" or "render_empty" let the run go on)`);
+      throw new ConnectorError(
+        'config_error',
+        'RECORD_MISSING_FIELD',
+        `stdin line ${lineNumber}: ${what} (missing_field_policy is "fail"; "skip" or "render_empty" let the run go on)`,
+      );
     }
     return { type: 'missing_field', message: `${what}; not sent (missing_field_policy "skip")` };
   }
   const { maxRequestBytes, maxBytes } = batchLimits(config);
-  if (request.bytes > maxRequestBytes) return { type: 'too_large', message: `the request is ${request.bytes} bytes, over max_batch_bytes (${maxBytes}); not sent` };
+  if (request.bytes > maxRequestBytes)
+    return {
+      type: 'too_large',
+      message: `the request is ${request.bytes} bytes, over max_batch_bytes (${maxBytes}); not sent`,
+    };
   return undefined;
 }

@@ -26,10 +26,7 @@ export async function recoverRecords(
         const r = JSON.parse(line) as SpooledRecord;
         // Only requests this seq really sent can answer later duplicates (not skipped, cached or borrowed ones).
         if (r.answer_from === undefined && !r.skip && !r.cached) sent.add(r.custom_id, seq.seq);
-        matcher.addSpooled(
-          streamKey({ name: r.stream, namespace: r.namespace }),
-          spooledFingerprint(line, r),
-        );
+        matcher.addSpooled(streamKey({ name: r.stream, namespace: r.namespace }), spooledFingerprint(line, r));
       }
   }
   const committedUsd = [...view.seqs.values()].reduce((n, s) => n + (s.estimateUsd ?? 0), 0);

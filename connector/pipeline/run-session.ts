@@ -13,7 +13,11 @@ import type { StreamTally } from '../journal/tally.js';
 
 /** Estimated cost of a run from the usage it was billed (each request once), against the same work sent synchronously. */
 function costSummary(tallies: StreamTally[], model: string, prices: PriceTable): RunManifest['cost'] {
-  const sum = (pick: (t: StreamTally) => { requests: number; input: number; output: number; cacheRead: number; cacheWrite: number } | undefined) =>
+  const sum = (
+    pick: (
+      t: StreamTally,
+    ) => { requests: number; input: number; output: number; cacheRead: number; cacheWrite: number } | undefined,
+  ) =>
     tallies.reduce(
       (acc, t) => {
         const u = pick(t);
@@ -24,7 +28,15 @@ function costSummary(tallies: StreamTally[], model: string, prices: PriceTable):
     );
   const billed = sum((t) => t.billed);
   const cached = sum((t) => t.cachedUsage);
-  if (!priceFor(model, prices)) return { priced: false, billed_requests: billed.requests, cached_rows: cached.requests, batch_usd: null, sync_usd: null, saved_by_cache_usd: null };
+  if (!priceFor(model, prices))
+    return {
+      priced: false,
+      billed_requests: billed.requests,
+      cached_rows: cached.requests,
+      batch_usd: null,
+      sync_usd: null,
+      saved_by_cache_usd: null,
+    };
   const usd = (u: typeof billed, batch: boolean) => Math.round(costOf(u, model, { batch }, prices) * 1e6) / 1e6;
   return {
     priced: true,
@@ -56,10 +68,22 @@ export class RunSession {
     return this.view.runId;
   }
 
-  static async create(control: ControlState, runId: string, fingerprints: { config: string; request: string }, wait: WaitMode): Promise<RunSession> {
+  static async create(
+    control: ControlState,
+    runId: string,
+    fingerprints: { config: string; request: string },
+    wait: WaitMode,
+  ): Promise<RunSession> {
     const runDir = runControlDir(control.workRoot, runId);
     const journal = await control.openJournal(runDir);
-    const started = { type: 'run_started', run_id: runId, config_fingerprint: fingerprints.config, request_fingerprint: fingerprints.request, wait, at: new Date().toISOString() } as const;
+    const started = {
+      type: 'run_started',
+      run_id: runId,
+      config_fingerprint: fingerprints.config,
+      request_fingerprint: fingerprints.request,
+      wait,
+      at: new Date().toISOString(),
+    } as const;
     await journal.append(started);
     return new RunSession(control, runDir, journal, foldJournal([started])!);
   }
@@ -106,7 +130,8 @@ export class RunSession {
         if (!e.isDirectory() || e.name === CONTROL_DIR) continue;
         const path = join(dir, e.name);
         if (e.name === partition) {
-          for (const f of readdirSync(path)) if (f.startsWith('.') && f.endsWith('.tmp')) rmSync(join(path, f), { force: true });
+          for (const f of readdirSync(path))
+            if (f.startsWith('.') && f.endsWith('.tmp')) rmSync(join(path, f), { force: true });
         } else if (depth < 2) walk(path, depth + 1);
       }
     };

@@ -200,7 +200,10 @@ export class WriteRun {
       `run ${this.session.runId} ${resume ? `resumed (attempt ${attempt})` : 'started'}; control files in ${this.session.runDir}`,
     );
     // Completed runs of the same sync: their records, if sent again whole, already have their rows.
-    const completed = loadWrittenRecords(runs, this.o.catalog, { runId: this.session.runId, requestFingerprint: requestFingerprint(config) });
+    const completed = loadWrittenRecords(runs, this.o.catalog, {
+      runId: this.session.runId,
+      requestFingerprint: requestFingerprint(config),
+    });
     this.matcher = completed.matcher;
     if (completed.note) await this.emitter.log('INFO', completed.note);
     this.sent = new RequestIndex(join(this.session.runDir, REQUEST_INDEX_FILE));
@@ -290,7 +293,11 @@ export class WriteRun {
     const stream = streamOf(this.o.catalog, record, lineNumber);
     this.progress.recordRead(stream, bytesIn);
     this.recordsIn++;
-    if (this.matcher.take(streamKey(stream), () => recordFingerprint(record.stream, stream.namespace, dataText ?? JSON.stringify(record.data)))) {
+    if (
+      this.matcher.take(streamKey(stream), () =>
+        recordFingerprint(record.stream, stream.namespace, dataText ?? JSON.stringify(record.data)),
+      )
+    ) {
       // Re-sent by the platform after a restart: the interrupted attempt already owns this record.
       this.recordsAlreadyOwned++;
       this.packer.reowned();

@@ -21,7 +21,8 @@ export function objectMembers(text: string, keyCount?: number): Member[] | undef
   const at = skipSpace(text, 0);
   if (text.charCodeAt(at) !== 0x7b) return undefined;
   const members: Member[] = [];
-  if (!forEachMember(text, at, (key, start, end) => void members.push({ key, text: text.slice(start, end) }))) return undefined;
+  if (!forEachMember(text, at, (key, start, end) => void members.push({ key, text: text.slice(start, end) })))
+    return undefined;
   if (members.length === keyCount) return members;
   const byKey = new Map<string, string>();
   for (const m of members) byKey.set(m.key, m.text);

@@ -120,7 +120,10 @@ export async function* readLines(input: AsyncIterable<unknown>, options: ReadLin
  * readLines(), a chunk of stdin at a time: each step yields the lines completed by one chunk (never an empty
  * array), so a consumer pays one async step per chunk rather than per line.
  */
-export async function* readLineBatches(input: AsyncIterable<unknown>, options: ReadLinesOptions = {}): AsyncGenerator<Line[]> {
+export async function* readLineBatches(
+  input: AsyncIterable<unknown>,
+  options: ReadLinesOptions = {},
+): AsyncGenerator<Line[]> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let pending: Buffer[] = [];
@@ -144,7 +147,8 @@ export async function* readLineBatches(input: AsyncIterable<unknown>, options: R
     pendingBytes = 0;
     if (whole.length && whole[whole.length - 1] === CR) whole = whole.subarray(0, whole.length - 1);
     if (whole.length > maxLineBytes) return tooLong(whole.length, unterminated);
-    if (lineNumber === 1 && whole.length >= 3 && whole[0] === 0xef && whole[1] === 0xbb && whole[2] === 0xbf) whole = whole.subarray(3);
+    if (lineNumber === 1 && whole.length >= 3 && whole[0] === 0xef && whole[1] === 0xbb && whole[2] === 0xbf)
+      whole = whole.subarray(3);
     return decodeLine(decoder, whole, lineNumber, unterminated);
   };
 
@@ -216,7 +220,7 @@ function decodeLine(decoder: TextDecoder, bytes: Buffer, lineNumber: number, unt
 /** Offset of the first byte where `bytes` stops being well-formed UTF-8 (RFC 3629 table), for the message only. */
 function firstInvalidUtf8(bytes: Buffer): number {
   const cont = (i: number, lo = 0x80, hi = 0xbf) => i < bytes.length && bytes[i]! >= lo && bytes[i]! <= hi;
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const b = bytes[i]!;
     let ok: boolean;
     let len: number;
@@ -238,7 +242,9 @@ function firstInvalidUtf8(bytes: Buffer): number {
 /** At most MAX_QUOTED_CHARS of `text`, for an error message. */
 function quote(text: string): string {
   const chars = [...text.slice(0, MAX_QUOTED_CHARS * 2)];
-  return JSON.stringify(chars.length > MAX_QUOTED_CHARS ? chars.slice(0, MAX_QUOTED_CHARS).join('') + '…' : chars.join(''));
+  return JSON.stringify(
+    chars.length > MAX_QUOTED_CHARS ? chars.slice(0, MAX_QUOTED_CHARS).join('') + '…' : chars.join(''),
+  );
 }
 
 /** JSON.parse's explanation, bounded (V8 quotes a few characters of the input in it). */
@@ -285,7 +291,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  */
 export function parseMessage(line: Line): AirbyteMessage | null {
   const n = line.lineNumber;
-  if (line.problem) throw new InputError(line.problem.kind, n, `${describeInputError(line.problem.kind)} (${line.problem.detail})`);
+  if (line.problem)
+    throw new InputError(line.problem.kind, n, `${describeInputError(line.problem.kind)} (${line.problem.detail})`);
   const first = line.text.charCodeAt(0);
   // A line that starts with '{' (every message) is not blank: trim() only for the rest.
   if (first !== 0x7b && line.text.trim() === '') return null;
@@ -294,19 +301,30 @@ export function parseMessage(line: Line): AirbyteMessage | null {
     value = JSON.parse(line.text);
   } catch (err) {
     if (line.unterminated) {
-      throw new InputError('truncated_line', n, `the input ends in the middle of a message: the last line has no newline and is not complete JSON (${parseDetail(err)})`);
+      throw new InputError(
+        'truncated_line',
+        n,
+        `the input ends in the middle of a message: the last line has no newline and is not complete JSON (${parseDetail(err)})`,
+      );
     }
     throw new InputError('not_json', n, `not valid JSON (${parseDetail(err)})`);
   }
   // Nesting n levels deep takes at least 2n characters: a shorter line cannot be too deep.
-  if (line.text.length > 2 * MAX_NESTING && nestingBeyond(value, MAX_NESTING)) throw new InputError('too_deeply_nested', n, `arrays/objects nested more than ${MAX_NESTING} levels deep`);
+  if (line.text.length > 2 * MAX_NESTING && nestingBeyond(value, MAX_NESTING))
+    throw new InputError('too_deeply_nested', n, `arrays/objects nested more than ${MAX_NESTING} levels deep`);
   if (!isObject(value)) {
     const what = Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
     throw new InputError('not_object', n, `expected a JSON object (an Airbyte message), got ${what}`);
   }
   const type = value.type;
   if (typeof type !== 'string') {
-    throw new InputError('no_type', n, type === undefined ? 'message has no "type"' : `message "type" is not a string (${type === null ? 'null' : typeof type})`);
+    throw new InputError(
+      'no_type',
+      n,
+      type === undefined
+        ? 'message has no "type"'
+        : `message "type" is not a string (${type === null ? 'null' : typeof type})`,
+    );
   }
   if (!AIRBYTE_MESSAGE_TYPES.has(type)) {
     throw new InputError('unknown_type', n, `message type ${quote(type)} is not an Airbyte message type`);
@@ -314,14 +332,19 @@ export function parseMessage(line: Line): AirbyteMessage | null {
   if (type === 'RECORD') {
     const record = value.record;
     if (!isObject(record)) throw new InputError('record_without_data', n, 'RECORD without a "record" object');
-    if (typeof record.stream !== 'string') throw new InputError('record_without_data', n, 'RECORD without a string "record.stream"');
+    if (typeof record.stream !== 'string')
+      throw new InputError('record_without_data', n, 'RECORD without a string "record.stream"');
     const data = record.data;
     if (data === undefined || data === null) {
       throw new InputError('record_without_data', n, `RECORD for stream ${quote(record.stream)} has no "data"`);
     }
     if (!isObject(data)) {
       const what = Array.isArray(data) ? 'an array' : `a ${typeof data}`;
-      throw new InputError('record_data_not_object', n, `RECORD for stream ${quote(record.stream)}: "data" is ${what}, not a JSON object`);
+      throw new InputError(
+        'record_data_not_object',
+        n,
+        `RECORD for stream ${quote(record.stream)}: "data" is ${what}, not a JSON object`,
+      );
     }
   } else if (type === 'STATE' && !isObject(value.state)) {
     throw new InputError('not_object', n, 'STATE message whose "state" is not an object');

@@ -24,7 +24,7 @@ export function skipSpace(text: string, at: number): number {
 
 /** The index just past the string whose opening quote is at `at`. */
 function skipString(text: string, at: number): number {
-  for (let from = at + 1; ; ) {
+  for (let from = at + 1; ;) {
     const quote = text.indexOf('"', from);
     if (quote === -1) return text.length;
     let slashes = 0;
@@ -40,7 +40,7 @@ export function skipValue(text: string, at: number): number {
   if (c === QUOTE) return skipString(text, at);
   if (c === OPEN_BRACE || c === OPEN_BRACKET) {
     let depth = 0;
-    for (let i = at; i < text.length; ) {
+    for (let i = at; i < text.length;) {
       const d = text.charCodeAt(i);
       if (d === QUOTE) {
         i = skipString(text, i);
@@ -54,7 +54,11 @@ export function skipValue(text: string, at: number): number {
   }
   // A number, true, false or null: up to the next delimiter.
   let i = at;
-  for (let d = text.charCodeAt(i); i < text.length && d !== COMMA && d !== CLOSE_BRACE && d !== CLOSE_BRACKET && !isSpace(d); d = text.charCodeAt(++i));
+  for (
+    let d = text.charCodeAt(i);
+    i < text.length && d !== COMMA && d !== CLOSE_BRACE && d !== CLOSE_BRACKET && !isSpace(d);
+    d = text.charCodeAt(++i)
+  );
   return i;
 }
 
@@ -63,7 +67,11 @@ export function skipValue(text: string, at: number): number {
  * each time), with its key decoded and the [start, end) of its value. Iterative, so an object of any width
  * is fine. False when the text is not an object this scan can walk.
  */
-export function forEachMember(text: string, at: number, each: (key: string, start: number, end: number) => void): boolean {
+export function forEachMember(
+  text: string,
+  at: number,
+  each: (key: string, start: number, end: number) => void,
+): boolean {
   let i = skipSpace(text, at + 1);
   if (text.charCodeAt(i) === CLOSE_BRACE) return true;
   for (;;) {

@@ -17,7 +17,6 @@ export interface BuiltRequest {
   truncated?: { fromChars: number; toChars: number };
 }
 
-
 /** Cuts text to `chars` characters without splitting a surrogate pair, and marks the cut. */
 export function cutText(text: string, chars: number): string {
   let end = Math.max(0, Math.min(text.length, chars));
@@ -83,10 +82,17 @@ export class RequestBuilder {
     this.output = outputSpecFrom(config);
     // The shared part of every request (system prompt, label instruction) goes first, as one block,
     // marked for prompt caching so repeated prefixes bill as cache reads.
-    const shared = [config.system_prompt, this.output.mode === 'label' ? labelInstruction(this.output.labels) : undefined].filter(Boolean).join('\n\n');
+    const shared = [
+      config.system_prompt,
+      this.output.mode === 'label' ? labelInstruction(this.output.labels) : undefined,
+    ]
+      .filter(Boolean)
+      .join('\n\n');
     this.sharedTokens = estimateTokens(shared);
     if (shared) {
-      this.system = config.prompt_caching ? [{ type: 'text', text: shared, cache_control: { type: 'ephemeral' } }] : shared;
+      this.system = config.prompt_caching
+        ? [{ type: 'text', text: shared, cache_control: { type: 'ephemeral' } }]
+        : shared;
     }
     const c = config;
     this.head =
@@ -98,7 +104,8 @@ export class RequestBuilder {
     this.tail = '}]' + (params.output_config ? `,"output_config":${JSON.stringify(params.output_config)}` : '') + '}';
     // The custom_id is the hash of JSON.stringify(params): the two forms must agree byte for byte.
     for (const probe of ['', 'a "probe"\n\u2028😀']) {
-      if (this.head + JSON.stringify(probe) + this.tail !== JSON.stringify(this.paramsFor(probe))) throw new Error('RequestBuilder: request JSON does not match JSON.stringify(params)');
+      if (this.head + JSON.stringify(probe) + this.tail !== JSON.stringify(this.paramsFor(probe)))
+        throw new Error('RequestBuilder: request JSON does not match JSON.stringify(params)');
     }
   }
 
@@ -136,7 +143,10 @@ export class RequestBuilder {
       const cut = truncateToBudget(rendered.text, textBudget);
       if (cut.truncated) {
         const assembled = this.fit(cut.text, rendered.missing, limits.maxBytes);
-        return { ...assembled, truncated: assembled.truncated ?? { fromChars: rendered.text.length, toChars: cut.text.length } };
+        return {
+          ...assembled,
+          truncated: assembled.truncated ?? { fromChars: rendered.text.length, toChars: cut.text.length },
+        };
       }
     }
     return this.fit(rendered.text, rendered.missing, limits.maxBytes);
@@ -177,7 +187,8 @@ export class RequestBuilder {
     if (this.system) params.system = this.system;
     if (c.temperature !== undefined) params.temperature = c.temperature;
     params.messages = [{ role: 'user', content: text }];
-    if (this.output.mode === 'json') params.output_config = { format: { type: 'json_schema', schema: this.output.apiSchema! } };
+    if (this.output.mode === 'json')
+      params.output_config = { format: { type: 'json_schema', schema: this.output.apiSchema! } };
     return params as unknown as MessageCreateParamsNonStreaming;
   }
 }

@@ -35,14 +35,24 @@ export function outputSpecFrom(config: ConnectorConfig): OutputSpec {
   const mode = config.output_mode;
   if (mode === 'label') {
     const labels = [...new Set((config.labels ?? []).map((l) => l.trim()).filter(Boolean))];
-    if (labels.length < 2) throw configError('CONFIG_INVALID', 'output_mode "label" needs "labels": a list of at least two distinct labels');
+    if (labels.length < 2)
+      throw configError('CONFIG_INVALID', 'output_mode "label" needs "labels": a list of at least two distinct labels');
     return { mode, labels, columns: [] };
   }
   if (mode === 'json') {
     const schema = config.output_schema;
     const properties = schema?.properties;
-    if (!schema || schema.type !== 'object' || typeof properties !== 'object' || properties === null || Object.keys(properties).length === 0) {
-      throw configError('CONFIG_INVALID', 'output_mode "json" needs "output_schema": a JSON schema of type "object" with at least one property');
+    if (
+      !schema ||
+      schema.type !== 'object' ||
+      typeof properties !== 'object' ||
+      properties === null ||
+      Object.keys(properties).length === 0
+    ) {
+      throw configError(
+        'CONFIG_INVALID',
+        'output_mode "json" needs "output_schema": a JSON schema of type "object" with at least one property',
+      );
     }
     let validate: ValidateFunction;
     try {
@@ -54,7 +64,10 @@ export function outputSpecFrom(config: ConnectorConfig): OutputSpec {
     try {
       apiSchema = transformJSONSchema(schema) as Record<string, unknown>;
     } catch (err) {
-      throw configError('CONFIG_INVALID', `output_schema cannot be sent as a structured-output schema: ${(err as Error).message}`);
+      throw configError(
+        'CONFIG_INVALID',
+        `output_schema cannot be sent as a structured-output schema: ${(err as Error).message}`,
+      );
     }
     const prefix = config.output_column_prefix;
     const columns = Object.entries(properties as Record<string, unknown>).map(([property, sub]) => ({
@@ -77,13 +90,21 @@ export function labelInstruction(labels: string[]): string {
  * stream (template, system prompt, output shape, model, sampling settings). Same version ⇒ same prompt.
  */
 export function promptVersion(config: ConnectorConfig, template: string, spec: OutputSpec): string {
-  const shape = { template, system: config.system_prompt ?? null, mode: spec.mode, labels: spec.labels, schema: spec.schema ?? null, model: config.model, max_tokens: config.max_tokens, temperature: config.temperature ?? null };
+  const shape = {
+    template,
+    system: config.system_prompt ?? null,
+    mode: spec.mode,
+    labels: spec.labels,
+    schema: spec.schema ?? null,
+    model: config.model,
+    max_tokens: config.max_tokens,
+    temperature: config.temperature ?? null,
+  };
   return 'p' + createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 12);
 }
 
 export type Interpreted =
-  | { ok: true; value: string; extracted?: Record<string, unknown> }
-  | { ok: false; reason: string };
+  { ok: true; value: string; extracted?: Record<string, unknown> } | { ok: false; reason: string };
 
 /** Turns a succeeded answer into the configured shape, or says why it does not fit. */
 export function interpretAnswer(spec: OutputSpec, text: string, stopReason: string | null): Interpreted {
@@ -91,7 +112,9 @@ export function interpretAnswer(spec: OutputSpec, text: string, stopReason: stri
   if (stopReason === 'max_tokens') return { ok: false, reason: 'truncated: the answer hit max_tokens' };
   if (spec.mode === 'label') {
     const label = normaliseLabel(text, spec.labels);
-    return label ? { ok: true, value: label } : { ok: false, reason: `not one of the labels: ${JSON.stringify(text.slice(0, 80))}` };
+    return label
+      ? { ok: true, value: label }
+      : { ok: false, reason: `not one of the labels: ${JSON.stringify(text.slice(0, 80))}` };
   }
   let parsed: unknown;
   try {
@@ -101,17 +124,28 @@ export function interpretAnswer(spec: OutputSpec, text: string, stopReason: stri
   }
   if (!spec.validate!(parsed)) {
     const first = spec.validate!.errors?.[0];
-    return { ok: false, reason: `does not match output_schema: ${first ? `${first.instancePath || '(root)'} ${first.message}` : 'invalid'}` };
+    return {
+      ok: false,
+      reason: `does not match output_schema: ${first ? `${first.instancePath || '(root)'} ${first.message}` : 'invalid'}`,
+    };
   }
   return { ok: true, value: text, extracted: parsed as Record<string, unknown> };
 }
 
 /** Exact label (case, quotes and punctuation aside), else the single label the answer names as a word. */
 export function normaliseLabel(text: string, labels: string[]): string | undefined {
-  const clean = (s: string) => s.trim().toLowerCase().replace(/^[\s"'`*_.:-]+|[\s"'`*_.:!-]+$/g, '');
+  const clean = (s: string) =>
+    s
+      .trim()
+      .toLowerCase()
+      .replace(/^[\s"'`*_.:-]+|[\s"'`*_.:!-]+$/g, '');
   const answer = clean(text);
   const exact = labels.find((l) => clean(l) === answer);
   if (exact) return exact;
-  const named = labels.filter((l) => new RegExp(`(^|[^\\p{L}\\p{N}])${clean(l).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^\\p{L}\\p{N}])`, 'iu').test(answer));
+  const named = labels.filter((l) =>
+    new RegExp(`(^|[^\\p{L}\\p{N}])${clean(l).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^\\p{L}\\p{N}])`, 'iu').test(
+      answer,
+    ),
+  );
   return named.length === 1 ? named[0] : undefined;
 }

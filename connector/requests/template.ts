@@ -63,7 +63,8 @@ function bracket(src: string, at: number): { key: string; end: number } | undefi
   let i = at + 1;
   while (isSpace(src[i])) i++;
   const digits = /^\d+/.exec(src.slice(i, i + 20))?.[0];
-  const inner = src[i] === '"' || src[i] === "'" ? quotedKey(src, i) : digits ? { key: digits, end: i + digits.length } : undefined;
+  const inner =
+    src[i] === '"' || src[i] === "'" ? quotedKey(src, i) : digits ? { key: digits, end: i + digits.length } : undefined;
   if (!inner) return undefined;
   i = inner.end;
   while (isSpace(src[i])) i++;
@@ -79,8 +80,14 @@ function placeholder(src: string, at: number): { path: string[]; end: number; so
   while (isSpace(src[i])) i++;
   const start = i;
   const path: string[] = [];
-  for (let expectSegment = true; ; ) {
-    const next = expectSegment ? (src[i] === '[' ? bracket(src, i) : segment(src, i)) : src[i] === '[' ? bracket(src, i) : undefined;
+  for (let expectSegment = true; ;) {
+    const next = expectSegment
+      ? src[i] === '['
+        ? bracket(src, i)
+        : segment(src, i)
+      : src[i] === '['
+        ? bracket(src, i)
+        : undefined;
     if (next) {
       path.push(next.key);
       i = next.end;
@@ -119,7 +126,8 @@ export function parseTemplate(source: string, where: string): Template {
     const field = placeholder(source, open + 2);
     if (!field) {
       const close = source.indexOf('}}', open + 2);
-      if (close === -1) throw configError('TEMPLATE_SYNTAX', `${where}: "{{" at offset ${open} is never closed with "}}"`);
+      if (close === -1)
+        throw configError('TEMPLATE_SYNTAX', `${where}: "{{" at offset ${open} is never closed with "}}"`);
       throw configError(
         'TEMPLATE_SYNTAX',
         `${where}: "{{${source.slice(open + 2, close)}}}" is not a field path (names joined by dots, e.g. {{ customer.name }}; quote a name with other characters: {{ "a.b" }}, {{ ['a b'].c }})`,
@@ -129,7 +137,11 @@ export function parseTemplate(source: string, where: string): Template {
     i = field.end;
   }
   const fields = parts.flatMap((p) => (p.kind === 'field' ? [p.source] : []));
-  if (fields.length === 0) throw configError('TEMPLATE_NO_FIELDS', `${where}: the template references no record field; add at least one {{ field }}`);
+  if (fields.length === 0)
+    throw configError(
+      'TEMPLATE_NO_FIELDS',
+      `${where}: the template references no record field; add at least one {{ field }}`,
+    );
   return { source, parts, fields };
 }
 
@@ -153,7 +165,10 @@ export function renderTemplate(template: Template, data: Record<string, unknown>
     }
     if (typeof value === 'string') text += value;
     else if (typeof value === 'boolean') text += String(value);
-    else text += (dataText !== undefined ? valueTextAt(dataText, part.path) : undefined) ?? (typeof value === 'object' ? JSON.stringify(value) : String(value));
+    else
+      text +=
+        (dataText !== undefined ? valueTextAt(dataText, part.path) : undefined) ??
+        (typeof value === 'object' ? JSON.stringify(value) : String(value));
   }
   return { text, missing };
 }

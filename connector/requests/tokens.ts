@@ -30,8 +30,18 @@ const UNITS_PER_TOKEN = 8;
 
 function isWhitespace(c: number): boolean {
   return (
-    c === 32 || (c >= 9 && c <= 13) || c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+    c === 32 ||
+    (c >= 9 && c <= 13) ||
+    c === 0x85 ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
   );
 }
 
@@ -44,7 +54,13 @@ function weight(c: number, afterWhitespace: boolean): number {
   }
   if (isWhitespace(c)) return afterWhitespace ? 1 : 2;
   if (c >= 0xd800 && c <= 0xdfff) return 8;
-  if ((c >= 0x2e80 && c <= 0x9fff) || (c >= 0xac00 && c <= 0xd7af) || (c >= 0xf900 && c <= 0xfaff) || (c >= 0xff00 && c <= 0xffef)) return 10;
+  if (
+    (c >= 0x2e80 && c <= 0x9fff) ||
+    (c >= 0xac00 && c <= 0xd7af) ||
+    (c >= 0xf900 && c <= 0xfaff) ||
+    (c >= 0xff00 && c <= 0xffef)
+  )
+    return 10;
   if (c >= 0x2000 && c <= 0x2bff) return 8;
   if (c < 0x80 + 32) return 8; // C1 controls
   return 4;
@@ -88,10 +104,12 @@ const WORD_BOUNDARY_WINDOW = 100;
  * @example truncateToBudget(longDocument, 50_000).text
  */
 export function truncateToBudget(text: string, maxTokens: number, marker: string = TRUNCATION_MARKER): Truncation {
-  if (!Number.isFinite(maxTokens) || maxTokens < 0) throw new RangeError(`maxTokens must be a finite number >= 0, got ${maxTokens}`);
+  if (!Number.isFinite(maxTokens) || maxTokens < 0)
+    throw new RangeError(`maxTokens must be a finite number >= 0, got ${maxTokens}`);
   const budget = Math.floor(maxTokens) * UNITS_PER_TOKEN;
   const originalTokens = estimateTokens(text);
-  if (originalTokens <= Math.floor(maxTokens)) return { text, truncated: false, originalTokens, keptTokens: originalTokens };
+  if (originalTokens <= Math.floor(maxTokens))
+    return { text, truncated: false, originalTokens, keptTokens: originalTokens };
 
   // The marker's weight is largest after a non-space, so reserve that; anything else only costs less.
   let markerText = units(marker) <= budget ? marker : '';

@@ -7,7 +7,11 @@ import { memberSpan, skipSpace } from '../protocol/record-span.js';
  * (9007199254740993 and 9007199254740992) or only in a digit JSON.parse drops must never look alike.
  */
 export function recordFingerprint(stream: string, namespace: string | null | undefined, dataText: string): bigint {
-  const digest = createHash('sha256').update(JSON.stringify([namespace ?? null, stream])).update('\n').update(dataText).digest();
+  const digest = createHash('sha256')
+    .update(JSON.stringify([namespace ?? null, stream]))
+    .update('\n')
+    .update(dataText)
+    .digest();
   return digest.readBigUInt64BE(0);
 }
 
@@ -16,9 +20,16 @@ export function recordFingerprint(stream: string, namespace: string | null | und
  * splices the data's input text in as it came (BatchSpool.addRecord). `parsed` is the line already parsed;
  * its data is used only for a line whose data the scan cannot cut (then it was serialised from that value).
  */
-export function spooledFingerprint(line: string, parsed: { stream: string; namespace: string | null; data: unknown }): bigint {
+export function spooledFingerprint(
+  line: string,
+  parsed: { stream: string; namespace: string | null; data: unknown },
+): bigint {
   const span = memberSpan(line, skipSpace(line, 0), 'data');
-  return recordFingerprint(parsed.stream, parsed.namespace, span ? line.slice(span[0], span[1]) : JSON.stringify(parsed.data));
+  return recordFingerprint(
+    parsed.stream,
+    parsed.namespace,
+    span ? line.slice(span[0], span[1]) : JSON.stringify(parsed.data),
+  );
 }
 
 /**

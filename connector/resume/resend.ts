@@ -69,7 +69,8 @@ export class ResendMatcher {
   /** Adds a record a completed run of the same sync wrote, in that run's input order; before any addSpooled. */
   addWritten(key: string, fingerprint: bigint): void {
     const list = this.spooled.get(key);
-    if (list && list.length !== (this.writtenCount.get(key) ?? 0)) throw new Error(`written records of ${key} come after its spooled ones`);
+    if (list && list.length !== (this.writtenCount.get(key) ?? 0))
+      throw new Error(`written records of ${key} come after its spooled ones`);
     this.addSpooled(key, fingerprint);
     this.writtenCount.set(key, (this.writtenCount.get(key) ?? 0) + 1);
   }
@@ -82,7 +83,10 @@ export class ResendMatcher {
   }
 
   /** The positions the run's echoed STATEs were journaled at. */
-  addEchoed(entries: JournalEntry[], keyOf: (entry: Extract<JournalEntry, { type: 'state_emitted' }>) => Positions): void {
+  addEchoed(
+    entries: JournalEntry[],
+    keyOf: (entry: Extract<JournalEntry, { type: 'state_emitted' }>) => Positions,
+  ): void {
     for (const e of entries) {
       if (e.type !== 'state_emitted') continue;
       for (const [key, at] of Object.entries(keyOf(e))) {
@@ -116,7 +120,12 @@ export class ResendMatcher {
       const candidates = [...new Set(this.candidates.get(key) ?? [0])].sort((a, b) => b - a);
       const base = candidates.find((k) => list.at(k) === fingerprint) ?? candidates[0]!;
       const split = Math.max(base, this.writtenCount.get(key) ?? 0);
-      match = { written: new RecordLedger(list.from(base).subarray(0, split - base)), ledger: new RecordLedger(list.from(split)), base, seen: 0 };
+      match = {
+        written: new RecordLedger(list.from(base).subarray(0, split - base)),
+        ledger: new RecordLedger(list.from(split)),
+        base,
+        seen: 0,
+      };
       this.matches.set(key, match);
     }
     match.seen++;

@@ -53,12 +53,16 @@ interface Header {
 
 /** Whether this run keeps the rows older runs wrote of `stream` (the opposite of overwrite.ts's supersedes, for its own generation). */
 function keepsOlderRows(stream: ConfiguredStream): boolean {
-  return stream.minimumGenerationId > 0 ? stream.generationId >= stream.minimumGenerationId : stream.destinationSyncMode === 'append';
+  return stream.minimumGenerationId > 0
+    ? stream.generationId >= stream.minimumGenerationId
+    : stream.destinationSyncMode === 'append';
 }
 
 /** The streams of the catalog that carry a sync identity. */
 function identified(catalog: Catalog): HeaderStream[] {
-  return catalog.streams.filter((s) => s.syncId !== null).map((s) => ({ key: streamKey(s), sync_id: s.syncId!, generation_id: s.generationId }));
+  return catalog.streams
+    .filter((s) => s.syncId !== null)
+    .map((s) => ({ key: streamKey(s), sync_id: s.syncId!, generation_id: s.generationId }));
 }
 
 /**
@@ -66,7 +70,12 @@ function identified(catalog: Catalog): HeaderStream[] {
  * run's spool (every record it made a row of, in input order) must still be there. Returns what to log:
  * the re-sent records `matcher` found already written, if any.
  */
-export async function keepWrittenRecords(runDir: string, view: RunView, catalog: Catalog, matcher: ResendMatcher): Promise<string | undefined> {
+export async function keepWrittenRecords(
+  runDir: string,
+  view: RunView,
+  catalog: Catalog,
+  matcher: ResendMatcher,
+): Promise<string | undefined> {
   const note = matcher.alreadyWritten
     ? `${matcher.alreadyWritten} re-sent records were already written by a completed run of this sync: no new rows for them`
     : undefined;
@@ -119,7 +128,9 @@ export async function keepWrittenRecords(runDir: string, view: RunView, catalog:
  * walk over its members finds the spans of stream, namespace and data (a completing run reads its whole
  * spool once more, so the JSON.parse of every record is spared). A line the walk cannot read is parsed.
  */
-function spooledLineReader(index: ReadonlyMap<string, number>): (line: string) => { at: number | undefined; fingerprint: () => bigint } {
+function spooledLineReader(
+  index: ReadonlyMap<string, number>,
+): (line: string) => { at: number | undefined; fingerprint: () => bigint } {
   const streams = new Map<string, { at: number | undefined; stream: string; namespace: string | null }>();
   return (line) => {
     let stream: [number, number] | undefined;
@@ -132,7 +143,10 @@ function spooledLineReader(index: ReadonlyMap<string, number>): (line: string) =
     });
     if (!walked || !stream || !data) {
       const r = JSON.parse(line) as SpooledRecord;
-      return { at: index.get(streamKey({ name: r.stream, namespace: r.namespace })), fingerprint: () => spooledFingerprint(line, r) };
+      return {
+        at: index.get(streamKey({ name: r.stream, namespace: r.namespace })),
+        fingerprint: () => spooledFingerprint(line, r),
+      };
     }
     const raw = `${line.slice(stream[0], stream[1])}\u0000${namespace ? line.slice(namespace[0], namespace[1]) : 'null'}`;
     let known = streams.get(raw);
@@ -224,7 +238,13 @@ export function loadWrittenRecords(
       const keys = header.streams.map((s) => {
         const stream = streams.get(s.key);
         const same = mine.get(s.key);
-        return stream && same && same.sync_id === s.sync_id && same.generation_id === s.generation_id && keepsOlderRows(stream) ? s.key : undefined;
+        return stream &&
+          same &&
+          same.sync_id === s.sync_id &&
+          same.generation_id === s.generation_id &&
+          keepsOlderRows(stream)
+          ? s.key
+          : undefined;
       });
       if (keys.every((k) => k === undefined)) continue;
       let n = 0;
@@ -253,9 +273,14 @@ export function loadWrittenRecords(
 }
 
 /** Calls `each` for every entry, in order. */
-function readEntries(fd: number, start: number, count: number, each: (stream: number, fingerprint: bigint) => void): void {
+function readEntries(
+  fd: number,
+  start: number,
+  count: number,
+  each: (stream: number, fingerprint: bigint) => void,
+): void {
   const chunk = Buffer.alloc(CHUNK_ENTRIES * ENTRY_BYTES);
-  for (let done = 0; done < count; ) {
+  for (let done = 0; done < count;) {
     const n = Math.min(CHUNK_ENTRIES, count - done);
     readFully(fd, chunk, n * ENTRY_BYTES, start + done * ENTRY_BYTES);
     for (let i = 0; i < n; i++) each(chunk.readUInt32LE(i * ENTRY_BYTES), chunk.readBigUInt64LE(i * ENTRY_BYTES + 4));

@@ -1,14 +1,4 @@
-import {
-  Bool,
-  DateDay,
-  Field,
-  Float64,
-  Int64,
-  Schema,
-  TimestampMicrosecond,
-  Utf8,
-  type DataType,
-} from 'apache-arrow';
+import { Bool, DateDay, Field, Float64, Int64, Schema, TimestampMicrosecond, Utf8, type DataType } from 'apache-arrow';
 import type { JsonSchema } from '../config/catalog.js';
 import { kindOf, type ColumnKind } from '../config/column-kind.js';
 
@@ -112,12 +102,16 @@ export function reservedColumnName(name: string, taken: ReadonlySet<string> = ne
  * nullable since a record may omit any field), `_airbyte_additional_properties` for everything else, then the
  * enrichment columns. A schema with no (usable) properties keeps the whole record as JSON in `_airbyte_data`.
  */
-export function streamArrowSchema(jsonSchema: JsonSchema, outputColumns: ReadonlyArray<{ column: string; kind: ColumnKind }> = []): Schema {
+export function streamArrowSchema(
+  jsonSchema: JsonSchema,
+  outputColumns: ReadonlyArray<{ column: string; kind: ColumnKind }> = [],
+): Schema {
   const properties = isObj(jsonSchema?.properties) ? jsonSchema.properties : {};
   const taken = new Set(outputColumns.map((c) => c.column.toLowerCase()));
   const dataFields: Field[] = [];
   for (const [name, prop] of Object.entries(properties)) {
-    if (!reservedColumnName(name, taken)) dataFields.push(field(name, kindOf(prop, jsonSchema), true, [[DATA, 'true']]));
+    if (!reservedColumnName(name, taken))
+      dataFields.push(field(name, kindOf(prop, jsonSchema), true, [[DATA, 'true']]));
   }
   if (dataFields.length === 0) dataFields.push(field('_airbyte_data', 'json', true, [[WHOLE_RECORD, 'true']]));
   else dataFields.push(field(ADDITIONAL_PROPERTIES, 'json'));

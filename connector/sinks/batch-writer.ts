@@ -21,7 +21,10 @@ import { failpoint } from '../common/failpoints.js';
 import { EncodedRecords } from '../cache/record-format.js';
 import { textLines } from '../common/lines.js';
 
-const addUsage = (to: Usage & { requests: number }, o: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number }) => {
+const addUsage = (
+  to: Usage & { requests: number },
+  o: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number },
+) => {
   to.requests++;
   to.input += o.inputTokens;
   to.output += o.outputTokens;
@@ -60,13 +63,19 @@ export interface BatchOutput {
 }
 
 /** The parts of the write context that follow from config and catalog alone (the same on every thread). */
-export function writeContextBase(config: ConnectorConfig, catalog: Catalog, builder: RequestBuilder): Omit<BatchWriteContext, 'runId' | 'onRecord' | 'keepAnswers'> {
+export function writeContextBase(
+  config: ConnectorConfig,
+  catalog: Catalog,
+  builder: RequestBuilder,
+): Omit<BatchWriteContext, 'runId' | 'onRecord' | 'keepAnswers'> {
   return {
     destination: config.destination_path,
     objectOutput: objectOutputFor(config),
     catalog,
     // Each configured stream's Arrow schema (its data columns plus ours), by stream key.
-    schemas: new Map(catalog.streams.map((s) => [streamKey(s), streamArrowSchema(s.jsonSchema, builder.output.columns)])),
+    schemas: new Map(
+      catalog.streams.map((s) => [streamKey(s), streamArrowSchema(s.jsonSchema, builder.output.columns)]),
+    ),
     parquet: parquetOptionsFrom(config),
     output: builder.output,
     promptVersion: (stream, namespace) => builder.promptVersionFor(stream, namespace),
@@ -75,7 +84,10 @@ export function writeContextBase(config: ConnectorConfig, catalog: Catalog, buil
 }
 
 /** An answer in the configured output shape: a label, validated JSON with its fields, or why it does not fit. */
-export function shapeOutcome(outcome: Outcome, spec: OutputSpec): { outcome: Outcome; extracted?: Record<string, unknown> } {
+export function shapeOutcome(
+  outcome: Outcome,
+  spec: OutputSpec,
+): { outcome: Outcome; extracted?: Record<string, unknown> } {
   if (outcome.status !== 'succeeded' || spec.mode === 'text') return { outcome };
   const shaped = interpretAnswer(spec, outcome.output, outcome.stopReason);
   if (!shaped.ok) return { outcome: { ...outcome, status: 'invalid_output', reason: shaped.reason } };
@@ -128,7 +140,8 @@ function buildRow(
   return row;
 }
 
-const metaJson = (changes: unknown[], syncId: number | null) => JSON.stringify({ changes, ...(syncId !== null ? { sync_id: syncId } : {}) });
+const metaJson = (changes: unknown[], syncId: number | null) =>
+  JSON.stringify({ changes, ...(syncId !== null ? { sync_id: syncId } : {}) });
 
 /**
  * The RECORD line a transform emits: the source's data as it came (its text, numbers and all) with the
@@ -136,7 +149,12 @@ const metaJson = (changes: unknown[], syncId: number | null) => JSON.stringify({
  * into `_airbyte_additional_properties` (the rule of the Parquet columns, arrow-schema.ts), so no value is
  * overwritten; a source field of that name itself moves there too in that case.
  */
-function enrichedLine(record: SpooledRecord, dataText: string | undefined, row: Record<string, unknown>, output: OutputSpec): string {
+function enrichedLine(
+  record: SpooledRecord,
+  dataText: string | undefined,
+  row: Record<string, unknown>,
+  output: OutputSpec,
+): string {
   const added: Member[] = [];
   for (const [key, value] of Object.entries(row)) {
     if (value === undefined || (!key.startsWith('_claude_') && !output.columns.some((c) => c.column === key))) continue;
@@ -150,12 +168,18 @@ function enrichedLine(record: SpooledRecord, dataText: string | undefined, row: 
     const open = dataText.slice(0, dataText.lastIndexOf('}')).trimEnd();
     body = `${open}${open.endsWith('{') ? '' : ','}${objectText(added).slice(1)}`;
   } else {
-    const members = (dataText !== undefined ? objectMembers(dataText) : undefined) ?? Object.keys(data).map((key) => ({ key, text: JSON.stringify(data[key]) }));
+    const members =
+      (dataText !== undefined ? objectMembers(dataText) : undefined) ??
+      Object.keys(data).map((key) => ({ key, text: JSON.stringify(data[key]) }));
     const ours = new Set(added.map((a) => a.key));
     if (collides) ours.add(ADDITIONAL_PROPERTIES);
     const moved = members.filter((m) => ours.has(m.key));
     const kept = members.filter((m) => !ours.has(m.key));
-    body = objectText([...kept, ...added, ...(moved.length ? [{ key: ADDITIONAL_PROPERTIES, text: objectText(moved) }] : [])]);
+    body = objectText([
+      ...kept,
+      ...added,
+      ...(moved.length ? [{ key: ADDITIONAL_PROPERTIES, text: objectText(moved) }] : []),
+    ]);
   }
   const namespace = record.namespace ? `,"namespace":${JSON.stringify(record.namespace)}` : '';
   return `{"type":"RECORD","record":{"stream":${JSON.stringify(record.stream)}${namespace},"data":${body},"emitted_at":${JSON.stringify(record.emitted_at)}}}`;
@@ -180,7 +204,12 @@ export interface BatchResults {
 type StreamOutput = { file: RollingParquetWriter | undefined; tally: StreamTally; row: RowContext };
 
 /** The output of a record's stream in this batch, opened on its first record. */
-async function outputFor(ctx: BatchWriteContext, files: Map<string, StreamOutput>, seq: number, record: SpooledRecord): Promise<StreamOutput> {
+async function outputFor(
+  ctx: BatchWriteContext,
+  files: Map<string, StreamOutput>,
+  seq: number,
+  record: SpooledRecord,
+): Promise<StreamOutput> {
   const descriptor = { name: record.stream, namespace: record.namespace };
   const key = streamKey(descriptor);
   const known = files.get(key);
@@ -200,8 +229,29 @@ async function outputFor(ctx: BatchWriteContext, files: Map<string, StreamOutput
   const syncId = stream?.syncId ?? null;
   const output: StreamOutput = {
     file: ctx.writeFiles ? await RollingParquetWriter.create(path, schema, ctx.parquet, publisher) : undefined,
-    tally: { stream: record.stream, namespace: record.namespace, path, paths: [path], rows: 0, generationId: stream?.generationId ?? 0, byStatus: {}, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, billed: noUsage(), cachedUsage: noUsage() },
-    row: { schema, generationId: stream?.generationId ?? 0, syncId, promptVersion: ctx.promptVersion(record.stream, record.namespace), output: ctx.output, cleanMeta: metaJson([], syncId) },
+    tally: {
+      stream: record.stream,
+      namespace: record.namespace,
+      path,
+      paths: [path],
+      rows: 0,
+      generationId: stream?.generationId ?? 0,
+      byStatus: {},
+      inputTokens: 0,
+      outputTokens: 0,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      billed: noUsage(),
+      cachedUsage: noUsage(),
+    },
+    row: {
+      schema,
+      generationId: stream?.generationId ?? 0,
+      syncId,
+      promptVersion: ctx.promptVersion(record.stream, record.namespace),
+      output: ctx.output,
+      cleanMeta: metaJson([], syncId),
+    },
   };
   files.set(key, output);
   return output;
@@ -227,58 +277,64 @@ export async function writeBatchOutput(
   const cacheable = new EncodedRecords();
   let done = false;
   try {
-    for (const [seq, other] of results.foreign ?? []) foreignLines.set(seq, await ResultLines.open(other.files, budget));
+    for (const [seq, other] of results.foreign ?? [])
+      foreignLines.set(seq, await ResultLines.open(other.files, budget));
     let target: StreamOutput | undefined;
     let targetOf: { stream: string; namespace: string | null } | undefined;
-    for await (const chunk of textLines(recordsPath)) for (const text of chunk) {
-      const record = JSON.parse(text) as SpooledRecord;
-      const dataText = memberText(text, 'data');
-      // Records of one stream usually come in runs: look the stream up only when it changes.
-      if (!target || record.stream !== targetOf!.stream || record.namespace !== targetOf!.namespace) {
-        target = await outputFor(ctx, files, seq, record);
-        targetOf = { stream: record.stream, namespace: record.namespace };
-      }
-      const source = record.answer_from !== undefined ? results.foreign?.get(record.answer_from) : results;
-      const sourceLines = record.answer_from !== undefined ? foreignLines.get(record.answer_from) : own;
-      const at = source?.index.get(record.custom_id);
-      const fromFile = !record.skip && record.cached === undefined && at !== undefined && sourceLines !== undefined;
-      const answered: Outcome = record.skip
-        ? { status: 'skipped', errorType: record.skip.type, errorMessage: record.skip.message }
-        : record.cached !== undefined
-          ? outcomeOf(JSON.parse(record.cached) as MessageBatchIndividualResponse)
-          : fromFile
-            ? sourceLines!.outcome(at!)
-            : (results.unanswered ?? outcomeOf(undefined));
-      const shaped = shapeOutcome(answered, ctx.output);
-      const outcome = shaped.outcome;
-      const batchId = (at && source!.batchIds[at.round]) || lastBatchId;
-      const lineage = { batchId: record.cached ? undefined : batchId, attempt: record.cached ? 0 : at ? at.round + 1 : (results.attempts ?? results.files.length) };
-      const row = buildRow(target.row, record, dataText, shaped, lineage);
-      if (record.cached && row._claude_status === 'succeeded') row._claude_status = 'cached';
-      const flushing = target.file?.append(row);
-      if (flushing) await flushing;
-      if (ctx.onRecord) await ctx.onRecord(enrichedLine(record, dataText, row, ctx.output));
-      const t = target.tally;
-      t.rows++;
-      const status = row._claude_status as OutcomeStatus | 'cached';
-      t.byStatus[status] = (t.byStatus[status] ?? 0) + 1;
-      const ownAnswer = fromFile && record.answer_from === undefined && !billedIds.has(record.custom_id);
-      if (outcome.status === 'succeeded' || outcome.status === 'invalid_output') {
-        if (record.cached) addUsage(t.cachedUsage!, outcome);
-        else if (ownAnswer) {
-          billedIds.add(record.custom_id);
-          addUsage(t.billed!, outcome);
-          // The line exactly as the API sent it: the cache hands it back as this request's answer later. An
-          // answer cut off by max_tokens is never kept: the cache serves it to whatever settings read it later
-          // (a run collected under other output settings, say), and under label or json settings it is unusable.
-          if (outcome.status === 'succeeded' && outcome.stopReason !== 'max_tokens' && ctx.keepAnswers) cacheable.add(record.custom_id, own.bytes(at!));
+    for await (const chunk of textLines(recordsPath))
+      for (const text of chunk) {
+        const record = JSON.parse(text) as SpooledRecord;
+        const dataText = memberText(text, 'data');
+        // Records of one stream usually come in runs: look the stream up only when it changes.
+        if (!target || record.stream !== targetOf!.stream || record.namespace !== targetOf!.namespace) {
+          target = await outputFor(ctx, files, seq, record);
+          targetOf = { stream: record.stream, namespace: record.namespace };
         }
-        t.inputTokens += outcome.inputTokens;
-        t.outputTokens += outcome.outputTokens;
-        t.cacheReadTokens += outcome.cacheReadTokens;
-        t.cacheWriteTokens += outcome.cacheWriteTokens;
+        const source = record.answer_from !== undefined ? results.foreign?.get(record.answer_from) : results;
+        const sourceLines = record.answer_from !== undefined ? foreignLines.get(record.answer_from) : own;
+        const at = source?.index.get(record.custom_id);
+        const fromFile = !record.skip && record.cached === undefined && at !== undefined && sourceLines !== undefined;
+        const answered: Outcome = record.skip
+          ? { status: 'skipped', errorType: record.skip.type, errorMessage: record.skip.message }
+          : record.cached !== undefined
+            ? outcomeOf(JSON.parse(record.cached) as MessageBatchIndividualResponse)
+            : fromFile
+              ? sourceLines!.outcome(at!)
+              : (results.unanswered ?? outcomeOf(undefined));
+        const shaped = shapeOutcome(answered, ctx.output);
+        const outcome = shaped.outcome;
+        const batchId = (at && source!.batchIds[at.round]) || lastBatchId;
+        const lineage = {
+          batchId: record.cached ? undefined : batchId,
+          attempt: record.cached ? 0 : at ? at.round + 1 : (results.attempts ?? results.files.length),
+        };
+        const row = buildRow(target.row, record, dataText, shaped, lineage);
+        if (record.cached && row._claude_status === 'succeeded') row._claude_status = 'cached';
+        const flushing = target.file?.append(row);
+        if (flushing) await flushing;
+        if (ctx.onRecord) await ctx.onRecord(enrichedLine(record, dataText, row, ctx.output));
+        const t = target.tally;
+        t.rows++;
+        const status = row._claude_status as OutcomeStatus | 'cached';
+        t.byStatus[status] = (t.byStatus[status] ?? 0) + 1;
+        const ownAnswer = fromFile && record.answer_from === undefined && !billedIds.has(record.custom_id);
+        if (outcome.status === 'succeeded' || outcome.status === 'invalid_output') {
+          if (record.cached) addUsage(t.cachedUsage!, outcome);
+          else if (ownAnswer) {
+            billedIds.add(record.custom_id);
+            addUsage(t.billed!, outcome);
+            // The line exactly as the API sent it: the cache hands it back as this request's answer later. An
+            // answer cut off by max_tokens is never kept: the cache serves it to whatever settings read it later
+            // (a run collected under other output settings, say), and under label or json settings it is unusable.
+            if (outcome.status === 'succeeded' && outcome.stopReason !== 'max_tokens' && ctx.keepAnswers)
+              cacheable.add(record.custom_id, own.bytes(at!));
+          }
+          t.inputTokens += outcome.inputTokens;
+          t.outputTokens += outcome.outputTokens;
+          t.cacheReadTokens += outcome.cacheReadTokens;
+          t.cacheWriteTokens += outcome.cacheWriteTokens;
+        }
       }
-    }
     failpoint('mid_parquet');
     for (const { file, tally } of files.values()) {
       tally.paths = file ? await file.commit() : [];
@@ -291,5 +347,8 @@ export async function writeBatchOutput(
   } finally {
     await Promise.all([own, ...foreignLines.values()].map((lines) => lines.close(done)));
   }
-  return { tallies: [...files.values()].map((f) => f.tally), cacheable: { records: cacheable.take(), tooLarge: cacheable.tooLarge } };
+  return {
+    tallies: [...files.values()].map((f) => f.tally),
+    cacheable: { records: cacheable.take(), tooLarge: cacheable.tooLarge },
+  };
 }

@@ -1,5 +1,11 @@
 import type { Schema } from 'apache-arrow';
-import { ADDITIONAL_PROPERTIES, columnKind, isDataField, isWholeRecordColumn, type ColumnKind } from './arrow-schema.js';
+import {
+  ADDITIONAL_PROPERTIES,
+  columnKind,
+  isDataField,
+  isWholeRecordColumn,
+  type ColumnKind,
+} from './arrow-schema.js';
 import { isNumberText, objectMembers, type Member } from '../protocol/json-text.js';
 
 /**
@@ -98,7 +104,9 @@ export function timestampMicros(value: string): bigint | undefined {
 /** An integer as what the INT64 column stores: a number when exactly representable, else a bigint. */
 function int64(value: bigint): Coerced {
   if (value < INT64_MIN || value > INT64_MAX) return SIZE_LIMIT;
-  return ok(value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value);
+  return ok(
+    value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value,
+  );
 }
 
 /** A decimal number's exact value: sign, significant digits without leading or trailing zeros, exponent. */
@@ -117,10 +125,15 @@ function decimalOf(text: string): Decimal | undefined {
   const all = (m[2]! + fraction).replace(/^0+/, '');
   const digits = all.replace(/0+$/, '');
   if (digits === '') return { negative: false, digits: '0', exponent: 0 };
-  return { negative: m[1] === '-', digits, exponent: Number(m[4] ?? 0) - fraction.length + (all.length - digits.length) };
+  return {
+    negative: m[1] === '-',
+    digits,
+    exponent: Number(m[4] ?? 0) - fraction.length + (all.length - digits.length),
+  };
 }
 
-const sameDecimal = (a: Decimal, b: Decimal) => a.negative === b.negative && a.digits === b.digits && a.exponent === b.exponent;
+const sameDecimal = (a: Decimal, b: Decimal) =>
+  a.negative === b.negative && a.digits === b.digits && a.exponent === b.exponent;
 
 /** The text of a number to parse: the source's own spelling when the value came as a JSON number or numeric string. */
 function numberText(value: unknown, text: string | undefined): string | undefined {
@@ -179,7 +192,9 @@ export function coerceValue(kind: ColumnKind, value: unknown, text?: string): Co
     case 'string':
       if (typeof value === 'string') return ok(value);
       if (typeof value === 'number' && text !== undefined && isNumberText(text)) return ok(text);
-      return typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' ? ok(String(value)) : SERIALIZATION;
+      return typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint'
+        ? ok(String(value))
+        : SERIALIZATION;
     case 'json': {
       if (text !== undefined) return ok(text);
       try {
@@ -283,7 +298,11 @@ export function objectText(members: readonly Member[]): string {
  *
  * Iterative over the members, so a record of any width is fine. Connector columns are not touched.
  */
-export function coerceRecord(schema: Schema, data: Record<string, unknown>, dataText?: string): { row: Record<string, unknown>; changes: MetaChange[] } {
+export function coerceRecord(
+  schema: Schema,
+  data: Record<string, unknown>,
+  dataText?: string,
+): { row: Record<string, unknown>; changes: MetaChange[] } {
   const row: Record<string, unknown> = {};
   const changes: MetaChange[] = [];
   const plan = planOf(schema);
@@ -293,7 +312,8 @@ export function coerceRecord(schema: Schema, data: Record<string, unknown>, data
     return { row, changes };
   }
   const extra: Member[] = [];
-  const keep = ({ key, text }: { key: string; text?: string }) => extra.push({ key, text: text ?? jsonText(data[key]) ?? 'null' });
+  const keep = ({ key, text }: { key: string; text?: string }) =>
+    extra.push({ key, text: text ?? jsonText(data[key]) ?? 'null' });
   for (const member of membersOf(data, dataText)) {
     const kind = plan.columns.get(member.key);
     if (kind === undefined) {
@@ -305,7 +325,11 @@ export function coerceRecord(schema: Schema, data: Record<string, unknown>, data
     const r = coerceValue(kind, raw, member.text);
     if (r.ok) row[member.key] = r.value;
     if (r.ok && !r.rounded) continue;
-    changes.push({ field: member.key, change: r.ok ? 'TRUNCATED' : 'NULLED', reason: r.ok ? 'DESTINATION_FIELD_SIZE_LIMITATION' : r.reason });
+    changes.push({
+      field: member.key,
+      change: r.ok ? 'TRUNCATED' : 'NULLED',
+      reason: r.ok ? 'DESTINATION_FIELD_SIZE_LIMITATION' : r.reason,
+    });
     keep(member);
   }
   if (extra.length && plan.additional) row[ADDITIONAL_PROPERTIES] = objectText(extra);

@@ -57,7 +57,10 @@ const RESERVED = new Set([CONTROL_DIR, DEFAULT_NAMESPACE_DIR]);
  * @example safeSegment('../etc') // '_._etc-' + 16 hex digits
  */
 export function safeSegment(name: string): string {
-  const cleaned = name.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\./, '_').slice(0, MAX_KEPT_CHARS);
+  const cleaned = name
+    .replace(/[^A-Za-z0-9_.-]/g, '_')
+    .replace(/^\./, '_')
+    .slice(0, MAX_KEPT_CHARS);
   const kept = cleaned === name && cleaned !== '' && !RENAMED.test(name) && !RESERVED.has(name.toLowerCase());
   if (kept) return cleaned;
   const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, HASH_HEX);
@@ -92,11 +95,16 @@ export function partitionDir(destination: string, namespace: string | null, stre
 
 /** The segments of a partition below the destination: `<namespace>`, `<stream>`, `run_id=<run_id>`. */
 export function partitionSegments(namespace: string | null, stream: string, runId: string): [string, string, string] {
-  return [namespace === null || namespace === undefined ? DEFAULT_NAMESPACE_DIR : safeSegment(namespace), safeSegment(stream), `${PARTITION_KEY}=${safeSegment(runId)}`];
+  return [
+    namespace === null || namespace === undefined ? DEFAULT_NAMESPACE_DIR : safeSegment(namespace),
+    safeSegment(stream),
+    `${PARTITION_KEY}=${safeSegment(runId)}`,
+  ];
 }
 
 /** A partition as a Store key prefix (no trailing `/`): `<namespace>/<stream>/run_id=<run_id>`. */
-export const partitionKey = (namespace: string | null, stream: string, runId: string): string => partitionSegments(namespace, stream, runId).join('/');
+export const partitionKey = (namespace: string | null, stream: string, runId: string): string =>
+  partitionSegments(namespace, stream, runId).join('/');
 
 /** A run's manifest as a Store key: the run's commit marker, written last. */
 export const manifestKey = (runId: string): string => `${CONTROL_DIR}/runs/${safeSegment(runId)}/manifest.json`;
@@ -136,7 +144,8 @@ function assertNoLinksBelowSync(destination: string, segments: string[]): void {
 export async function assertNoLinksBelow(root: string, path: string): Promise<void> {
   const rel = relative(resolve(root), resolve(path));
   if (rel === '') return;
-  if (rel.startsWith('..') || isAbsolute(rel)) throw configError('DESTINATION_ESCAPE', `${path} is not inside the destination ${root}`);
+  if (rel.startsWith('..') || isAbsolute(rel))
+    throw configError('DESTINATION_ESCAPE', `${path} is not inside the destination ${root}`);
   let at = root;
   for (const segment of rel.split(sep)) {
     at = join(at, segment);

@@ -24,7 +24,14 @@ parentPort!.on('message', (job: OutputJob) => {
         ok: true,
         ...(job.kind === 'index'
           ? { index: await indexRound(job.path, job.round, job.expected) }
-          : { done: await writeBatchOutput({ ...base, runId: job.runId, keepAnswers: setup.keepAnswers }, job.seq, job.recordsPath, job.results) }),
+          : {
+              done: await writeBatchOutput(
+                { ...base, runId: job.runId, keepAnswers: setup.keepAnswers },
+                job.seq,
+                job.recordsPath,
+                job.results,
+              ),
+            }),
       };
     } catch (err) {
       reply = errorReply(job.id, err);

@@ -38,7 +38,10 @@ const ENTRY = new URL('./output-thread-main.js', import.meta.url);
 export class OutputThread {
   private worker: Worker | undefined;
   private nextId = 0;
-  private readonly waiting = new Map<number, { resolve: (reply: Extract<OutputReply, { ok: true }>) => void; reject: (err: Error) => void }>();
+  private readonly waiting = new Map<
+    number,
+    { resolve: (reply: Extract<OutputReply, { ok: true }>) => void; reject: (err: Error) => void }
+  >();
   private dead: Error | undefined;
 
   constructor(private readonly setup: OutputSetup) {}
@@ -48,8 +51,12 @@ export class OutputThread {
     if (this.worker) return this.worker;
     const worker = new Worker(ENTRY, { workerData: this.setup });
     worker.on('message', (reply: OutputReply) => this.settle(reply));
-    worker.on('error', (err) => this.die(systemError('OUTPUT_THREAD', `the Parquet output thread failed: ${err.message}`, err)));
-    worker.on('exit', (code) => this.die(systemError('OUTPUT_THREAD', `the Parquet output thread exited (code ${code})`)));
+    worker.on('error', (err) =>
+      this.die(systemError('OUTPUT_THREAD', `the Parquet output thread failed: ${err.message}`, err)),
+    );
+    worker.on('exit', (code) =>
+      this.die(systemError('OUTPUT_THREAD', `the Parquet output thread exited (code ${code})`)),
+    );
     this.worker = worker;
     return worker;
   }
@@ -106,7 +113,8 @@ function rebuildError(e: Extract<OutputReply, { ok: false }>['error']): Error {
 
 /** The reply for a failed job (used on the thread side). */
 export function errorReply(id: number, err: unknown): OutputReply {
-  if (err instanceof ConnectorError) return { id, ok: false, error: { message: err.message, code: err.code, failureType: err.failureType } };
+  if (err instanceof ConnectorError)
+    return { id, ok: false, error: { message: err.message, code: err.code, failureType: err.failureType } };
   const e: NodeJS.ErrnoException = err instanceof Error ? err : new Error(String(err));
   return { id, ok: false, error: { message: e.message, ...(typeof e.code === 'string' ? { errno: e.code } : {}) } };
 }

@@ -25,7 +25,10 @@ export function prepareCompression(compression: Compression): Promise<void> {
   if (compression !== 'ZSTD' || zstdCompress) return Promise.resolve();
   zstdLoading ??= (async () => {
     // A CommonJS package: its module.exports is the default export.
-    const zstd = (await import('@bokuweb/zstd-wasm')).default as unknown as { init(): Promise<void>; compress: ZstdCompress };
+    const zstd = (await import('@bokuweb/zstd-wasm')).default as unknown as {
+      init(): Promise<void>;
+      compress: ZstdCompress;
+    };
     await zstd.init();
     zstdCompress = zstd.compress;
   })();

@@ -217,7 +217,12 @@ class ColumnChunkEncoder {
     body.length += this.values.length;
     const raw = body.take();
     const compressed = compressPage(this.compression, raw);
-    const header = pageHeader({ uncompressedSize: raw.length, compressedSize: compressed.length, numValues: count, nullCount: nulls });
+    const header = pageHeader({
+      uncompressedSize: raw.length,
+      compressedSize: compressed.length,
+      numValues: count,
+      nullCount: nulls,
+    });
     this.pages.push(header, compressed);
     this.size += header.length + compressed.length;
     this.uncompressed += header.length + raw.length;
@@ -262,7 +267,12 @@ class ColumnChunkEncoder {
     if (text) return { ...stats, minValue: text.min, maxValue: text.max };
     if (truths !== 0) {
       // false < true; PLAIN for a single boolean is one byte.
-      return { ...stats, minValue: Buffer.of(truths & 1 ? 0 : 1), maxValue: Buffer.of(truths & 2 ? 1 : 0), legacy: true };
+      return {
+        ...stats,
+        minValue: Buffer.of(truths & 1 ? 0 : 1),
+        maxValue: Buffer.of(truths & 2 ? 1 : 0),
+        legacy: true,
+      };
     }
     if (!range) return stats;
     let { min, max } = range;
@@ -312,7 +322,10 @@ export class RowGroupEncoder {
   private readonly columns: ColumnChunkEncoder[];
   private rowCount = 0;
 
-  constructor(private readonly specs: readonly ColumnSpec[], compression: Compression) {
+  constructor(
+    private readonly specs: readonly ColumnSpec[],
+    compression: Compression,
+  ) {
     const body = new ByteSink();
     this.columns = specs.map((spec) => new ColumnChunkEncoder(spec, compression, body));
   }
@@ -368,7 +381,12 @@ function schemaElement(column: ColumnSpec): SchemaElement {
 }
 
 /** The footer: FileMetaData (with TYPE_ORDER column orders), its length, and the closing magic. */
-export function encodeFooter(specs: readonly ColumnSpec[], rowGroups: readonly RowGroup[], rowCount: number, createdBy: string): Buffer {
+export function encodeFooter(
+  specs: readonly ColumnSpec[],
+  rowGroups: readonly RowGroup[],
+  rowCount: number,
+  createdBy: string,
+): Buffer {
   const schema: SchemaElement[] = [{ name: 'root', numChildren: specs.length }, ...specs.map(schemaElement)];
   const metadata = fileMetaData({ schema, numRows: rowCount, rowGroups, createdBy });
   const tail = Buffer.allocUnsafe(8);

@@ -7,7 +7,13 @@ import { configError, systemError } from '../common/errors.js';
 import { fsyncPath } from '../common/durable.js';
 import { assertSafeOutputDir } from './layout.js';
 import { columnKind, type ColumnKind } from './arrow-schema.js';
-import { encodeFooter, PARQUET_MAGIC, RowGroupEncoder, type ColumnSpec, type EncodedRowGroup } from './parquet-encoder.js';
+import {
+  encodeFooter,
+  PARQUET_MAGIC,
+  RowGroupEncoder,
+  type ColumnSpec,
+  type EncodedRowGroup,
+} from './parquet-encoder.js';
 import { COMPRESSIONS, prepareCompression, type Compression } from './parquet-compression.js';
 
 export type ParquetCompression = Compression;
@@ -77,7 +83,10 @@ export function parquetOptionsFrom(config: {
   if (config.max_file_size_mb !== undefined && config.max_file_size_mb !== null) {
     const mb = config.max_file_size_mb;
     if (typeof mb !== 'number' || !Number.isFinite(mb) || mb <= 0 || mb > 1024 * 1024) {
-      throw configError('CONFIG_INVALID', `max_file_size_mb must be a number greater than 0 (MiB), got ${JSON.stringify(mb)}`);
+      throw configError(
+        'CONFIG_INVALID',
+        `max_file_size_mb must be a number greater than 0 (MiB), got ${JSON.stringify(mb)}`,
+      );
     }
     options.maxBytesPerFile = Math.max(1, Math.round(mb * 1024 * 1024));
   }
@@ -102,7 +111,15 @@ export function parquetColumnsFor(schema: Schema): ColumnSpec[] {
   return schema.fields.map((f) => ({ name: f.name, kind: columnKind(f), nullable: f.nullable }));
 }
 
-const VALUE_BYTES: Record<ColumnKind, number> = { string: 4, json: 4, integer: 8, number: 8, timestamp: 8, date: 4, boolean: 1 };
+const VALUE_BYTES: Record<ColumnKind, number> = {
+  string: 4,
+  json: 4,
+  integer: 8,
+  number: 8,
+  timestamp: 8,
+  date: 4,
+  boolean: 1,
+};
 
 /** The uncompressed size of a row as counted against `maxBytesPerFile`. */
 function rowSizer(schema: Schema): (row: Record<string, unknown>) => number {
@@ -156,7 +173,12 @@ export class AtomicParquetFile {
    * symlink, with exclusive create (`wx`, so an existing file or a planted link at that name is never
    * opened) plus O_NOFOLLOW, and mode 0o644 (data files are for readers).
    */
-  static async create(finalPath: string, schema: Schema, options: ParquetOptions, publisher?: Publisher): Promise<AtomicParquetFile> {
+  static async create(
+    finalPath: string,
+    schema: Schema,
+    options: ParquetOptions,
+    publisher?: Publisher,
+  ): Promise<AtomicParquetFile> {
     // With a publisher (an object store) the temp file is written in its local staging folder instead.
     const dir = publisher ? publisher.stagingDir : dirname(finalPath);
     await assertSafeOutputDir(dir);
@@ -168,7 +190,11 @@ export class AtomicParquetFile {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' || code === 'ELOOP') {
-        throw systemError('OUTPUT_FILE_EXISTS', `cannot create ${tempPath}: something (${code === 'ELOOP' ? 'a symbolic link' : 'a file or link'}) is already there; refusing to write through it`, err);
+        throw systemError(
+          'OUTPUT_FILE_EXISTS',
+          `cannot create ${tempPath}: something (${code === 'ELOOP' ? 'a symbolic link' : 'a file or link'}) is already there; refusing to write through it`,
+          err,
+        );
       }
       throw err;
     }
@@ -204,9 +230,12 @@ export class AtomicParquetFile {
       const spec = specs[i]!;
       const v = row[spec.name];
       if (v === undefined || v === null) {
-        if (!spec.nullable) throw new Error(`cannot write a row to ${this.finalPath}: required column ${spec.name} has no value`);
+        if (!spec.nullable)
+          throw new Error(`cannot write a row to ${this.finalPath}: required column ${spec.name} has no value`);
       } else if (!FITS[spec.kind](v)) {
-        throw new Error(`cannot write a row to ${this.finalPath}: column ${spec.name} (${spec.kind}) cannot hold a ${typeof v}`);
+        throw new Error(
+          `cannot write a row to ${this.finalPath}: column ${spec.name} (${spec.kind}) cannot hold a ${typeof v}`,
+        );
       }
     }
     this.group.add(row);
@@ -293,10 +322,21 @@ export class RollingParquetWriter {
     this.sizeOf = options.maxBytesPerFile !== undefined ? rowSizer(schema) : undefined;
   }
 
-  static async create(basePath: string, schema: Schema, options: ParquetOptions, publisher?: Publisher): Promise<RollingParquetWriter> {
+  static async create(
+    basePath: string,
+    schema: Schema,
+    options: ParquetOptions,
+    publisher?: Publisher,
+  ): Promise<RollingParquetWriter> {
     if (options.maxRowsPerFile !== undefined) positiveInteger('maxRowsPerFile', options.maxRowsPerFile);
     if (options.maxBytesPerFile !== undefined) positiveInteger('maxBytesPerFile', options.maxBytesPerFile);
-    return new RollingParquetWriter(basePath, schema, options, await AtomicParquetFile.create(basePath, schema, options, publisher), publisher);
+    return new RollingParquetWriter(
+      basePath,
+      schema,
+      options,
+      await AtomicParquetFile.create(basePath, schema, options, publisher),
+      publisher,
+    );
   }
 
   /** Rows appended across all files. */
@@ -323,7 +363,12 @@ export class RollingParquetWriter {
 
   private async roll(row: Record<string, unknown>, size: number): Promise<void> {
     await this.files[this.files.length - 1]!.finish();
-    const next = await AtomicParquetFile.create(rolledPath(this.basePath, this.files.length), this.schema, this.options, this.publisher);
+    const next = await AtomicParquetFile.create(
+      rolledPath(this.basePath, this.files.length),
+      this.schema,
+      this.options,
+      this.publisher,
+    );
     this.files.push(next);
     await next.append(row, size);
   }

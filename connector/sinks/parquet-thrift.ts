@@ -108,7 +108,7 @@ class CompactWriter {
       return;
     }
     const n = BigInt(v);
-    this.varint(n >= 0n ? n << 1n : ((-n) << 1n) - 1n);
+    this.varint(n >= 0n ? n << 1n : (-n << 1n) - 1n);
   }
 
   private header(id: number, type: number): void {
@@ -217,7 +217,12 @@ function writeStatistics(w: CompactWriter, s: Statistics): void {
 }
 
 /** A v1 data page's header, with the page's null count as its statistics. */
-export function pageHeader(p: { uncompressedSize: number; compressedSize: number; numValues: number; nullCount: number }): Buffer {
+export function pageHeader(p: {
+  uncompressedSize: number;
+  compressedSize: number;
+  numValues: number;
+  nullCount: number;
+}): Buffer {
   return CompactWriter.serialize((w) =>
     w
       .i32(1, DATA_PAGE)
@@ -265,7 +270,12 @@ function writeColumnChunk(w: CompactWriter, c: ColumnChunk): void {
  * The footer's FileMetaData. column_orders says TYPE_ORDER for every leaf column: the spec requires it
  * whenever min_value/max_value are written, and a reader may ignore those statistics without it.
  */
-export function fileMetaData(f: { schema: SchemaElement[]; numRows: number; rowGroups: readonly RowGroup[]; createdBy: string }): Buffer {
+export function fileMetaData(f: {
+  schema: SchemaElement[];
+  numRows: number;
+  rowGroups: readonly RowGroup[];
+  createdBy: string;
+}): Buffer {
   const leaves = f.schema.length - 1;
   return CompactWriter.serialize((w) =>
     w
@@ -273,10 +283,7 @@ export function fileMetaData(f: { schema: SchemaElement[]; numRows: number; rowG
       .structList(2, f.schema, writeSchemaElement)
       .i64(3, f.numRows)
       .structList(4, f.rowGroups, (g, rg) =>
-        g
-          .structList(1, rg.columns, writeColumnChunk)
-          .i64(2, rg.totalByteSize)
-          .i64(3, rg.numRows),
+        g.structList(1, rg.columns, writeColumnChunk).i64(2, rg.totalByteSize).i64(3, rg.numRows),
       )
       .binary(6, f.createdBy)
       .structList(7, Array.from({ length: leaves }), (o) => o.struct(1, empty)),

@@ -58,7 +58,11 @@ export class LocalStore implements Store {
     const temp = tempName(target);
     await writeFile(temp, body, { flag: 'wx', mode: 0o644, flush: true });
     try {
-      const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      const handle = await open(
+        target,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o644,
+      );
       await handle.close();
     } catch (err) {
       await rm(temp, { force: true });
@@ -112,12 +116,14 @@ export class LocalStore implements Store {
       await rm(path, { force: true });
       folders.add(dirname(path));
     }
-    for (const folder of folders) await fsyncPath(folder).catch((err) => (isMissing(err) ? undefined : Promise.reject(err)));
+    for (const folder of folders)
+      await fsyncPath(folder).catch((err) => (isMissing(err) ? undefined : Promise.reject(err)));
   }
 }
 
 const TEMP_SUFFIX = '.tmp-store';
-const tempName = (target: string) => `${target}.${process.pid}.${Math.random().toString(36).slice(2, 10)}${TEMP_SUFFIX}`;
+const tempName = (target: string) =>
+  `${target}.${process.pid}.${Math.random().toString(36).slice(2, 10)}${TEMP_SUFFIX}`;
 const isTemp = (key: string) => key.endsWith(TEMP_SUFFIX);
 
 async function walk(dir: string, visit: (path: string) => Promise<void>): Promise<void> {

@@ -40,7 +40,12 @@ export interface StoredObject {
 
 /** Throws unless `key` is a well-formed relative key (see Store). */
 export function assertKey(key: string): void {
-  const bad = key === '' || key.startsWith('/') || key.endsWith('/') || key.split('/').some((s) => s === '' || s === '.' || s === '..') || key.includes('\0');
+  const bad =
+    key === '' ||
+    key.startsWith('/') ||
+    key.endsWith('/') ||
+    key.split('/').some((s) => s === '' || s === '.' || s === '..') ||
+    key.includes('\0');
   if (bad) throw new TypeError(`not a storage key: ${JSON.stringify(key)}`);
 }
 

@@ -22,7 +22,9 @@ describe('architecture', () => {
   });
 
   it('keeps connector/common/ free of imports from the rest of the connector', () => {
-    const outward = edges.filter((e) => e.from.startsWith('connector/common/') && !e.to.startsWith('connector/common/'));
+    const outward = edges.filter(
+      (e) => e.from.startsWith('connector/common/') && !e.to.startsWith('connector/common/'),
+    );
     expect(outward).toEqual([]);
   });
 

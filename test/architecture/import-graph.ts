@@ -29,7 +29,10 @@ export function importEdges(repo: string, files: string[]): ImportEdge[] {
   for (const from of files) {
     const text = readFileSync(join(repo, from), 'utf8');
     for (const m of text.matchAll(SPECIFIER)) {
-      const to = normalize(join(dirname(from), m[1]!)).split(sep).join('/').replace(/\.js$/, '.ts');
+      const to = normalize(join(dirname(from), m[1]!))
+        .split(sep)
+        .join('/')
+        .replace(/\.js$/, '.ts');
       edges.push({ from, to });
     }
   }

@@ -27,8 +27,20 @@ const TYPE_BY_STATUS: Record<number, string> = {
 };
 
 /** An error as the SDK raises it for an HTTP answer: APIError.generate() picks the subclass. */
-function answer(status: number, headers: Record<string, string> = {}, errorCode?: string, message = 'it went wrong'): InstanceType<typeof Anthropic.APIError> {
-  const body = { type: 'error', error: { type: TYPE_BY_STATUS[status] ?? 'api_error', message, ...(errorCode ? { details: { error_code: errorCode } } : {}) } };
+function answer(
+  status: number,
+  headers: Record<string, string> = {},
+  errorCode?: string,
+  message = 'it went wrong',
+): InstanceType<typeof Anthropic.APIError> {
+  const body = {
+    type: 'error',
+    error: {
+      type: TYPE_BY_STATUS[status] ?? 'api_error',
+      message,
+      ...(errorCode ? { details: { error_code: errorCode } } : {}),
+    },
+  };
   return Anthropic.APIError.generate(status, body, undefined, new Headers({ 'request-id': 'req_0123', ...headers }));
 }
 
@@ -58,7 +70,9 @@ describe('classifyApiFailure: statuses × call kinds', () => {
       const err = answer(status);
       expect(err.name).toBe(className);
       const got = CALLS.map((call) => classifyApiFailure(err, { call }).action);
-      expect(Object.fromEntries(CALLS.map((c, i) => [c, got[i]]))).toEqual(Object.fromEntries(CALLS.map((c, i) => [c, actions[i]])));
+      expect(Object.fromEntries(CALLS.map((c, i) => [c, got[i]]))).toEqual(
+        Object.fromEntries(CALLS.map((c, i) => [c, actions[i]])),
+      );
     });
   }
 
@@ -68,18 +82,34 @@ describe('classifyApiFailure: statuses × call kinds', () => {
       expect(f.failureType).toBe('config_error');
       expect(f.error('listing batches').message).toMatch(status === 402 ? /billing/ : /check the API key/);
     }
-    expect(classifyApiFailure(answer(404), { call: 'models' })).toMatchObject({ failureType: 'config_error', kind: 'not_found' });
+    expect(classifyApiFailure(answer(404), { call: 'models' })).toMatchObject({
+      failureType: 'config_error',
+      kind: 'not_found',
+    });
   });
 
   it('gives up on a request the API rejects as ours to fix (system_error), and on what a retry would not cure', () => {
-    expect(classifyApiFailure(answer(400), { call: 'create' })).toMatchObject({ action: 'give_up', failureType: 'system_error', kind: 'rejected', code: 'API_400' });
+    expect(classifyApiFailure(answer(400), { call: 'create' })).toMatchObject({
+      action: 'give_up',
+      failureType: 'system_error',
+      kind: 'rejected',
+      code: 'API_400',
+    });
     expect(classifyApiFailure(answer(413), { call: 'create' }).failureType).toBe('system_error');
   });
 
   it('keeps the API’s error type, error code and request id', () => {
     const f = classifyApiFailure(answer(529, {}, undefined, 'Overloaded'), { call: 'retrieve' });
-    expect(f).toMatchObject({ status: 529, errorType: 'overloaded_error', requestId: 'req_0123', kind: 'overloaded', failureType: 'transient_error' });
-    const e = classifyApiFailure(answer(500, { 'x-should-retry': 'false' }), { call: 'retrieve' }).error('polling batch msgbatch_1');
+    expect(f).toMatchObject({
+      status: 529,
+      errorType: 'overloaded_error',
+      requestId: 'req_0123',
+      kind: 'overloaded',
+      failureType: 'transient_error',
+    });
+    const e = classifyApiFailure(answer(500, { 'x-should-retry': 'false' }), { call: 'retrieve' }).error(
+      'polling batch msgbatch_1',
+    );
     expect(e).toBeInstanceOf(ConnectorError);
     expect(e.message).toBe('polling batch msgbatch_1 failed: HTTP 500 api_error: it went wrong, request_id req_0123');
     expect(e.code).toBe('API_500');
@@ -90,7 +120,8 @@ describe('classifyApiFailure: headers', () => {
   const NOW = Date.parse('2026-12-03T00:00:00Z');
 
   it('takes the wait from retry-after-ms first, then retry-after in seconds or as an HTTP date', () => {
-    const wait = (headers: Record<string, string>) => classifyApiFailure(answer(429, headers), { call: 'create', now: NOW }).waitMs;
+    const wait = (headers: Record<string, string>) =>
+      classifyApiFailure(answer(429, headers), { call: 'create', now: NOW }).waitMs;
     expect(wait({ 'retry-after-ms': '1500', 'retry-after': '9' })).toBe(1500);
     expect(wait({ 'retry-after': '7' })).toBe(7000);
     expect(wait({ 'retry-after': '0.5' })).toBe(500);
@@ -103,13 +134,17 @@ describe('classifyApiFailure: headers', () => {
     expect(wait({ 'retry-after': String(3 * 24 * 3600) })).toBeUndefined();
     expect(wait({ 'retry-after-ms': '-5', 'retry-after': '2' })).toBe(2000);
     // A 5xx's wait is kept too (a create in doubt reconciles after it).
-    expect(classifyApiFailure(answer(503, { 'retry-after': '3' }), { call: 'create' })).toMatchObject({ action: 'reconcile', waitMs: 3000 });
+    expect(classifyApiFailure(answer(503, { 'retry-after': '3' }), { call: 'create' })).toMatchObject({
+      action: 'reconcile',
+      waitMs: 3000,
+    });
     // No wait on giving up.
     expect(classifyApiFailure(answer(400, { 'retry-after': '3' }), { call: 'create' }).waitMs).toBeUndefined();
   });
 
   it('honours x-should-retry either way', () => {
-    const f = (status: number, value: string, call: ApiCall) => classifyApiFailure(answer(status, { 'x-should-retry': value }), { call });
+    const f = (status: number, value: string, call: ApiCall) =>
+      classifyApiFailure(answer(status, { 'x-should-retry': value }), { call });
     expect(f(500, 'false', 'retrieve')).toMatchObject({ action: 'give_up', failureType: 'transient_error' });
     expect(f(529, 'false', 'create').action).toBe('give_up');
     expect(f(429, 'false', 'list').action).toBe('give_up');
@@ -126,16 +161,26 @@ describe('classifyApiFailure: the spend cap', () => {
     it(`gives up on ${code} as a config_error, whatever the headers say`, () => {
       for (const call of CALLS) {
         const f = classifyApiFailure(answer(429, { 'x-should-retry': 'true', 'retry-after': '60' }, code), { call });
-        expect(f).toMatchObject({ action: 'give_up', kind: 'spend_limit', failureType: 'config_error', code: 'API_SPEND_LIMIT', errorCode: code });
+        expect(f).toMatchObject({
+          action: 'give_up',
+          kind: 'spend_limit',
+          failureType: 'config_error',
+          code: 'API_SPEND_LIMIT',
+          errorCode: code,
+        });
         expect(f.waitMs).toBeUndefined();
       }
       const e = classifyApiFailure(answer(429, {}, code), { call: 'create' }).error('creating a batch');
-      expect(e.message).toMatch(/^creating a batch failed: HTTP 429 rate_limit_error: .*spend limit is reached; raise it or wait for it to reset$/);
+      expect(e.message).toMatch(
+        /^creating a batch failed: HTTP 429 rate_limit_error: .*spend limit is reached; raise it or wait for it to reset$/,
+      );
     });
   }
 
   it('paces other coded 429s (ramp_limit_exceeded): they pass by waiting', () => {
-    expect(classifyApiFailure(answer(429, { 'retry-after': '5' }, 'ramp_limit_exceeded'), { call: 'create' })).toMatchObject({ action: 'pace', waitMs: 5000 });
+    expect(
+      classifyApiFailure(answer(429, { 'retry-after': '5' }, 'ramp_limit_exceeded'), { call: 'create' }),
+    ).toMatchObject({ action: 'pace', waitMs: 5000 });
   });
 });
 
@@ -143,7 +188,12 @@ describe('classifyApiFailure: a 404 after create', () => {
   const NOW = Date.parse('2026-12-03T00:00:00Z');
   it('is tolerated for a young batch and a few attempts, then means the batch is gone', () => {
     const f = (createdAgoMs: number | undefined, attempt: number, call: ApiCall = 'retrieve') =>
-      classifyApiFailure(answer(404), { call, attempt, now: NOW, ...(createdAgoMs !== undefined ? { createdAt: NOW - createdAgoMs } : {}) });
+      classifyApiFailure(answer(404), {
+        call,
+        attempt,
+        now: NOW,
+        ...(createdAgoMs !== undefined ? { createdAt: NOW - createdAgoMs } : {}),
+      });
     expect(f(10_000, 0)).toMatchObject({ action: 'retry', kind: 'not_found', failureType: 'transient_error' });
     expect(f(undefined, 4).action).toBe('retry');
     expect(f(10_000, 5)).toMatchObject({ action: 'give_up', kind: 'not_found' });
@@ -156,25 +206,51 @@ describe('classifyApiFailure: a 404 after create', () => {
 });
 
 describe('classifyApiFailure: no answer', () => {
-  const refused = () => new Anthropic.APIConnectionError({ cause: Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }) }) });
+  const refused = () =>
+    new Anthropic.APIConnectionError({
+      cause: Object.assign(new TypeError('fetch failed'), {
+        cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }),
+      }),
+    });
   const generic = () => new Anthropic.APIConnectionError({ message: 'Connection error.' });
   const timeout = () => new Anthropic.APIConnectionTimeoutError();
-  const cut = () => new TypeError('terminated', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) });
+  const cut = () =>
+    new TypeError('terminated', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) });
   const reset = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
   const dns = () => Object.assign(new Error('getaddrinfo ENOTFOUND api.example'), { code: 'ENOTFOUND' });
 
   const TABLE: Array<[string, () => unknown, Partial<Record<ApiCall, ApiAction>>, string]> = [
-    ['a refused connection (nothing was sent)', refused, { create: 'retry', retrieve: 'retry', list: 'retry' }, 'unreachable'],
-    ['a connection error', generic, { create: 'reconcile', retrieve: 'retry', list: 'retry', results: 'retry' }, 'unreachable'],
+    [
+      'a refused connection (nothing was sent)',
+      refused,
+      { create: 'retry', retrieve: 'retry', list: 'retry' },
+      'unreachable',
+    ],
+    [
+      'a connection error',
+      generic,
+      { create: 'reconcile', retrieve: 'retry', list: 'retry', results: 'retry' },
+      'unreachable',
+    ],
     ['a timeout', timeout, { create: 'reconcile', retrieve: 'retry', models: 'retry' }, 'timeout'],
-    ['a body cut mid-way (undici terminated)', cut, { create: 'reconcile', results: 'retry', retrieve: 'retry' }, 'connection_cut'],
+    [
+      'a body cut mid-way (undici terminated)',
+      cut,
+      { create: 'reconcile', results: 'retry', retrieve: 'retry' },
+      'connection_cut',
+    ],
     ['a reset', reset, { create: 'reconcile', list: 'retry' }, 'connection_cut'],
     ['a DNS failure', dns, { create: 'reconcile', retrieve: 'retry' }, 'unreachable'],
   ];
   for (const [what, make, actions, kind] of TABLE) {
     it(what, () => {
       for (const [call, action] of Object.entries(actions) as Array<[ApiCall, ApiAction]>) {
-        expect(classifyApiFailure(make(), { call }), `${call}`).toMatchObject({ action, kind, failureType: 'transient_error', code: 'API_UNREACHABLE' });
+        expect(classifyApiFailure(make(), { call }), `${call}`).toMatchObject({
+          action,
+          kind,
+          failureType: 'transient_error',
+          code: 'API_UNREACHABLE',
+        });
       }
     });
   }
@@ -190,31 +266,53 @@ describe('classifyApiFailure: no answer', () => {
     const message = classifyApiFailure(err, { call: 'list' }).error('listing batches').message;
     expect(message).toMatch(/^listing batches: cannot reach the API \(/);
     expect(message).not.toContain('NOTAREALKEYclassifierTEST');
-    expect(classifyApiFailure(refused(), { call: 'list' }).error('listing batches').message).toBe('listing batches: cannot reach the API (ECONNREFUSED)');
+    expect(classifyApiFailure(refused(), { call: 'list' }).error('listing batches').message).toBe(
+      'listing batches: cannot reach the API (ECONNREFUSED)',
+    );
   });
 
   it('never retries our own stop', () => {
-    for (const err of [new Interrupted(), new Anthropic.APIUserAbortError(), Object.assign(new Error('aborted'), { name: 'AbortError' })]) {
-      for (const call of CALLS) expect(classifyApiFailure(err, { call })).toMatchObject({ action: 'give_up', kind: 'aborted' });
+    for (const err of [
+      new Interrupted(),
+      new Anthropic.APIUserAbortError(),
+      Object.assign(new Error('aborted'), { name: 'AbortError' }),
+    ]) {
+      for (const call of CALLS)
+        expect(classifyApiFailure(err, { call })).toMatchObject({ action: 'give_up', kind: 'aborted' });
     }
     // undici aborting a request on a broken socket is the network's doing, not ours.
     const undiciAbort = Object.assign(new Error('Request aborted'), { name: 'AbortError', code: 'UND_ERR_ABORTED' });
-    expect(classifyApiFailure(undiciAbort, { call: 'results' })).toMatchObject({ action: 'retry', kind: 'connection_cut' });
+    expect(classifyApiFailure(undiciAbort, { call: 'results' })).toMatchObject({
+      action: 'retry',
+      kind: 'connection_cut',
+    });
   });
 
   it('gives up on anything else as ours (system_error), and keeps a ConnectorError as it is', () => {
-    expect(classifyApiFailure(new Error('boom'), { call: 'retrieve' })).toMatchObject({ action: 'give_up', failureType: 'system_error', code: 'API_UNEXPECTED' });
-    expect(classifyApiFailure('a string', { call: 'create' }).error('creating a batch').message).toBe('creating a batch failed: a string');
+    expect(classifyApiFailure(new Error('boom'), { call: 'retrieve' })).toMatchObject({
+      action: 'give_up',
+      failureType: 'system_error',
+      code: 'API_UNEXPECTED',
+    });
+    expect(classifyApiFailure('a string', { call: 'create' }).error('creating a batch').message).toBe(
+      'creating a batch failed: a string',
+    );
     const notReady = transientError('RESULTS_NOT_READY', 'no results_url yet');
     expect(classifyApiFailure(notReady, { call: 'results' })).toMatchObject({ action: 'retry', kind: 'not_ready' });
     expect(classifyApiFailure(notReady, { call: 'results' }).error('x')).toBe(notReady);
     const config = new ConnectorError('config_error', 'CONFIG_INVALID', 'bad');
-    expect(classifyApiFailure(config, { call: 'list' })).toMatchObject({ action: 'give_up', failureType: 'config_error', code: 'CONFIG_INVALID' });
+    expect(classifyApiFailure(config, { call: 'list' })).toMatchObject({
+      action: 'give_up',
+      failureType: 'config_error',
+      code: 'CONFIG_INVALID',
+    });
   });
 
   it('redacts a key the API echoes in its message', () => {
     const key = fakeKey('NOTAREALKEYechoedTEST000', 'YY');
-    const e = classifyApiFailure(answer(401, {}, undefined, `invalid x-api-key ${key}`), { call: 'list' }).error('checking the key');
+    const e = classifyApiFailure(answer(401, {}, undefined, `invalid x-api-key ${key}`), { call: 'list' }).error(
+      'checking the key',
+    );
     expect(e.message).not.toContain('NOTAREALKEYechoedTEST000');
     expect(e.failureType).toBe('config_error');
   });

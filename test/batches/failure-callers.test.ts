@@ -8,7 +8,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BatchLost, cancelBatch, submitBatch, waitUntilEnded, type LifecycleOptions } from '../../connector/batches/lifecycle.js';
+import {
+  BatchLost,
+  cancelBatch,
+  submitBatch,
+  waitUntilEnded,
+  type LifecycleOptions,
+} from '../../connector/batches/lifecycle.js';
 import { BatchPoller } from '../../connector/batches/poller.js';
 import { sdkBatchesApi } from '../../connector/ports/sdk-batches-api.js';
 import { ConnectorError } from '../../connector/common/errors.js';
@@ -20,14 +26,24 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function requestsFile(name: string, n: number): string {
   const path = join(dir, `${name}.jsonl`);
-  writeFileSync(path, Array.from({ length: n }, (_, i) => JSON.stringify(ask(`${name}-${i}`, `note ${i}`))).join('\n') + '\n');
+  writeFileSync(
+    path,
+    Array.from({ length: n }, (_, i) => JSON.stringify(ask(`${name}-${i}`, `note ${i}`))).join('\n') + '\n',
+  );
   return path;
 }
 
 function options(patienceMs = 60_000): LifecycleOptions & { waits: number[]; logs: string[] } {
   const waits: number[] = [];
   const logs: string[] = [];
-  return { pollIntervalMs: 1000, retry: { baseMs: 10, capMs: 100, patienceMs }, sleep: async (ms) => void waits.push(ms), log: (m) => logs.push(m), waits, logs };
+  return {
+    pollIntervalMs: 1000,
+    retry: { baseMs: 10, capMs: 100, patienceMs },
+    sleep: async (ms) => void waits.push(ms),
+    log: (m) => logs.push(m),
+    waits,
+    logs,
+  };
 }
 
 const expected = (requests: number) => ({ requests, since: new Date(Date.now() - 1000), claimed: () => false });
@@ -81,14 +97,18 @@ describe('submitBatch', () => {
     const err = await rejection(submitBatch(sdkBatchesApi(client), requestsFile('capped', 1), expected(1), options()));
     expect(err).toBeInstanceOf(ConnectorError);
     expect(err).toMatchObject({ failureType: 'config_error', code: 'API_SPEND_LIMIT' });
-    expect((err as Error).message).toMatch(/^creating a batch failed: HTTP 429 rate_limit_error: .*request_id req_.*spend limit is reached/);
+    expect((err as Error).message).toMatch(
+      /^creating a batch failed: HTTP 429 rate_limit_error: .*request_id req_.*spend limit is reached/,
+    );
     expect(emu.calls.create).toBe(1);
   });
 
   it('stops at once when the API says not to retry', async () => {
     const { client, emu } = await harness();
     emu.faults.http.push({ endpoint: 'create', status: 503, shouldRetry: false });
-    const err = await rejection(submitBatch(sdkBatchesApi(client), requestsFile('no-retry', 1), expected(1), options()));
+    const err = await rejection(
+      submitBatch(sdkBatchesApi(client), requestsFile('no-retry', 1), expected(1), options()),
+    );
     expect(err).toMatchObject({ failureType: 'transient_error', code: 'API_503' });
     expect(emu.calls.create).toBe(1);
   });
@@ -103,7 +123,12 @@ describe('waitUntilEnded, cancelBatch and the poller', () => {
     const ended = await waitUntilEnded(sdkBatchesApi(client), batch.id, { ...o, createdAt: Date.now() });
     expect(ended.processing_status).toBe('ended');
     expect(o.waits).toHaveLength(2);
-    const err = await rejection(waitUntilEnded(sdkBatchesApi(client), 'msgbatch_013NotAnIdWeMade', { ...options(), createdAt: Date.now() - 10 * 60_000 }));
+    const err = await rejection(
+      waitUntilEnded(sdkBatchesApi(client), 'msgbatch_013NotAnIdWeMade', {
+        ...options(),
+        createdAt: Date.now() - 10 * 60_000,
+      }),
+    );
     expect(err).toBeInstanceOf(BatchLost);
   });
 
@@ -119,10 +144,18 @@ describe('waitUntilEnded, cancelBatch and the poller', () => {
     const batch = await client.messages.batches.create({ requests: [ask('polled', 'hi')] });
     emu.faults.http.push({ endpoint: 'list', status: 529, calls: [1, 2] });
     const o = options();
-    const ended = await new BatchPoller(sdkBatchesApi(client), o).waitUntilEnded(batch.id, Date.parse(batch.created_at));
+    const ended = await new BatchPoller(sdkBatchesApi(client), o).waitUntilEnded(
+      batch.id,
+      Date.parse(batch.created_at),
+    );
     expect(ended.processing_status).toBe('ended');
     expect(o.waits).toHaveLength(2);
-    const err = await rejection(new BatchPoller(sdkBatchesApi(clientFor(emu, 'not-the-key')), options()).waitUntilEnded(batch.id, Date.parse(batch.created_at)));
+    const err = await rejection(
+      new BatchPoller(sdkBatchesApi(clientFor(emu, 'not-the-key')), options()).waitUntilEnded(
+        batch.id,
+        Date.parse(batch.created_at),
+      ),
+    );
     expect(err).toMatchObject({ failureType: 'config_error', code: 'API_401' });
     expect((err as Error).message).toMatch(/^listing batches to poll them failed: HTTP 401 authentication_error/);
   });

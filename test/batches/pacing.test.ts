@@ -8,7 +8,19 @@ import { withRetry } from '../../connector/batches/retry.js';
 import { QueueAdmission } from '../../connector/pipeline/admission.js';
 
 const rateLimited = (errorCode?: string) =>
-  Anthropic.APIError.generate(429, { type: 'error', error: { type: 'rate_limit_error', message: 'slow down', ...(errorCode ? { details: { error_code: errorCode } } : {}) } }, undefined, new Headers({ 'retry-after': '60' }));
+  Anthropic.APIError.generate(
+    429,
+    {
+      type: 'error',
+      error: {
+        type: 'rate_limit_error',
+        message: 'slow down',
+        ...(errorCode ? { details: { error_code: errorCode } } : {}),
+      },
+    },
+    undefined,
+    new Headers({ 'retry-after': '60' }),
+  );
 
 describe('pacing 429s', () => {
   const action = (err: unknown) => classifyApiFailure(err, { call: 'create' }).action;
@@ -16,7 +28,9 @@ describe('pacing 429s', () => {
   it('are told apart from the spend cap', () => {
     expect(action(rateLimited())).toBe('pace');
     expect(action(rateLimited('enforced_spend_limit_reached'))).toBe('give_up');
-    expect(classifyApiFailure(rateLimited('enforced_spend_limit_reached'), { call: 'create' }).kind).toBe('spend_limit');
+    expect(classifyApiFailure(rateLimited('enforced_spend_limit_reached'), { call: 'create' }).kind).toBe(
+      'spend_limit',
+    );
     expect(action(Anthropic.APIError.generate(529, undefined, undefined, new Headers()))).toBe('reconcile');
   });
 
@@ -27,7 +41,12 @@ describe('pacing 429s', () => {
     // 100 refusals of 60 s each (100 minutes) against a patience of 10 s: the call still succeeds.
     const classify = (err: unknown) => classifyApiFailure(err, { call: 'retrieve' });
     const policy = { baseMs: 1000, capMs: 60_000, patienceMs: 10_000 };
-    const ok = await withRetry(async () => (++calls <= 100 ? Promise.reject(rateLimited()) : 'done'), classify, policy, sleep);
+    const ok = await withRetry(
+      async () => (++calls <= 100 ? Promise.reject(rateLimited()) : 'done'),
+      classify,
+      policy,
+      sleep,
+    );
     expect(ok).toBe('done');
     expect(waited).toBe(100 * 60_000);
     const outage = Anthropic.APIError.generate(503, undefined, undefined, new Headers({ 'retry-after': '4' }));

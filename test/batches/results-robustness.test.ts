@@ -7,7 +7,13 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { downloadResults, type LifecycleOptions } from '../../connector/batches/lifecycle.js';
 import { statSync, utimesSync } from 'node:fs';
-import { indexResults, ParsedAnswers, ResultLines, type ResultIndex, type ResultLocation } from '../../connector/batches/results-file.js';
+import {
+  indexResults,
+  ParsedAnswers,
+  ResultLines,
+  type ResultIndex,
+  type ResultLocation,
+} from '../../connector/batches/results-file.js';
 import type { Outcome } from '../../connector/batches/outcome.js';
 import { createApiClient } from '../../connector/batches/client.js';
 import { sdkBatchesApi } from '../../connector/ports/sdk-batches-api.js';
@@ -45,7 +51,16 @@ const succeededLine = (id: string, text = `answer ${id}`) =>
     custom_id: id,
     result: {
       type: 'succeeded',
-      message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-haiku-4-5', content: [{ type: 'text', text }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 3, output_tokens: 4 } },
+      message: {
+        id: 'msg_1',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-haiku-4-5',
+        content: [{ type: 'text', text }],
+        stop_reason: 'end_turn',
+        stop_sequence: null,
+        usage: { input_tokens: 3, output_tokens: 4 },
+      },
     },
   });
 
@@ -72,13 +87,26 @@ describe('indexResults', () => {
       JSON.stringify({ custom_id: 'd', result: { type: 'deferred' } }),
       succeededLine('stranger'),
       succeededLine('e', 'first'),
-      JSON.stringify({ custom_id: 'e', result: { type: 'errored', error: { type: 'error', error: { type: 'api_error', message: 'boom' } } } }),
+      JSON.stringify({
+        custom_id: 'e',
+        result: { type: 'errored', error: { type: 'error', error: { type: 'api_error', message: 'boom' } } },
+      }),
       succeededLine('f', 'kept') + '\r',
       succeededLine('f', 'final') + '\r',
       '  ' + JSON.stringify({ custom_id: 'g', result: { type: 'expired' } }),
     ];
-    const bad = Buffer.concat([Buffer.from('{"custom_id":"h","result":{"type":"succeeded","x":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}}\n')]);
-    const path = fileWith(Buffer.concat([Buffer.from(lines.join('\n') + '\n'), bad, Buffer.from(JSON.stringify({ custom_id: 'i', result: { type: 'canceled' } }))]));
+    const bad = Buffer.concat([
+      Buffer.from('{"custom_id":"h","result":{"type":"succeeded","x":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}}\n'),
+    ]);
+    const path = fileWith(
+      Buffer.concat([
+        Buffer.from(lines.join('\n') + '\n'),
+        bad,
+        Buffer.from(JSON.stringify({ custom_id: 'i', result: { type: 'canceled' } })),
+      ]),
+    );
     const { index, outcomes, counts } = await scan(path, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']);
     expect(counts).toEqual({ lines: 9, unknown: 1, malformed: 8, duplicates: 2, blank: 2 });
     expect([...outcomes.keys()].sort()).toEqual(['a', 'd', 'e', 'f', 'g', 'i']);
@@ -87,20 +115,33 @@ describe('indexResults', () => {
     expect(outcomes.get('g')).toEqual({ status: 'expired' });
     expect(outcomes.get('i')).toEqual({ status: 'canceled' });
     // The index points at exactly the winning line's bytes.
-    expect(await readResult(path, index.get('f'))).toMatchObject({ custom_id: 'f', result: { message: { content: [{ text: 'final' }] } } });
+    expect(await readResult(path, index.get('f'))).toMatchObject({
+      custom_id: 'f',
+      result: { message: { content: [{ text: 'final' }] } },
+    });
     expect(await readResult(path, index.get('g'))).toEqual({ custom_id: 'g', result: { type: 'expired' } });
     expect(await readResult(path, index.get('i'))).toEqual({ custom_id: 'i', result: { type: 'canceled' } });
     expect(await readResult(path, index.get('e'))).toMatchObject({ result: { type: 'errored' } });
   });
 
   it('handles an empty file and a file of only blank lines', async () => {
-    expect((await scan(fileWith(''), ['a'])).counts).toEqual({ lines: 0, unknown: 0, malformed: 0, duplicates: 0, blank: 0 });
+    expect((await scan(fileWith(''), ['a'])).counts).toEqual({
+      lines: 0,
+      unknown: 0,
+      malformed: 0,
+      duplicates: 0,
+      blank: 0,
+    });
     expect((await scan(fileWith('\n\n\r\n'), ['a'])).counts.blank).toBe(3);
   });
 
   it('indexes lines that span read chunks', async () => {
     const big = succeededLine('big', 'x'.repeat(200_000));
-    const { index, outcomes } = await scan(fileWith(`${succeededLine('a')}\n${big}\n${succeededLine('b')}`), ['a', 'big', 'b']);
+    const { index, outcomes } = await scan(fileWith(`${succeededLine('a')}\n${big}\n${succeededLine('b')}`), [
+      'a',
+      'big',
+      'b',
+    ]);
     expect(outcomes.size).toBe(3);
     const path = join(dir, `results-${file}.jsonl`);
     expect(((await readResult(path, index.get('big'))) as any).result.message.content[0].text).toHaveLength(200_000);
@@ -112,7 +153,14 @@ describe('ParsedAnswers: each answer line parsed once, by the index pass, for th
   const indexKeeping = async (parsed: ParsedAnswers, path: string, ids: string[]) => {
     const index: ResultIndex = new Map();
     const outcomes = new Map<string, Outcome>();
-    await indexResults(path, 0, index, new Set(ids), (id, o) => outcomes.set(id, o), (stats) => parsed.keep(path, stats));
+    await indexResults(
+      path,
+      0,
+      index,
+      new Set(ids),
+      (id, o) => outcomes.set(id, o),
+      (stats) => parsed.keep(path, stats),
+    );
     return { index, outcomes };
   };
 
@@ -181,7 +229,12 @@ describe('downloadResults against the emulator', () => {
     await Promise.all(open.map((h) => h.emu.close()));
     open = [];
   });
-  const lifecycle: LifecycleOptions = { pollIntervalMs: 0, retry: { baseMs: 1, capMs: 5, patienceMs: 5000 }, sleep: async () => undefined, log: () => undefined };
+  const lifecycle: LifecycleOptions = {
+    pollIntervalMs: 0,
+    retry: { baseMs: 1, capMs: 5, patienceMs: 5000 },
+    sleep: async () => undefined,
+    log: () => undefined,
+  };
   const ids = (n: number) => Array.from({ length: n }, (_, i) => `req-${String(i).padStart(3, '0')}`);
 
   async function batchWith(faults: Record<string, unknown>, n = 20) {
@@ -201,7 +254,13 @@ describe('downloadResults against the emulator', () => {
     expect(lines).toBe(20);
     expect(counts).toMatchObject({ lines: 20, unknown: 0, malformed: 0 });
     const served = readFileSync(join(path));
-    const body = Buffer.from(await (await fetch((await h.client.messages.batches.retrieve((await h.emu.batches())[0]!.id)).results_url!, { headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01' } })).arrayBuffer());
+    const body = Buffer.from(
+      await (
+        await fetch((await h.client.messages.batches.retrieve((await h.emu.batches())[0]!.id)).results_url!, {
+          headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01' },
+        })
+      ).arrayBuffer(),
+    );
     expect(served.equals(body)).toBe(true);
   });
 
@@ -229,7 +288,9 @@ describe('downloadResults against the emulator', () => {
 
   it('resultsUnknownTypeShare: kept, as errored unknown_result_type', async () => {
     const { outcomes } = await batchWith({ resultsUnknownTypeShare: 0.5 });
-    const unknown = [...outcomes.values()].filter((o) => o.status === 'errored' && o.errorType === 'unknown_result_type');
+    const unknown = [...outcomes.values()].filter(
+      (o) => o.status === 'errored' && o.errorType === 'unknown_result_type',
+    );
     expect(outcomes.size).toBe(20);
     expect(unknown.length).toBeGreaterThan(0);
     expect(unknown.length).toBeLessThan(20);
@@ -243,7 +304,9 @@ describe('downloadResults against the emulator', () => {
   });
 
   it('line faults hit a custom_id only resultsFaultAttempts times: a resubmission comes back whole', async () => {
-    const h = await start({ faults: { resultsMalformedLines: 3, resultsMissingShare: 0.3, resultsTruncateAfterLines: 12 } });
+    const h = await start({
+      faults: { resultsMalformedLines: 3, resultsMissingShare: 0.3, resultsTruncateAfterLines: 12 },
+    });
     open.push(h);
     const api = createApiClient({ apiKey: KEY, baseURL: h.emu.url });
     const first = await h.client.messages.batches.create({ requests: ids(20).map((id) => ask(id, `document ${id}`)) });
@@ -270,7 +333,9 @@ describe('downloadResults against the emulator', () => {
     const batch = await h.client.messages.batches.create({ requests: ids(20).map((id) => ask(id, `document ${id}`)) });
     await retrieveEnded(h.client, batch.id);
     const path = join(dir, `download-${++file}.jsonl`);
-    expect(await downloadResults(sdkBatchesApi(api.client), batch.id, path, { ...lifecycle, log: (m) => logs.push(m) })).toBe(20);
+    expect(
+      await downloadResults(sdkBatchesApi(api.client), batch.id, path, { ...lifecycle, log: (m) => logs.push(m) }),
+    ).toBe(20);
     expect(logs.filter((m) => /starting it again/.test(m))).toHaveLength(2);
     expect((await scan(path, ids(20))).outcomes.size).toBe(20);
     await api.close();

@@ -22,7 +22,18 @@ describe.runIf(process.env.CACHE_BENCH)('result cache at scale', () => {
       const line = (i: number) =>
         JSON.stringify({
           custom_id: idFor(i),
-          result: { type: 'succeeded', message: { id: `msg_${i}`, type: 'message', role: 'assistant', model: 'claude-haiku-4-5', content: [{ type: 'text', text: `label ${i} `.repeat(30) }], stop_reason: 'end_turn', usage: { input_tokens: 812, output_tokens: 64 } } },
+          result: {
+            type: 'succeeded',
+            message: {
+              id: `msg_${i}`,
+              type: 'message',
+              role: 'assistant',
+              model: 'claude-haiku-4-5',
+              content: [{ type: 'text', text: `label ${i} `.repeat(30) }],
+              stop_reason: 'end_turn',
+              usage: { input_tokens: 812, output_tokens: 64 },
+            },
+          },
         });
       gc();
       const rssBefore = process.memoryUsage().rss;
@@ -37,7 +48,9 @@ describe.runIf(process.env.CACHE_BENCH)('result cache at scale', () => {
         if ((from + chunk) % (N / 5) === 0) {
           gc();
           const m = process.memoryUsage();
-          memory.push(`  after ${from + chunk} entries: RSS ${mb(m.rss)}, heap used ${mb(m.heapUsed)}, external ${mb(m.external)}`);
+          memory.push(
+            `  after ${from + chunk} entries: RSS ${mb(m.rss)}, heap used ${mb(m.heapUsed)}, external ${mb(m.external)}`,
+          );
         }
       }
       const putSeconds = (performance.now() - t) / 1000;

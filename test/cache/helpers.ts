@@ -20,7 +20,12 @@ export function succeededLine(customId: string, text = `answer for ${customId}`)
     result: {
       type: 'succeeded',
       message: {
-        id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-haiku-4-5', stop_reason: 'end_turn', stop_sequence: null,
+        id: 'msg_1',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-haiku-4-5',
+        stop_reason: 'end_turn',
+        stop_sequence: null,
         content: [{ type: 'text', text }],
         usage: { input_tokens: 10, output_tokens: 5, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 },
       },

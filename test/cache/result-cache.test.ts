@@ -22,7 +22,10 @@ const entriesFor = (from: number, to: number): Array<[string, string]> => {
   for (let i = from; i < to; i++) out.push([idFor(i), succeededLine(idFor(i))]);
   return out;
 };
-const segmentFiles = (dir: string) => readdirSync(dir).filter((n) => n.startsWith('seg-')).sort();
+const segmentFiles = (dir: string) =>
+  readdirSync(dir)
+    .filter((n) => n.startsWith('seg-'))
+    .sort();
 const tableFile = (dir: string) => readdirSync(dir).find((n) => n.startsWith('index-'))!;
 
 describe('ResultCache', () => {
@@ -41,7 +44,9 @@ describe('ResultCache', () => {
 
   it('files keys of any shape (hashed with sha256) as well as custom_id-shaped ones', () => {
     const cache = ResultCache.open(newDir());
-    cache.putMany([['plain-key', JSON.stringify({ custom_id: 'plain-key', result: { type: 'succeeded', message: {} } })]]);
+    cache.putMany([
+      ['plain-key', JSON.stringify({ custom_id: 'plain-key', result: { type: 'succeeded', message: {} } })],
+    ]);
     expect(cache.get('plain-key')).toContain('plain-key');
     expect(cache.get('plain-key2')).toBeUndefined();
     cache.close();
@@ -49,9 +54,16 @@ describe('ResultCache', () => {
 
   it('refuses anything but a succeeded line for the same custom_id, storing nothing', () => {
     const cache = ResultCache.open(newDir());
-    const errored = JSON.stringify({ custom_id: idFor(1), result: { type: 'errored', error: { type: 'error', error: { type: 'api_error', message: 'x' } } } });
-    expect(() => cache.putMany([[idFor(1), errored]])).toThrow(expect.objectContaining({ code: 'CACHE_NOT_SUCCEEDED' }));
-    expect(() => cache.putMany([[idFor(1), JSON.stringify({ custom_id: idFor(1), result: { type: 'expired' } })]])).toThrow(/succeeded/);
+    const errored = JSON.stringify({
+      custom_id: idFor(1),
+      result: { type: 'errored', error: { type: 'error', error: { type: 'api_error', message: 'x' } } },
+    });
+    expect(() => cache.putMany([[idFor(1), errored]])).toThrow(
+      expect.objectContaining({ code: 'CACHE_NOT_SUCCEEDED' }),
+    );
+    expect(() =>
+      cache.putMany([[idFor(1), JSON.stringify({ custom_id: idFor(1), result: { type: 'expired' } })]]),
+    ).toThrow(/succeeded/);
     expect(() => cache.putMany([[idFor(1), succeededLine(idFor(2))]])).toThrow(/same custom_id/);
     expect(() => cache.putMany([[idFor(1), 'not json']])).toThrow(/succeeded/);
     expect(cache.stats().entries).toBe(0);
@@ -62,7 +74,12 @@ describe('ResultCache', () => {
   it('stores each custom_id once, within a call and across calls', () => {
     const cache = ResultCache.open(newDir());
     const line = succeededLine(idFor(1));
-    expect(cache.putMany([[idFor(1), line], [idFor(1), line]])).toMatchObject({ added: 1, duplicates: 1 });
+    expect(
+      cache.putMany([
+        [idFor(1), line],
+        [idFor(1), line],
+      ]),
+    ).toMatchObject({ added: 1, duplicates: 1 });
     const bytes = cache.stats().bytes;
     expect(cache.putMany([[idFor(1), succeededLine(idFor(1), 'other')]])).toMatchObject({ added: 0, duplicates: 1 });
     expect(cache.stats()).toMatchObject({ entries: 1, bytes });
@@ -71,7 +88,11 @@ describe('ResultCache', () => {
   });
 
   it('files encoded records (putEncoded) exactly as putMany files the same lines, and refuses damaged bytes', () => {
-    const lines = [...entriesFor(0, 500), ...entriesFor(100, 120), [idFor('u'), succeededLine(idFor('u'), 'ünïcödé 🎉')] as [string, string]];
+    const lines = [
+      ...entriesFor(0, 500),
+      ...entriesFor(100, 120),
+      [idFor('u'), succeededLine(idFor('u'), 'ünïcödé 🎉')] as [string, string],
+    ];
     const encoded = new EncodedRecords();
     for (const [id, line] of lines) encoded.add(id, line);
     encoded.add(idFor('huge'), 'x'.repeat(MAX_VALUE_BYTES + 1));
@@ -96,7 +117,12 @@ describe('ResultCache', () => {
     a.close();
     a.close(); // idempotent
     const b = ResultCache.open(dir);
-    expect(b.stats()).toMatchObject({ entries: 500, bytes: before.bytes, usedSlots: before.usedSlots, recovery: { mode: 'clean' } });
+    expect(b.stats()).toMatchObject({
+      entries: 500,
+      bytes: before.bytes,
+      usedSlots: before.usedSlots,
+      recovery: { mode: 'clean' },
+    });
     for (let i = 0; i < 500; i++) expect(b.get(idFor(i))).toBe(succeededLine(idFor(i)));
     expect(() => a.get(idFor(1))).toThrow(expect.objectContaining({ code: 'CACHE_CLOSED' }));
     b.close();
@@ -157,7 +183,10 @@ describe('ResultCache', () => {
     b.close();
     rmSync(join(dir, 'meta.json'));
     const c = ResultCache.open(dir);
-    expect(c.stats()).toMatchObject({ entries: 300, recovery: { mode: 'rebuilt', reason: expect.stringMatching(/meta/) } });
+    expect(c.stats()).toMatchObject({
+      entries: 300,
+      recovery: { mode: 'rebuilt', reason: expect.stringMatching(/meta/) },
+    });
     for (let i = 0; i < 300; i++) expect(c.get(idFor(i))).toBe(succeededLine(idFor(i)));
     c.close();
     // a segment cut mid-record behind a clean checkpoint: rebuilt, torn record dropped
@@ -174,7 +203,10 @@ describe('ResultCache', () => {
     // 60k keeps the default suite fast; `CACHE_BENCH=1 npx vitest run test/cache/bench.test.ts` goes to 1M
     const dir = newDir();
     const cache = ResultCache.open(dir);
-    const short = (i: number): [string, string] => [idFor(i), JSON.stringify({ custom_id: idFor(i), result: { type: 'succeeded', message: { n: i } } })];
+    const short = (i: number): [string, string] => [
+      idFor(i),
+      JSON.stringify({ custom_id: idFor(i), result: { type: 'succeeded', message: { n: i } } }),
+    ];
     const ids = Array.from({ length: 60_000 }, (_, i) => short(i));
     for (let from = 0; from < ids.length; from += 5_000) cache.putMany(ids.slice(from, from + 5_000));
     const s = cache.stats();
@@ -248,7 +280,9 @@ describe('ResultCache', () => {
   });
 
   it('rejects nonsensical budgets with a config error', () => {
-    expect(() => ResultCache.open(newDir(), { maxEntries: 0 })).toThrow(expect.objectContaining({ code: 'CACHE_OPTIONS' }));
+    expect(() => ResultCache.open(newDir(), { maxEntries: 0 })).toThrow(
+      expect.objectContaining({ code: 'CACHE_OPTIONS' }),
+    );
     expect(() => ResultCache.open(newDir(), { maxBytes: 1.5 })).toThrow(/max_bytes/);
   });
 });

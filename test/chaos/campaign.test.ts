@@ -17,7 +17,17 @@ import { duck } from '../helpers/duckdb.js';
 import { catalogFor } from '../helpers/records.js';
 import { idsOf, resend, sourceInput, STREAMS, type Line } from './platform.js';
 
-const FAILPOINTS = ['after_seal', 'before_create', 'after_create', 'after_submitted', 'after_download', 'mid_parquet', 'after_file_commit', 'after_finalised', 'after_state_journaled'];
+const FAILPOINTS = [
+  'after_seal',
+  'before_create',
+  'after_create',
+  'after_submitted',
+  'after_download',
+  'mid_parquet',
+  'after_file_commit',
+  'after_finalised',
+  'after_state_journaled',
+];
 
 interface Figures {
   seed: number;
@@ -45,7 +55,11 @@ interface StateSeen {
 const parquetFiles = (destination: string) => {
   const data = join(destination, 'default');
   if (!existsSync(data)) return new Set<string>();
-  return new Set((readdirSync(data, { recursive: true }) as string[]).filter((p) => p.endsWith('.parquet')).map((p) => join(data, p)));
+  return new Set(
+    (readdirSync(data, { recursive: true }) as string[])
+      .filter((p) => p.endsWith('.parquet'))
+      .map((p) => join(data, p)),
+  );
 };
 
 async function campaign(seed: number, killsWanted: number): Promise<Figures> {
@@ -78,11 +92,26 @@ async function campaign(seed: number, killsWanted: number): Promise<Figures> {
   const config = writeJson(
     dir,
     'config.json',
-    emulatorConfig(emu.url, destination, { max_requests_per_batch: 15, batch_ramp_up: false, progress_interval_seconds: 0.5, api_patience_seconds: 60 }),
+    emulatorConfig(emu.url, destination, {
+      max_requests_per_batch: 15,
+      batch_ramp_up: false,
+      progress_interval_seconds: 0.5,
+      api_patience_seconds: 60,
+    }),
   );
   const lastSeen = new Map<string, number>();
   const states: StateSeen[] = [];
-  const figures: Figures = { seed, kills: 0, restarts: 0, emulatorRestarts: 0, fullResends: 0, rows: 0, submissions: 0, batches: 0, resentAfterFailure: 0 };
+  const figures: Figures = {
+    seed,
+    kills: 0,
+    restarts: 0,
+    emulatorRestarts: 0,
+    fullResends: 0,
+    rows: 0,
+    submissions: 0,
+    batches: 0,
+    resentAfterFailure: 0,
+  };
   const restartEmulatorAt = 1 + Math.floor(random() * killsWanted);
   let sent: Line[] = input;
   try {
@@ -108,7 +137,10 @@ async function campaign(seed: number, killsWanted: number): Promise<Figures> {
         },
       });
       if (result.signal !== 'SIGKILL') {
-        expect(result.code, `attempt ${attempt}: ${result.stderr}\n${JSON.stringify(traceErrors(result.messages))}`).toBe(0);
+        expect(
+          result.code,
+          `attempt ${attempt}: ${result.stderr}\n${JSON.stringify(traceErrors(result.messages))}`,
+        ).toBe(0);
         break; // the sync succeeded: a platform sends nothing more
       }
       figures.kills++;
@@ -130,9 +162,17 @@ async function campaign(seed: number, killsWanted: number): Promise<Figures> {
   return figures;
 }
 
-async function audit(emu: RunningEmulator, destination: string, ids: string[], states: StateSeen[], figures: Figures): Promise<void> {
+async function audit(
+  emu: RunningEmulator,
+  destination: string,
+  ids: string[],
+  states: StateSeen[],
+  figures: Figures,
+): Promise<void> {
   // Every id exactly once.
-  const rows = await duck(`SELECT data.id AS id, filename, _claude_custom_id AS c FROM read_parquet('${destination}/**/*.parquet', filename = true, union_by_name = true) AS data`);
+  const rows = await duck(
+    `SELECT data.id AS id, filename, _claude_custom_id AS c FROM read_parquet('${destination}/**/*.parquet', filename = true, union_by_name = true) AS data`,
+  );
   const byId = new Map<string, { files: string[]; custom: string }>();
   for (const r of rows) {
     const e = byId.get(String(r.id)) ?? { files: [], custom: String(r.c) };
@@ -199,7 +239,9 @@ describe('random-kill campaign', { timeout: 300_000 }, () => {
       );
     }
     const total = (k: keyof Figures) => all.reduce((n, f) => n + f[k], 0);
-    console.log(`chaos total: ${all.length} campaigns, ${total('kills')} SIGKILLs, ${total('restarts')} restarts, ${total('rows')} rows, ${total('submissions')} submissions`);
+    console.log(
+      `chaos total: ${all.length} campaigns, ${total('kills')} SIGKILLs, ${total('restarts')} restarts, ${total('rows')} rows, ${total('submissions')} submissions`,
+    );
     expect(total('kills')).toBeGreaterThanOrEqual(30);
   });
 });

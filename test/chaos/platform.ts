@@ -18,15 +18,32 @@ export function sourceInput(seed: number, perStream: number): Line[] {
   const untilState = new Map(STREAMS.map((s) => [s, 8 + Math.floor(random() * 13)]));
   const lines: Line[] = [];
   const state = (stream: string, at: number) =>
-    lines.push({ kind: 'STATE', stream, at, text: JSON.stringify({ type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: stream }, stream_state: { cursor: at } } } }) });
+    lines.push({
+      kind: 'STATE',
+      stream,
+      at,
+      text: JSON.stringify({
+        type: 'STATE',
+        state: { type: 'STREAM', stream: { stream_descriptor: { name: stream }, stream_state: { cursor: at } } },
+      }),
+    });
   for (;;) {
     const open = STREAMS.filter((s) => next.get(s)! < perStream);
     if (open.length === 0) break;
     const stream = open[Math.floor(random() * open.length)]!;
     const i = next.get(stream)!;
     const id = `c${seed}-${stream}-${String(i).padStart(4, '0')}`;
-    const data = { id, title: `Note ${i} of ${stream}`, body: `Record ${id} reports ${i * 7} parcels at dock ${i % 4}.` };
-    lines.push({ kind: 'RECORD', stream, at: i, text: JSON.stringify({ type: 'RECORD', record: { stream, data, emitted_at: 1764000000000 } }) });
+    const data = {
+      id,
+      title: `Note ${i} of ${stream}`,
+      body: `Record ${id} reports ${i * 7} parcels at dock ${i % 4}.`,
+    };
+    lines.push({
+      kind: 'RECORD',
+      stream,
+      at: i,
+      text: JSON.stringify({ type: 'RECORD', record: { stream, data, emitted_at: 1764000000000 } }),
+    });
     next.set(stream, i + 1);
     const left = untilState.get(stream)! - 1;
     if (left === 0 || i + 1 === perStream) {
@@ -37,7 +54,8 @@ export function sourceInput(seed: number, perStream: number): Line[] {
   return lines;
 }
 
-export const idsOf = (lines: Line[]) => lines.filter((l) => l.kind === 'RECORD').map((l) => JSON.parse(l.text).record.data.id as string);
+export const idsOf = (lines: Line[]) =>
+  lines.filter((l) => l.kind === 'RECORD').map((l) => JSON.parse(l.text).record.data.id as string);
 
 /**
  * What a platform sends after a failed attempt: each stream from the last STATE of it the platform received

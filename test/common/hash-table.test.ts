@@ -69,7 +69,11 @@ describe('DiskTable', () => {
     for (let i = 0; i < 1970; i++) keys.push(idFor(i));
     keys.forEach((k, i) => table.insert(hashOf(k), i % 3 === 0 ? 7 : 1, i, 10, live));
     const isLive = (s: number) => s !== 7;
-    for (const [bits, name] of [[13, 'grow'], [12, 'same'], [11, 'shrink']] as const) {
+    for (const [bits, name] of [
+      [13, 'grow'],
+      [12, 'same'],
+      [11, 'shrink'],
+    ] as const) {
       const { table: next, used } = table.rebuildInto(join(dir, `${name}.tbl`), bits, isLive);
       expect(used).toBe(keys.filter((_, i) => i % 3 !== 0).length);
       const wrong = keys.filter((k, i) => find(next, k) !== (i % 3 === 0 ? undefined : i));
@@ -82,9 +86,16 @@ describe('DiskTable', () => {
   it('answers exactly as a table without its in-memory summary, through stale slots, rebuilds and reopening', () => {
     // Keys drawn from a small pool (so inserts repeat and collide) plus keys sharing home slots; segments
     // 1..4, of which a random set is evicted at each step (their slots go stale).
-    const pool = [...Array.from({ length: 150 }, (_, i) => idFor(`k${i}`)), ...Array.from({ length: 40 }, (_, i) => idWithHashPrefix([0x40, 0, 0, 0], i))];
+    const pool = [
+      ...Array.from({ length: 150 }, (_, i) => idFor(`k${i}`)),
+      ...Array.from({ length: 40 }, (_, i) => idWithHashPrefix([0x40, 0, 0, 0], i)),
+    ];
     const op = fc.oneof(
-      fc.record({ kind: fc.constant('insert' as const), key: fc.nat(pool.length - 1), segment: fc.integer({ min: 1, max: 4 }) }),
+      fc.record({
+        kind: fc.constant('insert' as const),
+        key: fc.nat(pool.length - 1),
+        segment: fc.integer({ min: 1, max: 4 }),
+      }),
       fc.record({ kind: fc.constant('lookup' as const), key: fc.nat(pool.length - 1) }),
       fc.record({ kind: fc.constant('evict' as const), segment: fc.integer({ min: 1, max: 4 }) }),
       fc.record({ kind: fc.constant('rebuild' as const) }),
@@ -109,7 +120,10 @@ describe('DiskTable', () => {
           if (o.kind === 'insert') {
             if (used >= 0.7 * plain.slots) continue; // the cache rebuilds before this load
             offset++;
-            const [a, b] = [plain.insert(hashOf(pool[o.key]!), o.segment, offset, 10, isLive), quick.insert(hashOf(pool[o.key]!), o.segment, offset, 10, isLive)];
+            const [a, b] = [
+              plain.insert(hashOf(pool[o.key]!), o.segment, offset, 10, isLive),
+              quick.insert(hashOf(pool[o.key]!), o.segment, offset, 10, isLive),
+            ];
             // The summarised table may take an empty slot where the plain one reuses a stale slot: both file the key.
             expect(a === 'present').toBe(b === 'present');
             if (b === 'new') used++;
@@ -119,7 +133,10 @@ describe('DiskTable', () => {
             evicted.add(o.segment);
           } else if (o.kind === 'rebuild') {
             gen++;
-            const next = [plain.rebuildInto(join(dir, `plain-${gen}.tbl`), 10, isLive), quick.rebuildInto(join(dir, `quick-${gen}.tbl`), 10, isLive)];
+            const next = [
+              plain.rebuildInto(join(dir, `plain-${gen}.tbl`), 10, isLive),
+              quick.rebuildInto(join(dir, `quick-${gen}.tbl`), 10, isLive),
+            ];
             plain.close();
             quick.close();
             [plain, quick] = [next[0]!.table, next[1]!.table];

@@ -69,7 +69,10 @@ describe('createBody', () => {
 
   it('is the JSON of {requests} built from the spooled lines, bytes untouched, sized exactly', async () => {
     const requests = [
-      { custom_id: 'r1', params: { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'é "q" \n 😀 \u2028' }] } },
+      {
+        custom_id: 'r1',
+        params: { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'é "q" \n 😀 \u2028' }] },
+      },
       { custom_id: 'r2', params: { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: '' }] } },
     ];
     const got = await read(file(requests.map((r) => JSON.stringify(r)).join('\r\n') + '\n\n'));
@@ -79,7 +82,10 @@ describe('createBody', () => {
   });
 
   it('streams a body larger than one read, joined across reads, and again for a second attempt', async () => {
-    const requests = Array.from({ length: 3000 }, (_, i) => ({ custom_id: `r${i}`, params: { messages: [{ content: 'x'.repeat(i % 700) }] } }));
+    const requests = Array.from({ length: 3000 }, (_, i) => ({
+      custom_id: `r${i}`,
+      params: { messages: [{ content: 'x'.repeat(i % 700) }] },
+    }));
     const path = file(requests.map((r) => JSON.stringify(r)).join('\n') + '\n');
     const first = await read(path);
     expect(first.requests).toBe(3000);

@@ -4,7 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { costOf, estimateRequestCost, runCost, usageOf } from '../../connector/cost/estimate.js';
 import { DEFAULT_PRICES, normalizeModel, priceFor, resolvePrices } from '../../connector/cost/prices.js';
 
-const usage = (input: number, output: number, cacheRead = 0, cacheWrite = 0) => ({ input, output, cacheRead, cacheWrite });
+const usage = (input: number, output: number, cacheRead = 0, cacheWrite = 0) => ({
+  input,
+  output,
+  cacheRead,
+  cacheWrite,
+});
 
 describe('costOf', () => {
   it('prices Haiku 4.5 at $1/$5 standard and half that in a batch', () => {
@@ -28,15 +33,23 @@ describe('costOf', () => {
     // Opus 5.5: $4 in, cache read 0.05× = $0.20: 1M read → $0.20
     expect(costOf(usage(0, 0, 1e6), 'claude-opus-5-5', { batch: false })).toBeCloseTo(0.2, 12);
     // Haiku 5.5: 100k prompt tokens at $0.10/$0.50; 100,001 at $0.50/$2.50
-    expect(costOf(usage(100_000, 1_000), 'claude-haiku-5-5', { batch: false })).toBeCloseTo((100_000 * 0.1 + 1_000 * 0.5) / 1e6, 12);
+    expect(costOf(usage(100_000, 1_000), 'claude-haiku-5-5', { batch: false })).toBeCloseTo(
+      (100_000 * 0.1 + 1_000 * 0.5) / 1e6,
+      12,
+    );
     expect(costOf(usage(90_000, 1_000, 10_001), 'claude-haiku-5-5', { batch: false })).toBeCloseTo(
-      (90_000 * 0.5 + 1_000 * 2.5 + 10_001 * 0.05) / 1e6, 12,
+      (90_000 * 0.5 + 1_000 * 2.5 + 10_001 * 0.05) / 1e6,
+      12,
     );
   });
 
   it('fails with a config error naming the fix for a model without a price', () => {
     expect(() => costOf(usage(1, 1), 'claude-unknown-9', { batch: true })).toThrow(
-      expect.objectContaining({ code: 'PRICE_UNKNOWN', failureType: 'config_error', message: expect.stringContaining('price_overrides') }),
+      expect.objectContaining({
+        code: 'PRICE_UNKNOWN',
+        failureType: 'config_error',
+        message: expect.stringContaining('price_overrides'),
+      }),
     );
   });
 });
@@ -44,10 +57,28 @@ describe('costOf', () => {
 describe('price table', () => {
   it('has a price for every model id the SDK knows', () => {
     const sdkModels = [
-      'claude-fable-5-2', 'claude-mythos-5-2', 'claude-haiku-5-5', 'claude-sonnet-5-5', 'claude-fable-5-1', 'claude-opus-5-5',
-      'claude-mythos-5-1', 'claude-sonnet-5', 'claude-fable-5', 'claude-mythos-5', 'claude-opus-5', 'claude-opus-4-8', 'claude-opus-4-7',
-      'claude-mythos-preview', 'claude-opus-4-6', 'claude-sonnet-4-6', 'claude-haiku-4-5', 'claude-haiku-4-5-20251001', 'claude-opus-4-5',
-      'claude-opus-4-5-20251101', 'claude-sonnet-4-5', 'claude-sonnet-4-5-20250929',
+      'claude-fable-5-2',
+      'claude-mythos-5-2',
+      'claude-haiku-5-5',
+      'claude-sonnet-5-5',
+      'claude-fable-5-1',
+      'claude-opus-5-5',
+      'claude-mythos-5-1',
+      'claude-sonnet-5',
+      'claude-fable-5',
+      'claude-mythos-5',
+      'claude-opus-5',
+      'claude-opus-4-8',
+      'claude-opus-4-7',
+      'claude-mythos-preview',
+      'claude-opus-4-6',
+      'claude-sonnet-4-6',
+      'claude-haiku-4-5',
+      'claude-haiku-4-5-20251001',
+      'claude-opus-4-5',
+      'claude-opus-4-5-20251101',
+      'claude-sonnet-4-5',
+      'claude-sonnet-4-5-20250929',
     ];
     expect(sdkModels.filter((m) => !priceFor(m))).toEqual([]);
     expect(normalizeModel('claude-opus-4-20250514')).toBe('claude-opus-4-0');
@@ -55,13 +86,23 @@ describe('price table', () => {
   });
 
   it('applies config overrides (new models too) and a custom batch discount, validating them', () => {
-    const prices = resolvePrices({ price_overrides: { 'claude-haiku-4-5': { input: 2, output: 10 }, 'my-model': { input: 1, output: 1, cache_read: 0.5 } }, batch_discount: 0.25 });
+    const prices = resolvePrices({
+      price_overrides: {
+        'claude-haiku-4-5': { input: 2, output: 10 },
+        'my-model': { input: 1, output: 1, cache_read: 0.5 },
+      },
+      batch_discount: 0.25,
+    });
     // 1M in × $2 + 1M cache write × $2.5 (1.25× the overridden input); batch: × 0.75
     expect(costOf(usage(1e6, 0, 0, 1e6), 'claude-haiku-4-5', { batch: true }, prices)).toBeCloseTo(4.5 * 0.75, 10);
     expect(costOf(usage(0, 0, 1e6), 'my-model', { batch: false }, prices)).toBeCloseTo(0.5, 10);
     expect(DEFAULT_PRICES.models['claude-haiku-4-5']?.input).toBe(1); // the defaults are untouched
-    expect(() => resolvePrices({ batch_discount: 1.5 })).toThrow(expect.objectContaining({ code: 'PRICE_OVERRIDE_INVALID' }));
-    expect(() => resolvePrices({ price_overrides: { x: { input: -1, output: 1 } } })).toThrow(/price_overrides\.x\.input/);
+    expect(() => resolvePrices({ batch_discount: 1.5 })).toThrow(
+      expect.objectContaining({ code: 'PRICE_OVERRIDE_INVALID' }),
+    );
+    expect(() => resolvePrices({ price_overrides: { x: { input: -1, output: 1 } } })).toThrow(
+      /price_overrides\.x\.input/,
+    );
   });
 });
 
@@ -83,8 +124,18 @@ describe('runCost', () => {
   });
 
   it('reads usage from succeeded outcomes only', () => {
-    expect(usageOf({ status: 'succeeded', output: 'x', model: 'm', stopReason: null, inputTokens: 5, outputTokens: 6, cacheReadTokens: 7, cacheWriteTokens: 8 }))
-      .toEqual({ input: 5, output: 6, cacheRead: 7, cacheWrite: 8 });
+    expect(
+      usageOf({
+        status: 'succeeded',
+        output: 'x',
+        model: 'm',
+        stopReason: null,
+        inputTokens: 5,
+        outputTokens: 6,
+        cacheReadTokens: 7,
+        cacheWriteTokens: 8,
+      }),
+    ).toEqual({ input: 5, output: 6, cacheRead: 7, cacheWrite: 8 });
     expect(usageOf({ status: 'expired' })).toBeUndefined();
   });
 });
@@ -97,7 +148,13 @@ describe('estimateRequestCost', () => {
     expect(e.expectedUsd).toBeCloseTo(0.0013, 12);
     expect(estimateRequestCost({ inputTokens: 2000, maxTokens: 512 }, 'claude-haiku-4-5').expectedUsd).toBeUndefined();
     // expected output is capped at max_tokens; synchronous on request
-    expect(estimateRequestCost({ inputTokens: 0, maxTokens: 100, expectedOutputTokens: 1e6 }, 'claude-sonnet-4-6', DEFAULT_PRICES, { batch: false }).expectedUsd)
-      .toBeCloseTo(0.0015, 12);
+    expect(
+      estimateRequestCost(
+        { inputTokens: 0, maxTokens: 100, expectedOutputTokens: 1e6 },
+        'claude-sonnet-4-6',
+        DEFAULT_PRICES,
+        { batch: false },
+      ).expectedUsd,
+    ).toBeCloseTo(0.0015, 12);
   });
 });

@@ -20,12 +20,18 @@ function setup(extra: Record<string, unknown> = {}) {
   const destination = join(dir, 'out');
   const config = writeJson(dir, 'config.json', emulatorConfig(emu.url, destination, extra));
   const catalog = writeJson(dir, 'catalog.json', catalogFor(['notes']));
-  return { destination, run: (stdin: string | Buffer) => runCli(['write', '--config', config, '--catalog', catalog], { stdin: stdin as string }) };
+  return {
+    destination,
+    run: (stdin: string | Buffer) =>
+      runCli(['write', '--config', config, '--catalog', catalog], { stdin: stdin as string }),
+  };
 }
 
 const rec = (id: string, body: unknown = `text of ${id}`) => recordLine('notes', { id, body });
 const rows = (destination: string) =>
-  duck(`SELECT id, _claude_status AS s, _claude_error_type AS t, _claude_error AS e, _claude_input_truncated AS tr FROM read_parquet('${destination}/**/*.parquet') ORDER BY id`);
+  duck(
+    `SELECT id, _claude_status AS s, _claude_error_type AS t, _claude_error AS e, _claude_input_truncated AS tr FROM read_parquet('${destination}/**/*.parquet') ORDER BY id`,
+  );
 
 const BAD_LINES: Array<[string, string, RegExp]> = [
   ['not_json', '{"type": "RECORD", oops', /not valid JSON/],
@@ -56,19 +62,29 @@ describe('bad stdin lines', () => {
     expect(ofType(result.messages, 'STATE').some((m) => m.state.stream.stream_descriptor.name === 'notes')).toBe(true);
     const runs = join(ok.destination, '_claude_batch', 'runs');
     const runDir = (await import('node:fs')).readdirSync(runs)[0]!;
-    const rejected = readFileSync(join(runs, runDir, 'rejected.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const rejected = readFileSync(join(runs, runDir, 'rejected.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rejected.map((r) => r.kind)).toEqual(BAD_LINES.map(([k]) => k));
     expect(rejected.map((r) => r.line)).toEqual([2, 3, 4, 5, 6, 7]);
 
     const tooMany = setup({ max_bad_records: BAD_LINES.length - 1 });
     const failed = await tooMany.run(lines.join('\n'));
     expect(failed.code).not.toBe(0);
-    expect(traceErrors(failed.messages)[0]!.trace.error.message).toMatch(/^stdin line 7: .*more than max_bad_records = 5/);
+    expect(traceErrors(failed.messages)[0]!.trace.error.message).toMatch(
+      /^stdin line 7: .*more than max_bad_records = 5/,
+    );
   });
 
   it('invalid UTF-8 and NUL bytes are bad lines with their line number; CRLF line ends are fine', async () => {
     const { run } = setup({ max_bad_records: 0 });
-    const invalid = Buffer.concat([Buffer.from(rec('a') + '\r\n'), Buffer.from('{"type":"RECORD","record":{"stream":"notes","data":{"id":"x","body":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"},"emitted_at":1}}\r\n')]);
+    const invalid = Buffer.concat([
+      Buffer.from(rec('a') + '\r\n'),
+      Buffer.from('{"type":"RECORD","record":{"stream":"notes","data":{"id":"x","body":"'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"},"emitted_at":1}}\r\n'),
+    ]);
     const r1 = await run(invalid);
     expect(traceErrors(r1.messages)[0]!.trace.error.message).toMatch(/^stdin line 2: .*UTF-8/);
     const r2 = await run(rec('a') + '\n' + rec('with\u0000nul').replace('\\u0000', '\u0000') + '\n');
@@ -95,7 +111,9 @@ describe('bad stdin lines', () => {
     expect(empty.code, empty.stderr).toBe(0);
     expect(traceErrors(empty.messages)).toEqual([]);
     const stateOnly = await run(stateLine('notes', 'x', 0) + '\n');
-    expect(ofType(stateOnly.messages, 'STATE').filter((m) => m.state.stream.stream_descriptor.name === 'notes')).toHaveLength(1);
+    expect(
+      ofType(stateOnly.messages, 'STATE').filter((m) => m.state.stream.stream_descriptor.name === 'notes'),
+    ).toHaveLength(1);
   });
 });
 
@@ -109,7 +127,11 @@ describe('bad records', () => {
     const skipping = setup({ missing_field_policy: 'skip' });
     expect((await skipping.run(input)).code).toBe(0);
     const skipped = await rows(skipping.destination);
-    expect(skipped.map((r) => [r.id, r.s, r.t])).toEqual([['a', 'succeeded', null], ['c', 'succeeded', null], ['nobody', 'skipped', 'missing_field']]);
+    expect(skipped.map((r) => [r.id, r.s, r.t])).toEqual([
+      ['a', 'succeeded', null],
+      ['c', 'succeeded', null],
+      ['nobody', 'skipped', 'missing_field'],
+    ]);
 
     const rendering = setup({ missing_field_policy: 'render_empty' });
     expect((await rendering.run(input)).code).toBe(0);
@@ -124,7 +146,11 @@ describe('bad records', () => {
     const t = await truncating.run(input);
     expect(t.code, t.stderr).toBe(0);
     const tr = await rows(truncating.destination);
-    expect(tr.map((r) => [r.id, r.s, r.tr])).toEqual([['a', 'succeeded', false], ['big', 'succeeded', true], ['c', 'succeeded', false]]);
+    expect(tr.map((r) => [r.id, r.s, r.tr])).toEqual([
+      ['a', 'succeeded', false],
+      ['big', 'succeeded', true],
+      ['c', 'succeeded', false],
+    ]);
 
     const skipping = setup({ max_batch_bytes: 100_000, oversize_policy: 'skip' });
     expect((await skipping.run(input)).code).toBe(0);
@@ -150,6 +176,10 @@ describe('bad records', () => {
     const result = await run([rec('a'), rec('big', prose), rec('c')].join('\n') + '\n');
     expect(result.code, result.stderr.slice(0, 2000)).toBe(0);
     const r = await rows(destination);
-    expect(r.map((x) => [x.id, x.s, x.tr])).toEqual([['a', 'succeeded', false], ['big', 'succeeded', true], ['c', 'succeeded', false]]);
+    expect(r.map((x) => [x.id, x.s, x.tr])).toEqual([
+      ['a', 'succeeded', false],
+      ['big', 'succeeded', true],
+      ['c', 'succeeded', false],
+    ]);
   });
 });

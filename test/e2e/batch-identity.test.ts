@@ -49,7 +49,10 @@ describe('a create in doubt', () => {
     // A foreign batch of 10 requests, created just before our create: the closest candidate to our intent.
     const client = new Anthropic({ apiKey: 'test-key', baseURL: emu.url });
     const foreign = await client.messages.batches.create({
-      requests: Array.from({ length: 10 }, (_, i) => ({ custom_id: `foreign-${Date.now()}-${i}`, params: { model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user' as const, content: 'hi' }] } })),
+      requests: Array.from({ length: 10 }, (_, i) => ({
+        custom_id: `foreign-${Date.now()}-${i}`,
+        params: { model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user' as const, content: 'hi' }] },
+      })),
     });
     // Our batch will look a minute younger than it is, so the foreign one is the first candidate.
     emu.advance(60_000);
@@ -66,7 +69,9 @@ describe('a create in doubt', () => {
     const ours = adopted.at(-1)!;
     expect(adopted[0]!.alternates.at(-1)).toBe(ours.batch_id);
     expect(adopted.every((e) => e.reconciled)).toBe(true);
-    const answeredBy = await duck(`SELECT DISTINCT _claude_batch_id AS b FROM read_parquet('${destination}/**/*.parquet')`);
+    const answeredBy = await duck(
+      `SELECT DISTINCT _claude_batch_id AS b FROM read_parquet('${destination}/**/*.parquet')`,
+    );
     expect(answeredBy.map((r) => r.b)).toEqual([ours.batch_id]);
   });
 });

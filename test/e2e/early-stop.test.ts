@@ -28,10 +28,15 @@ describe('a SIGTERM right after start', () => {
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(syncInput(5, 'early').join('\n') + '\n');
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.on('close', (c, s) => resolve([c, s])),
+    );
     expect(signal, stderr).toBeNull();
     expect(code).toBe(1);
-    const messages = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+    const messages = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, any>);
     const [trace, ...more] = traceErrors(messages);
     expect(more).toEqual([]);
     expect(trace!.trace.error.failure_type).toBe('transient_error');

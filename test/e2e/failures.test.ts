@@ -17,7 +17,9 @@ beforeEach(() => emu.resetFaults());
 const fresh = freshInputs('f');
 
 const statuses = (destination: string) =>
-  duck(`SELECT _claude_status AS status, _claude_error_type AS error_type, count(*)::INT AS n FROM read_parquet('${destination}/**/*.parquet') GROUP BY ALL ORDER BY ALL`);
+  duck(
+    `SELECT _claude_status AS status, _claude_error_type AS error_type, count(*)::INT AS n FROM read_parquet('${destination}/**/*.parquet') GROUP BY ALL ORDER BY ALL`,
+  );
 
 describe('per-request failures', () => {
   it('resubmits only the errored (retryable) requests, and every row ends succeeded', async () => {
@@ -29,7 +31,11 @@ describe('per-request failures', () => {
     const result = await write(input);
     expect(result.code, result.stderr).toBe(0);
     const rows = await expectEachIdOnce(destination, ids);
-    const sent = submittedSince(emu, before, rows.map((r) => String(r.custom_id)));
+    const sent = submittedSince(
+      emu,
+      before,
+      rows.map((r) => String(r.custom_id)),
+    );
     const twice = [...sent.values()].filter((n) => n === 2).length;
     expect(twice).toBeGreaterThan(0); // the errored ones went again…
     expect(twice).toBeLessThan(25); // …and only those
@@ -51,8 +57,14 @@ describe('per-request failures', () => {
     const errored = byStatus.find((r) => r.status === 'errored');
     expect(errored?.error_type).toBe('api_error');
     expect(byStatus.reduce((n, r) => n + Number(r.n), 0)).toBe(25);
-    const rows = await duck(`SELECT _claude_custom_id AS c, _claude_status AS s FROM read_parquet('${destination}/**/*.parquet')`);
-    const sent = submittedSince(emu, before, rows.map((r) => String(r.c)));
+    const rows = await duck(
+      `SELECT _claude_custom_id AS c, _claude_status AS s FROM read_parquet('${destination}/**/*.parquet')`,
+    );
+    const sent = submittedSince(
+      emu,
+      before,
+      rows.map((r) => String(r.c)),
+    );
     // Errored requests were sent exactly max_attempts times; the others once.
     for (const r of rows) expect(sent.get(String(r.c))).toBe(r.s === 'errored' ? 2 : 1);
     expect(rows.map((r) => r.s).sort()).toContain('succeeded');
@@ -67,9 +79,19 @@ describe('per-request failures', () => {
     const result = await write(input);
     expect(result.code, result.stderr).toBe(0);
     expect(await statuses(destination)).toEqual([{ status: 'errored', error_type: 'invalid_request_error', n: 12 }]);
-    const rows = await duck(`SELECT _claude_custom_id AS c, _claude_error AS e FROM read_parquet('${destination}/**/*.parquet')`);
+    const rows = await duck(
+      `SELECT _claude_custom_id AS c, _claude_error AS e FROM read_parquet('${destination}/**/*.parquet')`,
+    );
     expect(String(rows[0]!.e)).toMatch(/max_tokens/);
-    expect([...submittedSince(emu, before, rows.map((r) => String(r.c))).values()].every((n) => n === 1)).toBe(true);
+    expect(
+      [
+        ...submittedSince(
+          emu,
+          before,
+          rows.map((r) => String(r.c)),
+        ).values(),
+      ].every((n) => n === 1),
+    ).toBe(true);
   });
 
   it('a model the API does not know: rows errored with not_found_error, each request sent once', async () => {
@@ -79,7 +101,15 @@ describe('per-request failures', () => {
     expect((await write(input)).code).toBe(0);
     expect(await statuses(destination)).toEqual([{ status: 'errored', error_type: 'not_found_error', n: 6 }]);
     const rows = await duck(`SELECT _claude_custom_id AS c FROM read_parquet('${destination}/**/*.parquet')`);
-    expect([...submittedSince(emu, before, rows.map((r) => String(r.c))).values()].every((n) => n === 1)).toBe(true);
+    expect(
+      [
+        ...submittedSince(
+          emu,
+          before,
+          rows.map((r) => String(r.c)),
+        ).values(),
+      ].every((n) => n === 1),
+    ).toBe(true);
   });
 
   it('resubmits expired requests by default, and records them as expired when told not to', async () => {
@@ -125,7 +155,15 @@ describe('per-call failures', () => {
     expect(result.code, result.stderr).toBe(0);
     expect((await emu.batches()).length - batchesBefore).toBe(3);
     const rows = await expectEachIdOnce(destination, ids);
-    expect([...submittedSince(emu, before, rows.map((r) => String(r.custom_id))).values()].every((n) => n === 1)).toBe(true);
+    expect(
+      [
+        ...submittedSince(
+          emu,
+          before,
+          rows.map((r) => String(r.custom_id)),
+        ).values(),
+      ].every((n) => n === 1),
+    ).toBe(true);
     expect(journalOf(destination).some((e) => e.type === 'batch_submitted' && e.reconciled)).toBe(true);
   });
 
@@ -133,7 +171,10 @@ describe('per-call failures', () => {
     const own = await startEmulator({ apiKeys: ['test-key'] });
     try {
       // Create #1: 429 (queue full). Create #2: accepted, but the answer is a 500 (did it go through?).
-      own.faults.http.push({ endpoint: 'create', status: 429, retryAfterSeconds: 1, calls: [1] }, { endpoint: 'create', status: 500, afterEffect: true, calls: [2] });
+      own.faults.http.push(
+        { endpoint: 'create', status: 429, retryAfterSeconds: 1, calls: [1] },
+        { endpoint: 'create', status: 500, afterEffect: true, calls: [2] },
+      );
       const { destination, write } = destinationSetup(own, { api_patience_seconds: 1800 });
       const { input, ids } = fresh(5);
       let advanced = false;
@@ -157,7 +198,10 @@ describe('per-call failures', () => {
   });
 
   it('rides out 5xx and 529 on retrieve and a download cut mid-body', async () => {
-    emu.faults.http.push({ endpoint: 'retrieve', status: 529, calls: [1, 2] }, { endpoint: 'retrieve', status: 500, calls: [4] });
+    emu.faults.http.push(
+      { endpoint: 'retrieve', status: 529, calls: [1, 2] },
+      { endpoint: 'retrieve', status: 500, calls: [4] },
+    );
     emu.faults.dropResultsAfterLines = 3;
     emu.faults.dropResultsTimes = 2;
     const { destination, write } = destinationSetup(emu);

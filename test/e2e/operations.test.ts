@@ -7,7 +7,15 @@ import { describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../emulator/index.js';
 import { CLI, REPO, traceErrors, writeJson, type CliResult } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
-import { destinationSetup, expectEachIdOnce, idsOf, journalOf, resendAfterLastState, submittedSince, syncInput } from '../helpers/resume.js';
+import {
+  destinationSetup,
+  expectEachIdOnce,
+  idsOf,
+  journalOf,
+  resendAfterLastState,
+  submittedSince,
+  syncInput,
+} from '../helpers/resume.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -26,7 +34,11 @@ async function withEmulator<T>(options: EmulatorOptions, body: (emu: RunningEmul
 /** The status and cancel commands print text (or pretty JSON), not protocol lines: run them plainly. */
 function runPlain(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -69,14 +81,16 @@ function runsOf(destination: string): RunJournal[] {
 }
 
 const has = (run: RunJournal, type: string) => run.entries.some((e) => e.type === type);
-const submittedIds = (run: RunJournal) => run.entries.filter((e) => e.type === 'batch_submitted').map((e) => String(e.batch_id));
+const submittedIds = (run: RunJournal) =>
+  run.entries.filter((e) => e.type === 'batch_submitted').map((e) => String(e.batch_id));
 
 function parquetFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.parquet'));
 }
 
-const isSubmittedLog = (m: Record<string, any>) => m.type === 'LOG' && /^batch #\d+ submitted as /.test(String(m.log?.message));
+const isSubmittedLog = (m: Record<string, any>) =>
+  m.type === 'LOG' && /^batch #\d+ submitted as /.test(String(m.log?.message));
 
 /** Calls `then` (once) when the run has logged `n` first-round submissions. */
 function onSubmitted(n: number, then: (child: ChildProcess) => void) {
@@ -97,7 +111,9 @@ async function untilEnded(emu: RunningEmulator, ids: string[], timeoutMs = 10_00
 }
 
 const notesStates = (messages: CliResult['messages']) =>
-  messages.filter((m) => m.type === 'STATE' && m.state.stream?.stream_descriptor?.name === 'notes').map((m) => m.state.stream.stream_state.cursor);
+  messages
+    .filter((m) => m.type === 'STATE' && m.state.stream?.stream_descriptor?.name === 'notes')
+    .map((m) => m.state.stream.stream_state.cursor);
 
 const allOnce = (sent: Map<string, number>) => [...sent.values()].every((n) => n === 1);
 
@@ -127,9 +143,13 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       const [trace, ...more] = traceErrors(first.messages);
       expect(more).toEqual([]);
       expect(trace!.trace.error.failure_type).toBe('transient_error');
-      expect(trace!.trace.error.message).toMatch(/stopped on request before it finished; 3 submitted batches keep processing/);
+      expect(trace!.trace.error.message).toMatch(
+        /stopped on request before it finished; 3 submitted batches keep processing/,
+      );
       expect(first.messages.some((m) => m.type === 'LOG' && /SIGTERM received/.test(m.log.message))).toBe(true);
-      expect(journalOf(destination).some((e) => e.type === 'run_interrupted' && e.reason === 'stopped by signal')).toBe(true);
+      expect(journalOf(destination).some((e) => e.type === 'run_interrupted' && e.reason === 'stopped by signal')).toBe(
+        true,
+      );
       expect(emu.calls.create - createsBefore).toBe(3);
       // It really did not wait: the batches were still processing when it was gone.
       expect((await emu.batches()).every((b) => b.processing_status === 'in_progress')).toBe(true);
@@ -140,7 +160,15 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       expect(second.code, second.stdout + second.stderr).toBe(0);
       expect(traceErrors(second.messages)).toEqual([]);
       const rows = await expectEachIdOnce(destination, ids);
-      expect(allOnce(submittedSince(emu, before, rows.map((r) => String(r.custom_id))))).toBe(true);
+      expect(
+        allOnce(
+          submittedSince(
+            emu,
+            before,
+            rows.map((r) => String(r.custom_id)),
+          ),
+        ),
+      ).toBe(true);
       expect(emu.calls.create).toBe(createsAfterFirst);
       const runs = runsOf(destination);
       expect(runs).toHaveLength(1);
@@ -163,7 +191,11 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       const batches1 = submittedIds(run1!);
       expect(batches1).toHaveLength(3);
       const views = await emu.batches();
-      expect(batches1.map((id) => views.find((b) => b.id === id)?.processing_status)).toEqual(['in_progress', 'in_progress', 'in_progress']);
+      expect(batches1.map((id) => views.find((b) => b.id === id)?.processing_status)).toEqual([
+        'in_progress',
+        'in_progress',
+        'in_progress',
+      ]);
       // Spooled and submitted is committed for submit_only: every source STATE is echoed.
       expect(notesStates(first.messages)).toEqual(['so1-8', 'so1-17', 'so1-25']);
       expect(has(run1!, 'run_detached')).toBe(true);
@@ -183,7 +215,9 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       expect(JSON.parse(readFileSync(join(r1!.dir, 'manifest.json'), 'utf8')).rows_out).toBe(25);
       expect(has(run2!, 'run_detached')).toBe(true);
       expect(submittedIds(run2!)).toHaveLength(1);
-      expect(second.messages.some((m) => m.type === 'LOG' && m.log.message.includes(`collected run ${run1!.runId}`))).toBe(true);
+      expect(
+        second.messages.some((m) => m.type === 'LOG' && m.log.message.includes(`collected run ${run1!.runId}`)),
+      ).toBe(true);
       expect(parquetFiles(destination).every((f) => f.includes(`run_id=${run1!.runId}`))).toBe(true);
 
       emu.advance(61_000);
@@ -195,7 +229,15 @@ describe('operating a destination', { timeout: 60_000 }, () => {
 
       const rows = await expectEachIdOnce(destination, [...idsA, ...idsB]);
       expect(rows).toHaveLength(30);
-      expect(allOnce(submittedSince(emu, before, rows.map((r) => String(r.custom_id))))).toBe(true);
+      expect(
+        allOnce(
+          submittedSince(
+            emu,
+            before,
+            rows.map((r) => String(r.custom_id)),
+          ),
+        ),
+      ).toBe(true);
       const partitions = await duck(
         `SELECT DISTINCT split_part(id, '-', 1) AS prefix, run_id FROM read_parquet('${destination}/**/*.parquet', hive_partitioning = true) ORDER BY prefix`,
       );
@@ -220,15 +262,26 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       expect(text.code, text.stderr + text.stdout).toBe(0);
       expect(text.stdout).toContain(`run ${run!.runId}: detached`);
       expect(text.stdout).toContain('0/3 batches written');
-      for (const id of batchIds) expect(text.stdout).toMatch(new RegExp(`${id}, submitted \\d+ s ago \\(API: in_progress `));
+      for (const id of batchIds)
+        expect(text.stdout).toMatch(new RegExp(`${id}, submitted \\d+ s ago \\(API: in_progress `));
 
       const json = await op('status', '--json');
       expect(json.code, json.stderr).toBe(0);
       const [report, ...others] = JSON.parse(json.stdout) as Array<Record<string, any>>;
       expect(others).toEqual([]);
-      expect(report).toMatchObject({ run_id: run!.runId, phase: 'detached', records: 25, batches_sealed: 3, batches_written: 0 });
+      expect(report).toMatchObject({
+        run_id: run!.runId,
+        phase: 'detached',
+        records: 25,
+        batches_sealed: 3,
+        batches_written: 0,
+      });
       expect(report!.pending.map((p: any) => p.batch_id).sort()).toEqual([...batchIds].sort());
-      for (const p of report!.pending) expect(p.api).toMatchObject({ processing_status: 'in_progress', request_counts: { processing: expect.any(Number) } });
+      for (const p of report!.pending)
+        expect(p.api).toMatchObject({
+          processing_status: 'in_progress',
+          request_counts: { processing: expect.any(Number) },
+        });
       expect(report!.manifest).toBeUndefined();
 
       emu.advance(61_000);
@@ -242,9 +295,16 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       expect(done.stdout).toContain('3/3 batches written');
       expect(done.stdout).toMatch(/manifest: 25 rows, tokens \d+ in \/ \d+ out/);
       expect(done.stdout).not.toContain('submitted');
-      const doneJson = JSON.parse((await op('status', '--json', '--run', run!.runId)).stdout) as Array<Record<string, any>>;
+      const doneJson = JSON.parse((await op('status', '--json', '--run', run!.runId)).stdout) as Array<
+        Record<string, any>
+      >;
       expect(doneJson).toHaveLength(1);
-      expect(doneJson[0]).toMatchObject({ run_id: run!.runId, phase: 'completed', pending: [], manifest: { run_id: run!.runId, rows_out: 25, records_in: 25 } });
+      expect(doneJson[0]).toMatchObject({
+        run_id: run!.runId,
+        phase: 'completed',
+        pending: [],
+        manifest: { run_id: run!.runId, rows_out: 25, records_in: 25 },
+      });
     });
   });
 
@@ -267,7 +327,8 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       for (const id of batchIds) expect(cancel.stdout).toContain(`batch ${id} canceling`);
       expect(cancel.stdout).toContain(`run ${run!.runId}: cancel recorded`);
       const views = await emu.batches();
-      for (const id of batchIds) expect(['canceling', 'ended']).toContain(views.find((b) => b.id === id)?.processing_status);
+      for (const id of batchIds)
+        expect(['canceling', 'ended']).toContain(views.find((b) => b.id === id)?.processing_status);
       const [cancelled] = runsOf(setup.destination);
       const entry = cancelled!.entries.find((e) => e.type === 'cancel_requested');
       expect(entry?.batch_ids.sort()).toEqual([...batchIds].sort());
@@ -276,10 +337,20 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       expect(collect.code, collect.stdout + collect.stderr).toBe(0);
       expect(traceErrors(collect.messages)).toEqual([]);
       const rows = await expectEachIdOnce(setup.destination, ids, 'canceled');
-      const statuses = await duck(`SELECT _claude_status AS s, _claude_error_type AS t, count(*)::INT AS n FROM read_parquet('${setup.destination}/**/*.parquet') GROUP BY ALL`);
+      const statuses = await duck(
+        `SELECT _claude_status AS s, _claude_error_type AS t, count(*)::INT AS n FROM read_parquet('${setup.destination}/**/*.parquet') GROUP BY ALL`,
+      );
       expect(statuses).toEqual([{ s: 'canceled', t: 'canceled', n: 25 }]);
       // retry_canceled defaults to true, but a cancel we asked for is never undone.
-      expect(allOnce(submittedSince(emu, before, rows.map((r) => String(r.custom_id))))).toBe(true);
+      expect(
+        allOnce(
+          submittedSince(
+            emu,
+            before,
+            rows.map((r) => String(r.custom_id)),
+          ),
+        ),
+      ).toBe(true);
       expect(emu.calls.create).toBe(createsAfterFirst);
       expect(runsOf(setup.destination).every((r) => has(r, 'run_completed'))).toBe(true);
     });
@@ -299,9 +370,16 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       });
       const busy = await refused!;
       expect(busy.code).not.toBe(0);
-      const [trace] = traceErrors(busy.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>));
+      const [trace] = traceErrors(
+        busy.stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, any>),
+      );
       expect(trace!.trace.error.failure_type).toBe('config_error');
-      expect(trace!.trace.error.message).toMatch(/cannot cancel now: another write \(pid \d+\) is using this destination.*stop it first/);
+      expect(trace!.trace.error.message).toMatch(
+        /cannot cancel now: another write \(pid \d+\) is using this destination.*stop it first/,
+      );
       expect(emu.calls.cancel).toBe(0);
       expect(journalOf(setup.destination).some((e) => e.type === 'cancel_requested')).toBe(false);
       expect(first.code).not.toBe(0);
@@ -314,7 +392,15 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       const collect = await setup.write([]);
       expect(collect.code, collect.stdout + collect.stderr).toBe(0);
       const rows = await expectEachIdOnce(setup.destination, ids, 'canceled');
-      expect(allOnce(submittedSince(emu, before, rows.map((r) => String(r.custom_id))))).toBe(true);
+      expect(
+        allOnce(
+          submittedSince(
+            emu,
+            before,
+            rows.map((r) => String(r.custom_id)),
+          ),
+        ),
+      ).toBe(true);
       expect(emu.calls.create).toBe(createsAfterFirst);
     });
   });
@@ -387,10 +473,17 @@ describe('operating a destination', { timeout: 60_000 }, () => {
   });
 
   /** The batches run 2 found lost, and how often each custom_id should have been sent: once, plus once per lost batch holding it. */
-  function expectedSubmissions(emu: RunningEmulator, journal: Array<Record<string, any>>, lostRequests: Map<string, string[]>, customIds: string[]) {
+  function expectedSubmissions(
+    emu: RunningEmulator,
+    journal: Array<Record<string, any>>,
+    lostRequests: Map<string, string[]>,
+    customIds: string[],
+  ) {
     const lost = journal.filter((e) => e.type === 'batch_lost');
     const expected = new Map(customIds.map((c) => [c, 1]));
-    for (const e of lost) for (const c of lostRequests.get(e.batch_id) ?? emu.requestsOf(e.batch_id)!.map((r) => r.custom_id)) expected.set(c, expected.get(c)! + 1);
+    for (const e of lost)
+      for (const c of lostRequests.get(e.batch_id) ?? emu.requestsOf(e.batch_id)!.map((r) => r.custom_id))
+        expected.set(c, expected.get(c)! + 1);
     return { lost, expected };
   }
 
@@ -411,7 +504,12 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       expect(traceErrors(second.messages)).toEqual([]);
       const rows = await expectEachIdOnce(destination, idsOf(25, 'ar'));
       const journal = journalOf(destination);
-      const { lost, expected } = expectedSubmissions(emu, journal, new Map(), rows.map((r) => String(r.custom_id)));
+      const { lost, expected } = expectedSubmissions(
+        emu,
+        journal,
+        new Map(),
+        rows.map((r) => String(r.custom_id)),
+      );
       expect(lost.map((e) => e.batch_id)).toContain(batchId);
       expect(lost.find((e) => e.batch_id === batchId)?.reason).toMatch(/results file is gone/);
       expect(Object.fromEntries(submittedSince(emu, before, expected.keys()))).toEqual(Object.fromEntries(expected));
@@ -437,9 +535,16 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       expect(traceErrors(second.messages)).toEqual([]);
       const rows = await expectEachIdOnce(destination, idsOf(25, 'del'));
       const journal = journalOf(destination);
-      const { lost, expected } = expectedSubmissions(emu, journal, lostRequests, rows.map((r) => String(r.custom_id)));
+      const { lost, expected } = expectedSubmissions(
+        emu,
+        journal,
+        lostRequests,
+        rows.map((r) => String(r.custom_id)),
+      );
       expect(lost.find((e) => e.batch_id === batchId)?.reason).toMatch(/404/);
-      expect([...expected.values()].filter((n) => n === 2).length).toBeGreaterThanOrEqual(lostRequests.get(batchId!)!.length);
+      expect([...expected.values()].filter((n) => n === 2).length).toBeGreaterThanOrEqual(
+        lostRequests.get(batchId!)!.length,
+      );
       expect(Object.fromEntries(submittedSince(emu, before, expected.keys()))).toEqual(Object.fromEntries(expected));
     });
   });
@@ -472,7 +577,15 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       expect(second.code, second.stdout + second.stderr).toBe(0);
       expect(traceErrors(second.messages)).toEqual([]);
       const rows = await expectEachIdOnce(destination, idsOf(25, 'out'));
-      expect(allOnce(submittedSince(emu, before, rows.map((r) => String(r.custom_id))))).toBe(true);
+      expect(
+        allOnce(
+          submittedSince(
+            emu,
+            before,
+            rows.map((r) => String(r.custom_id)),
+          ),
+        ),
+      ).toBe(true);
       expect(emu.calls.create).toBe(createsAfterFirst);
     });
   }, 45_000);
@@ -490,7 +603,12 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       expect(statuses).toEqual(['STARTED', 'COMPLETE']);
       const estimates = traces.filter((m) => m.trace.type === 'ESTIMATE' && m.trace.estimate.name === 'notes');
       expect(estimates.length).toBeGreaterThan(0);
-      for (const e of estimates) expect(e.trace.estimate).toMatchObject({ type: 'STREAM', row_estimate: expect.any(Number), byte_estimate: expect.any(Number) });
+      for (const e of estimates)
+        expect(e.trace.estimate).toMatchObject({
+          type: 'STREAM',
+          row_estimate: expect.any(Number),
+          byte_estimate: expect.any(Number),
+        });
       expect(estimates.at(-1)!.trace.estimate.row_estimate).toBe(25);
       const waiting = result.messages.filter((m) => m.type === 'LOG' && /waiting on \d+ batches/.test(m.log.message));
       expect(waiting.length).toBeGreaterThan(0);
@@ -498,8 +616,12 @@ describe('operating a destination', { timeout: 60_000 }, () => {
       expect(Math.min(...counts)).toBeGreaterThanOrEqual(1);
       expect(Math.max(...counts)).toBeLessThanOrEqual(3);
       // The stream is only COMPLETE once its last row is written.
-      const complete = result.messages.findIndex((m) => m.type === 'TRACE' && m.trace.stream_status?.status === 'COMPLETE');
-      const lastWritten = result.messages.findLastIndex((m) => m.type === 'LOG' && /^batch #\d+ written/.test(m.log.message));
+      const complete = result.messages.findIndex(
+        (m) => m.type === 'TRACE' && m.trace.stream_status?.status === 'COMPLETE',
+      );
+      const lastWritten = result.messages.findLastIndex(
+        (m) => m.type === 'LOG' && /^batch #\d+ written/.test(m.log.message),
+      );
       expect(complete).toBeGreaterThan(lastWritten);
     });
   });

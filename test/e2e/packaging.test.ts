@@ -10,8 +10,14 @@ describe('Dockerfile', () => {
 
   it('starts the CLI with --max-old-space-size=RECOMMENDED_HEAP_MB', () => {
     const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
-    expect(JSON.parse(entrypoint!)).toEqual(['node', `--max-old-space-size=${RECOMMENDED_HEAP_MB}`, '/airbyte/integration_code/dist/connector/cli.js']);
-    expect(dockerfile).toContain(`AIRBYTE_ENTRYPOINT="node --max-old-space-size=${RECOMMENDED_HEAP_MB} /airbyte/integration_code/dist/connector/cli.js"`);
+    expect(JSON.parse(entrypoint!)).toEqual([
+      'node',
+      `--max-old-space-size=${RECOMMENDED_HEAP_MB}`,
+      '/airbyte/integration_code/dist/connector/cli.js',
+    ]);
+    expect(dockerfile).toContain(
+      `AIRBYTE_ENTRYPOINT="node --max-old-space-size=${RECOMMENDED_HEAP_MB} /airbyte/integration_code/dist/connector/cli.js"`,
+    );
   });
 });
 
@@ -21,7 +27,9 @@ describe('metadata.yaml', () => {
     expect(metadata).toMatch(/^ {2}supportsRefreshes: true$/m);
   });
 
-  const { data } = parse(readFileSync(new URL('../../metadata.yaml', import.meta.url), 'utf8')) as { data: Record<string, any> };
+  const { data } = parse(readFileSync(new URL('../../metadata.yaml', import.meta.url), 'utf8')) as {
+    data: Record<string, any>;
+  };
 
   it("passes Airbyte's metadata rules: a base image only digest-pinned, the API host allowed", () => {
     const baseImage = data.connectorBuildOptions?.baseImage as string | undefined;
@@ -31,9 +39,14 @@ describe('metadata.yaml', () => {
   });
 
   it("asks for memory above the image's heap cap", () => {
-    const sync = (data.resourceRequirements.jobSpecific as Array<Record<string, any>>).find((j) => j.jobType === 'sync');
+    const sync = (data.resourceRequirements.jobSpecific as Array<Record<string, any>>).find(
+      (j) => j.jobType === 'sync',
+    );
     const mib = (q: string) => Number(/^(\d+)(Mi|Gi)$/.exec(q)![1]) * (q.endsWith('Gi') ? 1024 : 1);
-    const { memory_request, memory_limit } = sync!.resourceRequirements as { memory_request: string; memory_limit: string };
+    const { memory_request, memory_limit } = sync!.resourceRequirements as {
+      memory_request: string;
+      memory_limit: string;
+    };
     // Old space up to the cap, plus young generation, the output thread's heap and native buffers.
     expect(mib(memory_limit)).toBeGreaterThanOrEqual(RECOMMENDED_HEAP_MB + 256);
     expect(mib(memory_request)).toBeLessThanOrEqual(mib(memory_limit));

@@ -10,20 +10,25 @@ import { canon, READERS } from '../helpers/parquet-readers.js';
 
 const SAMPLES = join(REPO, 'samples');
 const catalog = JSON.parse(readFileSync(join(SAMPLES, 'catalog.json'), 'utf8')) as {
-  streams: Array<{ stream: { name: string; json_schema: { properties: Record<string, { type: string[]; format?: string }> } } }>;
+  streams: Array<{
+    stream: { name: string; json_schema: { properties: Record<string, { type: string[]; format?: string }> } };
+  }>;
 };
 const input = readFileSync(join(SAMPLES, 'messages.jsonl'), 'utf8');
 const records = input
   .split('\n')
   .filter((l) => l.includes('"RECORD"'))
-  .map((l) => (JSON.parse(l) as { record: { stream: string; data: Record<string, unknown>; emitted_at: number } }).record);
+  .map(
+    (l) => (JSON.parse(l) as { record: { stream: string; data: Record<string, unknown>; emitted_at: number } }).record,
+  );
 
 type Prop = { type: string[]; format?: string };
 
 /** Whether a source value fits its property's column (else the row holds null and `_airbyte_meta` says so). */
 function fits(prop: Prop, v: unknown): boolean {
   if (v === undefined || v === null) return true;
-  if (prop.format === 'date-time' || prop.format === 'date') return typeof v === 'string' && !Number.isNaN(Date.parse(v));
+  if (prop.format === 'date-time' || prop.format === 'date')
+    return typeof v === 'string' && !Number.isNaN(Date.parse(v));
   if (prop.type.includes('integer')) return Number.isSafeInteger(v);
   if (prop.type.includes('number')) return typeof v === 'number';
   if (prop.type.includes('boolean')) return typeof v === 'boolean';
@@ -42,7 +47,9 @@ function expected(prop: Prop, v: unknown): unknown {
 }
 
 function parquetFiles(root: string): string[] {
-  return (readdirSync(root, { recursive: true }) as string[]).filter((p) => p.endsWith('.parquet') && !p.startsWith('_claude_batch')).map((p) => join(root, p));
+  return (readdirSync(root, { recursive: true }) as string[])
+    .filter((p) => p.endsWith('.parquet') && !p.startsWith('_claude_batch'))
+    .map((p) => join(root, p));
 }
 
 describe('Parquet of an end-to-end run, read by independent readers', () => {
@@ -54,7 +61,9 @@ describe('Parquet of an end-to-end run, read by independent readers', () => {
     const destination = join(dir, 'out');
     const sampleConfig = JSON.parse(readFileSync(join(SAMPLES, 'config.json'), 'utf8')) as Record<string, unknown>;
     const config = writeJson(dir, 'config.json', { ...sampleConfig, destination_path: destination, ...extra });
-    const result = await runCli(['write', '--config', config, '--catalog', join(SAMPLES, 'catalog.json')], { stdin: input });
+    const result = await runCli(['write', '--config', config, '--catalog', join(SAMPLES, 'catalog.json')], {
+      stdin: input,
+    });
     expect(result.code, result.stderr).toBe(0);
     expect(traceErrors(result.messages)).toEqual([]);
 
@@ -70,15 +79,24 @@ describe('Parquet of an end-to-end run, read by independent readers', () => {
         // A record is its stream, id and emission time (the samples re-send some ids later, changed, as sources do).
         const id = String(row.id);
         const at = (r: (typeof records)[number]) => String(BigInt(r.emitted_at) * 1000n);
-        const source = records.find((r) => r.stream === stream.stream.name && r.data.id === id && at(r) === row._airbyte_extracted_at)!;
+        const source = records.find(
+          (r) => r.stream === stream.stream.name && r.data.id === id && at(r) === row._airbyte_extracted_at,
+        )!;
         expect(source, `${id} at ${String(row._airbyte_extracted_at)}`).toBeDefined();
         const key = `${source.stream}/${id}/${source.emitted_at}`;
         seen.set(key, (seen.get(key) ?? 0) + 1);
-        const nulled = (JSON.parse(row._airbyte_meta as string) as { changes: Array<{ field: string; change: string }> }).changes;
+        const nulled = (
+          JSON.parse(row._airbyte_meta as string) as { changes: Array<{ field: string; change: string }> }
+        ).changes;
         for (const [name, prop] of Object.entries(stream.stream.json_schema.properties)) {
           const wasNulled = nulled.some((c) => c.field === name && c.change === 'NULLED');
           expect(wasNulled, `${id}.${name} listed as NULLED`).toBe(!fits(prop, source.data[name]));
-          const got: unknown = prop.type.includes('object') || prop.type.includes('array') ? (row[name] === null ? null : JSON.parse(row[name] as string)) : row[name];
+          const got: unknown =
+            prop.type.includes('object') || prop.type.includes('array')
+              ? row[name] === null
+                ? null
+                : JSON.parse(row[name] as string)
+              : row[name];
           expect(got, `${id}.${name}`).toEqual(expected(prop, source.data[name]));
         }
         expect(row._claude_status).toBe('succeeded');
@@ -89,4 +107,3 @@ describe('Parquet of an end-to-end run, read by independent readers', () => {
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
   });
 });
-

@@ -19,12 +19,18 @@ afterAll(() => emu.close());
 function setup() {
   const root = tempDir('claude-batch-paths-e2e-');
   const destination = join(root, 'out');
-  const config = writeJson(root, 'config.json', emulatorConfig(emu.url, destination, { prompt_template: 'Summarise {{ body }}', progress_interval_seconds: 5 }));
+  const config = writeJson(
+    root,
+    'config.json',
+    emulatorConfig(emu.url, destination, { prompt_template: 'Summarise {{ body }}', progress_interval_seconds: 5 }),
+  );
   return { root, destination, config };
 }
 
 function walk(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
+  );
 }
 
 const STREAMS: Array<{ name: string; namespace?: string }> = [
@@ -51,32 +57,54 @@ describe('stream and namespace names', () => {
     const { root, destination, config } = setup();
     const catalog = writeJson(root, 'catalog.json', {
       streams: STREAMS.map((s) => ({
-        stream: { name: s.name, ...(s.namespace ? { namespace: s.namespace } : {}), json_schema: docSchema, supported_sync_modes: ['full_refresh'] },
+        stream: {
+          name: s.name,
+          ...(s.namespace ? { namespace: s.namespace } : {}),
+          json_schema: docSchema,
+          supported_sync_modes: ['full_refresh'],
+        },
         sync_mode: 'full_refresh',
         destination_sync_mode: 'append',
       })),
     });
     const input = STREAMS.map((s, i) =>
-      JSON.stringify({ type: 'RECORD', record: { stream: s.name, ...(s.namespace ? { namespace: s.namespace } : {}), data: { id: `id-${i}`, body: `record ${i}` }, emitted_at: 1764000000000 } }),
+      JSON.stringify({
+        type: 'RECORD',
+        record: {
+          stream: s.name,
+          ...(s.namespace ? { namespace: s.namespace } : {}),
+          data: { id: `id-${i}`, body: `record ${i}` },
+          emitted_at: 1764000000000,
+        },
+      }),
     );
-    const result = await runCli(['write', '--config', config, '--catalog', catalog], { stdin: input.join('\n') + '\n' });
+    const result = await runCli(['write', '--config', config, '--catalog', catalog], {
+      stdin: input.join('\n') + '\n',
+    });
     expect(result.code, result.stderr + JSON.stringify(traceErrors(result.messages))).toBe(0);
 
     // Nothing was written beside the destination…
     expect(readdirSync(root).sort()).toEqual(['catalog.json', 'config.json', 'out']);
     // …every data file sits at <namespace>/<stream>/run_id=<id>/part-*.parquet, one folder per stream…
-    const files = walk(destination).map((p) => relative(destination, p)).filter((p) => !p.startsWith('_claude_batch/'));
+    const files = walk(destination)
+      .map((p) => relative(destination, p))
+      .filter((p) => !p.startsWith('_claude_batch/'));
     expect(files).toHaveLength(STREAMS.length);
-    for (const f of files) expect(f).toMatch(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/run_id=[A-Za-z0-9_.-]+\/part-\d{5}\.parquet$/);
+    for (const f of files)
+      expect(f).toMatch(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/run_id=[A-Za-z0-9_.-]+\/part-\d{5}\.parquet$/);
     expect(new Set(files.map((f) => f.split('/').slice(0, 2).join('/'))).size).toBe(STREAMS.length);
     // …no stream got the control folder, and every record is one row.
     expect(files.some((f) => f.startsWith('_claude_batch/'))).toBe(false);
-    const rows = await duck(`SELECT id, count(*)::INT AS n FROM read_parquet('${destination}/*/*/*/*.parquet') GROUP BY id ORDER BY id`);
+    const rows = await duck(
+      `SELECT id, count(*)::INT AS n FROM read_parquet('${destination}/*/*/*/*.parquet') GROUP BY id ORDER BY id`,
+    );
     expect(rows).toHaveLength(STREAMS.length);
     expect(rows.every((r) => r.n === 1)).toBe(true);
 
     // Data files are for readers (0644); the bookkeeping is private (0700 folders, 0600 journal).
-    const umask = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.umask()))']).toString());
+    const umask = Number(
+      execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.umask()))']).toString(),
+    );
     for (const f of files) expect(statSync(join(destination, f)).mode & 0o777).toBe(0o644 & ~umask);
     const runs = join(destination, '_claude_batch', 'runs');
     const [run] = readdirSync(runs);
@@ -87,8 +115,17 @@ describe('stream and namespace names', () => {
 
 describe('the destination itself', () => {
   const catalog = (root: string) =>
-    writeJson(root, 'catalog.json', { streams: [{ stream: { name: 'notes', json_schema: docSchema }, sync_mode: 'full_refresh', destination_sync_mode: 'append' }] });
-  const record = JSON.stringify({ type: 'RECORD', record: { stream: 'notes', data: { id: '1', body: 'b' }, emitted_at: 1 } }) + '\n';
+    writeJson(root, 'catalog.json', {
+      streams: [
+        {
+          stream: { name: 'notes', json_schema: docSchema },
+          sync_mode: 'full_refresh',
+          destination_sync_mode: 'append',
+        },
+      ],
+    });
+  const record =
+    JSON.stringify({ type: 'RECORD', record: { stream: 'notes', data: { id: '1', body: 'b' }, emitted_at: 1 } }) + '\n';
 
   it('write and check refuse a non-empty folder that is not ours, and send nothing', async () => {
     const { root, destination, config } = setup();

@@ -35,11 +35,17 @@ describe('pay once within a run', () => {
       expect(r.raw).toBe(r.n);
       expect(r.outputs).toBe(1);
     }
-    const sent = submittedSince(emu, before, rows.map((r) => String(r.c)));
+    const sent = submittedSince(
+      emu,
+      before,
+      rows.map((r) => String(r.c)),
+    );
     expect([...sent.values()].every((n) => n === 1)).toBe(true);
     expect((await emu.batches()).length - batchesBefore).toBe(2);
     // The run's duplicate index is scratch: gone once the run is done.
-    expect((readdirSync(destination, { recursive: true }) as string[]).filter((p) => p.includes('request-index'))).toEqual([]);
+    expect(
+      (readdirSync(destination, { recursive: true }) as string[]).filter((p) => p.includes('request-index')),
+    ).toEqual([]);
   });
 });
 
@@ -61,23 +67,39 @@ describe('pay once across runs: the result cache', () => {
     expect(firstRun.every((r) => r.s === 'succeeded')).toBe(true);
     expect(secondRun.every((r) => r.s === 'cached' && r.a === 0n)).toBe(true);
     expect(secondRun.map((r) => r.o)).toEqual(firstRun.map((r) => r.o));
-    const log = second.messages.filter((m) => m.type === 'LOG').map((m) => String(m.log.message)).join('\n');
+    const log = second.messages
+      .filter((m) => m.type === 'LOG')
+      .map((m) => String(m.log.message))
+      .join('\n');
     expect(log).toMatch(/15 cached rows/);
   });
 
   it('never keeps an answer cut off by max_tokens: a second run sends those again, and only those', async () => {
     // The emulator's summaries are ~40 tokens: with max_tokens 20 the long bodies' answers are cut off.
     const { destination, write } = destinationSetup(emu, { max_tokens: 20 });
-    const input = docs(12, 'cut').map((d, i) => recordLine('notes', { ...d, body: i % 2 ? `${d.body} ${'and more words '.repeat(20)}` : 'ok' }));
+    const input = docs(12, 'cut').map((d, i) =>
+      recordLine('notes', { ...d, body: i % 2 ? `${d.body} ${'and more words '.repeat(20)}` : 'ok' }),
+    );
     expect((await write(input)).code).toBe(0);
-    const first = await duck(`SELECT _claude_custom_id AS c, _claude_stop_reason AS r FROM read_parquet('${destination}/**/*.parquet')`);
+    const first = await duck(
+      `SELECT _claude_custom_id AS c, _claude_stop_reason AS r FROM read_parquet('${destination}/**/*.parquet')`,
+    );
     const cut = first.filter((r) => r.r === 'max_tokens').map((r) => String(r.c));
     expect(cut.length).toBeGreaterThan(0);
     expect(cut.length).toBeLessThan(first.length);
     const before = new Map(emu.submissions());
     expect((await write(input)).code).toBe(0);
-    const sent = submittedSince(emu, before, first.map((r) => String(r.c)));
-    expect([...sent].filter(([, n]) => n > 0).map(([c]) => c).sort()).toEqual([...cut].sort());
+    const sent = submittedSince(
+      emu,
+      before,
+      first.map((r) => String(r.c)),
+    );
+    expect(
+      [...sent]
+        .filter(([, n]) => n > 0)
+        .map(([c]) => c)
+        .sort(),
+    ).toEqual([...cut].sort());
   });
 
   it('serves an answer only to runs against the endpoint that gave it', async () => {
@@ -92,8 +114,14 @@ describe('pay once across runs: the result cache', () => {
       expect(other.calls.create).toBe(1);
       expect((await write(input, { config: { base_url: other.url } })).code).toBe(0);
       expect(other.calls.create).toBe(1);
-      const statuses = await duck(`SELECT run_id, min(_claude_status) AS s, max(_claude_status) AS t FROM read_parquet('${destination}/**/*.parquet', hive_partitioning = true) GROUP BY run_id ORDER BY run_id`);
-      expect(statuses.map((r) => [r.s, r.t])).toEqual([['succeeded', 'succeeded'], ['succeeded', 'succeeded'], ['cached', 'cached']]);
+      const statuses = await duck(
+        `SELECT run_id, min(_claude_status) AS s, max(_claude_status) AS t FROM read_parquet('${destination}/**/*.parquet', hive_partitioning = true) GROUP BY run_id ORDER BY run_id`,
+      );
+      expect(statuses.map((r) => [r.s, r.t])).toEqual([
+        ['succeeded', 'succeeded'],
+        ['succeeded', 'succeeded'],
+        ['cached', 'cached'],
+      ]);
     } finally {
       await other.close();
     }
@@ -101,25 +129,47 @@ describe('pay once across runs: the result cache', () => {
 
   // Root can still write to read-only files; an immutable file (chattr +i) refuses even root.
   const canFreeze = spawnSync('sh', ['-c', 'f=$(mktemp) && chattr +i "$f" && chattr -i "$f" && rm "$f"']).status === 0;
-  it.skipIf(!canFreeze)('a cache that cannot be opened or written is switched off with a warning; the run and its rows are unharmed', async () => {
-    // Frozen files cannot be opened for writing; a frozen folder takes no new files (its checkpoint).
-    for (const [frozen, warning] of [['files', /this run goes on without it/], ['folder', /the cache is off for the rest of this run/]] as const) {
-      const { destination, write } = destinationSetup(emu);
-      expect((await write(docs(4, `frozen-${frozen}-a`).map((d) => recordLine('notes', { ...d })))).code).toBe(0);
-      const cacheDir = join(destination, '_claude_batch', readdirSync(join(destination, '_claude_batch')).find((n) => n.startsWith('cache'))!);
-      const targets = frozen === 'files' ? readdirSync(cacheDir).map((n) => join(cacheDir, n)) : [cacheDir];
-      expect(spawnSync('chattr', ['+i', ...targets]).status).toBe(0);
-      try {
-        const second = await write(docs(6, `frozen-${frozen}-b`).map((d) => recordLine('notes', { ...d })));
-        expect(second.code, second.stderr + JSON.stringify(second.messages.filter((m) => m.type === 'TRACE'))).toBe(0);
-        expect(second.messages.some((m) => m.type === 'LOG' && m.log.level === 'WARN' && /^result cache: /.test(m.log.message) && warning.test(m.log.message))).toBe(true);
-      } finally {
-        spawnSync('chattr', ['-i', ...targets]);
+  it.skipIf(!canFreeze)(
+    'a cache that cannot be opened or written is switched off with a warning; the run and its rows are unharmed',
+    async () => {
+      // Frozen files cannot be opened for writing; a frozen folder takes no new files (its checkpoint).
+      for (const [frozen, warning] of [
+        ['files', /this run goes on without it/],
+        ['folder', /the cache is off for the rest of this run/],
+      ] as const) {
+        const { destination, write } = destinationSetup(emu);
+        expect((await write(docs(4, `frozen-${frozen}-a`).map((d) => recordLine('notes', { ...d })))).code).toBe(0);
+        const cacheDir = join(
+          destination,
+          '_claude_batch',
+          readdirSync(join(destination, '_claude_batch')).find((n) => n.startsWith('cache'))!,
+        );
+        const targets = frozen === 'files' ? readdirSync(cacheDir).map((n) => join(cacheDir, n)) : [cacheDir];
+        expect(spawnSync('chattr', ['+i', ...targets]).status).toBe(0);
+        try {
+          const second = await write(docs(6, `frozen-${frozen}-b`).map((d) => recordLine('notes', { ...d })));
+          expect(second.code, second.stderr + JSON.stringify(second.messages.filter((m) => m.type === 'TRACE'))).toBe(
+            0,
+          );
+          expect(
+            second.messages.some(
+              (m) =>
+                m.type === 'LOG' &&
+                m.log.level === 'WARN' &&
+                /^result cache: /.test(m.log.message) &&
+                warning.test(m.log.message),
+            ),
+          ).toBe(true);
+        } finally {
+          spawnSync('chattr', ['-i', ...targets]);
+        }
+        const rows = await duck(
+          `SELECT _claude_status AS s FROM read_parquet('${destination}/**/*.parquet') WHERE id LIKE 'frozen-${frozen}-b%'`,
+        );
+        expect(rows.map((r) => r.s)).toEqual(Array(6).fill('succeeded'));
       }
-      const rows = await duck(`SELECT _claude_status AS s FROM read_parquet('${destination}/**/*.parquet') WHERE id LIKE 'frozen-${frozen}-b%'`);
-      expect(rows.map((r) => r.s)).toEqual(Array(6).fill('succeeded'));
-    }
-  });
+    },
+  );
 
   it('can be switched off', async () => {
     const { write } = destinationSetup(emu, { result_cache: { enabled: false } });
@@ -137,9 +187,12 @@ describe('pay less', () => {
     const system = `You are a meticulous records analyst. ${'Follow the house style guide carefully. '.repeat(450)}`;
     const { destination, write } = destinationSetup(emu, { system_prompt: system });
     expect((await write(docs(6, 'pc').map((d) => recordLine('notes', { ...d })))).code).toBe(0);
-    const rows = await duck(`SELECT _claude_batch_id AS b, _claude_cache_read_tokens AS r, _claude_cache_write_tokens AS w FROM read_parquet('${destination}/**/*.parquet')`);
+    const rows = await duck(
+      `SELECT _claude_batch_id AS b, _claude_cache_read_tokens AS r, _claude_cache_write_tokens AS w FROM read_parquet('${destination}/**/*.parquet')`,
+    );
     const sent = emu.requestsOf(String(rows[0]!.b))!;
-    for (const r of sent) expect(r.params.system).toEqual([{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }]);
+    for (const r of sent)
+      expect(r.params.system).toEqual([{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }]);
     expect(rows.filter((r) => Number(r.w) > 0)).toHaveLength(1);
     expect(rows.filter((r) => Number(r.r) > 0)).toHaveLength(5);
   });
@@ -147,12 +200,18 @@ describe('pay less', () => {
   it('truncates each prompt to the input token budget, and says so on the row', async () => {
     const { estimateTokens } = await import('../../connector/requests/tokens.js');
     const { destination, write } = destinationSetup(emu, { max_input_tokens: 60 });
-    const long = docs(4, 'tr').map((d, i) => recordLine('notes', { ...d, body: i % 2 ? 'short body' : 'many words here '.repeat(200) }));
+    const long = docs(4, 'tr').map((d, i) =>
+      recordLine('notes', { ...d, body: i % 2 ? 'short body' : 'many words here '.repeat(200) }),
+    );
     expect((await write(long)).code).toBe(0);
-    const rows = await duck(`SELECT id, _claude_input_truncated AS t, _claude_batch_id AS b FROM read_parquet('${destination}/**/*.parquet') ORDER BY id`);
+    const rows = await duck(
+      `SELECT id, _claude_input_truncated AS t, _claude_batch_id AS b FROM read_parquet('${destination}/**/*.parquet') ORDER BY id`,
+    );
     expect(rows.map((r) => r.t)).toEqual([true, false, true, false]);
     for (const r of emu.requestsOf(String(rows[0]!.b))!) {
-      expect(estimateTokens(String((r.params.messages as Array<{ content: string }>)[0]!.content))).toBeLessThanOrEqual(60);
+      expect(estimateTokens(String((r.params.messages as Array<{ content: string }>)[0]!.content))).toBeLessThanOrEqual(
+        60,
+      );
     }
   });
 
@@ -171,7 +230,11 @@ describe('pay less', () => {
     const batchesBefore = (await emu.batches()).length;
     expect((await write(input)).code).toBe(0);
     const rows = await duck(`SELECT DISTINCT _claude_custom_id AS c FROM read_parquet('${destination}/**/*.parquet')`);
-    const sent = submittedSince(emu, before, rows.map((r) => String(r.c)));
+    const sent = submittedSince(
+      emu,
+      before,
+      rows.map((r) => String(r.c)),
+    );
     expect([...sent.values()].reduce((a, b) => a + b, 0)).toBe(est.requests_to_send);
     expect((await emu.batches()).length - batchesBefore).toBe(est.batches);
 
@@ -187,7 +250,9 @@ describe('pay less', () => {
     const from = (await emu.batches()).length;
     const result = await write(input);
     expect(result.code, result.stderr).toBe(0);
-    const sizes = (await emu.batches()).slice(from).map((b) => Object.values(b.request_counts).reduce((a, n) => a + n, 0));
+    const sizes = (await emu.batches())
+      .slice(from)
+      .map((b) => Object.values(b.request_counts).reduce((a, n) => a + n, 0));
     expect(sizes).toEqual([1000, 2000, 500]);
     const flat = destinationSetup(emu, { max_requests_per_batch: 10_000, batch_ramp_up: false });
     expect(await flat.estimate(input)).toMatchObject({ requests_to_send: 3500, batches: 1 });

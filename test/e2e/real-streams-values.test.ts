@@ -11,9 +11,14 @@ import { REPO, emulatorConfig, runCli, tempDir, writeJson } from '../helpers/cli
 import { duck } from '../helpers/duckdb.js';
 
 // CI puts shared/ beside the clone; a worktree one level further down finds it one more level up.
-const candidates = [resolve(REPO, '..', 'shared', 'airbyte-streams'), resolve(REPO, '..', '..', 'shared', 'airbyte-streams')];
+const candidates = [
+  resolve(REPO, '..', 'shared', 'airbyte-streams'),
+  resolve(REPO, '..', '..', 'shared', 'airbyte-streams'),
+];
 const STREAMS = candidates.find((dir) => existsSync(dir)) ?? candidates[0]!;
-const folders = readdirSync(STREAMS, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+const folders = readdirSync(STREAMS, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name);
 
 let emu: RunningEmulator;
 beforeAll(async () => {
@@ -54,7 +59,10 @@ function canonical(text: string, spans?: Map<string, [number, number]>): string 
         space();
         if (text[i++] === '}') break;
       }
-      return `{${[...members].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
+      return `{${[...members]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([k, v]) => `${JSON.stringify(k)}:${v}`)
+        .join(',')}}`;
     }
     if (c === '[') {
       i++;
@@ -86,7 +94,9 @@ function canonical(text: string, spans?: Map<string, [number, number]>): string 
 }
 
 /** The input's records: stream, parsed data, the canonical form of the data and its exact text. */
-function recordsOf(folder: string): Array<{ stream: string; data: Record<string, unknown>; canon: string; text: string }> {
+function recordsOf(
+  folder: string,
+): Array<{ stream: string; data: Record<string, unknown>; canon: string; text: string }> {
   const out: Array<{ stream: string; data: Record<string, unknown>; canon: string; text: string }> = [];
   for (const line of readFileSync(join(STREAMS, folder, 'all-streams.log'), 'utf8').split('\n')) {
     if (!line.trim()) continue;
@@ -129,7 +139,11 @@ function inferredSchema(records: Array<{ data: Record<string, unknown> }>, raw: 
       types.set(key, seen);
       if (v === null) continue;
       // A number's type by its text: one the source wrote without a fraction or exponent is an integer.
-      const integral = typeof v === 'number' && new RegExp(`${JSON.stringify(key).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*:\\s*-?\\d+\\s*[,}]`).test(raw[n]!);
+      const integral =
+        typeof v === 'number' &&
+        new RegExp(`${JSON.stringify(key).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*:\\s*-?\\d+\\s*[,}]`).test(
+          raw[n]!,
+        );
       seen.add(Array.isArray(v) ? 'array' : typeof v === 'number' ? (integral ? 'integer' : 'number') : typeof v);
     }
   });
@@ -145,9 +159,19 @@ async function run(folder: string, catalog: unknown, extra: Record<string, unkno
   const dir = tempDir('claude-batch-real-values-');
   const destination = join(dir, 'out');
   const example = JSON.parse(readFileSync(join(STREAMS, folder, 'config.json'), 'utf8')) as Record<string, unknown>;
-  const config = writeJson(dir, 'config.json', emulatorConfig(emu.url, destination, { prompt_template: example.prompt_template, max_tokens: example.max_tokens, ...extra }));
+  const config = writeJson(
+    dir,
+    'config.json',
+    emulatorConfig(emu.url, destination, {
+      prompt_template: example.prompt_template,
+      max_tokens: example.max_tokens,
+      ...extra,
+    }),
+  );
   const catalogPath = writeJson(dir, 'catalog.json', catalog);
-  const r = await runCli(['write', '--config', config, '--catalog', catalogPath], { stdin: readFileSync(join(STREAMS, folder, 'all-streams.log'), 'utf8') });
+  const r = await runCli(['write', '--config', config, '--catalog', catalogPath], {
+    stdin: readFileSync(join(STREAMS, folder, 'all-streams.log'), 'utf8'),
+  });
   expect(r.code, r.stderr).toBe(0);
   return { destination, r };
 }
@@ -165,22 +189,30 @@ describe('the comparison', () => {
 });
 
 describe.each(folders)('real stream %s: values written are the values sent', (folder) => {
-  const configured = JSON.parse(readFileSync(join(STREAMS, folder, 'configured_catalog.json'), 'utf8')) as { streams: Array<{ stream: { name: string; json_schema: unknown } }> };
+  const configured = JSON.parse(readFileSync(join(STREAMS, folder, 'configured_catalog.json'), 'utf8')) as {
+    streams: Array<{ stream: { name: string; json_schema: unknown } }>;
+  };
   const records = recordsOf(folder);
-  const rawLines = readFileSync(join(STREAMS, folder, 'all-streams.log'), 'utf8').split('\n').filter((l) => l.includes('"RECORD"'));
+  const rawLines = readFileSync(join(STREAMS, folder, 'all-streams.log'), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"RECORD"'));
 
   it('schemaless: _airbyte_data of every row, and every transform RECORD, is its record', async () => {
     const { destination, r } = await run(folder, configured, { sink: 'both' });
-    const rows = await duck(`SELECT _airbyte_data FROM read_parquet('${destination}/**/*.parquet', union_by_name = true)`);
+    const rows = await duck(
+      `SELECT _airbyte_data FROM read_parquet('${destination}/**/*.parquet', union_by_name = true)`,
+    );
     // Byte for byte the text the source wrote (its spacing included), not merely an equal value.
     expect(sorted(rows.map((row) => String(row._airbyte_data)))).toEqual(sorted(records.map((x) => x.text)));
     // The transform's RECORDs, in input order: the record's data plus the _claude_* fields.
     const emitted = r.stdout.split('\n').filter((l) => l.startsWith('{"type":"RECORD"'));
-    expect(emitted.map((l) => {
-      const data = JSON.parse(dataCanon(l)) as Record<string, unknown>;
-      for (const key of Object.keys(data)) if (key.startsWith('_claude_')) delete data[key];
-      return data;
-    })).toEqual(records.map((x) => JSON.parse(x.canon) as unknown));
+    expect(
+      emitted.map((l) => {
+        const data = JSON.parse(dataCanon(l)) as Record<string, unknown>;
+        for (const key of Object.keys(data)) if (key.startsWith('_claude_')) delete data[key];
+        return data;
+      }),
+    ).toEqual(records.map((x) => JSON.parse(x.canon) as unknown));
   }, 120_000);
 
   it('typed: the columns plus _airbyte_additional_properties of every row are its record', async () => {
@@ -190,7 +222,10 @@ describe.each(folders)('real stream %s: values written are the values sent', (fo
     const catalog = {
       streams: configured.streams.map((s) => {
         const mine = byStream.get(s.stream.name) ?? [];
-        const schema = inferredSchema(mine.map((n) => records[n]!), mine.map((n) => rawLines[n]!));
+        const schema = inferredSchema(
+          mine.map((n) => records[n]!),
+          mine.map((n) => rawLines[n]!),
+        );
         schemas.set(s.stream.name, schema);
         return { ...s, stream: { ...s.stream, json_schema: schema } };
       }),
@@ -199,7 +234,9 @@ describe.each(folders)('real stream %s: values written are the values sent', (fo
     for (const [stream, indices] of byStream) {
       const properties = schemas.get(stream)!.properties as Record<string, { type?: string[] }>;
       const glob = `${destination}/default/${stream}/**/*.parquet`;
-      const columns = new Set((await duck(`DESCRIBE SELECT * FROM read_parquet(${sqlString(glob)})`)).map((c) => String(c.column_name)));
+      const columns = new Set(
+        (await duck(`DESCRIBE SELECT * FROM read_parquet(${sqlString(glob)})`)).map((c) => String(c.column_name)),
+      );
       const rows = await duck(`SELECT * FROM read_parquet(${sqlString(glob)})`);
       const rebuilt = rows.map((row) => {
         const members = new Map<string, string>();
@@ -207,10 +244,19 @@ describe.each(folders)('real stream %s: values written are the values sent', (fo
           const v = row[key];
           if (!columns.has(key) || v === null || v === undefined) continue;
           const type = schema.type?.[1];
-          members.set(key, type === 'object' || type === 'array' || type === undefined ? String(v) : typeof v === 'string' ? JSON.stringify(v) : String(v));
+          members.set(
+            key,
+            type === 'object' || type === 'array' || type === undefined
+              ? String(v)
+              : typeof v === 'string'
+                ? JSON.stringify(v)
+                : String(v),
+          );
         }
         const extra = row._airbyte_additional_properties;
-        if (typeof extra === 'string') for (const [key, text] of Object.entries(JSON.parse(canonical(extra)) as Record<string, unknown>)) members.set(key, JSON.stringify(text));
+        if (typeof extra === 'string')
+          for (const [key, text] of Object.entries(JSON.parse(canonical(extra)) as Record<string, unknown>))
+            members.set(key, JSON.stringify(text));
         return canonical(`{${[...members].map(([k, t]) => `${JSON.stringify(k)}:${t}`).join(',')}}`);
       });
       // A declared field sent as null has a null column, as one left out does: compare without those.

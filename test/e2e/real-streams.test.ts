@@ -55,22 +55,36 @@ afterAll(() => emu.close());
 describe('real Airbyte streams', () => {
   it('are there to read', () => {
     // Never skipped: a missing folder would hide every check below.
-    expect(existsSync(STREAMS), `${STREAMS} (shared/airbyte-streams beside the clone, or AIRBYTE_STREAMS_DIR)`).toBe(true);
+    expect(existsSync(STREAMS), `${STREAMS} (shared/airbyte-streams beside the clone, or AIRBYTE_STREAMS_DIR)`).toBe(
+      true,
+    );
   });
 
   it.each(SOURCES)('%s: one row per record, states echoed byte for byte, data kept', async (source) => {
     const dir = tempDir(`claude-batch-${source}-`);
     const destination = join(dir, 'out');
     const theirs = JSON.parse(readFileSync(join(STREAMS, source, 'config.json'), 'utf8')) as Record<string, unknown>;
-    const config = writeJson(dir, 'config.json', emulatorConfig(emu.url, destination, { prompt_template: theirs.prompt_template, max_tokens: theirs.max_tokens, max_requests_per_batch: 100 }));
+    const config = writeJson(
+      dir,
+      'config.json',
+      emulatorConfig(emu.url, destination, {
+        prompt_template: theirs.prompt_template,
+        max_tokens: theirs.max_tokens,
+        max_requests_per_batch: 100,
+      }),
+    );
     const catalog = join(STREAMS, source, 'configured_catalog.json');
     const lines = messageLines(source);
     const inputs = lines.map((line) => ({ line, message: JSON.parse(line) as Record<string, any> }));
-    const records = inputs.filter((m) => m.message.type === 'RECORD').map((m) => m.message.record as { stream: string; data: unknown });
+    const records = inputs
+      .filter((m) => m.message.type === 'RECORD')
+      .map((m) => m.message.record as { stream: string; data: unknown });
     const states = inputs.filter((m) => m.message.type === 'STATE');
     expect(records.length).toBeGreaterThan(50);
 
-    const result = await runCli(['write', '--config', config, '--catalog', catalog], { stdin: lines.join('\n') + '\n' });
+    const result = await runCli(['write', '--config', config, '--catalog', catalog], {
+      stdin: lines.join('\n') + '\n',
+    });
     expect(result.code, result.stderr).toBe(0);
     expect(traceErrors(result.messages)).toEqual([]);
 
@@ -78,7 +92,9 @@ describe('real Airbyte streams', () => {
     const perStream = new Map<string, number>();
     for (const r of records) perStream.set(r.stream, (perStream.get(r.stream) ?? 0) + 1);
     const glob = `${destination}/**/*.parquet`;
-    const rows = await duck(`SELECT split_part(filename, '/', -3) AS stream, count(*)::INT AS n FROM read_parquet('${glob}', filename = true) GROUP BY 1 ORDER BY 1`);
+    const rows = await duck(
+      `SELECT split_part(filename, '/', -3) AS stream, count(*)::INT AS n FROM read_parquet('${glob}', filename = true) GROUP BY 1 ORDER BY 1`,
+    );
     expect(rows).toEqual([...perStream].sort(([a], [b]) => (a < b ? -1 : 1)).map(([stream, n]) => ({ stream, n })));
 
     // Each STATE echoed once, in order, its state text as the source wrote it plus destinationStats only.
@@ -94,7 +110,9 @@ describe('real Airbyte streams', () => {
     }
     // LEGACY states count every record since the previous one: together, all records before the last state.
     const lastState = inputs.lastIndexOf(states.at(-1)!);
-    expect(counted).toBe(states.length ? inputs.slice(0, lastState).filter((m) => m.message.type === 'RECORD').length : 0);
+    expect(counted).toBe(
+      states.length ? inputs.slice(0, lastState).filter((m) => m.message.type === 'RECORD').length : 0,
+    );
 
     // Schemaless streams keep each whole record in _airbyte_data: the same values as the input.
     const data = await duck(`SELECT _airbyte_data::VARCHAR AS data FROM read_parquet('${glob}')`);

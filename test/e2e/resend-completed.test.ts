@@ -31,7 +31,15 @@ interface Sync {
 function setup() {
   const dir = tempDir('claude-batch-resend-completed-');
   const destination = join(dir, 'out');
-  const config = writeJson(dir, 'config.json', emulatorConfig(emu.url, destination, { max_requests_per_batch: 10, progress_interval_seconds: 0.2, api_patience_seconds: 5 }));
+  const config = writeJson(
+    dir,
+    'config.json',
+    emulatorConfig(emu.url, destination, {
+      max_requests_per_batch: 10,
+      progress_interval_seconds: 0.2,
+      api_patience_seconds: 5,
+    }),
+  );
   let n = 0;
   const write = (stdin: string[], sync: Sync, env?: NodeJS.ProcessEnv): Promise<CliResult> => {
     const catalog = catalogFor(['notes']) as { streams: Array<Record<string, unknown>> };
@@ -49,11 +57,20 @@ function setup() {
   return { destination, write };
 }
 
-const notesStates = (messages: CliResult['messages']) => messages.filter((m) => m.type === 'STATE' && m.state.stream?.stream_descriptor?.name === 'notes');
-const logText = (result: CliResult) => result.messages.filter((m) => m.type === 'LOG').map((m) => String(m.log.message)).join('\n');
+const notesStates = (messages: CliResult['messages']) =>
+  messages.filter((m) => m.type === 'STATE' && m.state.stream?.stream_descriptor?.name === 'notes');
+const logText = (result: CliResult) =>
+  result.messages
+    .filter((m) => m.type === 'LOG')
+    .map((m) => String(m.log.message))
+    .join('\n');
 
 /** A run killed right after it was journaled complete: every STATE of the input reached stdout first. */
-async function completedThenKilled(write: ReturnType<typeof setup>['write'], input: string[], sync: Sync): Promise<CliResult> {
+async function completedThenKilled(
+  write: ReturnType<typeof setup>['write'],
+  input: string[],
+  sync: Sync,
+): Promise<CliResult> {
   const first = await write(input, sync, KILLED_AFTER_COMPLETION);
   expect(first.signal, first.stderr).toBe('SIGKILL');
   expect(notesStates(first.messages)).toHaveLength(input.filter((l) => l.includes('"STATE"')).length);
@@ -87,13 +104,22 @@ describe('re-sent input after a run that completed but never exited', () => {
     const rows = await expectEachIdOnce(destination, ids);
     expectNothingPaidTwice(rows.map((r) => r.custom_id));
     // Its STATEs still go out, in order, each counting the records before it (re-sent ones too).
-    const cursors = input.filter((l) => l.includes('"STATE"')).map((l) => JSON.parse(l).state.stream.stream_state.cursor);
-    expect(notesStates(second.messages).map((m) => [m.state.stream.stream_state.cursor, m.state.destinationStats.recordCount])).toEqual([
+    const cursors = input
+      .filter((l) => l.includes('"STATE"'))
+      .map((l) => JSON.parse(l).state.stream.stream_state.cursor);
+    expect(
+      notesStates(second.messages).map((m) => [
+        m.state.stream.stream_state.cursor,
+        m.state.destinationStats.recordCount,
+      ]),
+    ).toEqual([
       [cursors[0], 8],
       [cursors[1], 9],
       [cursors[2], 8],
     ]);
-    expect(logText(second)).toMatch(/25 re-sent records were already written by a completed run of this sync: no new rows/);
+    expect(logText(second)).toMatch(
+      /25 re-sent records were already written by a completed run of this sync: no new rows/,
+    );
     expect(manifests(destination).map((m) => m.rows_out)).toEqual([25, 0]);
   });
 
@@ -105,8 +131,14 @@ describe('re-sent input after a run that completed but never exited', () => {
     await completedThenKilled(write, input, sync);
     const second = await write([...input.slice(0, -1), twin, input.at(-1)!], sync);
     expect(second.code, second.stderr).toBe(0);
-    const rows = await duck(`SELECT id, count(*)::INT AS n FROM read_parquet('${destination}/**/*.parquet') GROUP BY id ORDER BY id`);
-    expect(rows).toEqual([...idsOf(10, 'rc-twins').map((id) => ({ id, n: 1 })), { id: 'rc-twin-0000', n: 3 }].sort((a, b) => (a.id < b.id ? -1 : 1)));
+    const rows = await duck(
+      `SELECT id, count(*)::INT AS n FROM read_parquet('${destination}/**/*.parquet') GROUP BY id ORDER BY id`,
+    );
+    expect(rows).toEqual(
+      [...idsOf(10, 'rc-twins').map((id) => ({ id, n: 1 })), { id: 'rc-twin-0000', n: 3 }].sort((a, b) =>
+        a.id < b.id ? -1 : 1,
+      ),
+    );
     expect(manifests(destination).map((m) => m.rows_out)).toEqual([12, 1]);
   });
 
@@ -151,7 +183,9 @@ describe('re-sent input after a run that completed but never exited', () => {
     // Answered from the result cache: no API call, no cost.
     expect(emu.calls.create).toBe(creates);
     await expectEachIdOnce(destination, ids, 'cached');
-    const generations = await duck(`SELECT DISTINCT _airbyte_generation_id::INT AS g FROM read_parquet('${destination}/**/*.parquet')`);
+    const generations = await duck(
+      `SELECT DISTINCT _airbyte_generation_id::INT AS g FROM read_parquet('${destination}/**/*.parquet')`,
+    );
     expect(generations).toEqual([{ g: 4 }]);
     expect(logText(second)).not.toMatch(/already written/);
   });
@@ -170,7 +204,9 @@ describe('re-sent input after a run that completed but never exited', () => {
     expect(rows.map((r) => r.id)).toEqual([...ids].sort());
     for (const r of rows) expect([r.n, r.s]).toEqual([2, 'succeeded,cached']);
     expectNothingPaidTwice(
-      (await duck(`SELECT DISTINCT _claude_custom_id AS c FROM read_parquet('${destination}/**/*.parquet')`)).map((r) => r.c),
+      (await duck(`SELECT DISTINCT _claude_custom_id AS c FROM read_parquet('${destination}/**/*.parquet')`)).map(
+        (r) => r.c,
+      ),
     );
   });
 });

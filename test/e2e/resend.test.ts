@@ -13,14 +13,16 @@ beforeAll(async () => {
 afterAll(() => emu.close());
 
 const fresh = freshInputs('rs');
-const notesStates = (messages: Array<Record<string, any>>) => messages.filter((m) => m.type === 'STATE' && m.state.stream?.stream_descriptor?.name === 'notes');
+const notesStates = (messages: Array<Record<string, any>>) =>
+  messages.filter((m) => m.type === 'STATE' && m.state.stream?.stream_descriptor?.name === 'notes');
 
 /** Runs a write that is SIGKILLed right after its n-th STATE for "notes" reached stdout. */
 async function killedAfterState(write: ReturnType<typeof destinationSetup>['write'], input: string[], n: number) {
   let seen = 0;
   const first = await write(input, {
     onMessage: (m, child) => {
-      if (m.type === 'STATE' && m.state.stream?.stream_descriptor?.name === 'notes' && ++seen === n) child.kill('SIGKILL');
+      if (m.type === 'STATE' && m.state.stream?.stream_descriptor?.name === 'notes' && ++seen === n)
+        child.kill('SIGKILL');
     },
   });
   expect(first.signal, first.stderr).toBe('SIGKILL');

@@ -24,8 +24,14 @@ async function sync(extra: Record<string, unknown> = {}) {
   const before = new Map(emu.submissions());
   const result = await write(input);
   expect(result.code, result.stderr + JSON.stringify(traceErrors(result.messages))).toBe(0);
-  const rows = await duck(`SELECT id, _claude_custom_id AS c, _claude_status AS s, _claude_error_type AS e FROM read_parquet('${destination}/**/*.parquet')`);
-  const sent = submittedSince(emu, before, rows.map((r) => String(r.c)));
+  const rows = await duck(
+    `SELECT id, _claude_custom_id AS c, _claude_status AS s, _claude_error_type AS e FROM read_parquet('${destination}/**/*.parquet')`,
+  );
+  const sent = submittedSince(
+    emu,
+    before,
+    rows.map((r) => String(r.c)),
+  );
   const rounds = journalOf(destination).filter((e) => e.type === 'round_sealed');
   return { destination, ids, rows, sent, rounds, result };
 }
@@ -79,19 +85,26 @@ describe('damaged results files', () => {
   it('sent 3 times, the last answer unusable: a row missing whose attempt counts every send (issue 14)', async () => {
     // Its own emulator whose batches end only when its clock is moved on: each round ends on the connector's own
     // "submitted" log line, and the last round's line goes missing, so the order is decided by events alone.
-    const own = await startEmulator({ apiKeys: ['test-key'], processingMs: 60_000, faults: { expiredShare: 1, expiredAttempts: 2 } });
+    const own = await startEmulator({
+      apiKeys: ['test-key'],
+      processingMs: 60_000,
+      faults: { expiredShare: 1, expiredAttempts: 2 },
+    });
     try {
       const { destination, write } = destinationSetup(own, { max_attempts: 3 });
       const { input, ids } = fresh(3);
       const result = await write(input, {
         onMessage: (m) => {
           if (m.type !== 'LOG' || !/ submitted as msgbatch_/.test(m.log.message)) return;
-          if (/\(attempt 3\)/.test(m.log.message)) Object.assign(own.faults, { resultsMissingShare: 1, resultsFaultAttempts: 5 });
+          if (/\(attempt 3\)/.test(m.log.message))
+            Object.assign(own.faults, { resultsMissingShare: 1, resultsFaultAttempts: 5 });
           own.advance(61_000);
         },
       });
       expect(result.code, result.stderr).toBe(0);
-      const rows = await duck(`SELECT id, _claude_custom_id AS c, _claude_status AS s, _claude_error_type AS e, _claude_attempt AS a FROM read_parquet('${destination}/**/*.parquet') ORDER BY id`);
+      const rows = await duck(
+        `SELECT id, _claude_custom_id AS c, _claude_status AS s, _claude_error_type AS e, _claude_attempt AS a FROM read_parquet('${destination}/**/*.parquet') ORDER BY id`,
+      );
       expect(rows.map((r) => r.id)).toEqual(ids);
       for (const r of rows) {
         expect([r.s, r.e, Number(r.a)]).toEqual(['missing', 'result_missing', 3]);
@@ -125,7 +138,7 @@ describe('damaged results files', () => {
     expect(result.messages.some((m) => m.type === 'LOG' && /ignored 3 result lines/.test(m.log.message))).toBe(true);
   });
 
-  it('duplicates answered from an earlier batch whose first round was lost take that batch\'s final answers', async () => {
+  it("duplicates answered from an earlier batch whose first round was lost take that batch's final answers", async () => {
     // 10 distinct requests, each five times: batch 0 sends them; the duplicates in batch 1 borrow its answers.
     // Batch 0's results are gone (404) until its requests go out again: round 0 is lost, round 1 answers.
     emu.faults.http = [{ endpoint: 'results', status: 404, times: 6 }];
@@ -135,7 +148,9 @@ describe('damaged results files', () => {
     const result = await write([...lines, ...lines, ...lines, ...lines, ...lines]);
     expect(result.code, result.stderr).toBe(0);
     expect(journalOf(destination).some((e) => e.type === 'batch_lost' && e.seq === 0)).toBe(true);
-    const rows = await duck(`SELECT _claude_status AS s, _claude_attempt AS a, _claude_batch_id AS b, filename AS f FROM read_parquet('${destination}/**/*.parquet', filename = true)`);
+    const rows = await duck(
+      `SELECT _claude_status AS s, _claude_attempt AS a, _claude_batch_id AS b, filename AS f FROM read_parquet('${destination}/**/*.parquet', filename = true)`,
+    );
     expect(rows).toHaveLength(50);
     const borrowed = rows.filter((r) => String(r.f).includes('part-00001'));
     expect(borrowed.length).toBeGreaterThan(0);

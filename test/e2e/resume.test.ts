@@ -8,7 +8,16 @@ import { join } from 'node:path';
 import { CLI, emulatorConfig, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
 import { assertProtocolOutput } from '../helpers/protocol-schema.js';
-import { KILL_STAGES as STAGES, destinationSetup, expectEachIdOnce, idsOf, journalOf, resendAfterLastState, submittedSince, syncInput } from '../helpers/resume.js';
+import {
+  KILL_STAGES as STAGES,
+  destinationSetup,
+  expectEachIdOnce,
+  idsOf,
+  journalOf,
+  resendAfterLastState,
+  submittedSince,
+  syncInput,
+} from '../helpers/resume.js';
 import { parseConfig } from '../../connector/config/config.js';
 import { requestFingerprint } from '../../connector/pipeline/write-run.js';
 import { catalogFor, recordLine, stateLine } from '../helpers/records.js';
@@ -26,35 +35,46 @@ const fresh = () => {
   return { prefix, input: syncInput(25, prefix), ids: idsOf(25, prefix) };
 };
 
-
 describe('killed and restarted', () => {
-  it.each(STAGES)('at %s (%s): every record becomes exactly one row and nothing is submitted twice', async (failpoint) => {
-    const { destination, write } = destinationSetup(emu);
-    const { prefix, input, ids } = fresh();
-    void prefix;
-    const before = new Map(emu.submissions());
-    const batchesBefore = (await emu.batches()).length;
+  it.each(STAGES)(
+    'at %s (%s): every record becomes exactly one row and nothing is submitted twice',
+    async (failpoint) => {
+      const { destination, write } = destinationSetup(emu);
+      const { prefix, input, ids } = fresh();
+      void prefix;
+      const before = new Map(emu.submissions());
+      const batchesBefore = (await emu.batches()).length;
 
-    const first = await write(input, { env: { CLAUDE_BATCH_FAILPOINT: failpoint } });
-    expect(first.signal, first.stderr).toBe('SIGKILL');
+      const first = await write(input, { env: { CLAUDE_BATCH_FAILPOINT: failpoint } });
+      expect(first.signal, first.stderr).toBe('SIGKILL');
 
-    const second = await write(resendAfterLastState(input, first.messages));
-    expect(second.code, second.stdout + second.stderr).toBe(0);
-    expect(traceErrors(second.messages)).toEqual([]);
+      const second = await write(resendAfterLastState(input, first.messages));
+      expect(second.code, second.stdout + second.stderr).toBe(0);
+      expect(traceErrors(second.messages)).toEqual([]);
 
-    const rows = await expectEachIdOnce(destination, ids);
-    for (const row of rows) expect(String(row.output)).toContain(String(row.id));
-    const sent = submittedSince(emu, before, rows.map((r) => String(r.custom_id)));
-    expect([...sent.values()].every((n) => n === 1), JSON.stringify([...sent])).toBe(true);
-    expect((await emu.batches()).length - batchesBefore).toBe(3);
+      const rows = await expectEachIdOnce(destination, ids);
+      for (const row of rows) expect(String(row.output)).toContain(String(row.id));
+      const sent = submittedSince(
+        emu,
+        before,
+        rows.map((r) => String(r.custom_id)),
+      );
+      expect(
+        [...sent.values()].every((n) => n === 1),
+        JSON.stringify([...sent]),
+      ).toBe(true);
+      expect((await emu.batches()).length - batchesBefore).toBe(3);
 
-    // The second attempt resumed the same run, and the STATEs it echoed complete the source's checkpoints.
-    const journal = journalOf(destination);
-    expect(journal.filter((e) => e.type === 'run_started')).toHaveLength(1);
-    expect(journal.filter((e) => e.type === 'run_completed')).toHaveLength(1);
-    const states = [...first.messages, ...second.messages].filter((m) => m.type === 'STATE' && m.state.stream.stream_descriptor.name === 'notes');
-    expect(states.at(-1)!.state.stream.stream_state.cursor).toBe(`${prefix}-25`);
-  });
+      // The second attempt resumed the same run, and the STATEs it echoed complete the source's checkpoints.
+      const journal = journalOf(destination);
+      expect(journal.filter((e) => e.type === 'run_started')).toHaveLength(1);
+      expect(journal.filter((e) => e.type === 'run_completed')).toHaveLength(1);
+      const states = [...first.messages, ...second.messages].filter(
+        (m) => m.type === 'STATE' && m.state.stream.stream_descriptor.name === 'notes',
+      );
+      expect(states.at(-1)!.state.stream.stream_state.cursor).toBe(`${prefix}-25`);
+    },
+  );
 
   it('also holds when the platform re-sends the whole input (a source without state)', async () => {
     const { destination, write } = destinationSetup(emu);
@@ -66,7 +86,11 @@ describe('killed and restarted', () => {
     const second = await write(input);
     expect(second.code, second.stderr).toBe(0);
     const rows = await expectEachIdOnce(destination, ids);
-    const sent = submittedSince(emu, before, rows.map((r) => String(r.custom_id)));
+    const sent = submittedSince(
+      emu,
+      before,
+      rows.map((r) => String(r.custom_id)),
+    );
     expect([...sent.values()].every((n) => n === 1)).toBe(true);
   });
 
@@ -83,7 +107,11 @@ describe('killed and restarted', () => {
     const third = await write(resendAfterLastState(resent, second.messages));
     expect(third.code, third.stderr).toBe(0);
     const rows = await expectEachIdOnce(destination, ids);
-    const sent = submittedSince(emu, before, rows.map((r) => String(r.custom_id)));
+    const sent = submittedSince(
+      emu,
+      before,
+      rows.map((r) => String(r.custom_id)),
+    );
     expect([...sent.values()].every((n) => n === 1)).toBe(true);
   });
 
@@ -115,22 +143,31 @@ describe('killed and restarted', () => {
 describe('requestFingerprint', () => {
   it('is what runs journaled before the output settings joined it have, under default settings', () => {
     // A run started by the earlier connector under this config journaled exactly this fingerprint.
-    const config = parseConfig({ base_url: 'emulator', destination_path: '/tmp/x', prompt_template: 'Summarise: {{ body }}' }, {});
+    const config = parseConfig(
+      { base_url: 'emulator', destination_path: '/tmp/x', prompt_template: 'Summarise: {{ body }}' },
+      {},
+    );
     expect(requestFingerprint(config)).toBe('fa6f8615766bab53');
-    expect(requestFingerprint({ ...config, output_mode: 'label', labels: ['a', 'b'] })).not.toBe(requestFingerprint(config));
+    expect(requestFingerprint({ ...config, output_mode: 'label', labels: ['a', 'b'] })).not.toBe(
+      requestFingerprint(config),
+    );
     expect(requestFingerprint({ ...config, prompt_caching: false })).not.toBe(requestFingerprint(config));
   });
 });
 
 describe('submit_only echoes every STATE once its records are submitted', () => {
   const rec = (id: string, body: string) => recordLine('notes', { id, title: 't', body });
-  const notesStates = (ms: Array<Record<string, any>>) => ms.filter((m) => m.type === 'STATE' && m.state.stream?.stream_descriptor?.name === 'notes');
+  const notesStates = (ms: Array<Record<string, any>>) =>
+    ms.filter((m) => m.type === 'STATE' && m.state.stream?.stream_descriptor?.name === 'notes');
 
   it('after a kill once the batch was made: the resumed write echoes it, and nothing is sent or written twice', async () => {
     const slow = await startEmulator({ apiKeys: ['test-key'], processingMs: 4000 });
     try {
       const { destination, write } = destinationSetup(slow, { wait: 'submit_only' });
-      const input = [...Array.from({ length: 5 }, (_, i) => rec(`so-${i}`, `body so ${i}`)), stateLine('notes', 's1', 5)];
+      const input = [
+        ...Array.from({ length: 5 }, (_, i) => rec(`so-${i}`, `body so ${i}`)),
+        stateLine('notes', 's1', 5),
+      ];
       const first = await write(input, { env: { CLAUDE_BATCH_FAILPOINT: 'after_submitted' } });
       expect(first.signal).toBe('SIGKILL');
       const second = await write(resendAfterLastState(input, first.messages));
@@ -138,7 +175,10 @@ describe('submit_only echoes every STATE once its records are submitted', () => 
       expect(notesStates(second.messages)).toHaveLength(1);
       const third = await write(resendAfterLastState(input, second.messages), { config: { wait: 'until_done' } });
       expect(third.code, third.stderr).toBe(0);
-      await expectEachIdOnce(destination, Array.from({ length: 5 }, (_, i) => `so-${i}`));
+      await expectEachIdOnce(
+        destination,
+        Array.from({ length: 5 }, (_, i) => `so-${i}`),
+      );
       expect(Math.max(...slow.submissions().values())).toBe(1);
     } finally {
       await slow.close();
@@ -148,7 +188,11 @@ describe('submit_only echoes every STATE once its records are submitted', () => 
   it('for a batch that only borrows answers from one still processing', async () => {
     const slow = await startEmulator({ apiKeys: ['test-key'], processingMs: 1500 });
     try {
-      const { destination, write } = destinationSetup(slow, { max_requests_per_batch: 2, prompt_template: 'Summarise: {{ body }}', wait: 'submit_only' });
+      const { destination, write } = destinationSetup(slow, {
+        max_requests_per_batch: 2,
+        prompt_template: 'Summarise: {{ body }}',
+        wait: 'submit_only',
+      });
       // Two distinct requests, eight records: batch 0 sends both; the two records after s1 borrow their answers.
       const input = [
         ...Array.from({ length: 8 }, (_, i) => rec(`sb-${i}`, i % 2 ? 'beta' : 'alpha')),
@@ -162,7 +206,10 @@ describe('submit_only echoes every STATE once its records are submitted', () => 
       expect(notesStates(first.messages).map((m) => m.state.stream.stream_state.cursor)).toEqual(['s1', 's2']);
       const second = await write(resendAfterLastState(input, first.messages), { config: { wait: 'until_done' } });
       expect(second.code, second.stderr).toBe(0);
-      await expectEachIdOnce(destination, Array.from({ length: 10 }, (_, i) => `sb-${i}`));
+      await expectEachIdOnce(
+        destination,
+        Array.from({ length: 10 }, (_, i) => `sb-${i}`),
+      );
     } finally {
       await slow.close();
     }
@@ -173,13 +220,20 @@ describe('records an echoed STATE covers are never taken for re-sent ones', () =
   it('an identical record after the last echoed STATE is a record of its own, also after a restart', async () => {
     const dir = tempDir('claude-batch-covered-');
     const destination = join(dir, 'out');
-    const config = writeJson(dir, 'config.json', emulatorConfig(emu.url, destination, { max_requests_per_batch: 1, prompt_template: 'Summarise: {{ body }}' }));
+    const config = writeJson(
+      dir,
+      'config.json',
+      emulatorConfig(emu.url, destination, { max_requests_per_batch: 1, prompt_template: 'Summarise: {{ body }}' }),
+    );
     const catalog = writeJson(dir, 'catalog.json', catalogFor(['notes']));
     const X = recordLine('notes', { id: 'x', title: 't', body: 'same' });
     const F = recordLine('notes', { id: 'f', title: 't', body: 'filler' });
     // Attempt 1 reads X, STATE s1, F, X again (an event that really happened twice), and dies once s1 is echoed:
     // X's batch is written, the rest is still open.
-    const child = spawn(process.execPath, [CLI, 'write', '--config', config, '--catalog', catalog], { env: { PATH: process.env.PATH }, stdio: ['pipe', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [CLI, 'write', '--config', config, '--catalog', catalog], {
+      env: { PATH: process.env.PATH },
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
     let out = '';
     const closed = new Promise((resolve) => child.on('close', resolve));
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -191,9 +245,16 @@ describe('records an echoed STATE covers are never taken for re-sent ones', () =
     expect(out).toContain('"cursor":"s1"');
     assertProtocolOutput(out.slice(0, out.lastIndexOf('\n') + 1));
     // The platform re-sends what followed s1.
-    const second = await runCli(['write', '--config', config, '--catalog', catalog], { stdin: [F, X, stateLine('notes', 's2', 2)].join('\n') + '\n' });
+    const second = await runCli(['write', '--config', config, '--catalog', catalog], {
+      stdin: [F, X, stateLine('notes', 's2', 2)].join('\n') + '\n',
+    });
     expect(second.code, second.stderr).toBe(0);
-    const rows = await duck(`SELECT id, count(*)::INT AS n FROM read_parquet('${destination}/**/*.parquet') GROUP BY id ORDER BY id`);
-    expect(rows).toEqual([{ id: 'f', n: 1 }, { id: 'x', n: 2 }]);
+    const rows = await duck(
+      `SELECT id, count(*)::INT AS n FROM read_parquet('${destination}/**/*.parquet') GROUP BY id ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: 'f', n: 1 },
+      { id: 'x', n: 2 },
+    ]);
   });
 });

@@ -7,7 +7,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paidTwice, startEmulator, type RunningEmulator } from '../../emulator/index.js';
 import { traceErrors } from '../helpers/cli.js';
-import { KILL_STAGES, destinationSetup, expectEachIdOnce, freshInputs, journalsOf, resendAfterLastState, submittedSince } from '../helpers/resume.js';
+import {
+  KILL_STAGES,
+  destinationSetup,
+  expectEachIdOnce,
+  freshInputs,
+  journalsOf,
+  resendAfterLastState,
+  submittedSince,
+} from '../helpers/resume.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 
 let emu: RunningEmulator;
@@ -25,36 +33,46 @@ const allOnce = (sent: Map<string, number>) => [...sent.values()].every((n) => n
 const types = (journal: Array<Record<string, any>>) => journal.map((e) => e.type as string);
 
 describe('on a bucket, resumed by a new pod', { timeout: 120_000 }, () => {
-  it.each(KILL_STAGES)('killed at %s (%s): the next pod submits nothing twice and writes each record once', async (failpoint) => {
-    const setup = destinationSetup(emu, {}, { bucket: s3 });
-    const { input, ids } = fresh();
-    const before = new Map(emu.submissions());
-    const batchesBefore = (await emu.batches()).length;
+  it.each(KILL_STAGES)(
+    'killed at %s (%s): the next pod submits nothing twice and writes each record once',
+    async (failpoint) => {
+      const setup = destinationSetup(emu, {}, { bucket: s3 });
+      const { input, ids } = fresh();
+      const before = new Map(emu.submissions());
+      const batchesBefore = (await emu.batches()).length;
 
-    const first = await setup.write(input, { env: { CLAUDE_BATCH_FAILPOINT: failpoint } });
-    expect(first.signal, first.stderr).toBe('SIGKILL');
-    const second = await setup.write(resendAfterLastState(input, first.messages));
-    expect(second.code, second.stdout + second.stderr).toBe(0);
-    expect(traceErrors(second.messages)).toEqual([]);
-    // Two pods, two working folders: the second started with nothing on its disk.
-    expect(setup.workDirs).toHaveLength(2);
+      const first = await setup.write(input, { env: { CLAUDE_BATCH_FAILPOINT: failpoint } });
+      expect(first.signal, first.stderr).toBe('SIGKILL');
+      const second = await setup.write(resendAfterLastState(input, first.messages));
+      expect(second.code, second.stdout + second.stderr).toBe(0);
+      expect(traceErrors(second.messages)).toEqual([]);
+      // Two pods, two working folders: the second started with nothing on its disk.
+      expect(setup.workDirs).toHaveLength(2);
 
-    const rows = await expectEachIdOnce(await setup.local(), ids);
-    const sent = submittedSince(emu, before, rows.map((r) => String(r.custom_id)));
-    expect(allOnce(sent), JSON.stringify([...sent])).toBe(true);
-    expect((await emu.batches()).length - batchesBefore).toBe(3);
-    expect([...paidTwice(emu.submissionLog()).keys()].filter((id) => rows.some((r) => r.custom_id === id))).toEqual([]);
+      const rows = await expectEachIdOnce(await setup.local(), ids);
+      const sent = submittedSince(
+        emu,
+        before,
+        rows.map((r) => String(r.custom_id)),
+      );
+      expect(allOnce(sent), JSON.stringify([...sent])).toBe(true);
+      expect((await emu.batches()).length - batchesBefore).toBe(3);
+      expect([...paidTwice(emu.submissionLog()).keys()].filter((id) => rows.some((r) => r.custom_id === id))).toEqual(
+        [],
+      );
 
-    // One run, resumed: its journal is in the bucket, compacted once complete, and its spool is gone.
-    const [journal, ...others] = await journalsOf(setup.store!());
-    expect(others).toEqual([]);
-    expect(types(journal!).filter((t) => t === 'run_started')).toHaveLength(1);
-    expect(types(journal!).filter((t) => t === 'attempt_started')).toHaveLength(2);
-    expect(types(journal!).at(-1)).toBe('run_completed');
-    const left: string[] = [];
-    for await (const o of setup.store!().list('_claude_batch/runs/')) left.push(o.key.replace(/^_claude_batch\/runs\/[^/]+\//, ''));
-    expect(left.sort()).toEqual(['journal.jsonl', 'manifest.json']);
-  });
+      // One run, resumed: its journal is in the bucket, compacted once complete, and its spool is gone.
+      const [journal, ...others] = await journalsOf(setup.store!());
+      expect(others).toEqual([]);
+      expect(types(journal!).filter((t) => t === 'run_started')).toHaveLength(1);
+      expect(types(journal!).filter((t) => t === 'attempt_started')).toHaveLength(2);
+      expect(types(journal!).at(-1)).toBe('run_completed');
+      const left: string[] = [];
+      for await (const o of setup.store!().list('_claude_batch/runs/'))
+        left.push(o.key.replace(/^_claude_batch\/runs\/[^/]+\//, ''));
+      expect(left.sort()).toEqual(['journal.jsonl', 'manifest.json']);
+    },
+  );
 
   it("submit_only across three pods: each hands its batches to the next, which writes them under the first run's id", async () => {
     const slow = await startEmulator({ apiKeys: ['test-key'], processingMs: 60_000 });
@@ -73,7 +91,9 @@ describe('on a bucket, resumed by a new pod', { timeout: 120_000 }, () => {
       expect(second.code, second.stdout + second.stderr).toBe(0);
       expect(traceErrors(second.messages)).toEqual([]);
       const runId1 = run1![0]!.run_id as string;
-      expect(second.messages.some((m) => m.type === 'LOG' && m.log.message.includes(`collected run ${runId1}`))).toBe(true);
+      expect(second.messages.some((m) => m.type === 'LOG' && m.log.message.includes(`collected run ${runId1}`))).toBe(
+        true,
+      );
 
       slow.advance(61_000);
       const third = await setup.write([], { config: { wait: 'until_done' } });
@@ -99,11 +119,15 @@ describe('on a bucket, resumed by a new pod', { timeout: 120_000 }, () => {
       const { input } = fresh();
       let submitted!: () => void;
       const onceSubmitted = new Promise<void>((resolve) => (submitted = resolve));
-      const live = setup.write(input, { onMessage: (m) => m.type === 'LOG' && / submitted as msgbatch_/.test(m.log.message) && submitted() });
+      const live = setup.write(input, {
+        onMessage: (m) => m.type === 'LOG' && / submitted as msgbatch_/.test(m.log.message) && submitted(),
+      });
       await onceSubmitted;
       const second = await setup.write([]);
       expect(second.code).not.toBe(0);
-      expect(traceErrors(second.messages).map((t) => [t.trace.error.failure_type, t.trace.error.message])).toEqual([['config_error', expect.stringMatching(/another write \(pid \d+\) is using this destination/)]]);
+      expect(traceErrors(second.messages).map((t) => [t.trace.error.failure_type, t.trace.error.message])).toEqual([
+        ['config_error', expect.stringMatching(/another write \(pid \d+\) is using this destination/)],
+      ]);
       slow.advance(61_000);
       const done = await live;
       expect(done.code, done.stdout + done.stderr).toBe(0);

@@ -246,7 +246,9 @@ describe('an S3 server that dies mid-run', () => {
       expect(trace?.trace.error.failure_type).toBe('transient_error');
       // The first write after the batch ends meets the dead port: the journal's next entry (batch_ended) or,
       // past it, the results or the Parquet part; the error names the key, never a credential.
-      expect(trace?.trace.error.message).toMatch(/cannot \w+ s3:\/\/dying-bucket\/p\/\S+: the endpoint cannot be reached/);
+      expect(trace?.trace.error.message).toMatch(
+        /cannot \w+ s3:\/\/dying-bucket\/p\/\S+: the endpoint cannot be reached/,
+      );
       expect(result.stdout + result.stderr).not.toContain(secret);
     } finally {
       await dying.cleanup();
@@ -269,11 +271,22 @@ describe('object-store requests per 1,000 records (the README figure)', () => {
     expect(result.code, result.stderr).toBe(0);
     const served = (await s3.requests()).slice(mark);
     // The control state (journal, spool, lease, conditional-write probe) is counted apart from the output.
-    const control = (url: string) => /_claude_batch(%2F|\/)(runs|lease|probe)(%2F|\/)/.test(url) && !url.includes('manifest.json');
+    const control = (url: string) =>
+      /_claude_batch(%2F|\/)(runs|lease|probe)(%2F|\/)/.test(url) && !url.includes('manifest.json');
     const kind = (r: string) => {
       const [method, url] = r.split(' ') as [string, string];
       if (control(url)) {
-        const what = /journal\.jsonl/.test(url) ? 'compact' : /journal(%2F|\/)/.test(url) ? 'journal' : /spool/.test(url) ? 'spool' : /lease/.test(url) ? 'lease' : /probe/.test(url) ? 'probe' : 'runs';
+        const what = /journal\.jsonl/.test(url)
+          ? 'compact'
+          : /journal(%2F|\/)/.test(url)
+            ? 'journal'
+            : /spool/.test(url)
+              ? 'spool'
+              : /lease/.test(url)
+                ? 'lease'
+                : /probe/.test(url)
+                  ? 'probe'
+                  : 'runs';
         return `control ${method === 'GET' && url.includes('list-type=2') ? 'LIST' : method === 'POST' ? 'DELETE_OBJECTS' : method} ${what}`;
       }
       if (method === 'GET' && url.includes('list-type=2')) return 'LIST';
@@ -290,7 +303,13 @@ describe('object-store requests per 1,000 records (the README figure)', () => {
     // downloaded, file, finalised, STATE, completed), the spooled records, requests and results, the lease
     // taken and given back, the compacted journal, two probe writes of conditional-write support.
     const puts = Object.fromEntries(Object.entries(counts).filter(([k]) => k.startsWith('control PUT ')));
-    expect(puts).toEqual({ 'control PUT journal': 11, 'control PUT spool': 3, 'control PUT lease': 2, 'control PUT compact': 1, 'control PUT probe': 2 });
+    expect(puts).toEqual({
+      'control PUT journal': 11,
+      'control PUT spool': 3,
+      'control PUT lease': 2,
+      'control PUT compact': 1,
+      'control PUT probe': 2,
+    });
     // s3rver ignores If-None-Match, so each conditional create is emulated: a HEAD before and after the PUT.
     expect(counts['control HEAD journal']).toBe(22);
   });

@@ -22,11 +22,26 @@ async function sync(options: EmulatorOptions, records: number, extra: Record<str
   emu = await startEmulator({ apiKeys: ['test-key'], ...options });
   const dir = tempDir('claude-batch-scale-');
   const destination = join(dir, 'out');
-  const config = writeJson(dir, 'config.json', emulatorConfig(emu.url, destination, { poll_interval_seconds: 30, batch_ramp_up: false, ...extra }));
+  const config = writeJson(
+    dir,
+    'config.json',
+    emulatorConfig(emu.url, destination, { poll_interval_seconds: 30, batch_ramp_up: false, ...extra }),
+  );
   const catalog = writeJson(dir, 'catalog.json', catalogFor(['notes']));
-  const input = Array.from({ length: records }, (_, i) => recordLine('notes', { id: `n${String(i).padStart(3, '0')}`, body: `note ${i}` })).join('\n') + tail;
-  const result = await runCli(['write', '--config', config, '--catalog', catalog], { stdin: input, env: { CLAUDE_BATCH_TIME_SCALE: String(options.clockFactor) } });
-  const rows = result.code === 0 ? await duck(`SELECT id, _claude_status AS s, _claude_attempt::INTEGER AS a FROM read_parquet('${destination}/**/*.parquet') ORDER BY id`) : [];
+  const input =
+    Array.from({ length: records }, (_, i) =>
+      recordLine('notes', { id: `n${String(i).padStart(3, '0')}`, body: `note ${i}` }),
+    ).join('\n') + tail;
+  const result = await runCli(['write', '--config', config, '--catalog', catalog], {
+    stdin: input,
+    env: { CLAUDE_BATCH_TIME_SCALE: String(options.clockFactor) },
+  });
+  const rows =
+    result.code === 0
+      ? await duck(
+          `SELECT id, _claude_status AS s, _claude_attempt::INTEGER AS a FROM read_parquet('${destination}/**/*.parquet') ORDER BY id`,
+        )
+      : [];
   return { result, rows, emu };
 }
 
@@ -34,7 +49,11 @@ describe('at the account limits (time-scaled emulator)', () => {
   it('waits out a processing queue full for two API hours with api_patience_seconds 3, and pays once', async () => {
     // Queue of 5 requests, batches of 5 that take an API hour each: every create after the first is refused
     // (429 + retry-after) until the batch before has ended. 3,600× : an API hour is a wall second.
-    const { result, rows, emu } = await sync({ clockFactor: 3600, processingMs: HOUR, limits: { maxQueuedRequests: 5 } }, 15, { max_requests_per_batch: 5, api_patience_seconds: 3 });
+    const { result, rows, emu } = await sync(
+      { clockFactor: 3600, processingMs: HOUR, limits: { maxQueuedRequests: 5 } },
+      15,
+      { max_requests_per_batch: 5, api_patience_seconds: 3 },
+    );
     expect(result.code, JSON.stringify(traceErrors(result.messages)) + result.stderr).toBe(0);
     expect(rows).toHaveLength(15);
     expect(rows.every((r) => r.s === 'succeeded' && r.a === 1)).toBe(true);
@@ -44,11 +63,16 @@ describe('at the account limits (time-scaled emulator)', () => {
     const batches = await emu.batches();
     expect(batches).toHaveLength(3);
     // Each batch went in once the one before had ended: the queue was never overfull, and never idle long.
-    for (let i = 1; i < batches.length; i++) expect(Date.parse(batches[i]!.created_at)).toBeGreaterThanOrEqual(Date.parse(batches[i - 1]!.ended_at!));
+    for (let i = 1; i < batches.length; i++)
+      expect(Date.parse(batches[i]!.created_at)).toBeGreaterThanOrEqual(Date.parse(batches[i - 1]!.ended_at!));
   });
 
   it('with max_queued_requests, holds creates back itself: the queue limit is never hit', async () => {
-    const { result, rows, emu } = await sync({ clockFactor: 3600, processingMs: HOUR, limits: { maxQueuedRequests: 10 } }, 15, { max_requests_per_batch: 5, max_queued_requests: 5, api_patience_seconds: 3 });
+    const { result, rows, emu } = await sync(
+      { clockFactor: 3600, processingMs: HOUR, limits: { maxQueuedRequests: 10 } },
+      15,
+      { max_requests_per_batch: 5, max_queued_requests: 5, api_patience_seconds: 3 },
+    );
     expect(result.code, result.stderr).toBe(0);
     expect(rows).toHaveLength(15);
     expect(emu.limitStats()).toMatchObject({ refusedQueue: 0, peakQueued: 5 });
@@ -56,9 +80,16 @@ describe('at the account limits (time-scaled emulator)', () => {
 
   it('checkpoints at least every 15 minutes while a batch takes two hours (the run STATE, when the sync takes it)', async () => {
     // One batch of two API hours: besides the run STATEs at submission and at the end, one every 15 API minutes.
-    const { result } = await sync({ clockFactor: 3600, processingMs: 2 * HOUR }, 3, {}, '\n' + stateLine('notes', 3, 3));
+    const { result } = await sync(
+      { clockFactor: 3600, processingMs: 2 * HOUR },
+      3,
+      {},
+      '\n' + stateLine('notes', 3, 3),
+    );
     expect(result.code, result.stderr).toBe(0);
-    const runStates = result.messages.filter((m) => m.type === 'STATE' && m.state.stream.stream_descriptor.name === '_claude_batch_run');
+    const runStates = result.messages.filter(
+      (m) => m.type === 'STATE' && m.state.stream.stream_descriptor.name === '_claude_batch_run',
+    );
     expect(runStates.length).toBeGreaterThanOrEqual(6);
   });
 

@@ -66,7 +66,11 @@ async function run(name: string, args: string[], options: Parameters<typeof runC
 /** `status` prints text (or pretty JSON), not protocol lines: run it without the protocol parser (async: the emulator lives in this process). */
 function runPlain(name: string, args: string[]): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let text = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (text += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (text += c));
@@ -97,10 +101,14 @@ describe('the API key never leaves the process', () => {
 
   it('write succeeds; write with a wrong key fails', async () => {
     const s = scenario();
-    const ok = await run('write ok', ['write', '--config', s.config, '--catalog', s.catalog], { stdin: input(12, 'ok') });
+    const ok = await run('write ok', ['write', '--config', s.config, '--catalog', s.catalog], {
+      stdin: input(12, 'ok'),
+    });
     expect(ok.code, ok.stderr).toBe(0);
     const w = scenario({}, { key: WRONG_KEY });
-    const wrong = await run('write wrong key', ['write', '--config', w.config, '--catalog', w.catalog], { stdin: input(3, 'wk') });
+    const wrong = await run('write wrong key', ['write', '--config', w.config, '--catalog', w.catalog], {
+      stdin: input(3, 'wk'),
+    });
     expect(wrong.code).not.toBe(0);
     expect(traceErrors(wrong.messages)[0]!.trace.error.failure_type).toBe('config_error');
   });
@@ -108,15 +116,22 @@ describe('the API key never leaves the process', () => {
   it('write with errored results, retried calls and a cut download', async () => {
     emu.faults.erroredShare = 0.4;
     emu.faults.erroredType = 'overloaded_error';
-    emu.faults.http.push({ endpoint: 'retrieve', status: 500, calls: [1, 3] }, { endpoint: 'create', status: 429, retryAfterMs: 50, calls: [1] });
+    emu.faults.http.push(
+      { endpoint: 'retrieve', status: 500, calls: [1, 3] },
+      { endpoint: 'create', status: 429, retryAfterMs: 50, calls: [1] },
+    );
     emu.faults.dropResultsAfterLines = 2;
     emu.faults.dropResultsTimes = 1;
     emu.faults.resultsMalformedLines = 1;
     try {
       const s = scenario();
-      const result = await run('write with retries', ['write', '--config', s.config, '--catalog', s.catalog], { stdin: input(15, 'er') });
+      const result = await run('write with retries', ['write', '--config', s.config, '--catalog', s.catalog], {
+        stdin: input(15, 'er'),
+      });
       expect(result.code, result.stderr).toBe(0);
-      expect(result.messages.some((m) => m.type === 'LOG' && /retry|again|resubmitting/i.test(m.log.message))).toBe(true);
+      expect(result.messages.some((m) => m.type === 'LOG' && /retry|again|resubmitting/i.test(m.log.message))).toBe(
+        true,
+      );
     } finally {
       emu.resetFaults();
     }
@@ -130,7 +145,9 @@ describe('the API key never leaves the process', () => {
     });
     expect(first.signal).toBe('SIGKILL');
     expect(await runPlain('status mid-run', ['status', '--config', s.config])).toBe(0);
-    const second = await run('write resumed', ['write', '--config', s.config, '--catalog', s.catalog], { stdin: input(15, 'kill') });
+    const second = await run('write resumed', ['write', '--config', s.config, '--catalog', s.catalog], {
+      stdin: input(15, 'kill'),
+    });
     expect(second.code, second.stderr).toBe(0);
     expect(await runPlain('status --json', ['status', '--config', s.config, '--json'])).toBe(0);
     expect(await runPlain('cancel (nothing left)', ['cancel', '--config', s.config])).toBe(0);
@@ -138,8 +155,14 @@ describe('the API key never leaves the process', () => {
 
   it('write that fails on a stream not in the catalog', async () => {
     const s = scenario();
-    const stdin = recordLine('notes', { id: 'a', body: 'fine' }) + '\n' + recordLine('ghost', { id: 'b', body: 'unknown stream' }) + '\n';
-    const result = await run('write unknown stream', ['write', '--config', s.config, '--catalog', s.catalog], { stdin });
+    const stdin =
+      recordLine('notes', { id: 'a', body: 'fine' }) +
+      '\n' +
+      recordLine('ghost', { id: 'b', body: 'unknown stream' }) +
+      '\n';
+    const result = await run('write unknown stream', ['write', '--config', s.config, '--catalog', s.catalog], {
+      stdin,
+    });
     expect(result.code).not.toBe(0);
     expect(traceErrors(result.messages)[0]!.trace.error.message).toMatch(/not in the configured catalog/);
   });
@@ -148,16 +171,24 @@ describe('the API key never leaves the process', () => {
     const s = scenario({}, { key: null });
     const check = await run('check env key', ['check', '--config', s.config], { env: { ANTHROPIC_API_KEY: KEY } });
     expect(check.messages.find((m) => m.type === 'CONNECTION_STATUS')!.connectionStatus.status).toBe('SUCCEEDED');
-    const result = await run('write env key', ['write', '--config', s.config, '--catalog', s.catalog], { stdin: input(5, 'env'), env: { ANTHROPIC_API_KEY: KEY } });
+    const result = await run('write env key', ['write', '--config', s.config, '--catalog', s.catalog], {
+      stdin: input(5, 'env'),
+      env: { ANTHROPIC_API_KEY: KEY },
+    });
     expect(result.code, result.stderr).toBe(0);
     const wrong = scenario({}, { key: null });
-    const failed = await run('write env wrong key', ['write', '--config', wrong.config, '--catalog', wrong.catalog], { stdin: input(2, 'envw'), env: { ANTHROPIC_API_KEY: WRONG_KEY } });
+    const failed = await run('write env wrong key', ['write', '--config', wrong.config, '--catalog', wrong.catalog], {
+      stdin: input(2, 'envw'),
+      env: { ANTHROPIC_API_KEY: WRONG_KEY },
+    });
     expect(failed.code).not.toBe(0);
   });
 
   it('the embedded emulator, whose batches live inside the destination', async () => {
     const s = scenario({}, { base: 'emulator' });
-    const result = await run('write embedded', ['write', '--config', s.config, '--catalog', s.catalog], { stdin: input(5, 'emb') });
+    const result = await run('write embedded', ['write', '--config', s.config, '--catalog', s.catalog], {
+      stdin: input(5, 'emb'),
+    });
     expect(result.code, result.stderr).toBe(0);
     expect(readdirSync(join(s.destination, '_claude_batch', 'emulator')).length).toBeGreaterThan(0);
   });
@@ -172,11 +203,24 @@ describe('the API key never leaves the process', () => {
     expect(configs.some((b) => b.includes(Buffer.from(KEY)))).toBe(true);
     expect(configs.some((b) => b.includes(Buffer.from(WRONG_KEY)))).toBe(true);
     const files = filesUnder(outputs);
-    const kinds = new Set(files.map((f) => (f.endsWith('.parquet') ? 'parquet' : /journal\.jsonl$/.test(f) ? 'journal' : /manifest\.json$/.test(f) ? 'manifest' : /emulator/.test(f) ? 'emulator' : 'other')));
+    const kinds = new Set(
+      files.map((f) =>
+        f.endsWith('.parquet')
+          ? 'parquet'
+          : /journal\.jsonl$/.test(f)
+            ? 'journal'
+            : /manifest\.json$/.test(f)
+              ? 'manifest'
+              : /emulator/.test(f)
+                ? 'emulator'
+                : 'other',
+      ),
+    );
     expect([...kinds].sort()).toEqual(expect.arrayContaining(['emulator', 'journal', 'manifest', 'parquet']));
     for (const file of files) {
       const bytes = readFileSync(file);
-      for (const needle of NEEDLES) expect(bytes.includes(Buffer.from(needle)), `${needle} in ${file} (${statSync(file).size} bytes)`).toBe(false);
+      for (const needle of NEEDLES)
+        expect(bytes.includes(Buffer.from(needle)), `${needle} in ${file} (${statSync(file).size} bytes)`).toBe(false);
     }
     // Parquet values decoded, too (in case a writer ever compresses or encodes a page).
     const rows = await duck(`SELECT * FROM read_parquet('${outputs}/**/*.parquet', union_by_name = true)`);

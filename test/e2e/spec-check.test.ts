@@ -14,7 +14,11 @@ afterAll(() => emu.close());
 
 function check(config: Record<string, unknown>) {
   const dir = tempDir();
-  const path = writeJson(dir, 'config.json', { destination_path: join(dir, 'out'), prompt_template: 'Hi {{ a }}', ...config });
+  const path = writeJson(dir, 'config.json', {
+    destination_path: join(dir, 'out'),
+    prompt_template: 'Hi {{ a }}',
+    ...config,
+  });
   return runCli(['check', '--config', path]);
 }
 
@@ -68,7 +72,9 @@ describe('check', () => {
   it('fails on a destination that is not a writable directory', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'file'), 'x');
-    const s = status(await check({ api_key: 'right-key-123', base_url: emu.url, destination_path: join(dir, 'file', 'sub') }));
+    const s = status(
+      await check({ api_key: 'right-key-123', base_url: emu.url, destination_path: join(dir, 'file', 'sub') }),
+    );
     expect(s.status).toBe('FAILED');
     expect(s.message).toMatch(/destination_path .* is not a writable directory/);
   });
@@ -109,12 +115,24 @@ describe('config and catalog errors are found before anything is submitted', () 
 
   it('write refuses a catalog whose JSON schema is invalid, before submitting', async () => {
     const dir = tempDir();
-    const config = writeJson(dir, 'config.json', { api_key: 'right-key-123', base_url: emu.url, destination_path: join(dir, 'out'), prompt_template: 'Hi {{ a }}' });
+    const config = writeJson(dir, 'config.json', {
+      api_key: 'right-key-123',
+      base_url: emu.url,
+      destination_path: join(dir, 'out'),
+      prompt_template: 'Hi {{ a }}',
+    });
     const catalog = writeJson(dir, 'catalog.json', {
-      streams: [{ stream: { name: 's', json_schema: { type: 'object', properties: { a: { type: 'strnig' } } } }, destination_sync_mode: 'append' }],
+      streams: [
+        {
+          stream: { name: 's', json_schema: { type: 'object', properties: { a: { type: 'strnig' } } } },
+          destination_sync_mode: 'append',
+        },
+      ],
     });
     const creates = emu.calls.create;
-    const r = await runCli(['write', '--config', config, '--catalog', catalog], { stdin: '{"type":"RECORD","record":{"stream":"s","data":{"a":"x"},"emitted_at":1}}\n' });
+    const r = await runCli(['write', '--config', config, '--catalog', catalog], {
+      stdin: '{"type":"RECORD","record":{"stream":"s","data":{"a":"x"},"emitted_at":1}}\n',
+    });
     expect(r.code).not.toBe(0);
     const trace = r.messages.find((m) => m.type === 'TRACE' && m.trace.type === 'ERROR')!;
     expect(trace.trace.error.failure_type).toBe('config_error');

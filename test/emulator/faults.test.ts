@@ -1,12 +1,19 @@
 // Guards fault injection as the real SDK experiences it: 429/529/500 answers with the right classes and headers, the duplicate-batch trap of a retried create, errored/expired shares that a resubmission clears, a results download cut mid-body, early 404s, connection resets, and the call/submission counters.
-import Anthropic, { APIConnectionError, InternalServerError, NotFoundError, OverloadedError, RateLimitError } from '@anthropic-ai/sdk';
+import Anthropic, {
+  APIConnectionError,
+  InternalServerError,
+  NotFoundError,
+  OverloadedError,
+  RateLimitError,
+} from '@anthropic-ai/sdk';
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
 import { describe, expect, it } from 'vitest';
 import { ask, failure, harnessPerTest, KEY, resultLines, resultsById, retrieveEnded, succeeded } from './helpers.js';
 
 const harness = harnessPerTest();
 
-const requestsFor = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ask(`${prefix}-${i}`, `document ${i}`));
+const requestsFor = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => ask(`${prefix}-${i}`, `document ${i}`));
 
 describe('HTTP faults', () => {
   it('429 on create: RateLimitError with retry-after, and no batch', async () => {
@@ -144,7 +151,13 @@ describe('result faults', () => {
     const expired = [...results].filter(([, r]) => r.type === 'expired').map(([id]) => id);
     expect(expired.length).toBeGreaterThan(0);
     expect(expired.length).toBeLessThan(30);
-    expect(ended.request_counts).toEqual({ processing: 0, succeeded: 30 - expired.length, errored: 0, canceled: 0, expired: expired.length });
+    expect(ended.request_counts).toEqual({
+      processing: 0,
+      succeeded: 30 - expired.length,
+      errored: 0,
+      canceled: 0,
+      expired: expired.length,
+    });
 
     const retry = await client.messages.batches.create({ requests: expired.map((id) => ask(id, 'again')) });
     for (const [, r] of await resultsById(client, retry.id)) expect(r.type).toBe('succeeded');
@@ -177,7 +190,10 @@ describe('result faults', () => {
     const { client } = await harness({ faults: { invalidOutputShare: 1 } });
     const schema = { type: 'object', properties: { kind: { type: 'string' } }, required: ['kind'] };
     const batch = await client.messages.batches.create({
-      requests: [ask('j', 'some text', { output_config: { format: { type: 'json_schema', schema } } }), ask('l', 'Labels: spam, ham\n\nsome text')],
+      requests: [
+        ask('j', 'some text', { output_config: { format: { type: 'json_schema', schema } } }),
+        ask('l', 'Labels: spam, ham\n\nsome text'),
+      ],
     });
     const results = await resultsById(client, batch.id);
     const text = (id: string) => {

@@ -51,8 +51,15 @@ export function clientFor(emu: RunningEmulator, apiKey: string = KEY): Anthropic
 }
 
 /** A batch request with one user message. */
-export function ask(customId: string, text: string, params: Partial<BatchCreateParams.Request['params']> = {}): BatchCreateParams.Request {
-  return { custom_id: customId, params: { model: HAIKU, max_tokens: 256, messages: [{ role: 'user', content: text }], ...params } };
+export function ask(
+  customId: string,
+  text: string,
+  params: Partial<BatchCreateParams.Request['params']> = {},
+): BatchCreateParams.Request {
+  return {
+    custom_id: customId,
+    params: { model: HAIKU, max_tokens: 256, messages: [{ role: 'user', content: text }], ...params },
+  };
 }
 
 /** A request whose params the SDK types would refuse (to reach the API's own per-request validation). */
@@ -74,7 +81,10 @@ export async function resultLines(client: Anthropic, id: string): Promise<Messag
 }
 
 /** Results joined by custom_id (never by position: the API does not keep request order). */
-export async function resultsById(client: Anthropic, id: string): Promise<Map<string, MessageBatchIndividualResponse['result']>> {
+export async function resultsById(
+  client: Anthropic,
+  id: string,
+): Promise<Map<string, MessageBatchIndividualResponse['result']>> {
   const lines = await resultLines(client, id);
   const byId = new Map(lines.map((l) => [l.custom_id, l.result]));
   expect(byId.size).toBe(lines.length);
@@ -114,28 +124,74 @@ type Missing<T, K extends readonly PropertyKey[]> = Exclude<keyof T, K[number]>;
  * fails type-checking (`{ missing: 'new_key' }`), so the runtime checks below cannot silently fall behind.
  */
 function declaredKeys<T>() {
-  return <const K extends readonly (keyof T)[]>(keys: K & ([Missing<T, K>] extends [never] ? unknown : { missing: Missing<T, K> })): K => keys;
+  return <const K extends readonly (keyof T)[]>(
+    keys: K & ([Missing<T, K>] extends [never] ? unknown : { missing: Missing<T, K> }),
+  ): K => keys;
 }
 
 export const MESSAGE_BATCH_KEYS = declaredKeys<MessageBatch>()([
-  'id', 'archived_at', 'cancel_initiated_at', 'created_at', 'ended_at', 'expires_at', 'processing_status',
-  'request_counts', 'results_url', 'type',
+  'id',
+  'archived_at',
+  'cancel_initiated_at',
+  'created_at',
+  'ended_at',
+  'expires_at',
+  'processing_status',
+  'request_counts',
+  'results_url',
+  'type',
 ]);
-export const REQUEST_COUNTS_KEYS = declaredKeys<MessageBatchRequestCounts>()(['canceled', 'errored', 'expired', 'processing', 'succeeded']);
+export const REQUEST_COUNTS_KEYS = declaredKeys<MessageBatchRequestCounts>()([
+  'canceled',
+  'errored',
+  'expired',
+  'processing',
+  'succeeded',
+]);
 export const MESSAGE_KEYS = declaredKeys<Message>()([
-  'id', 'container', 'content', 'diagnostics', 'model', 'role', 'stop_details', 'stop_reason', 'stop_sequence', 'type', 'usage',
+  'id',
+  'container',
+  'content',
+  'diagnostics',
+  'model',
+  'role',
+  'stop_details',
+  'stop_reason',
+  'stop_sequence',
+  'type',
+  'usage',
 ]);
 export const USAGE_KEYS = declaredKeys<Usage>()([
-  'cache_creation', 'cache_creation_input_tokens', 'cache_read_input_tokens', 'inference_geo', 'input_tokens',
-  'output_tokens', 'output_tokens_details', 'server_tool_use', 'service_tier', 'speed',
+  'cache_creation',
+  'cache_creation_input_tokens',
+  'cache_read_input_tokens',
+  'inference_geo',
+  'input_tokens',
+  'output_tokens',
+  'output_tokens_details',
+  'server_tool_use',
+  'service_tier',
+  'speed',
 ]);
-export const CACHE_CREATION_KEYS = declaredKeys<CacheCreation>()(['ephemeral_1h_input_tokens', 'ephemeral_5m_input_tokens']);
+export const CACHE_CREATION_KEYS = declaredKeys<CacheCreation>()([
+  'ephemeral_1h_input_tokens',
+  'ephemeral_5m_input_tokens',
+]);
 export const TEXT_BLOCK_KEYS = declaredKeys<TextBlock>()(['citations', 'text', 'type']);
 export const ERROR_RESPONSE_KEYS = declaredKeys<ErrorResponse>()(['error', 'request_id', 'type']);
 export const DELETED_BATCH_KEYS = declaredKeys<DeletedMessageBatch>()(['id', 'type']);
 export const MODEL_INFO_KEYS = declaredKeys<ModelInfo>()([
-  'id', 'capabilities', 'created_at', 'deprecated_at', 'display_name', 'lifecycle', 'line', 'max_input_tokens',
-  'max_tokens', 'retires_at', 'type',
+  'id',
+  'capabilities',
+  'created_at',
+  'deprecated_at',
+  'display_name',
+  'lifecycle',
+  'line',
+  'max_input_tokens',
+  'max_tokens',
+  'retires_at',
+  'type',
 ]);
 
 /** The object has exactly the keys the SDK interface declares: none missing, none invented. */

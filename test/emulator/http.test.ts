@@ -26,7 +26,13 @@ function expectAuthError(err: unknown): void {
 
 describe('authentication', () => {
   it('refuses a request with no key', async () => {
-    const anonymous = new Anthropic({ apiKey: null, authToken: null, baseURL: h.emu.url, maxRetries: 0, defaultHeaders: { authorization: null } });
+    const anonymous = new Anthropic({
+      apiKey: null,
+      authToken: null,
+      baseURL: h.emu.url,
+      maxRetries: 0,
+      defaultHeaders: { authorization: null },
+    });
     expectAuthError(await failure(anonymous.messages.batches.list()));
     expectAuthError(await failure(anonymous.messages.batches.create({ requests: [ask('a', 'b')] })));
   });
@@ -37,23 +43,34 @@ describe('authentication', () => {
   });
 
   it('takes the key as x-api-key (older clients, the docs’ curl) as well as Bearer (SDK 1.x)', async () => {
-    const viaHeader = await fetch(`${h.emu.url}/v1/messages/batches?limit=1`, { headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01' } });
+    const viaHeader = await fetch(`${h.emu.url}/v1/messages/batches?limit=1`, {
+      headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01' },
+    });
     expect(viaHeader.status).toBe(200);
     expect(viaHeader.headers.get('content-type')).toContain('application/json');
     expect(viaHeader.headers.get('request-id')).toMatch(REQUEST_ID);
     expect(await viaHeader.json()).toMatchObject({ data: expect.any(Array), has_more: expect.any(Boolean) });
 
-    const viaBearer = await fetch(`${h.emu.url}/v1/messages/batches?limit=1`, { headers: { authorization: `Bearer ${KEY}`, 'anthropic-version': '2026-10-21' } });
+    const viaBearer = await fetch(`${h.emu.url}/v1/messages/batches?limit=1`, {
+      headers: { authorization: `Bearer ${KEY}`, 'anthropic-version': '2026-10-21' },
+    });
     expect(viaBearer.status).toBe(200);
 
-    const wrong = await fetch(`${h.emu.url}/v1/messages/batches`, { headers: { 'x-api-key': 'nope', 'anthropic-version': '2023-06-01' } });
+    const wrong = await fetch(`${h.emu.url}/v1/messages/batches`, {
+      headers: { 'x-api-key': 'nope', 'anthropic-version': '2023-06-01' },
+    });
     expect(wrong.status).toBe(401);
   });
 
   it('refuses an anthropic-version the API does not have', async () => {
-    const res = await fetch(`${h.emu.url}/v1/messages/batches`, { headers: { authorization: `Bearer ${KEY}`, 'anthropic-version': 'banana' } });
+    const res = await fetch(`${h.emu.url}/v1/messages/batches`, {
+      headers: { authorization: `Bearer ${KEY}`, 'anthropic-version': 'banana' },
+    });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: unknown }).error).toEqual({ type: 'invalid_request_error', message: 'anthropic-version: "banana" is not a valid version' });
+    expect(((await res.json()) as { error: unknown }).error).toEqual({
+      type: 'invalid_request_error',
+      message: 'anthropic-version: "banana" is not a valid version',
+    });
   });
 
   it('requires anthropic-version', async () => {
@@ -72,12 +89,20 @@ describe('authentication', () => {
 describe('beta namespace', () => {
   it('serves client.beta.messages.batches (same URLs, an anthropic-beta header)', async () => {
     const batch = await h.client.beta.messages.batches.create({
-      requests: [{ custom_id: 'beta-1', params: { model: HAIKU, max_tokens: 50, messages: [{ role: 'user', content: 'hello' }] } }],
+      requests: [
+        {
+          custom_id: 'beta-1',
+          params: { model: HAIKU, max_tokens: 50, messages: [{ role: 'user', content: 'hello' }] },
+        },
+      ],
       betas: ['output-300k-2026-03-24'],
     });
     expect(batch.id).toMatch(/^msgbatch_/);
     const lines = [];
-    for await (const line of await h.client.beta.messages.batches.results(batch.id, { betas: ['output-300k-2026-03-24'] })) lines.push(line);
+    for await (const line of await h.client.beta.messages.batches.results(batch.id, {
+      betas: ['output-300k-2026-03-24'],
+    }))
+      lines.push(line);
     expect(lines.map((l) => [l.custom_id, l.result.type])).toEqual([['beta-1', 'succeeded']]);
   });
 });
@@ -94,7 +119,9 @@ describe('request-id', () => {
     expect(request_id).toMatch(REQUEST_ID);
     expect((data as typeof batch)._request_id).toBe(request_id);
 
-    const download = await fetch(data.results_url!, { headers: { authorization: `Bearer ${KEY}`, 'anthropic-version': '2026-10-21' } });
+    const download = await fetch(data.results_url!, {
+      headers: { authorization: `Bearer ${KEY}`, 'anthropic-version': '2026-10-21' },
+    });
     expect(download.status).toBe(200);
     expect(download.headers.get('request-id')).toMatch(REQUEST_ID);
     expect(download.headers.get('content-type')).toBe('application/x-jsonl');
@@ -104,7 +131,9 @@ describe('request-id', () => {
   });
 
   it('answers an unknown path 404 in the API error shape', async () => {
-    const res = await fetch(`${h.emu.url}/v1/nowhere`, { headers: { authorization: `Bearer ${KEY}`, 'anthropic-version': '2026-10-21' } });
+    const res = await fetch(`${h.emu.url}/v1/nowhere`, {
+      headers: { authorization: `Bearer ${KEY}`, 'anthropic-version': '2026-10-21' },
+    });
     expect(res.status).toBe(404);
     expect(res.headers.get('request-id')).toMatch(REQUEST_ID);
     expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
@@ -113,7 +142,10 @@ describe('request-id', () => {
 
 describe('count_tokens', () => {
   it('counts input tokens, more for a longer prompt', async () => {
-    const short: MessageTokensCount = await h.client.messages.countTokens({ model: HAIKU, messages: [{ role: 'user', content: 'Hi there' }] });
+    const short: MessageTokensCount = await h.client.messages.countTokens({
+      model: HAIKU,
+      messages: [{ role: 'user', content: 'Hi there' }],
+    });
     expectKeys(short, ['input_tokens']);
     expect(short.input_tokens).toBeGreaterThan(0);
     const long = await h.client.messages.countTokens({
@@ -125,11 +157,20 @@ describe('count_tokens', () => {
   });
 
   it('takes its own params (speed, cache_control) but not max_tokens; 404 for an unknown model', async () => {
-    const ok = await h.client.messages.countTokens({ model: HAIKU, messages: [{ role: 'user', content: 'x' }], speed: 'standard', cache_control: { type: 'ephemeral' } });
+    const ok = await h.client.messages.countTokens({
+      model: HAIKU,
+      messages: [{ role: 'user', content: 'x' }],
+      speed: 'standard',
+      cache_control: { type: 'ephemeral' },
+    });
     expect(ok.input_tokens).toBeGreaterThan(0);
     const withMax = { model: HAIKU, max_tokens: 10, messages: [{ role: 'user' as const, content: 'x' }] };
     expect(await failure(h.client.messages.countTokens(withMax))).toBeInstanceOf(BadRequestError);
-    expect(await failure(h.client.messages.countTokens({ model: 'claude-unknown-1', messages: [{ role: 'user', content: 'x' }] }))).toBeInstanceOf(NotFoundError);
+    expect(
+      await failure(
+        h.client.messages.countTokens({ model: 'claude-unknown-1', messages: [{ role: 'user', content: 'x' }] }),
+      ),
+    ).toBeInstanceOf(NotFoundError);
   });
 });
 

@@ -13,7 +13,9 @@ const harness = harnessPerTest();
 
 /** The results file as the server sends it. */
 async function rawResults(h: Harness, id: string): Promise<string> {
-  const res = await fetch(`${h.emu.url}/v1/messages/batches/${id}/results`, { headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01' } });
+  const res = await fetch(`${h.emu.url}/v1/messages/batches/${id}/results`, {
+    headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01' },
+  });
   expect(res.status).toBe(200);
   return res.text();
 }
@@ -50,7 +52,18 @@ describe('summarise', () => {
   });
 
   it('counts past its 32 Ki-unit window and at the edges', () => {
-    const cases = ['', ' ', 'a', ' a ', 'a '.repeat(20), 'a '.repeat(21), ' a'.repeat(21), 'x'.repeat(70_000), 'w '.repeat(40_000), `${' '.repeat(40_000)}late words here`];
+    const cases = [
+      '',
+      ' ',
+      'a',
+      ' a ',
+      'a '.repeat(20),
+      'a '.repeat(21),
+      ' a'.repeat(21),
+      'x'.repeat(70_000),
+      'w '.repeat(40_000),
+      `${' '.repeat(40_000)}late words here`,
+    ];
     for (const text of cases) expect(summarise(text)).toBe(reference(text));
   });
 });
@@ -59,7 +72,8 @@ describe('promptTokens', () => {
   // The key as it was first computed: every block hashed, a copy of the digest taken at each mark.
   const reference = (params: Parameters<typeof promptTokens>[0]) => {
     type Block = { type: string; text?: string; cache_control?: unknown };
-    const blocksOf = (c: string | Block[] | undefined): Block[] => (c === undefined ? [] : typeof c === 'string' ? [{ type: 'text', text: c }] : c);
+    const blocksOf = (c: string | Block[] | undefined): Block[] =>
+      c === undefined ? [] : typeof c === 'string' ? [{ type: 'text', text: c }] : c;
     const blocks = [...blocksOf(params.system), ...params.messages.flatMap((m) => blocksOf(m.content))];
     const ttlOf = (cc: unknown) => ((cc as { ttl?: string }).ttl === '1h' ? '1h' : '5m');
     let total = 3;
@@ -84,17 +98,39 @@ describe('promptTokens', () => {
   const long = 'House rules apply. '.repeat(100);
   const cases: Array<Parameters<typeof promptTokens>[0]> = [
     { model: HAIKU, messages: [{ role: 'user', content: 'no marks at all' }] },
-    { model: HAIKU, system: [{ type: 'text', text: long, cache_control: { type: 'ephemeral' } }], messages: [{ role: 'user', content: 'q' }] },
+    {
+      model: HAIKU,
+      system: [{ type: 'text', text: long, cache_control: { type: 'ephemeral' } }],
+      messages: [{ role: 'user', content: 'q' }],
+    },
     {
       model: HAIKU,
       system: [
         { type: 'text', text: long, cache_control: { type: 'ephemeral' } },
         { type: 'text', text: 'second', cache_control: { type: 'ephemeral', ttl: '1h' } },
       ],
-      messages: [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'after' }] }, { role: 'assistant', content: 'a' }],
+      messages: [
+        { role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'after' }] },
+        { role: 'assistant', content: 'a' },
+      ],
     },
-    { system: long, cache_control: { type: 'ephemeral', ttl: '1h' }, messages: [{ role: 'user', content: 'whole prompt' }] },
-    { model: HAIKU, messages: [{ role: 'user', content: [{ type: 'image', cache_control: { type: 'ephemeral' } }, { type: 'text', text: 'x' }] }] },
+    {
+      system: long,
+      cache_control: { type: 'ephemeral', ttl: '1h' },
+      messages: [{ role: 'user', content: 'whole prompt' }],
+    },
+    {
+      model: HAIKU,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image', cache_control: { type: 'ephemeral' } },
+            { type: 'text', text: 'x' },
+          ],
+        },
+      ],
+    },
   ];
 
   it('gives the same totals, cached prefix, TTL and key as hashing every block', () => {
@@ -115,9 +151,17 @@ describe('ids', () => {
 describe('results lines', () => {
   it('are exactly what JSON.stringify writes, keys in the order the API sends them', async () => {
     const h = await harness({ minCacheableTokens: 10, faults: { erroredShare: 0.2, expiredShare: 0.1 } });
-    const system = [{ type: 'text' as const, text: 'Cached rules with "quotes", \\ and \u2028. '.repeat(20), cache_control: { type: 'ephemeral' as const, ttl: '1h' as const } }];
+    const system = [
+      {
+        type: 'text' as const,
+        text: 'Cached rules with "quotes", \\ and \u2028. '.repeat(20),
+        cache_control: { type: 'ephemeral' as const, ttl: '1h' as const },
+      },
+    ];
     const requests = [
-      ...Array.from({ length: 30 }, (_, i) => ask(`r${i}`, `Text "${i}" with \\ back\nslash, tab\t, é 日本 😀 \ud800 and ${'word '.repeat(i)}`, { system })),
+      ...Array.from({ length: 30 }, (_, i) =>
+        ask(`r${i}`, `Text "${i}" with \\ back\nslash, tab\t, é 日本 😀 \ud800 and ${'word '.repeat(i)}`, { system }),
+      ),
       ask('bad', 'x', { model: 'claude-nope' }),
       ask('short', 'a b c d e f g h i j k l m n o p', { max_tokens: 2 }),
     ];
@@ -133,10 +177,30 @@ describe('results lines', () => {
       types.add(parsed.result.type);
       const message = parsed.result.message;
       if (!message) continue;
-      expect(Object.keys(message)).toEqual(['id', 'type', 'role', 'model', 'content', 'stop_reason', 'stop_sequence', 'stop_details', 'container', 'diagnostics', 'usage']);
+      expect(Object.keys(message)).toEqual([
+        'id',
+        'type',
+        'role',
+        'model',
+        'content',
+        'stop_reason',
+        'stop_sequence',
+        'stop_details',
+        'container',
+        'diagnostics',
+        'usage',
+      ]);
       expect(Object.keys(message.usage as object)).toEqual([
-        'input_tokens', 'output_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens', 'cache_creation', 'inference_geo',
-        'output_tokens_details', 'server_tool_use', 'service_tier', 'speed',
+        'input_tokens',
+        'output_tokens',
+        'cache_creation_input_tokens',
+        'cache_read_input_tokens',
+        'cache_creation',
+        'inference_geo',
+        'output_tokens_details',
+        'server_tool_use',
+        'service_tier',
+        'speed',
       ]);
     }
     expect([...types].sort()).toEqual(['errored', 'expired', 'succeeded']);
@@ -145,7 +209,10 @@ describe('results lines', () => {
   it('a batch far bigger than one write chunk, and a line bigger than a chunk, come back whole', async () => {
     const h = await harness({ keepRequests: false });
     const huge = 'y'.repeat(60_000);
-    const requests = [...Array.from({ length: 1500 }, (_, i) => ask(`n${i}`, `${'filler text '.repeat(40)} ${i}`)), ask('huge', `${huge} tail`, { max_tokens: 64_000 })];
+    const requests = [
+      ...Array.from({ length: 1500 }, (_, i) => ask(`n${i}`, `${'filler text '.repeat(40)} ${i}`)),
+      ask('huge', `${huge} tail`, { max_tokens: 64_000 }),
+    ];
     const batch = await h.client.messages.batches.create({ requests });
     const results = await resultsById(h.client, batch.id);
     expect(results.size).toBe(requests.length);
@@ -168,7 +235,10 @@ describe('partial processing', () => {
     h.emu.advance(100);
     const results = await resultsById(h.client, batch.id);
     expect(processedIds(results)).toEqual(requests.slice(0, 20).map((r) => r.custom_id));
-    const order = (await rawResults(h, batch.id)).trim().split('\n').map((l) => (JSON.parse(l) as { custom_id: string }).custom_id);
+    const order = (await rawResults(h, batch.id))
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { custom_id: string }).custom_id);
     expect(order).not.toEqual(requests.map((r) => r.custom_id));
   });
 
@@ -188,12 +258,25 @@ describe('partial processing', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'emulator-data-'));
     const id = 'msgbatch_01OlderEmulatorPendingBatch';
     const meta = {
-      id, seq: 0, createdAt: T0, expiresAt: T0 + 86_400_000, endedAt: null, cancelInitiatedAt: T0 + 500, status: 'canceling', total: 3,
-      processingMs: 1000, neverFinish: false, counts: { processing: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 }, notFoundLeft: 0,
+      id,
+      seq: 0,
+      createdAt: T0,
+      expiresAt: T0 + 86_400_000,
+      endedAt: null,
+      cancelInitiatedAt: T0 + 500,
+      status: 'canceling',
+      total: 3,
+      processingMs: 1000,
+      neverFinish: false,
+      counts: { processing: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 },
+      notFoundLeft: 0,
     };
     const line = (i: number) => JSON.stringify({ custom_id: `old${i}`, result: { type: 'expired' } });
     writeFileSync(join(dataDir, `${id}.meta.json`), JSON.stringify(meta));
-    writeFileSync(join(dataDir, `${id}.pending`), [2, 0, 1].map((i) => `${i}\texpired\told${i}\t${line(i)}\n`).join(''));
+    writeFileSync(
+      join(dataDir, `${id}.pending`),
+      [2, 0, 1].map((i) => `${i}\texpired\told${i}\t${line(i)}\n`).join(''),
+    );
     const h = await harness({ dataDir, now: () => T0 + 600 });
     const ended = await h.client.messages.batches.retrieve(id);
     expect(ended.request_counts).toEqual({ processing: 0, succeeded: 0, errored: 0, canceled: 2, expired: 1 });
@@ -209,11 +292,28 @@ describe('submissions', () => {
     const first = await h.client.messages.batches.create({ requests: [ask('a', 'x'), ask('b', 'y')] });
     const before = h.emu.submissions();
     const second = await h.client.messages.batches.create({ requests: [ask('a', 'x'), ask('c', 'z')] });
-    expect(before).toEqual(new Map([['a', 1], ['b', 1]]));
-    expect(h.emu.submissions()).toEqual(new Map([['a', 2], ['b', 1], ['c', 1]]));
+    expect(before).toEqual(
+      new Map([
+        ['a', 1],
+        ['b', 1],
+      ]),
+    );
+    expect(h.emu.submissions()).toEqual(
+      new Map([
+        ['a', 2],
+        ['b', 1],
+        ['c', 1],
+      ]),
+    );
     await h.emu.close();
     await h.emu.close();
-    expect(h.emu.submissions()).toEqual(new Map([['a', 2], ['b', 1], ['c', 1]]));
+    expect(h.emu.submissions()).toEqual(
+      new Map([
+        ['a', 2],
+        ['b', 1],
+        ['c', 1],
+      ]),
+    );
     // Another process audits it from the data dir: every create per custom_id, in order.
     const log = readSubmissionLog(dataDir);
     expect(log.get('a')).toEqual([first.id, second.id]);
@@ -221,7 +321,13 @@ describe('submissions', () => {
     // A restart goes on with the same log.
     const again = await harness({ dataDir });
     const third = await again.client.messages.batches.create({ requests: [ask('b', 'y')] });
-    expect(again.emu.submissions()).toEqual(new Map([['a', 2], ['b', 2], ['c', 1]]));
+    expect(again.emu.submissions()).toEqual(
+      new Map([
+        ['a', 2],
+        ['b', 2],
+        ['c', 1],
+      ]),
+    );
     expect(again.emu.submissionLog().get('b')).toEqual([first.id, third.id]);
     await again.emu.close();
   });

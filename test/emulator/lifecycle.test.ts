@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AnthropicError, BadRequestError, NotFoundError } from '@anthropic-ai/sdk';
-import type { DeletedMessageBatch, MessageBatch, MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
+import type {
+  DeletedMessageBatch,
+  MessageBatch,
+  MessageBatchIndividualResponse,
+} from '@anthropic-ai/sdk/resources/messages/batches';
 import type { Message, Usage } from '@anthropic-ai/sdk/resources/messages/messages';
 import { describe, expect, it } from 'vitest';
 import {
@@ -35,7 +39,9 @@ describe('create → retrieve → results', () => {
     const { client, emu } = await harness({ processingMs: 60_000 });
     const n = 60;
     const requests = Array.from({ length: n }, (_, i) =>
-      ask(`row-${String(i).padStart(3, '0')}`, `Plain note number ${i} about the weather in town`, { model: i % 2 ? SONNET : HAIKU }),
+      ask(`row-${String(i).padStart(3, '0')}`, `Plain note number ${i} about the weather in town`, {
+        model: i % 2 ? SONNET : HAIKU,
+      }),
     );
 
     const created: MessageBatch = await client.messages.batches.create({ requests });
@@ -113,7 +119,8 @@ describe('list', () => {
   it('auto-paginates newest first over every batch, with cursors', async () => {
     const { client } = await harness();
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await client.messages.batches.create({ requests: [ask(`b${i}`, `batch ${i}`)] })).id);
+    for (let i = 0; i < 5; i++)
+      ids.push((await client.messages.batches.create({ requests: [ask(`b${i}`, `batch ${i}`)] })).id);
     const newestFirst = [...ids].reverse();
 
     const first = await client.messages.batches.list({ limit: 2 });
@@ -154,7 +161,9 @@ describe('list', () => {
 describe('cancel and delete', () => {
   it('cancels an in-progress batch: canceling, then ended with canceled requests', async () => {
     const { client } = await harness({ processingMs: 10_000 });
-    const created = await client.messages.batches.create({ requests: Array.from({ length: 8 }, (_, i) => ask(`c${i}`, `text ${i}`)) });
+    const created = await client.messages.batches.create({
+      requests: Array.from({ length: 8 }, (_, i) => ask(`c${i}`, `text ${i}`)),
+    });
 
     const canceling: MessageBatch = await client.messages.batches.cancel(created.id);
     expectBatchShape(canceling);
@@ -202,7 +211,9 @@ describe('cancel and delete', () => {
 describe('virtual clock', () => {
   it('expires an unfinished batch at 24 h and archives its results at 29 days', async () => {
     const { client, emu } = await harness({ faults: { neverFinish: true } });
-    const created = await client.messages.batches.create({ requests: Array.from({ length: 4 }, (_, i) => ask(`e${i}`, `text ${i}`)) });
+    const created = await client.messages.batches.create({
+      requests: Array.from({ length: 4 }, (_, i) => ask(`e${i}`, `text ${i}`)),
+    });
     emu.advance(23 * HOUR_MS);
     expect((await client.messages.batches.retrieve(created.id)).processing_status).toBe('in_progress');
 
@@ -227,7 +238,9 @@ describe('dataDir persistence', () => {
   it('serves batches and results created before a restart', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'emulator-data-'));
     const first = await start({ dataDir, processingMs: (index) => (index === 0 ? 0 : 60_000) });
-    const done = await first.client.messages.batches.create({ requests: [ask('p1', 'first text'), ask('p2', 'second text')] });
+    const done = await first.client.messages.batches.create({
+      requests: [ask('p1', 'first text'), ask('p2', 'second text')],
+    });
     const before = await resultsById(first.client, done.id);
     const pending = await first.client.messages.batches.create({ requests: [ask('p3', 'third text')] });
     await first.emu.close();

@@ -43,7 +43,9 @@ describe('latency model', () => {
     expect(underHour).toBeGreaterThan(0.8);
     expect(durations.some((d) => d > HOUR_MS)).toBe(true);
     expect(Math.max(...durations)).toBeLessThan(24 * HOUR_MS);
-    expect(latencyFor({ sigma: 0, slowShare: 0 }, 1)(0, 20_000) - latencyFor({ sigma: 0, slowShare: 0 }, 1)(0, 10_000)).toBe(10_000 * 60);
+    expect(
+      latencyFor({ sigma: 0, slowShare: 0 }, 1)(0, 20_000) - latencyFor({ sigma: 0, slowShare: 0 }, 1)(0, 10_000),
+    ).toBe(10_000 * 60);
   });
 });
 
@@ -63,7 +65,10 @@ describe('tier limits', () => {
   });
 
   it('refuses a create that would overfill the processing queue until earlier batches end', async () => {
-    const { client, emu } = await harness({ processingMs: HOUR_MS, limits: { maxQueuedRequests: 5, queueRetryAfterSeconds: 30 } });
+    const { client, emu } = await harness({
+      processingMs: HOUR_MS,
+      limits: { maxQueuedRequests: 5, queueRetryAfterSeconds: 30 },
+    });
     await client.messages.batches.create({ requests: requests(3, 'a') });
     const refused = await failure(client.messages.batches.create({ requests: requests(3, 'b') }));
     expect(refused).toBeInstanceOf(RateLimitError);
@@ -85,7 +90,11 @@ describe('tier limits', () => {
   });
 
   it('takes a tier from the CLI options, single limits overriding it', () => {
-    expect(limitsFrom({ tier: 'start' })).toEqual({ requestsPerMinute: 1000, maxQueuedRequests: 200_000, spendCapUsd: 500 });
+    expect(limitsFrom({ tier: 'start' })).toEqual({
+      requestsPerMinute: 1000,
+      maxQueuedRequests: 200_000,
+      spendCapUsd: 500,
+    });
     expect(limitsFrom({ tier: 'build', rpm: 50 })).toMatchObject({ requestsPerMinute: 50, maxQueuedRequests: 300_000 });
     expect(limitsFrom({})).toBeUndefined();
     expect(() => limitsFrom({ tier: 'gold' })).toThrow(/--tier/);

@@ -22,8 +22,14 @@ describe('answers', () => {
   it('picks the label a label prompt asks for', async () => {
     const labels = 'Labels: invoice, contract, report, letter';
     const results = await run([
-      ask('inv', `${labels}\n\nINVOICE #2024-117\nBill to: ACME GmbH\nSubtotal: 400.00 EUR\nVAT 19%\nAmount due: 476.00 EUR\nIBAN DE89 3704 0044`),
-      ask('ctr', `${labels}\n\nThis Agreement is made between the parties hereby; governing law: England. Clause 4: term of the contract.`),
+      ask(
+        'inv',
+        `${labels}\n\nINVOICE #2024-117\nBill to: ACME GmbH\nSubtotal: 400.00 EUR\nVAT 19%\nAmount due: 476.00 EUR\nIBAN DE89 3704 0044`,
+      ),
+      ask(
+        'ctr',
+        `${labels}\n\nThis Agreement is made between the parties hereby; governing law: England. Clause 4: term of the contract.`,
+      ),
       ask('let', `${labels}\n\nDear Ms Smith, I am writing to thank you. Yours sincerely, Tom`),
     ]);
     expect(textOf(succeeded(results.get('inv')))).toBe('invoice');
@@ -33,7 +39,10 @@ describe('answers', () => {
 
   it('reads the labels from the instruction the connector itself puts in the shared prefix', async () => {
     const system = labelInstruction(['invoice', 'contract', 'letter']);
-    const results = await run([ask('inv', 'Subtotal 400.00 EUR, VAT, amount due, IBAN', { system }), ask('let', 'Dear Tom, yours sincerely', { system })]);
+    const results = await run([
+      ask('inv', 'Subtotal 400.00 EUR, VAT, amount due, IBAN', { system }),
+      ask('let', 'Dear Tom, yours sincerely', { system }),
+    ]);
     expect(textOf(succeeded(results.get('inv')))).toBe('invoice');
     expect(textOf(succeeded(results.get('let')))).toBe('letter');
   });
@@ -57,13 +66,24 @@ describe('answers', () => {
         kind: { type: 'string', enum: ['invoice', 'contract', 'report'] },
         due: { type: 'string', format: 'date' },
         tags: { type: 'array', items: { type: 'string' } },
-        party: { type: 'object', properties: { name: { type: 'string' }, vat: { type: ['string', 'null'] } }, required: ['name', 'vat'], additionalProperties: false },
+        party: {
+          type: 'object',
+          properties: { name: { type: 'string' }, vat: { type: ['string', 'null'] } },
+          required: ['name', 'vat'],
+          additionalProperties: false,
+        },
       },
       required: ['title', 'pages', 'total', 'urgent', 'kind', 'due', 'tags', 'party'],
       additionalProperties: false,
     };
     const message = succeeded(
-      (await run([ask('json', 'Invoice 17 for 12.50 EUR, due 2025-03-01, from ACME', { output_config: { format: { type: 'json_schema', schema } } })])).get('json'),
+      (
+        await run([
+          ask('json', 'Invoice 17 for 12.50 EUR, due 2025-03-01, from ACME', {
+            output_config: { format: { type: 'json_schema', schema } },
+          }),
+        ])
+      ).get('json'),
     );
     const value = JSON.parse(textOf(message)) as Record<string, unknown>;
     expect(typeof value.title).toBe('string');
@@ -98,27 +118,37 @@ describe('prompt caching', () => {
   ];
 
   it('writes the shared cached prefix once, then reads it', async () => {
-    const requests = Array.from({ length: 6 }, (_, i) => ask(`cache-${i}`, `Document number ${i} with its own text`, { system: system() }));
+    const requests = Array.from({ length: 6 }, (_, i) =>
+      ask(`cache-${i}`, `Document number ${i} with its own text`, { system: system() }),
+    );
     const results = await run(requests);
     const usages = requests.map((r) => succeeded(results.get(r.custom_id)).usage);
     const [firstUsage, ...rest] = usages;
     expect(firstUsage!.cache_creation_input_tokens).toBeGreaterThan(0);
     expect(firstUsage!.cache_read_input_tokens).toBe(0);
-    expect(firstUsage!.cache_creation).toEqual({ ephemeral_5m_input_tokens: firstUsage!.cache_creation_input_tokens, ephemeral_1h_input_tokens: 0 });
+    expect(firstUsage!.cache_creation).toEqual({
+      ephemeral_5m_input_tokens: firstUsage!.cache_creation_input_tokens,
+      ephemeral_1h_input_tokens: 0,
+    });
     for (const usage of rest) {
       expect(usage.cache_read_input_tokens).toBe(firstUsage!.cache_creation_input_tokens);
       expect(usage.cache_creation_input_tokens).toBe(0);
       expect(usage.input_tokens).toBeGreaterThan(0); // the uncached user message
     }
     // The same prompt costs the same tokens in total, however they are split.
-    const totals = usages.map((u) => u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0));
+    const totals = usages.map(
+      (u) => u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0),
+    );
     expect(new Set(totals).size).toBe(1);
   });
 
   it('counts a 1-hour write as ephemeral_1h and keeps it past 5 minutes', async () => {
     const sys = system('1h').map((b) => ({ ...b, text: `${b.text} (one hour)` }));
     const first = succeeded((await run([ask('h1', 'first', { system: sys })])).get('h1')).usage;
-    expect(first.cache_creation).toEqual({ ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: first.cache_creation_input_tokens });
+    expect(first.cache_creation).toEqual({
+      ephemeral_5m_input_tokens: 0,
+      ephemeral_1h_input_tokens: first.cache_creation_input_tokens,
+    });
     h.emu.advance(10 * 60_000);
     const later = succeeded((await run([ask('h2', 'second', { system: sys })])).get('h2')).usage;
     expect(later.cache_read_input_tokens).toBe(first.cache_creation_input_tokens);
@@ -135,7 +165,10 @@ describe('prompt caching', () => {
   });
 
   it('caches the whole prompt for a top-level cache_control', async () => {
-    const params = { system: 'A long shared instruction block. '.repeat(6), cache_control: { type: 'ephemeral' as const } };
+    const params = {
+      system: 'A long shared instruction block. '.repeat(6),
+      cache_control: { type: 'ephemeral' as const },
+    };
     const results = await run([ask('t1', 'same question', params), ask('t2', 'same question', params)]);
     const [a, b] = ['t1', 't2'].map((id) => succeeded(results.get(id)).usage);
     expect(a!.cache_creation_input_tokens).toBeGreaterThan(0);
@@ -145,7 +178,12 @@ describe('prompt caching', () => {
 
   it('does not cache a prefix shorter than the minimum, nor a prompt without cache_control', async () => {
     const short: TextBlockParam[] = [{ type: 'text', text: 'Tiny.', cache_control: { type: 'ephemeral' } }];
-    const results = await run([ask('s1', 'x', { system: short }), ask('s2', 'y', { system: short }), ask('n1', 'z', { system: 'No caching here at all, none. '.repeat(5) }), ask('n2', 'w', { system: 'No caching here at all, none. '.repeat(5) })]);
+    const results = await run([
+      ask('s1', 'x', { system: short }),
+      ask('s2', 'y', { system: short }),
+      ask('n1', 'z', { system: 'No caching here at all, none. '.repeat(5) }),
+      ask('n2', 'w', { system: 'No caching here at all, none. '.repeat(5) }),
+    ]);
     for (const id of ['s1', 's2', 'n1', 'n2']) {
       const usage = succeeded(results.get(id)).usage;
       expect(usage.cache_creation_input_tokens).toBe(0);
@@ -155,7 +193,10 @@ describe('prompt caching', () => {
 
   it('keeps caches per model', async () => {
     const sys = system().map((b) => ({ ...b, text: `${b.text} (per model)` }));
-    const results = await run([ask('pm1', 'a', { system: sys, model: HAIKU }), ask('pm2', 'b', { system: sys, model: 'claude-opus-4-8' })]);
+    const results = await run([
+      ask('pm1', 'a', { system: sys, model: HAIKU }),
+      ask('pm2', 'b', { system: sys, model: 'claude-opus-4-8' }),
+    ]);
     expect(succeeded(results.get('pm2')).usage.cache_creation_input_tokens).toBeGreaterThan(0);
   });
 });

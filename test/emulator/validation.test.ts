@@ -2,7 +2,21 @@
 import { BadRequestError, ContentTooLargeError } from '@anthropic-ai/sdk';
 import type { BatchCreateParams } from '@anthropic-ai/sdk/resources/messages/batches';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ask, clientFor, ERROR_RESPONSE_KEYS, errored, expectKeys, failure, HAIKU, rawRequest, resultsById, retrieveEnded, start, succeeded, type Harness } from './helpers.js';
+import {
+  ask,
+  clientFor,
+  ERROR_RESPONSE_KEYS,
+  errored,
+  expectKeys,
+  failure,
+  HAIKU,
+  rawRequest,
+  resultsById,
+  retrieveEnded,
+  start,
+  succeeded,
+  type Harness,
+} from './helpers.js';
 
 let strict: Harness;
 let roomy: Harness;
@@ -69,7 +83,9 @@ describe('create refuses the envelope', () => {
     expect((await strict.client.messages.batches.list()).data.length).toBe(before);
     await strict.client.messages.batches.create({ requests: [ask('small', 'y'.repeat(1500))] });
     // The edge answers before the API looks at the key.
-    const anyKey = await failure(clientFor(strict.emu, 'wrong-key').messages.batches.create({ requests: [ask('big', 'y'.repeat(2500))] }));
+    const anyKey = await failure(
+      clientFor(strict.emu, 'wrong-key').messages.batches.create({ requests: [ask('big', 'y'.repeat(2500))] }),
+    );
     expect(anyKey).toBeInstanceOf(ContentTooLargeError);
   });
 });
@@ -115,23 +131,33 @@ describe('per-request params fail only their own request', () => {
     expect(innerType('speed')).toBe('invalid_request_error');
   });
 
-  it('caches a prompt prefix only from the model\'s own minimum (4,096 tokens on Haiku 4.5, 1,024 on Sonnet 4.5)', async () => {
+  it("caches a prompt prefix only from the model's own minimum (4,096 tokens on Haiku 4.5, 1,024 on Sonnet 4.5)", async () => {
     const { client } = roomy;
     // ~2,000 tokens of shared prefix, sent twice per model: a write then a read where the model caches it.
-    const system = [{ type: 'text' as const, text: 'Follow the house style. '.repeat(330), cache_control: { type: 'ephemeral' as const } }];
-    const requests = ['a', 'b'].flatMap((n) => [ask(`haiku-${n}`, 'hi', { system }), ask(`sonnet-${n}`, 'hi', { system, model: 'claude-sonnet-4-5' })]);
+    const system = [
+      {
+        type: 'text' as const,
+        text: 'Follow the house style. '.repeat(330),
+        cache_control: { type: 'ephemeral' as const },
+      },
+    ];
+    const requests = ['a', 'b'].flatMap((n) => [
+      ask(`haiku-${n}`, 'hi', { system }),
+      ask(`sonnet-${n}`, 'hi', { system, model: 'claude-sonnet-4-5' }),
+    ]);
     const results = await resultsById(client, (await client.messages.batches.create({ requests })).id);
     const usage = (id: string) => {
       const r = results.get(id);
       if (r?.type !== 'succeeded') throw new Error(`${id}: ${JSON.stringify(r)}`);
       return r.message.usage;
     };
-    for (const id of ['haiku-a', 'haiku-b']) expect(usage(id)).toMatchObject({ cache_creation_input_tokens: 0, cache_read_input_tokens: 0 });
+    for (const id of ['haiku-a', 'haiku-b'])
+      expect(usage(id)).toMatchObject({ cache_creation_input_tokens: 0, cache_read_input_tokens: 0 });
     expect(usage('sonnet-a').cache_creation_input_tokens).toBeGreaterThan(1024);
     expect(usage('sonnet-b').cache_read_input_tokens).toBe(usage('sonnet-a').cache_creation_input_tokens);
   });
 
-  it('holds max_tokens to each model\'s output ceiling (64k for the 4.5 models, 128k for later ones)', async () => {
+  it("holds max_tokens to each model's output ceiling (64k for the 4.5 models, 128k for later ones)", async () => {
     const { client } = roomy;
     const requests = [
       ask('sonnet-45-over', 'hi', { model: 'claude-sonnet-4-5', max_tokens: 64_001 }),
@@ -139,7 +165,9 @@ describe('per-request params fail only their own request', () => {
       ask('haiku-55-high', 'hi', { model: 'claude-haiku-5-5', max_tokens: 100_000 }),
     ];
     const results = await resultsById(client, (await client.messages.batches.create({ requests })).id);
-    expect(errored(results.get('sonnet-45-over')).error.error.message).toBe('max_tokens: 64001 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-5');
+    expect(errored(results.get('sonnet-45-over')).error.error.message).toBe(
+      'max_tokens: 64001 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-5',
+    );
     succeeded(results.get('sonnet-45-at'));
     succeeded(results.get('haiku-55-high'));
   });
@@ -147,9 +175,25 @@ describe('per-request params fail only their own request', () => {
   it('refuses sampling parameters where the model does, and temperature with top_p everywhere', async () => {
     const { client } = roomy;
     const requests = [
-      rawRequest('opus-47-temp', { model: 'claude-opus-4-7', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], temperature: 0.2 }),
-      rawRequest('haiku-both', { model: HAIKU, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], temperature: 0.2, top_p: 0.9 }),
-      rawRequest('haiku-temp', { model: HAIKU, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], temperature: 0.2 }),
+      rawRequest('opus-47-temp', {
+        model: 'claude-opus-4-7',
+        max_tokens: 10,
+        messages: [{ role: 'user', content: 'hi' }],
+        temperature: 0.2,
+      }),
+      rawRequest('haiku-both', {
+        model: HAIKU,
+        max_tokens: 10,
+        messages: [{ role: 'user', content: 'hi' }],
+        temperature: 0.2,
+        top_p: 0.9,
+      }),
+      rawRequest('haiku-temp', {
+        model: HAIKU,
+        max_tokens: 10,
+        messages: [{ role: 'user', content: 'hi' }],
+        temperature: 0.2,
+      }),
     ];
     const results = await resultsById(client, (await client.messages.batches.create({ requests })).id);
     const message = (id: string) => errored(results.get(id)).error.error.message;
@@ -172,17 +216,35 @@ describe('per-request params fail only their own request', () => {
   it('refuses a structured-output schema outside the strict subset, and takes its strict form', async () => {
     const { client } = roomy;
     const withSchema = (id: string, schema: Record<string, unknown>) =>
-      rawRequest(id, { model: HAIKU, max_tokens: 100, messages: [{ role: 'user', content: 'Invoice total 12.50' }], output_config: { format: { type: 'json_schema', schema } } });
+      rawRequest(id, {
+        model: HAIKU,
+        max_tokens: 100,
+        messages: [{ role: 'user', content: 'Invoice total 12.50' }],
+        output_config: { format: { type: 'json_schema', schema } },
+      });
     const total = { type: 'number' };
     const requests = [
       withSchema('open-root', { type: 'object', properties: { total }, required: ['total'] }),
       withSchema('open-true', { type: 'object', properties: { total }, additionalProperties: true }),
-      withSchema('open-nested', { type: 'object', properties: { sender: { type: 'object', properties: { name: { type: 'string' } } } }, additionalProperties: false }),
-      withSchema('minimum', { type: 'object', properties: { total: { type: 'number', minimum: 0 } }, additionalProperties: false }),
+      withSchema('open-nested', {
+        type: 'object',
+        properties: { sender: { type: 'object', properties: { name: { type: 'string' } } } },
+        additionalProperties: false,
+      }),
+      withSchema('minimum', {
+        type: 'object',
+        properties: { total: { type: 'number', minimum: 0 } },
+        additionalProperties: false,
+      }),
       withSchema('array-root', { type: 'array', items: total }),
       withSchema('strict', {
         type: 'object',
-        properties: { total, kind: { enum: ['a', 'b'] }, tags: { type: 'array', items: { type: 'string' }, minItems: 1 }, due: { type: 'string', format: 'date', description: '{pattern: "x"}' } },
+        properties: {
+          total,
+          kind: { enum: ['a', 'b'] },
+          tags: { type: 'array', items: { type: 'string' }, minItems: 1 },
+          due: { type: 'string', format: 'date', description: '{pattern: "x"}' },
+        },
         required: ['total'],
         additionalProperties: false,
       }),
@@ -193,10 +255,14 @@ describe('per-request params fail only their own request', () => {
       expect(error.type).toBe('invalid_request_error');
       return error.message;
     };
-    expect(message('open-root')).toBe("output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false");
+    expect(message('open-root')).toBe(
+      "output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false",
+    );
     expect(message('open-true')).toContain("'additionalProperties' must be explicitly set to false");
     expect(message('open-nested')).toContain('output_config.format.schema.properties.sender:');
-    expect(message('minimum')).toBe("output_config.format.schema.properties.total: 'minimum' is not supported in structured output schemas");
+    expect(message('minimum')).toBe(
+      "output_config.format.schema.properties.total: 'minimum' is not supported in structured output schemas",
+    );
     expect(message('array-root')).toContain("must be of type 'object'");
     succeeded(results.get('strict'));
   });

@@ -15,7 +15,11 @@ const KEY = fakeKey(MIDDLE, 'QQ');
 /** Everything a logger could print about an error: messages, codes and stacks down its cause chain. */
 function dump(err: unknown): string {
   const parts: string[] = [];
-  for (let e = err as { message?: unknown; stack?: unknown; cause?: unknown; code?: unknown } | undefined, depth = 0; e && depth < 10; e = e.cause as typeof e, depth++) {
+  for (
+    let e = err as { message?: unknown; stack?: unknown; cause?: unknown; code?: unknown } | undefined, depth = 0;
+    e && depth < 10;
+    e = e.cause as typeof e, depth++
+  ) {
     parts.push(String(e.message ?? e), String(e.stack ?? ''), String(e.code ?? ''));
   }
   return parts.join('\n');
@@ -39,7 +43,10 @@ describe('redact', () => {
 
   it('catches it through the SDK cause chain and apiError', async () => {
     const inner = await undiciErrorWithKey();
-    const sdk = new Anthropic.APIConnectionError({ message: `Connection error.`, cause: new TypeError('fetch failed', { cause: inner }) });
+    const sdk = new Anthropic.APIConnectionError({
+      message: `Connection error.`,
+      cause: new TypeError('fetch failed', { cause: inner }),
+    });
     const wrapped = apiError(new Anthropic.APIConnectionError({ cause: inner }), 'listing batches');
     expect(wrapped.message).not.toContain(MIDDLE);
     expect(wrapped.message).toContain('[REDACTED]');
@@ -49,7 +56,12 @@ describe('redact', () => {
   });
 
   it('catches an SDK APIError whose body echoes the key', () => {
-    const err = Anthropic.APIError.generate(401, { type: 'error', error: { type: 'authentication_error', message: `invalid x-api-key ${KEY}` } }, undefined, new Headers());
+    const err = Anthropic.APIError.generate(
+      401,
+      { type: 'error', error: { type: 'authentication_error', message: `invalid x-api-key ${KEY}` } },
+      undefined,
+      new Headers(),
+    );
     const wrapped = apiError(err, 'checking the key');
     expect(wrapped.message).not.toContain(MIDDLE);
     expect(redact(dump(err))).not.toContain(MIDDLE);
@@ -68,6 +80,11 @@ describe('redact', () => {
     await writer.log('ERROR', `retrying with ${custom}`);
     expect(text).not.toContain(MIDDLE);
     expect(text).not.toContain(custom);
-    expect(text.split('\n').filter(Boolean).every((l) => JSON.parse(l))).toBe(true);
+    expect(
+      text
+        .split('\n')
+        .filter(Boolean)
+        .every((l) => JSON.parse(l)),
+    ).toBe(true);
   });
 });

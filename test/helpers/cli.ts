@@ -82,10 +82,15 @@ export function writeJson(dir: string, name: string, value: unknown): string {
 export const ofType = (messages: CliResult['messages'], type: string) => messages.filter((m) => m.type === type);
 
 /** The TRACE ERROR messages (a run also emits STREAM_STATUS and ESTIMATE traces). */
-export const traceErrors = (messages: CliResult['messages']) => messages.filter((m) => m.type === 'TRACE' && m.trace?.type === 'ERROR');
+export const traceErrors = (messages: CliResult['messages']) =>
+  messages.filter((m) => m.type === 'TRACE' && m.trace?.type === 'ERROR');
 
 /** The config every CLI test starts from: the test emulator's URL and key, fast polling, a summary prompt. */
-export function emulatorConfig(baseUrl: string, destination: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function emulatorConfig(
+  baseUrl: string,
+  destination: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     api_key: 'test-key',
     base_url: baseUrl,

@@ -66,7 +66,9 @@ function arrowCells(vector: Vector): unknown[] {
 export async function readArrowRs(path: string): Promise<Row[]> {
   const table = tableFromIPC(parquetWasm.readParquet(await bytesOf(path)).intoIPCStream());
   const columns = table.schema.fields.map((f) => [f.name, arrowCells(table.getChild(f.name)!)] as const);
-  return Array.from({ length: table.numRows }, (_, r) => Object.fromEntries(columns.map(([name, cells]) => [name, canon(cells[r])])));
+  return Array.from({ length: table.numRows }, (_, r) =>
+    Object.fromEntries(columns.map(([name, cells]) => [name, canon(cells[r])])),
+  );
 }
 
 /** DuckDB, each column cast so it lands in canon's form (one instance for both queries: creating one is most of the cost). */
@@ -83,7 +85,9 @@ export async function readDuckDB(path: string): Promise<Row[]> {
       if (type === 'DATE') return `(${col} - DATE '1970-01-01')::INTEGER ${col}`;
       return col;
     });
-    return (await query(`SELECT ${select.join(', ')} FROM read_parquet('${path}', hive_partitioning = false)`)).map(canonRow);
+    return (await query(`SELECT ${select.join(', ')} FROM read_parquet('${path}', hive_partitioning = false)`)).map(
+      canonRow,
+    );
   } finally {
     connection.closeSync();
     instance.closeSync();

@@ -34,11 +34,14 @@ function compile(): ValidateFunction {
 /** Why `message` is not a valid AirbyteMessage (empty when it is), each reason with its JSON path. */
 export function protocolViolations(message: unknown): string[] {
   validator ??= compile();
-  const problems = validator(message) ? [] : (validator.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? e.keyword}`);
+  const problems = validator(message)
+    ? []
+    : (validator.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? e.keyword}`);
   // The schema leaves every payload optional; a message of a type without its payload is still not one.
   const type = (message as { type?: unknown })?.type;
   const payload = typeof type === 'string' ? PAYLOAD[type] : undefined;
-  if (payload && (message as Record<string, unknown>)[payload] === undefined) problems.push(`/${payload} missing for a ${type} message`);
+  if (payload && (message as Record<string, unknown>)[payload] === undefined)
+    problems.push(`/${payload} missing for a ${type} message`);
   return problems;
 }
 
@@ -57,5 +60,8 @@ export function assertProtocolOutput(stdout: string, what = 'stdout'): void {
     const problems = protocolViolations(message);
     if (problems.length) bad.push(`line ${i + 1}: ${problems.join('; ')}: ${line.slice(0, 300)}`);
   }
-  if (bad.length) throw new Error(`${what}: ${bad.length} messages invalid against airbyte_protocol.yaml:\n${bad.slice(0, 20).join('\n')}`);
+  if (bad.length)
+    throw new Error(
+      `${what}: ${bad.length} messages invalid against airbyte_protocol.yaml:\n${bad.slice(0, 20).join('\n')}`,
+    );
 }

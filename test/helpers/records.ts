@@ -7,8 +7,16 @@ export interface TestDoc {
   received_at?: unknown;
 }
 
-export function recordLine(stream: string, data: Record<string, unknown>, emittedAt = 1764000000000, namespace?: string): string {
-  return JSON.stringify({ type: 'RECORD', record: { stream, ...(namespace ? { namespace } : {}), data, emitted_at: emittedAt } });
+export function recordLine(
+  stream: string,
+  data: Record<string, unknown>,
+  emittedAt = 1764000000000,
+  namespace?: string,
+): string {
+  return JSON.stringify({
+    type: 'RECORD',
+    record: { stream, ...(namespace ? { namespace } : {}), data, emitted_at: emittedAt },
+  });
 }
 
 export function stateLine(stream: string, cursor: unknown, count: number, namespace?: string): string {
@@ -46,7 +54,12 @@ export const docSchema = {
 export function catalogFor(streams: string[], schema: Record<string, unknown> = docSchema, namespace?: string) {
   return {
     streams: streams.map((name) => ({
-      stream: { name, ...(namespace ? { namespace } : {}), json_schema: schema, supported_sync_modes: ['full_refresh'] },
+      stream: {
+        name,
+        ...(namespace ? { namespace } : {}),
+        json_schema: schema,
+        supported_sync_modes: ['full_refresh'],
+      },
       sync_mode: 'full_refresh',
       destination_sync_mode: 'append',
       generation_id: 3,

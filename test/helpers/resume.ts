@@ -42,7 +42,9 @@ export function resendAfterLastState(lines: string[], output: CliResult['message
   const last = echoed.at(-1);
   if (!last) return lines;
   const cursor = JSON.stringify(last.state.stream.stream_state);
-  const at = lines.findIndex((l) => l.includes('"STATE"') && JSON.stringify(JSON.parse(l).state.stream.stream_state) === cursor);
+  const at = lines.findIndex(
+    (l) => l.includes('"STATE"') && JSON.stringify(JSON.parse(l).state.stream.stream_state) === cursor,
+  );
   return lines.slice(at + 1);
 }
 
@@ -54,7 +56,11 @@ let nextSyncId = 1000;
  * (CLAUDE_BATCH_WORK_DIR), so it can only resume from what the bucket holds. `local()` then downloads the
  * prefix into a folder (for DuckDB and the journals); for a local destination it is the destination.
  */
-export function destinationSetup(emu: RunningEmulator, extra: Record<string, unknown> = {}, where: { bucket?: S3Server } = {}) {
+export function destinationSetup(
+  emu: RunningEmulator,
+  extra: Record<string, unknown> = {},
+  where: { bucket?: S3Server } = {},
+) {
   const dir = tempDir('claude-batch-resume-');
   const bucket = where.bucket;
   const prefix = `resume-${Math.random().toString(36).slice(2, 10)}`;
@@ -64,7 +70,14 @@ export function destinationSetup(emu: RunningEmulator, extra: Record<string, unk
     writeJson(
       dir,
       `config-${Math.random().toString(36).slice(2)}.json`,
-      emulatorConfig(emu.url, destination, { max_requests_per_batch: 10, progress_interval_seconds: 0.2, api_patience_seconds: 5, ...(bucket ? { s3: bucket.config() } : {}), ...extra, ...more }),
+      emulatorConfig(emu.url, destination, {
+        max_requests_per_batch: 10,
+        progress_interval_seconds: 0.2,
+        api_patience_seconds: 5,
+        ...(bucket ? { s3: bucket.config() } : {}),
+        ...extra,
+        ...more,
+      }),
     );
   /** A new pod's environment: an empty working folder of its own. */
   const pod = (env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv | undefined => {
@@ -81,12 +94,27 @@ export function destinationSetup(emu: RunningEmulator, extra: Record<string, unk
     for (const s of c.streams) s.sync_id = nextSyncId++;
     return writeJson(dir, `catalog-${nextSyncId}.json`, c);
   };
-  const write = (stdin: string[], options: { env?: NodeJS.ProcessEnv; config?: Record<string, unknown>; onMessage?: NonNullable<Parameters<typeof runCli>[1]>['onMessage'] } = {}) =>
-    runCli(['write', '--config', configPath(options.config), '--catalog', syncCatalog()], { stdin: stdin.join('\n') + (stdin.length ? '\n' : ''), env: pod(options.env), onMessage: options.onMessage });
-  const command = (name: string, args: string[] = []) => runCli([name, '--config', configPath(), ...args], { env: pod() });
+  const write = (
+    stdin: string[],
+    options: {
+      env?: NodeJS.ProcessEnv;
+      config?: Record<string, unknown>;
+      onMessage?: NonNullable<Parameters<typeof runCli>[1]>['onMessage'];
+    } = {},
+  ) =>
+    runCli(['write', '--config', configPath(options.config), '--catalog', syncCatalog()], {
+      stdin: stdin.join('\n') + (stdin.length ? '\n' : ''),
+      env: pod(options.env),
+      onMessage: options.onMessage,
+    });
+  const command = (name: string, args: string[] = []) =>
+    runCli([name, '--config', configPath(), ...args], { env: pod() });
   /** `estimate` prints one JSON object (not protocol messages): parsed here. */
   const estimate = async (stdin: string[]): Promise<Record<string, any>> => {
-    const child = spawn(process.execPath, [CLI, 'estimate', '--config', configPath(), '--catalog', catalog], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
+    const child = spawn(process.execPath, [CLI, 'estimate', '--config', configPath(), '--catalog', catalog], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH },
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
     child.stdin.end(stdin.join('\n') + '\n');
@@ -95,7 +123,16 @@ export function destinationSetup(emu: RunningEmulator, extra: Record<string, unk
     return JSON.parse(out) as Record<string, any>;
   };
   const local = async (): Promise<string> => (bucket ? downloadPrefix(bucket.store(prefix)) : destination);
-  return { dir, destination, write, command, estimate, local, workDirs, store: bucket ? () => bucket.store(prefix) : undefined };
+  return {
+    dir,
+    destination,
+    write,
+    command,
+    estimate,
+    local,
+    workDirs,
+    store: bucket ? () => bucket.store(prefix) : undefined,
+  };
 }
 
 /** Downloads every object under a store into a fresh local folder, under the same keys. */
@@ -116,7 +153,11 @@ export async function journalsOf(store: Store): Promise<Array<Array<Record<strin
 }
 
 /** Every id once, and nothing else: the exactly-once promise, read back by DuckDB. */
-export async function expectEachIdOnce(destination: string, ids: string[], status = 'succeeded'): Promise<Array<Record<string, unknown>>> {
+export async function expectEachIdOnce(
+  destination: string,
+  ids: string[],
+  status = 'succeeded',
+): Promise<Array<Record<string, unknown>>> {
   const rows = await duck(
     `SELECT id, count(*)::INT AS n, min(_claude_status) AS status, min(_claude_custom_id) AS custom_id, min(_claude_output) AS output FROM read_parquet('${destination}/**/*.parquet') GROUP BY id ORDER BY id`,
   );
@@ -129,7 +170,11 @@ export async function expectEachIdOnce(destination: string, ids: string[], statu
 }
 
 /** How many times each custom_id was submitted since `before` (a snapshot of emu.submissions()). */
-export function submittedSince(emu: RunningEmulator, before: Map<string, number>, ids: Iterable<string>): Map<string, number> {
+export function submittedSince(
+  emu: RunningEmulator,
+  before: Map<string, number>,
+  ids: Iterable<string>,
+): Map<string, number> {
   const now = emu.submissions();
   const out = new Map<string, number>();
   for (const id of ids) out.set(id, (now.get(id) ?? 0) - (before.get(id) ?? 0));

@@ -7,7 +7,10 @@ type Method = 'put' | 'putIfAbsent' | 'get' | 'publishFile';
 export class GatedStore implements Store {
   readonly kind: Store['kind'];
   readonly location: string;
-  private readonly gates = new Map<Method, { open: Promise<void>; release: () => void; waiting: number; arrived: Array<() => void> }>();
+  private readonly gates = new Map<
+    Method,
+    { open: Promise<void>; release: () => void; waiting: number; arrived: Array<() => void> }
+  >();
 
   constructor(readonly inner: Store) {
     this.kind = inner.kind;

@@ -7,7 +7,14 @@ import { Journal } from '../../connector/journal/journal.js';
 import { foldJournal } from '../../connector/journal/run-view.js';
 import { tempDir } from '../helpers/cli.js';
 
-const started = { type: 'run_started', run_id: 'r', config_fingerprint: 'c', request_fingerprint: 'q', wait: 'until_done', at: '2026-01-01T00:00:00Z' } as const;
+const started = {
+  type: 'run_started',
+  run_id: 'r',
+  config_fingerprint: 'c',
+  request_fingerprint: 'q',
+  wait: 'until_done',
+  at: '2026-01-01T00:00:00Z',
+} as const;
 
 describe('Journal', () => {
   it('cuts off a torn last line when it is opened again, so the entries appended after it are read back', async () => {
@@ -20,9 +27,20 @@ describe('Journal', () => {
     const resumed = new Journal(path);
     expect(readFileSync(path, 'utf8').endsWith('\n')).toBe(true);
     await resumed.append({ type: 'batch_submitting', seq: 0, round: 0, at: '2026-01-01T00:01:00Z' });
-    await resumed.append({ type: 'batch_submitted', seq: 0, round: 0, batch_id: 'msgbatch_paid', at: '2026-01-01T00:01:01Z' });
+    await resumed.append({
+      type: 'batch_submitted',
+      seq: 0,
+      round: 0,
+      batch_id: 'msgbatch_paid',
+      at: '2026-01-01T00:01:01Z',
+    });
     resumed.close();
-    expect(Journal.read(path).map((e) => e.type)).toEqual(['run_started', 'batch_sealed', 'batch_submitting', 'batch_submitted']);
+    expect(Journal.read(path).map((e) => e.type)).toEqual([
+      'run_started',
+      'batch_sealed',
+      'batch_submitting',
+      'batch_submitted',
+    ]);
     expect(foldJournal(Journal.read(path))!.seqs.get(0)!.rounds[0]!.batchId).toBe('msgbatch_paid');
   });
 

@@ -17,7 +17,11 @@ const podC = { pid: process.pid, host: 'pod-c' };
 
 async function leaseObjects(store: Store): Promise<Array<{ key: string; body: Record<string, unknown> }>> {
   const out = [];
-  for await (const o of store.list(`${PREFIX}/`)) out.push({ key: o.key.slice(PREFIX.length + 1), body: JSON.parse((await store.get(o.key))!.toString()) as Record<string, unknown> });
+  for await (const o of store.list(`${PREFIX}/`))
+    out.push({
+      key: o.key.slice(PREFIX.length + 1),
+      body: JSON.parse((await store.get(o.key))!.toString()) as Record<string, unknown>,
+    });
   return out;
 }
 
@@ -30,7 +34,10 @@ describe('StoreLease', () => {
   it('keeps a second writer out while the first holds it, and gives it to the next once released', async () => {
     const store = new LocalStore(tempDir('claude-batch-lease-'));
     const first = await StoreLease.acquire(store, PREFIX);
-    await expect(StoreLease.acquire(store, PREFIX, { identity: podB })).rejects.toMatchObject({ code: 'DESTINATION_BUSY', failureType: 'config_error' });
+    await expect(StoreLease.acquire(store, PREFIX, { identity: podB })).rejects.toMatchObject({
+      code: 'DESTINATION_BUSY',
+      failureType: 'config_error',
+    });
     await first.release();
     const second = await StoreLease.acquire(store, PREFIX, { identity: podB });
     // The released generation is cleared by the next holder: the listing stays one object long.
@@ -44,10 +51,18 @@ describe('StoreLease', () => {
     const stalled = await StoreLease.acquire(store, PREFIX, { identity: podB });
     // Renewed just inside the lease: still live.
     const [own] = await leaseObjects(store);
-    await store.put(`${PREFIX}/${own!.key}`, JSON.stringify({ ...own!.body, renewed_at: new Date(Date.now() - LEASE_MS + 30_000).toISOString() }));
-    await expect(StoreLease.acquire(store, PREFIX, { identity: podC })).rejects.toMatchObject({ code: 'DESTINATION_BUSY' });
+    await store.put(
+      `${PREFIX}/${own!.key}`,
+      JSON.stringify({ ...own!.body, renewed_at: new Date(Date.now() - LEASE_MS + 30_000).toISOString() }),
+    );
+    await expect(StoreLease.acquire(store, PREFIX, { identity: podC })).rejects.toMatchObject({
+      code: 'DESTINATION_BUSY',
+    });
     // Not renewed for longer than the lease: pod C takes it.
-    await store.put(`${PREFIX}/${own!.key}`, JSON.stringify({ ...own!.body, renewed_at: new Date(Date.now() - LEASE_MS - 1000).toISOString() }));
+    await store.put(
+      `${PREFIX}/${own!.key}`,
+      JSON.stringify({ ...own!.body, renewed_at: new Date(Date.now() - LEASE_MS - 1000).toISOString() }),
+    );
     const taker = await StoreLease.acquire(store, PREFIX, { identity: podC });
     expect(stalled.lost.aborted).toBe(false);
     await stalled.renew();
@@ -63,7 +78,10 @@ describe('StoreLease', () => {
 
   it('is free at once when its holder on this host is dead (a killed process on the same machine)', async () => {
     const store = new LocalStore(tempDir('claude-batch-lease-'));
-    await store.put(`${PREFIX}/0000000007.json`, JSON.stringify({ owner: 'x', pid: deadPid(), host: hostname(), renewed_at: new Date().toISOString() }));
+    await store.put(
+      `${PREFIX}/0000000007.json`,
+      JSON.stringify({ owner: 'x', pid: deadPid(), host: hostname(), renewed_at: new Date().toISOString() }),
+    );
     const lease = await StoreLease.acquire(store, PREFIX);
     expect((await leaseObjects(store)).map((o) => o.key)).toEqual(['0000000008.json']);
     await lease.release();
@@ -71,12 +89,21 @@ describe('StoreLease', () => {
 
   it('gives a stale lease to exactly one of two writers that find it at the same moment', async () => {
     const inner = new LocalStore(tempDir('claude-batch-lease-'));
-    await inner.put(`${PREFIX}/0000000003.json`, JSON.stringify({ owner: 'x', pid: 1, host: 'gone', renewed_at: new Date(0).toISOString() }));
+    await inner.put(
+      `${PREFIX}/0000000003.json`,
+      JSON.stringify({ owner: 'x', pid: 1, host: 'gone', renewed_at: new Date(0).toISOString() }),
+    );
     const store = new GatedStore(inner);
     // Both writers have read the stale lease before either creates the next generation.
     store.hold('putIfAbsent');
-    const b = StoreLease.acquire(store, PREFIX, { identity: podB }).then((l) => l, (err: unknown) => err);
-    const c = StoreLease.acquire(store, PREFIX, { identity: podC }).then((l) => l, (err: unknown) => err);
+    const b = StoreLease.acquire(store, PREFIX, { identity: podB }).then(
+      (l) => l,
+      (err: unknown) => err,
+    );
+    const c = StoreLease.acquire(store, PREFIX, { identity: podC }).then(
+      (l) => l,
+      (err: unknown) => err,
+    );
     await store.reached('putIfAbsent', 2);
     store.release('putIfAbsent');
     const outcomes = await Promise.all([b, c]);
@@ -100,7 +127,15 @@ describe('StoreLease', () => {
     const options = { patienceMs: LEASE_MS + 20_000, now: () => clock.now, identity: podC };
 
     const dead = new LocalStore(tempDir('claude-batch-lease-'));
-    await dead.put(`${PREFIX}/0000000001.json`, JSON.stringify({ owner: 'killed', pid: 1, host: 'pod-b', renewed_at: new Date(clock.now - 10_000).toISOString() }));
+    await dead.put(
+      `${PREFIX}/0000000001.json`,
+      JSON.stringify({
+        owner: 'killed',
+        pid: 1,
+        host: 'pod-b',
+        renewed_at: new Date(clock.now - 10_000).toISOString(),
+      }),
+    );
     const taken = await StoreLease.acquire(dead, PREFIX, { ...options, sleep: sleep() });
     expect(slept.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(LEASE_MS - 10_000);
     expect((await leaseObjects(dead)).map((o) => [o.key, o.body.host])).toEqual([['0000000002.json', 'pod-c']]);
@@ -111,7 +146,9 @@ describe('StoreLease', () => {
     // The holder renews by the real clock: the watcher's starts from it again.
     clock.now = Date.now();
     slept.length = 0;
-    await expect(StoreLease.acquire(live, PREFIX, { ...options, sleep: sleep(() => holder.renew()) })).rejects.toMatchObject({ code: 'DESTINATION_BUSY' });
+    await expect(
+      StoreLease.acquire(live, PREFIX, { ...options, sleep: sleep(() => holder.renew()) }),
+    ).rejects.toMatchObject({ code: 'DESTINATION_BUSY' });
     expect(slept).toHaveLength(1);
     expect(holder.lost.aborted).toBe(false);
     await holder.release();
@@ -122,7 +159,8 @@ describe('StoreLease', () => {
     let gone = false;
     const store: Store = Object.assign(Object.create(inner) as Store, {
       get: (key: string) => (gone ? Promise.reject(new Error('connect ECONNREFUSED')) : inner.get(key)),
-      put: (key: string, body: string | Uint8Array) => (gone ? Promise.reject(new Error('connect ECONNREFUSED')) : inner.put(key, body)),
+      put: (key: string, body: string | Uint8Array) =>
+        gone ? Promise.reject(new Error('connect ECONNREFUSED')) : inner.put(key, body),
     });
     const lease = await StoreLease.acquire(store, PREFIX, { identity: podB });
     gone = true;

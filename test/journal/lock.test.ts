@@ -67,15 +67,24 @@ describe('DestinationLock', () => {
       writeFileSync(join(dir, 'write.lock'), String(stale));
       const start = Date.now() + 500;
       const outcomes = await Promise.all(
-        Array.from({ length: 4 }, () => new Promise<string>((resolve, reject) => {
-          const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir, String(start)], { stdio: ['ignore', 'pipe', 'inherit'] });
-          let out = '';
-          child.stdout.on('data', (d: Buffer) => (out += d));
-          child.on('error', reject);
-          child.on('close', () => resolve(out.trim()));
-        })),
+        Array.from(
+          { length: 4 },
+          () =>
+            new Promise<string>((resolve, reject) => {
+              const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir, String(start)], {
+                stdio: ['ignore', 'pipe', 'inherit'],
+              });
+              let out = '';
+              child.stdout.on('data', (d: Buffer) => (out += d));
+              child.on('error', reject);
+              child.on('close', () => resolve(out.trim()));
+            }),
+        ),
       );
-      expect(outcomes.filter((o) => o === 'held'), `trial ${trial}: ${outcomes.join(' ')}`).toHaveLength(1);
+      expect(
+        outcomes.filter((o) => o === 'held'),
+        `trial ${trial}: ${outcomes.join(' ')}`,
+      ).toHaveLength(1);
     }
   }, 60_000);
 });

@@ -28,7 +28,15 @@ function pod(bucket: LocalStore): ObjectControl {
 async function sealBatch(session: RunSession, seq: number, ids: string[]): Promise<void> {
   const spool = await BatchSpool.open(session.runDir, seq, session.save);
   ids.forEach((id, line) => {
-    spool.addRecord({ line, stream: 'notes', namespace: null, data: { id }, emitted_at: 0, raw_id: `raw-${id}`, custom_id: `cid-${id}` });
+    spool.addRecord({
+      line,
+      stream: 'notes',
+      namespace: null,
+      data: { id },
+      emitted_at: 0,
+      raw_id: `raw-${id}`,
+      custom_id: `cid-${id}`,
+    });
     spool.addRequest(JSON.stringify({ custom_id: `cid-${id}`, params: { model: 'm', max_tokens: 1, messages: [] } }));
   });
   await spool.seal();
@@ -55,7 +63,15 @@ describe('ObjectControl', () => {
     await sealBatch(session, 1, ['c']);
     // Batch 2 was being spooled when the pod died: on its disk only, never sealed, never journaled.
     const unsealed = await BatchSpool.open(session.runDir, 2, session.save);
-    unsealed.addRecord({ line: 9, stream: 'notes', namespace: null, data: { id: 'z' }, emitted_at: 0, raw_id: 'raw-z', custom_id: 'cid-z' });
+    unsealed.addRecord({
+      line: 9,
+      stream: 'notes',
+      namespace: null,
+      data: { id: 'z' },
+      emitted_at: 0,
+      raw_id: 'raw-z',
+      custom_id: 'cid-z',
+    });
     session.close();
 
     expect(await keys(bucket, `${CONTROL}/runs/r1/spool/`)).toEqual([
@@ -69,16 +85,28 @@ describe('ObjectControl', () => {
 
     const second = pod(bucket);
     const runs = await loadRuns(second);
-    expect(runs.map((r) => [r.view.runId, r.view.wait, [...r.view.seqs.keys()]])).toEqual([['r1', 'submit_only', [0, 1]]]);
+    expect(runs.map((r) => [r.view.runId, r.view.wait, [...r.view.seqs.keys()]])).toEqual([
+      ['r1', 'submit_only', [0, 1]],
+    ]);
     const resumed = await RunSession.reopen(second, runs[0]!.dir, runs[0]!.view);
     expect(resumed.runDir.startsWith(second.workRoot)).toBe(true);
     for (const seq of [0, 1]) {
-      expect(readFileSync(recordsFile(batchDir(resumed.runDir, seq)), 'utf8')).toBe(readFileSync(recordsFile(batchDir(session.runDir, seq)), 'utf8'));
-      expect(readFileSync(requestsFile(batchDir(resumed.runDir, seq), 0), 'utf8')).toBe(readFileSync(requestsFile(batchDir(session.runDir, seq), 0), 'utf8'));
+      expect(readFileSync(recordsFile(batchDir(resumed.runDir, seq)), 'utf8')).toBe(
+        readFileSync(recordsFile(batchDir(session.runDir, seq)), 'utf8'),
+      );
+      expect(readFileSync(requestsFile(batchDir(resumed.runDir, seq), 0), 'utf8')).toBe(
+        readFileSync(requestsFile(batchDir(session.runDir, seq), 0), 'utf8'),
+      );
     }
     // It appends after the first pod's entries.
     await resumed.journal.append({ type: 'attempt_started', attempt: 2, at: '2026-01-01T01:00:00Z' });
-    expect((await second.readJournal(resumed.runDir)).map((e) => e.type)).toEqual(['run_started', 'attempt_started', 'batch_sealed', 'batch_sealed', 'attempt_started']);
+    expect((await second.readJournal(resumed.runDir)).map((e) => e.type)).toEqual([
+      'run_started',
+      'attempt_started',
+      'batch_sealed',
+      'batch_sealed',
+      'attempt_started',
+    ]);
 
     // A file a killed process left short in the working folder is fetched again; a whole one is kept as it is.
     const records = recordsFile(batchDir(resumed.runDir, 0));
@@ -100,12 +128,17 @@ describe('ObjectControl', () => {
     const results = join(batchDir(session.runDir, 0), 'round-0', 'results.jsonl');
     writeFileSync(results, '{"custom_id":"cid-a"}\n');
     await session.save(results);
-    expect((await bucket.get(`${CONTROL}/runs/r2/spool/batch-00000/round-0/results.jsonl`))?.toString()).toBe('{"custom_id":"cid-a"}\n');
+    expect((await bucket.get(`${CONTROL}/runs/r2/spool/batch-00000/round-0/results.jsonl`))?.toString()).toBe(
+      '{"custom_id":"cid-a"}\n',
+    );
     expect(existsSync(results)).toBe(true);
 
     await session.complete('claude-haiku-4-5');
     session.close();
-    expect(await keys(bucket, `${CONTROL}/runs/r2/`)).toEqual([`${CONTROL}/runs/r2/journal.jsonl`, `${CONTROL}/runs/r2/manifest.json`]);
+    expect(await keys(bucket, `${CONTROL}/runs/r2/`)).toEqual([
+      `${CONTROL}/runs/r2/journal.jsonl`,
+      `${CONTROL}/runs/r2/manifest.json`,
+    ]);
     const [run] = await loadRuns(pod(bucket));
     expect(run!.view.completed).toBe(true);
     expect(run!.view.seqs.get(0)?.records).toBe(1);

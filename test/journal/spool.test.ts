@@ -6,12 +6,27 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BatchSpool, recordsFile, requestsFile, type SpooledRecord } from '../../connector/journal/spool.js';
 
-const record = (line: number, body: string): SpooledRecord => ({ line, stream: 's', namespace: null, data: { body }, emitted_at: 1, raw_id: `raw-${line}`, custom_id: `r${line}` });
+const record = (line: number, body: string): SpooledRecord => ({
+  line,
+  stream: 's',
+  namespace: null,
+  data: { body },
+  emitted_at: 1,
+  raw_id: `raw-${line}`,
+  custom_id: `r${line}`,
+});
 
 describe('BatchSpool', () => {
   it('writes every line in order, small and larger than a chunk, multi-byte text included', async () => {
     const spool = await BatchSpool.open(mkdtempSync(join(tmpdir(), 'spool-')), 0);
-    const bodies = ['é😀\u2028"q"', 'x'.repeat(300_000), 'ü'.repeat(100_000), ...Array.from({ length: 3000 }, (_, i) => `small ${i} ` + 'z'.repeat(i % 500)), '😀'.repeat(70_000), 'end'];
+    const bodies = [
+      'é😀\u2028"q"',
+      'x'.repeat(300_000),
+      'ü'.repeat(100_000),
+      ...Array.from({ length: 3000 }, (_, i) => `small ${i} ` + 'z'.repeat(i % 500)),
+      '😀'.repeat(70_000),
+      'end',
+    ];
     const records = bodies.map((b, i) => record(i + 1, b));
     const requests = bodies.map((b, i) => JSON.stringify({ custom_id: `r${i + 1}`, params: { content: b } }));
     for (let i = 0; i < records.length; i++) {
@@ -27,7 +42,11 @@ describe('BatchSpool', () => {
   it('splices data given as its input text in as it is: the line parses to the same record', async () => {
     const spool = await BatchSpool.open(mkdtempSync(join(tmpdir(), 'spool-')), 0);
     const texts = ['{ "body" : "é😀\\u2028\\"q\\"" ,\t"n": 1.50 }', '{}', '{"nested":{"a":[1,{"b":null}]},"body":"x"}'];
-    const records = texts.map((text, i) => ({ ...record(i + 1, ''), data: JSON.parse(text) as Record<string, unknown>, cached: '{"custom_id":"x"}' }));
+    const records = texts.map((text, i) => ({
+      ...record(i + 1, ''),
+      data: JSON.parse(text) as Record<string, unknown>,
+      cached: '{"custom_id":"x"}',
+    }));
     records.forEach((r, i) => spool.addRecord(r, texts[i]));
     await spool.seal();
     const lines = readFileSync(recordsFile(spool.dir), 'utf8').trimEnd().split('\n');

@@ -8,7 +8,14 @@ import type { Store } from '../../connector/storage/store.js';
 import { tempDir } from '../helpers/cli.js';
 import { GatedStore } from './gated-store.js';
 
-const started = { type: 'run_started', run_id: 'r', config_fingerprint: 'c', request_fingerprint: 'q', wait: 'until_done', at: '2026-01-01T00:00:00Z' } as const;
+const started = {
+  type: 'run_started',
+  run_id: 'r',
+  config_fingerprint: 'c',
+  request_fingerprint: 'q',
+  wait: 'until_done',
+  at: '2026-01-01T00:00:00Z',
+} as const;
 const sealed = (seq: number): JournalEntry => ({ type: 'batch_sealed', seq, records: 1, requests: 1, bytes: 10 });
 const PREFIX = '_claude_batch/runs/r/journal';
 
@@ -54,7 +61,10 @@ describe('StoreJournal', () => {
     const first = await StoreJournal.open(store, PREFIX);
     const second = await StoreJournal.open(store, PREFIX);
     await first.append(started);
-    await expect(second.append(started)).rejects.toMatchObject({ code: 'JOURNAL_CONFLICT', failureType: 'system_error' });
+    await expect(second.append(started)).rejects.toMatchObject({
+      code: 'JOURNAL_CONFLICT',
+      failureType: 'system_error',
+    });
     await first.append(sealed(0));
     await expect(second.append(sealed(7))).rejects.toMatchObject({ code: 'JOURNAL_CONFLICT' });
     expect(await StoreJournal.read(store, PREFIX)).toEqual([started, sealed(0)]);

@@ -20,8 +20,10 @@ function drain(t: CheckpointTracker): HeldMessage[] {
   return out;
 }
 
-const parsed = (held: HeldMessage[]) => held.map((m) => JSON.parse(m.line) as { type: string; state: AirbyteStateMessage });
-const cursors = (held: HeldMessage[]) => parsed(held).map((m) => (m.state.stream!.stream_state as { cursor: number }).cursor);
+const parsed = (held: HeldMessage[]) =>
+  held.map((m) => JSON.parse(m.line) as { type: string; state: AirbyteStateMessage });
+const cursors = (held: HeldMessage[]) =>
+  parsed(held).map((m) => (m.state.stream!.stream_state as { cursor: number }).cursor);
 
 describe('CheckpointTracker', () => {
   it('holds a state until its batch is finalised, and releases in order', () => {
@@ -83,10 +85,13 @@ describe('CheckpointTracker', () => {
 
   it('keeps the text of each state as it came, byte for byte, with only destinationStats added', () => {
     const t = new CheckpointTracker();
-    const text = '{"type":"STREAM","stream":{"stream_descriptor":{"name":"a"},"stream_state":{"cursor":12345678901234567890,"e":1e400}},"id":7}';
+    const text =
+      '{"type":"STREAM","stream":{"stream_descriptor":{"name":"a"},"stream_state":{"cursor":12345678901234567890,"e":1e400}},"id":7}';
     t.recordSeen({ name: 'a' });
     t.stateSeen(JSON.parse(text) as AirbyteStateMessage, text, -1);
-    expect(drain(t).map((m) => m.line)).toEqual([`{"type":"STATE","state":${text.slice(0, -1)},"destinationStats":{"recordCount":1.0}}}`]);
+    expect(drain(t).map((m) => m.line)).toEqual([
+      `{"type":"STATE","state":${text.slice(0, -1)},"destinationStats":{"recordCount":1.0}}}`,
+    ]);
   });
 
   it('passes traces on in order with the states around them', () => {

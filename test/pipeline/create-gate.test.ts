@@ -54,7 +54,9 @@ describe('CreateGate', () => {
     const gate = new CreateGate();
     gate.inherit('old#1');
     const fresh = gate.run('new#0', async () => 'created');
-    await expect(gate.run('old#1', async () => Promise.reject(new Error('patience exhausted')))).rejects.toThrow('patience exhausted');
+    await expect(gate.run('old#1', async () => Promise.reject(new Error('patience exhausted')))).rejects.toThrow(
+      'patience exhausted',
+    );
     await expect(fresh).resolves.toBe('created');
   });
 });

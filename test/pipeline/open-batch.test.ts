@@ -9,7 +9,15 @@ import { BatchSpool, recordsFile, requestsFile } from '../../connector/journal/s
 import { batchLimitsFor } from '../../connector/pipeline/record-policy.js';
 import { parseConfig } from '../../connector/config/config.js';
 
-const record = (custom_id: string, line: number) => ({ line, stream: 's', namespace: null, data: { line }, emitted_at: 1, raw_id: `raw-${line}`, custom_id });
+const record = (custom_id: string, line: number) => ({
+  line,
+  stream: 's',
+  namespace: null,
+  data: { line },
+  emitted_at: 1,
+  raw_id: `raw-${line}`,
+  custom_id,
+});
 
 async function batch() {
   return new OpenBatch(await BatchSpool.open(mkdtempSync(join(tmpdir(), 'ob-')), 0));
@@ -52,19 +60,26 @@ describe('OpenBatch', () => {
   });
 });
 
-describe('batchLimitsFor: the ramp-up of a run\'s first batches', () => {
-  const config = (extra: Record<string, unknown>) => parseConfig({ base_url: 'emulator', destination_path: '/tmp/x', prompt_template: '{{ a }}', ...extra });
-  const caps = (extra: Record<string, unknown>, n = 8) => Array.from({ length: n }, (_, seq) => batchLimitsFor(config(extra), seq).maxRequests);
+describe("batchLimitsFor: the ramp-up of a run's first batches", () => {
+  const config = (extra: Record<string, unknown>) =>
+    parseConfig({ base_url: 'emulator', destination_path: '/tmp/x', prompt_template: '{{ a }}', ...extra });
+  const caps = (extra: Record<string, unknown>, n = 8) =>
+    Array.from({ length: n }, (_, seq) => batchLimitsFor(config(extra), seq).maxRequests);
 
   it('doubles from 1,000 up to max_requests_per_batch, on by default', () => {
     expect(caps({})).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000, 10_000, 10_000]);
-    expect(caps({ max_requests_per_batch: 100_000 })).toEqual([1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 100_000]);
+    expect(caps({ max_requests_per_batch: 100_000 })).toEqual([
+      1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 100_000,
+    ]);
     expect(batchLimitsFor(config({ max_requests_per_batch: 100_000 }), 5000).maxRequests).toBe(100_000);
   });
 
   it('never goes over a smaller max, and is off with batch_ramp_up false; the byte caps are untouched', () => {
     expect(caps({ max_requests_per_batch: 10 }, 3)).toEqual([10, 10, 10]);
     expect(caps({ batch_ramp_up: false }, 3)).toEqual([10_000, 10_000, 10_000]);
-    expect(batchLimitsFor(config({ max_batch_bytes: 5000 }), 0)).toMatchObject({ maxBytes: 5000, maxRequestBytes: 5000 - 15 });
+    expect(batchLimitsFor(config({ max_batch_bytes: 5000 }), 0)).toMatchObject({
+      maxBytes: 5000,
+      maxRequestBytes: 5000 - 15,
+    });
   });
 });

@@ -15,7 +15,11 @@ const RUNS = 200;
 
 const json = fc.jsonValue({ maxDepth: 3 });
 const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary', maxLength: 40 }));
-const data = fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('id', 'body', 'a', 'list', '__proto__', 'constructor')), json, { maxKeys: 6 });
+const data = fc.dictionary(
+  fc.oneof(fc.string(), fc.constantFrom('id', 'body', 'a', 'list', '__proto__', 'constructor')),
+  json,
+  { maxKeys: 6 },
+);
 
 const recordMessage = fc.record({
   type: fc.constant('RECORD'),
@@ -31,10 +35,19 @@ const recordMessage = fc.record({
 });
 const stateMessage = fc.record({
   type: fc.constant('STATE'),
-  state: fc.record({ type: fc.constant('STREAM'), stream: fc.record({ stream_descriptor: fc.record({ name: text }), stream_state: json }) }),
+  state: fc.record({
+    type: fc.constant('STREAM'),
+    stream: fc.record({ stream_descriptor: fc.record({ name: text }), stream_state: json }),
+  }),
 });
-const logMessage = fc.record({ type: fc.constant('LOG'), log: fc.record({ level: fc.constantFrom('INFO', 'WARN'), message: text }) });
-const traceMessage = fc.record({ type: fc.constant('TRACE'), trace: fc.record({ type: fc.constant('ESTIMATE'), emitted_at: fc.nat(), estimate: json }) });
+const logMessage = fc.record({
+  type: fc.constant('LOG'),
+  log: fc.record({ level: fc.constantFrom('INFO', 'WARN'), message: text }),
+});
+const traceMessage = fc.record({
+  type: fc.constant('TRACE'),
+  trace: fc.record({ type: fc.constant('ESTIMATE'), emitted_at: fc.nat(), estimate: json }),
+});
 const message = fc.oneof({ weight: 4, arbitrary: recordMessage }, stateMessage, logMessage, traceMessage);
 
 /** Lines joined with LF or CRLF (mixed), sometimes ending without a newline. */
@@ -54,7 +67,11 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     c[at % c.length] = byte;
     return c;
   }),
-  fc.nat().map((at): Mutation => (b) => b.subarray(0, b.length ? at % b.length : 0)),
+  fc.nat().map(
+    (at): Mutation =>
+      (b) =>
+        b.subarray(0, b.length ? at % b.length : 0),
+  ),
   fc.nat().map((at): Mutation => (b) => {
     const c = Buffer.concat([b, Buffer.from('\n{"type":"LOG"}\n')]);
     c[at % (c.length - 1)] = 0; // a NUL byte (binary data)
@@ -64,19 +81,34 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     const i = b.length ? at % b.length : 0;
     return Buffer.concat([b.subarray(0, i), Buffer.from(bytes), b.subarray(i)]);
   }),
-  fc.tuple(fc.nat(), fc.constantFrom('\n', '\r\n', '\r', '\u0000', '\uFEFF', '\uD800', '"', '{', '}', '\\')).map(([at, s]): Mutation => (b) => {
-    const i = b.length ? at % b.length : 0;
-    return Buffer.concat([b.subarray(0, i), Buffer.from(s), b.subarray(i)]);
-  }),
+  fc
+    .tuple(fc.nat(), fc.constantFrom('\n', '\r\n', '\r', '\u0000', '\uFEFF', '\uD800', '"', '{', '}', '\\'))
+    .map(([at, s]): Mutation => (b) => {
+      const i = b.length ? at % b.length : 0;
+      return Buffer.concat([b.subarray(0, i), Buffer.from(s), b.subarray(i)]);
+    }),
   fc.tuple(fc.nat(), text).map(([at, s]): Mutation => (b) => {
     const i = b.length ? at % b.length : 0;
     return Buffer.concat([b.subarray(0, i), Buffer.from(`\n${s}\n`), b.subarray(i)]);
   }),
   // A huge string value, a huge line of junk, deep nesting.
-  fc.constant<Mutation>((b) => Buffer.concat([b, Buffer.from(`\n{"type":"RECORD","record":{"stream":"s","data":{"x":"${'y'.repeat(150_000)}"}}}\n`)])),
+  fc.constant<Mutation>((b) =>
+    Buffer.concat([
+      b,
+      Buffer.from(`\n{"type":"RECORD","record":{"stream":"s","data":{"x":"${'y'.repeat(150_000)}"}}}\n`),
+    ]),
+  ),
   fc.constant<Mutation>((b) => Buffer.concat([Buffer.from('z'.repeat(120_000)), b])),
-  fc.integer({ min: 900, max: 20_000 }).map((d): Mutation => (b) => Buffer.concat([b, Buffer.from(`\n{"type":"LOG","log":${'['.repeat(d)}${']'.repeat(d)}}\n`)])),
-  fc.integer({ min: 1, max: 5000 }).map((d): Mutation => (b) => Buffer.concat([b, Buffer.from(`\n${'{"a":'.repeat(d)}`)])),
+  fc.integer({ min: 900, max: 20_000 }).map(
+    (d): Mutation =>
+      (b) =>
+        Buffer.concat([b, Buffer.from(`\n{"type":"LOG","log":${'['.repeat(d)}${']'.repeat(d)}}\n`)]),
+  ),
+  fc.integer({ min: 1, max: 5000 }).map(
+    (d): Mutation =>
+      (b) =>
+        Buffer.concat([b, Buffer.from(`\n${'{"a":'.repeat(d)}`)]),
+  ),
 );
 
 /** Random chunking (sizes 1…4096), so lines and multi-byte characters straddle chunk boundaries. */
@@ -111,7 +143,8 @@ function parseAll(lines: Line[]): Array<unknown> {
     try {
       return parseMessage(line);
     } catch (err) {
-      if (!(err instanceof InputError)) throw new Error(`line ${line.lineNumber}: ${String(err)} is not an InputError`, { cause: err });
+      if (!(err instanceof InputError))
+        throw new Error(`line ${line.lineNumber}: ${String(err)} is not an InputError`, { cause: err });
       expect(err).toBeInstanceOf(ConnectorError);
       expect(err.lineNumber).toBe(line.lineNumber);
       expect(err.message.length).toBeLessThan(400);
@@ -140,23 +173,36 @@ describe('protocol stream fuzzing', () => {
 
   it('mutated streams: the reader never throws, numbers lines exactly, and parseMessage throws only InputError', async () => {
     await fc.assert(
-      fc.asyncProperty(stream, fc.array(mutation, { minLength: 1, maxLength: 4 }), chunkSizes, fc.constantFrom(undefined, 256, 100_000), async ({ bytes }, mutations, sizes, maxLineBytes) => {
-        const mutated = mutations.reduce<Buffer>((b, m) => m(b), bytes);
-        const lines = await readAll(chunked(mutated, sizes), maxLineBytes);
-        lines.forEach((l, i) => expect(l.lineNumber).toBe(i + 1));
-        expect(lines.length).toBe(expectedLineCount(mutated));
-        for (const l of lines) {
-          if (l.problem?.kind === 'line_too_long') expect(l.text).toBe('');
-          else expect(Buffer.byteLength(l.text)).toBeLessThanOrEqual(maxLineBytes ?? Infinity);
-        }
-        const results = parseAll(lines);
-        // Every line is accounted for: a message, a blank (null), or a typed error.
-        expect(results).toHaveLength(lines.length);
-      }),
+      fc.asyncProperty(
+        stream,
+        fc.array(mutation, { minLength: 1, maxLength: 4 }),
+        chunkSizes,
+        fc.constantFrom(undefined, 256, 100_000),
+        async ({ bytes }, mutations, sizes, maxLineBytes) => {
+          const mutated = mutations.reduce<Buffer>((b, m) => m(b), bytes);
+          const lines = await readAll(chunked(mutated, sizes), maxLineBytes);
+          lines.forEach((l, i) => expect(l.lineNumber).toBe(i + 1));
+          expect(lines.length).toBe(expectedLineCount(mutated));
+          for (const l of lines) {
+            if (l.problem?.kind === 'line_too_long') expect(l.text).toBe('');
+            else expect(Buffer.byteLength(l.text)).toBeLessThanOrEqual(maxLineBytes ?? Infinity);
+          }
+          const results = parseAll(lines);
+          // Every line is accounted for: a message, a blank (null), or a typed error.
+          expect(results).toHaveLength(lines.length);
+        },
+      ),
       { numRuns: RUNS },
     );
     // The mutations reach the reader's bad paths, not just the happy one.
-    for (const kind of ['not_json', 'invalid_utf8', 'nul_byte', 'line_too_long', 'truncated_line', 'too_deeply_nested']) {
+    for (const kind of [
+      'not_json',
+      'invalid_utf8',
+      'nul_byte',
+      'line_too_long',
+      'truncated_line',
+      'too_deeply_nested',
+    ]) {
       expect(kindsSeen.get(kind) ?? 0, kind).toBeGreaterThan(0);
     }
   });
@@ -164,7 +210,22 @@ describe('protocol stream fuzzing', () => {
 
 describe('request builder fuzzing', () => {
   const template = fc
-    .array(fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('{{ id }}', '{{ body }}', '{{ a.b }}', '{{ list.0.x }}', '{{ __proto__.x }}', '{{', '}}', '{{ bad path }}')), { minLength: 1, maxLength: 6 })
+    .array(
+      fc.oneof(
+        fc.string({ maxLength: 8 }),
+        fc.constantFrom(
+          '{{ id }}',
+          '{{ body }}',
+          '{{ a.b }}',
+          '{{ list.0.x }}',
+          '{{ __proto__.x }}',
+          '{{',
+          '}}',
+          '{{ bad path }}',
+        ),
+      ),
+      { minLength: 1, maxLength: 6 },
+    )
     .map((parts) => parts.join(''));
   const settings = fc.record({
     prompt_template: template,
@@ -180,7 +241,14 @@ describe('request builder fuzzing', () => {
       fc.property(settings, fc.array(recordMessage, { minLength: 1, maxLength: 5 }), (s, messages) => {
         let builder: RequestBuilder;
         try {
-          const config = parseConfig({ api_key: 'test-key', destination_path: '/tmp/unused', ...Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)) }, {});
+          const config = parseConfig(
+            {
+              api_key: 'test-key',
+              destination_path: '/tmp/unused',
+              ...Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)),
+            },
+            {},
+          );
           builder = new RequestBuilder(config);
         } catch (err) {
           if (!(err instanceof ConnectorError)) throw err;

@@ -18,7 +18,10 @@ import {
 
 async function lines(chunks: Array<Buffer | string>, maxLineBytes?: number): Promise<Line[]> {
   const out: Line[] = [];
-  for await (const line of readLines(Readable.from(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))), { maxLineBytes })) out.push(line);
+  for await (const line of readLines(Readable.from(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))), {
+    maxLineBytes,
+  }))
+    out.push(line);
   return out;
 }
 
@@ -37,14 +40,19 @@ async function outcomes(chunks: Array<Buffer | string>, maxLineBytes?: number): 
   });
 }
 
-const record = (data: unknown = { a: 1 }) => JSON.stringify({ type: 'RECORD', record: { stream: 's', data, emitted_at: 1 } });
-const state = JSON.stringify({ type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: 's' } } } });
+const record = (data: unknown = { a: 1 }) =>
+  JSON.stringify({ type: 'RECORD', record: { stream: 's', data, emitted_at: 1 } });
+const state = JSON.stringify({
+  type: 'STATE',
+  state: { type: 'STREAM', stream: { stream_descriptor: { name: 's' } } },
+});
 
 describe('readLineBatches', () => {
   it('yields the lines each chunk completes, numbered as readLines numbers them', async () => {
     const chunks = ['a\nb', '\r\nc\n', 'no newline yet', ' still', '\n\nlast'].map((c) => Buffer.from(c));
     const batches: string[][] = [];
-    for await (const batch of readLineBatches(Readable.from(chunks))) batches.push(batch.map((l) => `${l.lineNumber}:${l.text}${l.unterminated ? '$' : ''}`));
+    for await (const batch of readLineBatches(Readable.from(chunks)))
+      batches.push(batch.map((l) => `${l.lineNumber}:${l.text}${l.unterminated ? '$' : ''}`));
     expect(batches).toEqual([['1:a'], ['2:b', '3:c'], ['4:no newline yet still', '5:'], ['6:last$']]);
   });
 });
@@ -69,17 +77,26 @@ describe('readLines', () => {
   });
 
   it('strips a UTF-8 byte order mark on the first line only', async () => {
-    expect(await outcomes([Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${record()}\n`)])])).toEqual(['RECORD']);
+    expect(await outcomes([Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${record()}\n`)])])).toEqual([
+      'RECORD',
+    ]);
   });
 
   it('reports invalid UTF-8 instead of replacing it, and goes on with the next line', async () => {
-    const bad = Buffer.concat([Buffer.from('{"type":"RECORD","record":{"stream":"s","data":{"a":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}}\n')]);
+    const bad = Buffer.concat([
+      Buffer.from('{"type":"RECORD","record":{"stream":"s","data":{"a":"'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"}}}\n'),
+    ]);
     const got = await lines([bad, `${record()}\n`]);
     expect(got[0]!.problem?.kind).toBe('invalid_utf8');
     expect(got[0]!.problem?.detail).toMatch(/byte 54 /);
     expect(await outcomes([bad, `${record()}\n`])).toEqual(['!invalid_utf8', 'RECORD']);
     // Overlong encodings and surrogates are not UTF-8 either.
-    expect(await outcomes([Buffer.from([0xc0, 0xaf, 0x0a]), Buffer.from([0xed, 0xa0, 0x80, 0x0a])])).toEqual(['!invalid_utf8', '!invalid_utf8']);
+    expect(await outcomes([Buffer.from([0xc0, 0xaf, 0x0a]), Buffer.from([0xed, 0xa0, 0x80, 0x0a])])).toEqual([
+      '!invalid_utf8',
+      '!invalid_utf8',
+    ]);
   });
 
   it('accepts multi-byte characters split across chunks', async () => {
@@ -197,19 +214,31 @@ describe('parseMessage', () => {
   });
 
   it('refuses nesting deeper than MAX_NESTING (JSON.stringify would overflow later), iteratively', () => {
-    const deep = (d: number) => `{"type":"RECORD","record":{"stream":"s","data":{"x":${'['.repeat(d)}${']'.repeat(d)}}}}`;
+    const deep = (d: number) =>
+      `{"type":"RECORD","record":{"stream":"s","data":{"x":${'['.repeat(d)}${']'.repeat(d)}}}}`;
     expect(parseMessage({ text: deep(MAX_NESTING - 3), lineNumber: 1 })?.type).toBe('RECORD');
     for (const d of [MAX_NESTING - 2, 10_000, 200_000]) {
-      expect(() => parseMessage({ text: deep(d), lineNumber: 3 })).toThrow(expect.objectContaining({ kind: 'too_deeply_nested', lineNumber: 3 }));
+      expect(() => parseMessage({ text: deep(d), lineNumber: 3 })).toThrow(
+        expect.objectContaining({ kind: 'too_deeply_nested', lineNumber: 3 }),
+      );
     }
     // The tightest nesting there is ([[[…]]], no spaces): exactly at the limit and one past it.
-    const tight = (d: number) => JSON.stringify({ type: 'RECORD', record: { stream: 's', data: { x: JSON.parse('['.repeat(d) + ']'.repeat(d)) } } });
+    const tight = (d: number) =>
+      JSON.stringify({
+        type: 'RECORD',
+        record: { stream: 's', data: { x: JSON.parse('['.repeat(d) + ']'.repeat(d)) } },
+      });
     expect(parseMessage({ text: tight(MAX_NESTING - 3), lineNumber: 1 })?.type).toBe('RECORD');
-    expect(() => parseMessage({ text: tight(MAX_NESTING - 2), lineNumber: 2 })).toThrow(expect.objectContaining({ kind: 'too_deeply_nested' }));
+    expect(() => parseMessage({ text: tight(MAX_NESTING - 2), lineNumber: 2 })).toThrow(
+      expect.objectContaining({ kind: 'too_deeply_nested' }),
+    );
     // Objects count as levels too, including a "__proto__" key (an own property after JSON.parse).
-    const objects = (d: number) => '{"type":"RECORD","record":{"stream":"s","data":' + '{"__proto__":'.repeat(d) + '{}' + '}'.repeat(d) + '}}';
+    const objects = (d: number) =>
+      '{"type":"RECORD","record":{"stream":"s","data":' + '{"__proto__":'.repeat(d) + '{}' + '}'.repeat(d) + '}}';
     expect(parseMessage({ text: objects(MAX_NESTING - 3), lineNumber: 1 })?.type).toBe('RECORD');
-    expect(() => parseMessage({ text: objects(MAX_NESTING - 2), lineNumber: 4 })).toThrow(expect.objectContaining({ kind: 'too_deeply_nested', lineNumber: 4 }));
+    expect(() => parseMessage({ text: objects(MAX_NESTING - 2), lineNumber: 4 })).toThrow(
+      expect.objectContaining({ kind: 'too_deeply_nested', lineNumber: 4 }),
+    );
   });
 
   it('never echoes more than ~80 characters of a line', () => {

@@ -12,18 +12,24 @@ describe('stateText and echoStateLine', () => {
     const line = `{"type":"STATE","state":${ISSUE_STATE}}`;
     const echoed = echoStateLine(stateText(line)!, 2);
     expect(echoed).toBe(`{"type":"STATE","state":${ISSUE_STATE.slice(0, -1)},"destinationStats":{"recordCount":2.0}}}`);
-    expect(echoed).toContain('"cursor":12345678901234567890,"lsn":9007199254740993,"ratio":0.1000000000000000055511151231257827,"f":1.0,"e":1e400');
+    expect(echoed).toContain(
+      '"cursor":12345678901234567890,"lsn":9007199254740993,"ratio":0.1000000000000000055511151231257827,"f":1.0,"e":1e400',
+    );
   });
 
   it('keep spacing, key order and escapes; take the last of repeated keys, as JSON.parse does', () => {
     const state = '{ "data" : {"k\\u00e9y": "v\\"}{" , "n": -0.0} ,\t"type":"LEGACY" }';
     const line = `{"state":{"data":{}},"type":"STATE","st\\u0061te":${state}}`;
     expect(stateText(line)).toBe(state);
-    expect(echoStateLine(state, 0)).toBe(`{"type":"STATE","state":{ "data" : {"k\\u00e9y": "v\\"}{" , "n": -0.0} ,\t"type":"LEGACY","destinationStats":{"recordCount":0.0} }}`);
+    expect(echoStateLine(state, 0)).toBe(
+      `{"type":"STATE","state":{ "data" : {"k\\u00e9y": "v\\"}{" , "n": -0.0} ,\t"type":"LEGACY","destinationStats":{"recordCount":0.0} }}`,
+    );
   });
 
   it('replace a destinationStats the input carried, and fill an empty state', () => {
-    expect(echoStateLine('{"destinationStats":{"recordCount":99},"data":{}}', 3)).toBe('{"type":"STATE","state":{"destinationStats":{"recordCount":3.0},"data":{}}}');
+    expect(echoStateLine('{"destinationStats":{"recordCount":99},"data":{}}', 3)).toBe(
+      '{"type":"STATE","state":{"destinationStats":{"recordCount":3.0},"data":{}}}',
+    );
     expect(echoStateLine('{ }', 0)).toBe('{"type":"STATE","state":{"destinationStats":{"recordCount":0.0} }}');
   });
 
@@ -33,7 +39,10 @@ describe('stateText and echoStateLine', () => {
       fc.property(state, fc.nat(1_000_000), fc.boolean(), (value, count, spaced) => {
         const text = spaced ? JSON.stringify(value, null, 1).replace(/\n/g, ' ') : JSON.stringify(value);
         const line = `{"type":"STATE","state":${text}}`;
-        const echoed = JSON.parse(echoStateLine(stateText(line)!, count)) as { type: string; state: Record<string, unknown> };
+        const echoed = JSON.parse(echoStateLine(stateText(line)!, count)) as {
+          type: string;
+          state: Record<string, unknown>;
+        };
         expect(echoed.type).toBe('STATE');
         const expected = JSON.parse(text) as Record<string, unknown>;
         delete expected.destinationStats;

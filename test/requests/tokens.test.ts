@@ -60,7 +60,8 @@ describe('estimateTokens', () => {
     for (let n = 0; n < 400; n++) {
       const s = randomText(r, 300, true);
       const e = estimateTokens(s);
-      if (!Number.isInteger(e) || e < 0 || (e === 0) !== (s.length === 0)) failures.push(`estimate ${e} of ${JSON.stringify(s)}`);
+      if (!Number.isInteger(e) || e < 0 || (e === 0) !== (s.length === 0))
+        failures.push(`estimate ${e} of ${JSON.stringify(s)}`);
       let previous = 0;
       for (let cut = 0; cut <= s.length + 1; cut += 1 + Math.floor(r() * 7)) {
         const p = estimateTokens(s.slice(0, cut));
@@ -68,7 +69,8 @@ describe('estimateTokens', () => {
         previous = p;
       }
       const t = randomText(r, 100, true);
-      if (estimateTokens(s + t) > e + estimateTokens(t)) failures.push(`not subadditive: ${JSON.stringify(s)} + ${JSON.stringify(t)}`);
+      if (estimateTokens(s + t) > e + estimateTokens(t))
+        failures.push(`not subadditive: ${JSON.stringify(s)} + ${JSON.stringify(t)}`);
     }
     expect(failures).toEqual([]);
   });
@@ -83,7 +85,12 @@ describe('estimateTokens', () => {
 
 describe('truncateToBudget', () => {
   it('returns text that fits unchanged', () => {
-    expect(truncateToBudget('short text', 100)).toEqual({ text: 'short text', truncated: false, originalTokens: 3, keptTokens: 3 });
+    expect(truncateToBudget('short text', 100)).toEqual({
+      text: 'short text',
+      truncated: false,
+      originalTokens: 3,
+      keptTokens: 3,
+    });
     expect(truncateToBudget('', 0)).toEqual({ text: '', truncated: false, originalTokens: 0, keptTokens: 0 });
   });
 
@@ -123,15 +130,19 @@ describe('truncateToBudget', () => {
       const text = randomText(r, 400);
       const max = Math.floor(r() * (estimateTokens(text) + 5));
       const out = truncateToBudget(text, max);
-      const why = (what: string) => failures.push(`${what}: max ${max}, ${JSON.stringify(text)} → ${JSON.stringify(out.text)}`);
+      const why = (what: string) =>
+        failures.push(`${what}: max ${max}, ${JSON.stringify(text)} → ${JSON.stringify(out.text)}`);
       if (estimateTokens(out.text) > max) why('over budget');
-      if (out.keptTokens !== estimateTokens(out.text) || out.originalTokens !== estimateTokens(text)) why('token counts');
+      if (out.keptTokens !== estimateTokens(out.text) || out.originalTokens !== estimateTokens(text))
+        why('token counts');
       if (out.truncated !== estimateTokens(text) > max) why('truncated flag');
       if (!out.truncated) {
         if (out.text !== text) why('changed text that fit');
         continue;
       }
-      const kept = out.text.endsWith(TRUNCATION_MARKER) ? out.text.slice(0, -TRUNCATION_MARKER.length) : out.text.replace(TRUNCATION_MARKER.trimStart(), '');
+      const kept = out.text.endsWith(TRUNCATION_MARKER)
+        ? out.text.slice(0, -TRUNCATION_MARKER.length)
+        : out.text.replace(TRUNCATION_MARKER.trimStart(), '');
       if (!text.startsWith(kept)) why('not a prefix');
       if (!wellFormed(out.text)) why('split a surrogate pair');
     }

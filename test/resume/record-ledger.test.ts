@@ -21,7 +21,15 @@ async function spoolAndFingerprint(input: string[]): Promise<{ arriving: bigint[
     const record = (JSON.parse(line) as { record: { stream: string; data: Record<string, unknown> } }).record;
     const dataText = recordDataText(line)!;
     arriving.push(recordFingerprint(record.stream, null, dataText));
-    const spooled: SpooledRecord = { line: i + 1, stream: record.stream, namespace: null, data: record.data, emitted_at: 1, raw_id: `r${i}`, custom_id: `c${i}` };
+    const spooled: SpooledRecord = {
+      line: i + 1,
+      stream: record.stream,
+      namespace: null,
+      data: record.data,
+      emitted_at: 1,
+      raw_id: `r${i}`,
+      custom_id: `c${i}`,
+    };
     spool.addRecord(spooled, dataText);
   }
   await spool.seal();
@@ -51,12 +59,24 @@ describe('record fingerprints', () => {
 
   it('stream and namespace are part of the identity', () => {
     const text = '{"id":1}';
-    const all = [recordFingerprint('s', null, text), recordFingerprint('t', null, text), recordFingerprint('s', 'n', text)];
+    const all = [
+      recordFingerprint('s', null, text),
+      recordFingerprint('t', null, text),
+      recordFingerprint('s', 'n', text),
+    ];
     expect(new Set(all).size).toBe(3);
   });
 
   it('a line written without the input text (data the scan could not cut) is fingerprinted from its serialised data', () => {
-    const r: SpooledRecord = { line: 1, stream: 's', namespace: null, data: { a: [1, 'x'] }, emitted_at: 1, raw_id: 'r', custom_id: 'c' };
+    const r: SpooledRecord = {
+      line: 1,
+      stream: 's',
+      namespace: null,
+      data: { a: [1, 'x'] },
+      emitted_at: 1,
+      raw_id: 'r',
+      custom_id: 'c',
+    };
     expect(spooledFingerprint(JSON.stringify(r), r)).toBe(recordFingerprint('s', null, JSON.stringify(r.data)));
   });
 });

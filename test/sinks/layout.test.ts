@@ -8,12 +8,15 @@ describe('layout', () => {
     expect(partitionDir('/d', null, 'invoices', 'r1')).toBe('/d/default/invoices/run_id=r1');
   });
 
-  it.each(['..', '../etc', '/abs', 'a/b', 'a\\b', '.hidden', 'tab\there', ''])('sanitises %j into one safe segment', (name) => {
-    const seg = safeSegment(name);
-    expect(seg).not.toMatch(/[/\\]/);
-    expect(seg.startsWith('.')).toBe(false);
-    expect(seg).not.toBe('');
-  });
+  it.each(['..', '../etc', '/abs', 'a/b', 'a\\b', '.hidden', 'tab\there', ''])(
+    'sanitises %j into one safe segment',
+    (name) => {
+      const seg = safeSegment(name);
+      expect(seg).not.toMatch(/[/\\]/);
+      expect(seg.startsWith('.')).toBe(false);
+      expect(seg).not.toBe('');
+    },
+  );
 
   it('never maps two different names to one folder', () => {
     expect(safeSegment('a/b')).not.toBe(safeSegment('a_b'));

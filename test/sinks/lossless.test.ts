@@ -2,13 +2,19 @@
 // (never through a double), every property kept (undeclared, odd names, names the connector uses itself in
 // _airbyte_additional_properties), and any value a column cannot hold exactly listed in _airbyte_meta.changes.
 import { describe, expect, it } from 'vitest';
-import { ADDITIONAL_PROPERTIES, isDataField, reservedColumnName, streamArrowSchema } from '../../connector/sinks/arrow-schema.js';
+import {
+  ADDITIONAL_PROPERTIES,
+  isDataField,
+  reservedColumnName,
+  streamArrowSchema,
+} from '../../connector/sinks/arrow-schema.js';
 import { coerceRecord, coerceValue } from '../../connector/sinks/coerce.js';
 import { objectMembers, valueTextAt } from '../../connector/protocol/json-text.js';
 import { parseCatalog } from '../../connector/config/catalog.js';
 
 /** coerceRecord() as the batch writer calls it: the parsed data and the text it was parsed from. */
-const coerceText = (schema: ReturnType<typeof streamArrowSchema>, text: string) => coerceRecord(schema, JSON.parse(text) as Record<string, unknown>, text);
+const coerceText = (schema: ReturnType<typeof streamArrowSchema>, text: string) =>
+  coerceRecord(schema, JSON.parse(text) as Record<string, unknown>, text);
 
 describe('numbers from their text', () => {
   it.each([
@@ -37,16 +43,34 @@ describe('numbers from their text', () => {
     expect(coerceValue('number', 0.1, '0.1')).toEqual({ ok: true, value: 0.1 });
     expect(coerceValue('number', 1, '1.0')).toEqual({ ok: true, value: 1 });
     expect(coerceValue('number', 100, '1E2')).toEqual({ ok: true, value: 100 });
-    expect(coerceValue('number', 0.30000000000000004, '0.30000000000000004')).toEqual({ ok: true, value: 0.30000000000000004 });
-    for (const text of ['0.1000000000000000055511151231257827', '12345678901234567890', '10000000000000000000000.1234', '1e-400']) {
+    expect(coerceValue('number', 0.30000000000000004, '0.30000000000000004')).toEqual({
+      ok: true,
+      value: 0.30000000000000004,
+    });
+    for (const text of [
+      '0.1000000000000000055511151231257827',
+      '12345678901234567890',
+      '10000000000000000000000.1234',
+      '1e-400',
+    ]) {
       expect(coerceValue('number', JSON.parse(text), text)).toEqual({ ok: true, value: Number(text), rounded: true });
     }
-    expect(coerceValue('number', Infinity, '1e400')).toEqual({ ok: false, reason: 'DESTINATION_FIELD_SIZE_LIMITATION' });
-    expect(coerceValue('number', '12345678901234567890')).toEqual({ ok: true, value: 12345678901234567890, rounded: true });
+    expect(coerceValue('number', Infinity, '1e400')).toEqual({
+      ok: false,
+      reason: 'DESTINATION_FIELD_SIZE_LIMITATION',
+    });
+    expect(coerceValue('number', '12345678901234567890')).toEqual({
+      ok: true,
+      value: 12345678901234567890,
+      rounded: true,
+    });
   });
 
   it('a string or JSON column keeps the number text as written', () => {
-    expect(coerceValue('string', 12345678901234567000, '12345678901234567890')).toEqual({ ok: true, value: '12345678901234567890' });
+    expect(coerceValue('string', 12345678901234567000, '12345678901234567890')).toEqual({
+      ok: true,
+      value: '12345678901234567890',
+    });
     expect(coerceValue('json', { x: Infinity }, '{"x": 1e400}')).toEqual({ ok: true, value: '{"x": 1e400}' });
   });
 });
@@ -74,7 +98,8 @@ describe('every property kept', () => {
     const data = schema.fields.filter(isDataField).map((f) => f.name);
     expect(data).toEqual(['id', 'n', 'big', 'obj']);
     expect(schema.fields[4]!.name).toBe(ADDITIONAL_PROPERTIES);
-    for (const name of ['run_id', 'RUN_ID', '_airbyte_x', '_Claude_y', '', '__proto__', 'out_label']) expect(reservedColumnName(name, new Set(['out_label']))).toBe(true);
+    for (const name of ['run_id', 'RUN_ID', '_airbyte_x', '_Claude_y', '', '__proto__', 'out_label'])
+      expect(reservedColumnName(name, new Set(['out_label']))).toBe(true);
     expect(reservedColumnName('airbyte_id')).toBe(false);
   });
 
@@ -112,7 +137,9 @@ describe('every property kept', () => {
   it('handles schemas and records of 20,000 properties', () => {
     const properties: Record<string, unknown> = {};
     for (let i = 0; i < 20_000; i++) properties[`f${i}`] = { type: i % 2 ? 'integer' : 'string' };
-    const catalog = parseCatalog({ streams: [{ stream: { name: 'wide', json_schema: { type: 'object', properties } } }] });
+    const catalog = parseCatalog({
+      streams: [{ stream: { name: 'wide', json_schema: { type: 'object', properties } } }],
+    });
     const wide = streamArrowSchema(catalog.streams[0]!.jsonSchema);
     const data: Record<string, unknown> = {};
     for (let i = 0; i < 25_000; i++) data[`f${i}`] = i % 2 ? i : `v${i}`;
@@ -125,7 +152,8 @@ describe('every property kept', () => {
 
 describe('record text', () => {
   it('cuts members and paths, decoding escaped keys', () => {
-    const text = ' {"a" : {"b c": [10, {"d": 1e400}]}, "\\u0065": 12345678901234567890, "a": {"b c": [20, {"d": 2E+999}]} } ';
+    const text =
+      ' {"a" : {"b c": [10, {"d": 1e400}]}, "\\u0065": 12345678901234567890, "a": {"b c": [20, {"d": 2E+999}]} } ';
     expect(objectMembers(text)).toEqual([
       { key: 'a', text: '{"b c": [20, {"d": 2E+999}]}' },
       { key: 'e', text: '12345678901234567890' },
@@ -139,7 +167,9 @@ describe('record text', () => {
 });
 
 describe('protocol v1 catalogs', () => {
-  const v1 = (ref: string) => ({ streams: [{ stream: { name: 's', json_schema: { type: 'object', properties: { a: { $ref: ref } } } } }] });
+  const v1 = (ref: string) => ({
+    streams: [{ stream: { name: 's', json_schema: { type: 'object', properties: { a: { $ref: ref } } } } }],
+  });
 
   it.each([
     ['String', 'Utf8'],
@@ -160,7 +190,19 @@ describe('protocol v1 catalogs', () => {
   });
 
   it('checks a draft-04 schema against the default draft rather than refusing it, and still refuses a broken one', () => {
-    expect(() => parseCatalog({ streams: [{ stream: { name: 's', json_schema: { $schema: 'http://json-schema.org/draft-04/schema#', type: 'object' } } }] })).not.toThrow();
-    expect(() => parseCatalog({ streams: [{ stream: { name: 's', json_schema: { type: 'object', properties: { a: { type: 'strnig' } } } } }] })).toThrow(/not a valid JSON schema/);
+    expect(() =>
+      parseCatalog({
+        streams: [
+          {
+            stream: { name: 's', json_schema: { $schema: 'http://json-schema.org/draft-04/schema#', type: 'object' } },
+          },
+        ],
+      }),
+    ).not.toThrow();
+    expect(() =>
+      parseCatalog({
+        streams: [{ stream: { name: 's', json_schema: { type: 'object', properties: { a: { type: 'strnig' } } } } }],
+      }),
+    ).toThrow(/not a valid JSON schema/);
   });
 });

@@ -25,12 +25,22 @@ type Row = Record<string, unknown>;
 const write = parquetWriterInTempDir('parquet-encoder-', schema);
 
 function base(k: number): Row {
-  return { _airbyte_raw_id: `r${k}`, _airbyte_extracted_at: BigInt(k) * 1000n, _claude_custom_id: `c${k}`, _claude_status: 'succeeded' };
+  return {
+    _airbyte_raw_id: `r${k}`,
+    _airbyte_extracted_at: BigInt(k) * 1000n,
+    _claude_custom_id: `c${k}`,
+    _claude_status: 'succeeded',
+  };
 }
 
 const cell = {
   // Numbers are written as two 32-bit words, bigints as one 64-bit value: both, over their whole ranges.
-  i: fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.integer(), fc.maxSafeInteger(), fc.constantFrom(2 ** 32, -(2 ** 32), -(2 ** 32) - 1, Number.MIN_SAFE_INTEGER)),
+  i: fc.oneof(
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    fc.integer(),
+    fc.maxSafeInteger(),
+    fc.constantFrom(2 ** 32, -(2 ** 32), -(2 ** 32) - 1, Number.MIN_SAFE_INTEGER),
+  ),
   x: fc.double({ noNaN: true, noDefaultInfinity: true }),
   b: fc.boolean(),
   t: fc.bigInt({ min: -(10n ** 16n), max: 10n ** 16n }),
@@ -38,11 +48,24 @@ const cell = {
   s: fc.string({ unit: 'grapheme', maxLength: 40 }),
 };
 const maybe = <T>(arb: fc.Arbitrary<T>, nullRate: number) =>
-  fc.option(arb, { nil: undefined, freq: nullRate === 0 ? Number.MAX_SAFE_INTEGER : Math.max(1, Math.round(1 / nullRate)) });
+  fc.option(arb, {
+    nil: undefined,
+    freq: nullRate === 0 ? Number.MAX_SAFE_INTEGER : Math.max(1, Math.round(1 / nullRate)),
+  });
 
 function rowsArb(nullRate: number) {
   return fc.array(
-    fc.record({ i: maybe(cell.i, nullRate), x: maybe(cell.x, nullRate), b: maybe(cell.b, nullRate), t: maybe(cell.t, nullRate), d: maybe(cell.d, nullRate), s: maybe(cell.s, nullRate) }, { requiredKeys: [] }),
+    fc.record(
+      {
+        i: maybe(cell.i, nullRate),
+        x: maybe(cell.x, nullRate),
+        b: maybe(cell.b, nullRate),
+        t: maybe(cell.t, nullRate),
+        d: maybe(cell.d, nullRate),
+        s: maybe(cell.s, nullRate),
+      },
+      { requiredKeys: [] },
+    ),
     { minLength: 1, maxLength: 60 },
   );
 }
@@ -68,25 +91,42 @@ describe('columnar Parquet encoder', () => {
   it.each([0, 0.1, 0.5, 0.9, 1])('round-trips random rows with a null rate of %s through DuckDB', async (nullRate) => {
     let n = 0;
     await fc.assert(
-      fc.asyncProperty(rowsArb(nullRate), fc.constantFrom('SNAPPY', 'GZIP', 'UNCOMPRESSED'), fc.integer({ min: 1, max: 25 }), async (data, compression, rowGroupSize) => {
-        const rows: Row[] = data.map((r, k) => ({ ...base(1000 + k), ...r }));
-        const path = await write(`rand-${nullRate}-${n++}.parquet`, rows, { compression: compression as ParquetOptions['compression'], rowGroupSize });
-        // -0 is written as it is, but whether a reader hands back -0 or 0 is the reader's choice: both count.
-        const back = (await duck(SELECT.replace('PATH', path))).map((r) => (Object.is(r.x, -0) ? { ...r, x: 0 } : r));
-        const want = rows.map((r) => Object.fromEntries(['i', 'x', 'b', 't', 'd', 's'].map((c) => [c, expected(c, r[c])])));
-        expect(back).toEqual(want);
-      }),
+      fc.asyncProperty(
+        rowsArb(nullRate),
+        fc.constantFrom('SNAPPY', 'GZIP', 'UNCOMPRESSED'),
+        fc.integer({ min: 1, max: 25 }),
+        async (data, compression, rowGroupSize) => {
+          const rows: Row[] = data.map((r, k) => ({ ...base(1000 + k), ...r }));
+          const path = await write(`rand-${nullRate}-${n++}.parquet`, rows, {
+            compression: compression as ParquetOptions['compression'],
+            rowGroupSize,
+          });
+          // -0 is written as it is, but whether a reader hands back -0 or 0 is the reader's choice: both count.
+          const back = (await duck(SELECT.replace('PATH', path))).map((r) => (Object.is(r.x, -0) ? { ...r, x: 0 } : r));
+          const want = rows.map((r) =>
+            Object.fromEntries(['i', 'x', 'b', 't', 'd', 's'].map((c) => [c, expected(c, r[c])])),
+          );
+          expect(back).toEqual(want);
+        },
+      ),
       { numRuns: 12, seed: 20261125 + Math.round(nullRate * 100) },
     );
   });
 
   it('splits long columns into several pages and row groups that read back in order', async () => {
     const text = (k: number) => `${k}:` + 'é€😀 long text '.repeat(400); // ~6 KB of UTF-8 with multi-byte characters
-    const rows = Array.from({ length: 1500 }, (_, k) => ({ ...base(k), i: k, s: k % 7 === 0 ? undefined : text(k), b: k % 3 === 0 }));
+    const rows = Array.from({ length: 1500 }, (_, k) => ({
+      ...base(k),
+      i: k,
+      s: k % 7 === 0 ? undefined : text(k),
+      b: k % 3 === 0,
+    }));
     const path = await write('pages.parquet', rows, { rowGroupSize: 700 });
     const pages = await duck(`SELECT count(*)::INTEGER n FROM parquet_metadata('${path}')`);
     expect(pages[0]!.n).toBeGreaterThan(0);
-    const groups = await duck(`SELECT DISTINCT row_group_id::INTEGER g, row_group_num_rows::INTEGER r FROM parquet_metadata('${path}') ORDER BY g`);
+    const groups = await duck(
+      `SELECT DISTINCT row_group_id::INTEGER g, row_group_num_rows::INTEGER r FROM parquet_metadata('${path}') ORDER BY g`,
+    );
     expect(groups).toEqual([
       { g: 0, r: 700 },
       { g: 1, r: 700 },
@@ -100,7 +140,11 @@ describe('columnar Parquet encoder', () => {
       expect(r.b).toBe(k % 3 === 0);
     });
     // 700 rows of ~6 KB are ~4 MB of text: more than one page in that chunk.
-    const { size } = (await duck(`SELECT max(total_uncompressed_size)::BIGINT size FROM parquet_metadata('${path}') WHERE path_in_schema = 's'`))[0] as { size: bigint };
+    const { size } = (
+      await duck(
+        `SELECT max(total_uncompressed_size)::BIGINT size FROM parquet_metadata('${path}') WHERE path_in_schema = 's'`,
+      )
+    )[0] as { size: bigint };
     expect(Number(size)).toBeGreaterThan(2 * (1 << 20));
   });
 
@@ -108,7 +152,12 @@ describe('columnar Parquet encoder', () => {
     // 8-byte values: a page holds 131,072 of them, so 300,000 rows make three pages per column, each with
     // its own definition levels (a null every third row) and the statistics of the whole chunk.
     const n = 300_000;
-    const rows = Array.from({ length: n }, (_, k) => ({ ...base(k), i: k % 3 === 1 ? null : k - 1000, x: k % 3 === 2 ? undefined : k / 4, b: k % 5 === 0 ? null : k % 2 === 0 }));
+    const rows = Array.from({ length: n }, (_, k) => ({
+      ...base(k),
+      i: k % 3 === 1 ? null : k - 1000,
+      x: k % 3 === 2 ? undefined : k / 4,
+      b: k % 5 === 0 ? null : k % 2 === 0,
+    }));
     const path = await write('fixed-pages.parquet', rows, { rowGroupSize: n });
     const [agg] = await duck(
       `SELECT count(*)::INTEGER n, count(i)::INTEGER ni, sum(i)::BIGINT si, count(x)::INTEGER nx, sum(x)::DOUBLE sx, count(b)::INTEGER nb, sum(b::INTEGER)::INTEGER sb FROM read_parquet('${path}')`,
@@ -129,7 +178,9 @@ describe('columnar Parquet encoder', () => {
       { i: null, x: 131071 / 4, b: false },
       { i: 131072n - 1000n, x: null, b: true },
     ]);
-    const stats = await duck(`SELECT stats_min::BIGINT lo, stats_max::BIGINT hi FROM parquet_metadata('${path}') WHERE path_in_schema = 'i'`);
+    const stats = await duck(
+      `SELECT stats_min::BIGINT lo, stats_max::BIGINT hi FROM parquet_metadata('${path}') WHERE path_in_schema = 'i'`,
+    );
     expect(stats).toEqual([{ lo: -1000n, hi: BigInt(n - 1 - 1000) }]);
   });
 
@@ -154,7 +205,12 @@ describe('columnar Parquet encoder', () => {
   });
 
   it('is read by parquetjs-lite too, nulls and all', async () => {
-    const rows: Row[] = Array.from({ length: 30 }, (_, k) => ({ ...base(k), i: k % 4 === 0 ? undefined : k, s: k % 5 === 0 ? undefined : `s${k}`, b: k % 2 === 0 }));
+    const rows: Row[] = Array.from({ length: 30 }, (_, k) => ({
+      ...base(k),
+      i: k % 4 === 0 ? undefined : k,
+      s: k % 5 === 0 ? undefined : `s${k}`,
+      b: k % 2 === 0,
+    }));
     const path = await write('lite.parquet', rows, { rowGroupSize: 8 });
     const reader = await parquet.ParquetReader.openFile(path);
     try {

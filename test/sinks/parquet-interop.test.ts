@@ -44,8 +44,31 @@ const UNICODE = [
   '\u2028\u2029',
 ];
 
-const INT64 = [-(2n ** 63n), 2n ** 63n - 1n, 0, -1, 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 2 ** 32, -(2 ** 32), -(2 ** 32) - 1, 2n ** 53n + 1n];
-const DOUBLES = [Number.MAX_VALUE, -Number.MAX_VALUE, Number.MIN_VALUE, -Number.MIN_VALUE, -0, 0, Infinity, -Infinity, 0.1, 1e-300];
+const INT64 = [
+  -(2n ** 63n),
+  2n ** 63n - 1n,
+  0,
+  -1,
+  1,
+  Number.MAX_SAFE_INTEGER,
+  Number.MIN_SAFE_INTEGER,
+  2 ** 32,
+  -(2 ** 32),
+  -(2 ** 32) - 1,
+  2n ** 53n + 1n,
+];
+const DOUBLES = [
+  Number.MAX_VALUE,
+  -Number.MAX_VALUE,
+  Number.MIN_VALUE,
+  -Number.MIN_VALUE,
+  -0,
+  0,
+  Infinity,
+  -Infinity,
+  0.1,
+  1e-300,
+];
 // DuckDB reads the widest timestamps as ±infinity, so the extremes are those its range holds; hyparquet and
 // arrow-rs read the full int64 range (the `int64` case).
 const TIMESTAMPS = [-(2n ** 62n), 2n ** 62n, 0n, -1n, 1n, 253_402_300_799_999_999n];
@@ -81,7 +104,13 @@ const CASES: Record<string, Case> = {
     rows: UNICODE.map((s, k) => ({ ...base(k), _airbyte_raw_id: `${s}#${k}`, s, j: JSON.stringify({ s, k }) })),
   },
   'int64, double, timestamp and date extremes': {
-    rows: Array.from({ length: 11 }, (_, k) => ({ ...base(k), i: INT64[k], x: DOUBLES[k], t: TIMESTAMPS[k], d: DATES[k] })),
+    rows: Array.from({ length: 11 }, (_, k) => ({
+      ...base(k),
+      i: INT64[k],
+      x: DOUBLES[k],
+      t: TIMESTAMPS[k],
+      d: DATES[k],
+    })),
   },
   'int64 range in timestamps': {
     notDuckDB: true,
@@ -89,22 +118,41 @@ const CASES: Record<string, Case> = {
   },
   'strings larger than a page (1 MiB)': {
     codecs: HEAVY,
-    rows: [3 << 19, 1 << 20, (1 << 20) - 4, 1, 0].map((n, k) => ({ ...base(k), s: 'é😀x'.repeat(Math.ceil(n / 7)).slice(0, n), j: JSON.stringify({ long: 'y'.repeat(n) }) })),
+    rows: [3 << 19, 1 << 20, (1 << 20) - 4, 1, 0].map((n, k) => ({
+      ...base(k),
+      s: 'é😀x'.repeat(Math.ceil(n / 7)).slice(0, n),
+      j: JSON.stringify({ long: 'y'.repeat(n) }),
+    })),
   },
   'text pages cut exactly at 1 MiB': {
     codecs: HEAVY,
     // 4-byte length + 1020 bytes: 1024 values fill a page to the byte; 1021 bytes: the limit falls inside a value.
-    rows: Array.from({ length: 2100 }, (_, k) => ({ ...base(k), s: `${String(k).padStart(6, '0')}`.padEnd(k < 1100 ? 1020 : 1021, 'z') })),
+    rows: Array.from({ length: 2100 }, (_, k) => ({
+      ...base(k),
+      s: `${String(k).padStart(6, '0')}`.padEnd(k < 1100 ? 1020 : 1021, 'z'),
+    })),
   },
-  'hundreds of one-row row groups': { codecs: HEAVY, rowGroupSize: 1, rows: Array.from({ length: 200 }, (_, k) => ({ ...base(k), i: k, s: k % 4 ? `v${k}` : null })) },
-  'row groups of 7 over 300 rows': { rowGroupSize: 7, rows: Array.from({ length: 300 }, (_, k) => ({ ...base(k), i: k * 7919, b: k % 3 === 0, d: k })) },
+  'hundreds of one-row row groups': {
+    codecs: HEAVY,
+    rowGroupSize: 1,
+    rows: Array.from({ length: 200 }, (_, k) => ({ ...base(k), i: k, s: k % 4 ? `v${k}` : null })),
+  },
+  'row groups of 7 over 300 rows': {
+    rowGroupSize: 7,
+    rows: Array.from({ length: 300 }, (_, k) => ({ ...base(k), i: k * 7919, b: k % 3 === 0, d: k })),
+  },
 };
 
 const write = (name: string, c: Case, compression: ParquetCompression) =>
-  writeRows(`${name.replace(/\W+/g, '-')}-${compression}.parquet`, c.rows, { rowGroupSize: c.rowGroupSize ?? 1000, compression });
+  writeRows(`${name.replace(/\W+/g, '-')}-${compression}.parquet`, c.rows, {
+    rowGroupSize: c.rowGroupSize ?? 1000,
+    compression,
+  });
 
 describe('Parquet interop: every codec, every edge case, three independent readers', () => {
-  const matrix = Object.keys(CASES).flatMap((name) => (CASES[name]!.codecs ?? PARQUET_COMPRESSIONS).map((codec) => [name, codec] as const));
+  const matrix = Object.keys(CASES).flatMap((name) =>
+    (CASES[name]!.codecs ?? PARQUET_COMPRESSIONS).map((codec) => [name, codec] as const),
+  );
   it.each(matrix)('%s (%s)', async (name, codec) => {
     const c = CASES[name]!;
     const path = await write(name, c, codec);

@@ -34,7 +34,17 @@ function rows(n: number, seed: number, infinities = true): Row[] {
     _claude_custom_id: pick(TEXTS) + k,
     _claude_status: pick(['succeeded', 'errored', 'expired']),
     i: maybe(pick([-(2n ** 63n), 2n ** 63n - 1n, Math.floor((next() - 0.5) * 2 ** 40), -1, 0])),
-    x: maybe(pick([-0, 0, -1.5, next() * 1e6, infinities ? -Infinity : -1e300, infinities ? Infinity : 1e300, Number.MIN_VALUE])),
+    x: maybe(
+      pick([
+        -0,
+        0,
+        -1.5,
+        next() * 1e6,
+        infinities ? -Infinity : -1e300,
+        infinities ? Infinity : 1e300,
+        Number.MIN_VALUE,
+      ]),
+    ),
     b: maybe(next() < 0.5),
     t: maybe(BigInt(Math.floor((next() - 0.5) * 2 ** 52))),
     d: maybe(Math.floor((next() - 0.5) * 100_000)),
@@ -46,7 +56,8 @@ function rows(n: number, seed: number, infinities = true): Row[] {
 /** Orders two values of a column kind as Parquet's type-defined order does. */
 function compare(kind: ColumnKind, a: unknown, b: unknown): number {
   if (kind === 'string' || kind === 'json') return Buffer.compare(Buffer.from(a as string), Buffer.from(b as string));
-  if (kind === 'integer' || kind === 'timestamp') return BigInt(a as bigint) < BigInt(b as bigint) ? -1 : BigInt(a as bigint) > BigInt(b as bigint) ? 1 : 0;
+  if (kind === 'integer' || kind === 'timestamp')
+    return BigInt(a as bigint) < BigInt(b as bigint) ? -1 : BigInt(a as bigint) > BigInt(b as bigint) ? 1 : 0;
   return Number(a) - Number(b);
 }
 
@@ -138,7 +149,8 @@ describe('Parquet statistics', () => {
     expect(stats('j')).toEqual({ null_count: 2n });
     // The same column with bounds of exactly the limit keeps them.
     const edge = await write('edge.parquet', [{ ...data[0]!, s: long.slice(1) }]);
-    const kept = (await footerOf(edge)).row_groups[0]!.columns[KINDS.findIndex(([n]) => n === 's')]!.meta_data!.statistics!;
+    const kept = (await footerOf(edge)).row_groups[0]!.columns[KINDS.findIndex(([n]) => n === 's')]!.meta_data!
+      .statistics!;
     expect(kept.max_value).toBe(long.slice(1));
   });
 });

@@ -2,7 +2,17 @@
 // or collide, planted symlinks are refused before anything is created through them, temp files are created
 // exclusively with explicit modes, and a destination that belongs to something else is refused.
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import fc from 'fast-check';
@@ -73,13 +83,20 @@ describe('safeSegment', () => {
   });
 
   it('keeps ordinary names as they are', () => {
-    for (const name of ['orders', 'Orders', 'public', 'order_items', 'v1.2', 'a-b', 'x'.repeat(100)]) expect(safeSegment(name)).toBe(name);
+    for (const name of ['orders', 'Orders', 'public', 'order_items', 'v1.2', 'a-b', 'x'.repeat(100)])
+      expect(safeSegment(name)).toBe(name);
   });
 
   it('never maps two different names to one folder', () => {
     const names = [...HOSTILE];
     // A name spelled like another's renamed form is renamed too, so they cannot meet.
-    names.push(safeSegment('a/b'), safeSegment('..'), safeSegment(''), safeSegment('default'), safeSegment(CONTROL_DIR));
+    names.push(
+      safeSegment('a/b'),
+      safeSegment('..'),
+      safeSegment(''),
+      safeSegment('default'),
+      safeSegment(CONTROL_DIR),
+    );
     names.push('stream', `stream-${'0'.repeat(16)}`, 'a_b-0123456789abcdef', 'A_B', 'a-b');
     const out = new Map<string, string>();
     for (const name of new Set(names)) {
@@ -100,13 +117,19 @@ describe('safeSegment', () => {
   it('property: always one safe segment, and injective', () => {
     const seen = new Map<string, string>();
     fc.assert(
-      fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 150 }), fc.string({ unit: fc.constantFrom('a', 'b', '.', '/', '_', '-', '=', '\\', 'é'), maxLength: 12 })), (name) => {
-        const seg = safeSegment(name);
-        expectSafe(seg);
-        const before = seen.get(seg);
-        if (before !== undefined) expect(before).toBe(name);
-        seen.set(seg, name);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: 'binary', maxLength: 150 }),
+          fc.string({ unit: fc.constantFrom('a', 'b', '.', '/', '_', '-', '=', '\\', 'é'), maxLength: 12 }),
+        ),
+        (name) => {
+          const seg = safeSegment(name);
+          expectSafe(seg);
+          const before = seen.get(seg);
+          if (before !== undefined) expect(before).toBe(name);
+          seen.set(seg, name);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -173,7 +196,9 @@ describe('AtomicParquetFile creation', () => {
     expect(temps[0]).toMatch(/^\.part-00000\.parquet\.\d+\.[0-9a-f]{8}\.tmp$/);
     await file.commit();
     expect(readdirSync(dir)).toEqual(['part-00000.parquet']);
-    const umask = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.umask()))']).toString());
+    const umask = Number(
+      execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.umask()))']).toString(),
+    );
     expect(statSync(join(dir, 'part-00000.parquet')).mode & 0o777).toBe(0o644 & ~umask);
   });
 
@@ -188,7 +213,9 @@ describe('AtomicParquetFile creation', () => {
     rmSync(join(dest, 'default'), { recursive: true });
     mkdirSync(join(outside, 'notes', 'run_id=r1'), { recursive: true });
     symlinkSync(outside, join(dest, 'default'));
-    await expect(AtomicParquetFile.create(join(dir, 'part-00000.parquet'), schema, DEFAULT_PARQUET_OPTIONS)).rejects.toMatchObject({
+    await expect(
+      AtomicParquetFile.create(join(dir, 'part-00000.parquet'), schema, DEFAULT_PARQUET_OPTIONS),
+    ).rejects.toMatchObject({
       code: 'DESTINATION_LINK',
       failureType: 'config_error',
     });
@@ -199,7 +226,9 @@ describe('AtomicParquetFile creation', () => {
     const root = tmp();
     mkdirSync(join(root, 'real'));
     symlinkSync(join(root, 'real'), join(root, 'link'));
-    await expect(AtomicParquetFile.create(join(root, 'link', 'x.parquet'), schema, DEFAULT_PARQUET_OPTIONS)).rejects.toMatchObject({ code: 'DESTINATION_LINK' });
+    await expect(
+      AtomicParquetFile.create(join(root, 'link', 'x.parquet'), schema, DEFAULT_PARQUET_OPTIONS),
+    ).rejects.toMatchObject({ code: 'DESTINATION_LINK' });
     expect(readdirSync(join(root, 'real'))).toEqual([]);
   });
 });

@@ -53,24 +53,57 @@ const jsonSchema = {
 type Data = Record<string, unknown>;
 const records: Data[] = [
   {
-    id: 1, name: 'Ada', score: 9.5, active: true, created_at: '2026-01-01T00:00:00.123456Z',
-    local_at: '2026-01-01T12:30:00', tz_at: '2026-01-01T01:00:00+01:00', birthday: '2026-02-28', legacy_day: '2000-02-29',
-    count: 3, big_id: '9223372036854775807', huge: '123456789012345678901234567890', wake: '07:30:00+02:00',
-    tags: ['a', 'b'], address: { city: 'Paris', geo: { lat: 48.85 } }, either: 'x', multi: 5, maybe: 7,
-    seen_at: '2026-03-01T10:00:00Z', price: 12.5, elsewhere: { any: 'thing' }, anything: [1, { two: 2 }], 'with space': 'ok',
+    id: 1,
+    name: 'Ada',
+    score: 9.5,
+    active: true,
+    created_at: '2026-01-01T00:00:00.123456Z',
+    local_at: '2026-01-01T12:30:00',
+    tz_at: '2026-01-01T01:00:00+01:00',
+    birthday: '2026-02-28',
+    legacy_day: '2000-02-29',
+    count: 3,
+    big_id: '9223372036854775807',
+    huge: '123456789012345678901234567890',
+    wake: '07:30:00+02:00',
+    tags: ['a', 'b'],
+    address: { city: 'Paris', geo: { lat: 48.85 } },
+    either: 'x',
+    multi: 5,
+    maybe: 7,
+    seen_at: '2026-03-01T10:00:00Z',
+    price: 12.5,
+    elsewhere: { any: 'thing' },
+    anything: [1, { two: 2 }],
+    'with space': 'ok',
   },
   // nulls and missing fields: null, never a change
   { id: 2, name: null, big_id: null, tags: null, address: null },
   // wrong-typed values
   {
-    id: 'three', name: { first: 'x' }, score: 'lots', active: 'yes', created_at: 'yesterday', local_at: 1700000000,
-    birthday: '2026-02-30', legacy_day: '28/02/2026', count: 1.5, big_id: 9007199254740993, maybe: 'seven',
-    price: 'free', seen_at: '2026-13-01T00:00:00Z',
+    id: 'three',
+    name: { first: 'x' },
+    score: 'lots',
+    active: 'yes',
+    created_at: 'yesterday',
+    local_at: 1700000000,
+    birthday: '2026-02-30',
+    legacy_day: '28/02/2026',
+    count: 1.5,
+    big_id: 9007199254740993,
+    maybe: 'seven',
+    price: 'free',
+    seen_at: '2026-13-01T00:00:00Z',
   },
   // before 1970, offsets, naive timestamps, fractions
   {
-    id: 4, created_at: '1969-07-20T20:17:40.123456789Z', local_at: '1969-12-31 23:59:59.999999',
-    tz_at: '1900-01-01T05:30:00+05:30', birthday: '1900-01-01', legacy_day: '0001-01-01', big_id: -9223372036854775808n,
+    id: 4,
+    created_at: '1969-07-20T20:17:40.123456789Z',
+    local_at: '1969-12-31 23:59:59.999999',
+    tz_at: '1900-01-01T05:30:00+05:30',
+    birthday: '1900-01-01',
+    legacy_day: '0001-01-01',
+    big_id: -9223372036854775808n,
   },
   // integers beyond 64 bits
   { id: '9223372036854775808', big_id: -1e19, count: '42', score: '1e3' },
@@ -117,16 +150,30 @@ describe('JSON schema → Arrow column kinds', () => {
   ])('%j → %s', (schema, kind) => expect(kindOf(schema)).toBe(kind));
 
   it('resolves local $refs against the stream schema, and survives cycles', () => {
-    const root = { definitions: { a: { $ref: '#/definitions/b' }, b: { $ref: '#/definitions/a' }, d: { type: 'string', format: 'date' } } };
+    const root = {
+      definitions: {
+        a: { $ref: '#/definitions/b' },
+        b: { $ref: '#/definitions/a' },
+        d: { type: 'string', format: 'date' },
+      },
+    };
     expect(kindOf({ $ref: '#/definitions/d' }, root)).toBe('date');
     expect(kindOf({ $ref: '#/definitions/a' }, root)).toBe('json');
   });
 
   it('falls back to _airbyte_data for schemas without usable properties', () => {
-    for (const s of [{}, { type: 'object' }, { properties: {} }, { properties: 'nope' }, { properties: { _airbyte_meta: { type: 'string' } } }]) {
+    for (const s of [
+      {},
+      { type: 'object' },
+      { properties: {} },
+      { properties: 'nope' },
+      { properties: { _airbyte_meta: { type: 'string' } } },
+    ]) {
       expect(streamArrowSchema(s).fields[0]!.name).toBe('_airbyte_data');
     }
-    const schema = streamArrowSchema({ properties: { __proto__: { type: 'string' }, ok: { type: 'string' } } } as never);
+    const schema = streamArrowSchema({
+      properties: { __proto__: { type: 'string' }, ok: { type: 'string' } },
+    } as never);
     expect(schema.fields[0]!.name).toBe('ok');
   });
 
@@ -149,13 +196,23 @@ describe('coerceValue', () => {
     expect(timestampMicros('1970-01-01T00:00:00.000001Z')).toBe(1n);
     expect(timestampMicros('1969-12-31T23:59:59.9999999Z')).toBe(-1n);
     expect(timestampMicros('0001-01-01T00:00:00Z')).toBe(-62135596800000000n);
-    for (const bad of ['2026-02-29T00:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T00:00:00+25:00', 'Jan 1 2026', '2026', '1700000000']) {
+    for (const bad of [
+      '2026-02-29T00:00:00Z',
+      '2026-01-01T24:00:00Z',
+      '2026-01-01T00:00:00+25:00',
+      'Jan 1 2026',
+      '2026',
+      '1700000000',
+    ]) {
       expect(timestampMicros(bad), bad).toBeUndefined();
     }
   });
 
   it('says why a value was refused', () => {
-    expect(coerceValue('integer', '9223372036854775808')).toEqual({ ok: false, reason: 'DESTINATION_FIELD_SIZE_LIMITATION' });
+    expect(coerceValue('integer', '9223372036854775808')).toEqual({
+      ok: false,
+      reason: 'DESTINATION_FIELD_SIZE_LIMITATION',
+    });
     expect(coerceValue('integer', 2 ** 70)).toEqual({ ok: false, reason: 'DESTINATION_FIELD_SIZE_LIMITATION' });
     expect(coerceValue('integer', 2 ** 53 + 2)).toEqual({ ok: false, reason: 'DESTINATION_SERIALIZATION_ERROR' });
     expect(coerceValue('integer', '9007199254740993')).toEqual({ ok: true, value: 9007199254740993n });
@@ -172,7 +229,9 @@ describe('coerceValue', () => {
 
   it('stores a schemaless record whole, even when it has an _airbyte_data field', () => {
     const schema = streamArrowSchema({});
-    expect(coerceRecord(schema, { a: 1, _airbyte_data: 2 }).row).toEqual({ _airbyte_data: '{"a":1,"_airbyte_data":2}' });
+    expect(coerceRecord(schema, { a: 1, _airbyte_data: 2 }).row).toEqual({
+      _airbyte_data: '{"a":1,"_airbyte_data":2}',
+    });
   });
 });
 
@@ -236,24 +295,68 @@ describe('schema-true Parquet, read back by DuckDB', () => {
         seen_at::VARCHAR seen_at, price, elsewhere, anything, "with space", _airbyte_extracted_at::VARCHAR extracted
       FROM read_parquet('${glob}') ORDER BY _airbyte_raw_id`);
     expect(rows[0]).toEqual({
-      id: '1', name: 'Ada', score: 9.5, active: true, created_at: '2026-01-01 00:00:00.123456+00', created_us: 1767225600123456n,
-      local_at: '2026-01-01 12:30:00+00', tz_at: '2026-01-01 00:00:00+00', birthday: '2026-02-28', legacy_day: '2000-02-29',
-      count: '3', big_id: '9223372036854775807', huge: '123456789012345678901234567890', wake: '07:30:00+02:00',
-      tags: '["a","b"]', address: '{"city":"Paris","geo":{"lat":48.85}}', either: '"x"', multi: '5', maybe: '7',
-      seen_at: '2026-03-01 10:00:00+00', price: 12.5, elsewhere: '{"any":"thing"}', anything: '[1,{"two":2}]', 'with space': 'ok',
+      id: '1',
+      name: 'Ada',
+      score: 9.5,
+      active: true,
+      created_at: '2026-01-01 00:00:00.123456+00',
+      created_us: 1767225600123456n,
+      local_at: '2026-01-01 12:30:00+00',
+      tz_at: '2026-01-01 00:00:00+00',
+      birthday: '2026-02-28',
+      legacy_day: '2000-02-29',
+      count: '3',
+      big_id: '9223372036854775807',
+      huge: '123456789012345678901234567890',
+      wake: '07:30:00+02:00',
+      tags: '["a","b"]',
+      address: '{"city":"Paris","geo":{"lat":48.85}}',
+      either: '"x"',
+      multi: '5',
+      maybe: '7',
+      seen_at: '2026-03-01 10:00:00+00',
+      price: 12.5,
+      elsewhere: '{"any":"thing"}',
+      anything: '[1,{"two":2}]',
+      'with space': 'ok',
       extracted: '2026-05-01 00:00:00+00',
     });
     // nulls and missing fields
-    expect(rows[1]).toMatchObject({ id: '2', name: null, score: null, created_at: null, big_id: null, tags: null, address: null, huge: null });
+    expect(rows[1]).toMatchObject({
+      id: '2',
+      name: null,
+      score: null,
+      created_at: null,
+      big_id: null,
+      tags: null,
+      address: null,
+      huge: null,
+    });
     // wrong-typed values are null
     expect(rows[2]).toMatchObject({
-      id: null, name: null, score: null, active: null, created_at: null, local_at: null, birthday: null, legacy_day: null,
-      count: null, big_id: null, maybe: null, price: null, seen_at: null,
+      id: null,
+      name: null,
+      score: null,
+      active: null,
+      created_at: null,
+      local_at: null,
+      birthday: null,
+      legacy_day: null,
+      count: null,
+      big_id: null,
+      maybe: null,
+      price: null,
+      seen_at: null,
     });
     // before 1970
     expect(rows[3]).toMatchObject({
-      created_at: '1969-07-20 20:17:40.123456+00', created_us: -14182939876544n, local_at: '1969-12-31 23:59:59.999999+00',
-      tz_at: '1900-01-01 00:00:00+00', birthday: '1900-01-01', legacy_day: '0001-01-01', big_id: '-9223372036854775808',
+      created_at: '1969-07-20 20:17:40.123456+00',
+      created_us: -14182939876544n,
+      local_at: '1969-12-31 23:59:59.999999+00',
+      tz_at: '1900-01-01 00:00:00+00',
+      birthday: '1900-01-01',
+      legacy_day: '0001-01-01',
+      big_id: '-9223372036854775808',
     });
     // beyond 64 bits → null; numeric strings that fit are kept
     expect(rows[4]).toMatchObject({ id: null, big_id: null, count: '42', score: 1000 });
@@ -268,7 +371,21 @@ describe('schema-true Parquet, read back by DuckDB', () => {
     const nulled = (field: string) => ({ field, change: 'NULLED', reason: 'DESTINATION_SERIALIZATION_ERROR' });
     // In the record's order of fields.
     expect(metas[2]!.changes).toEqual(
-      ['id', 'name', 'score', 'active', 'created_at', 'local_at', 'birthday', 'legacy_day', 'count', 'big_id', 'maybe', 'price', 'seen_at'].map(nulled),
+      [
+        'id',
+        'name',
+        'score',
+        'active',
+        'created_at',
+        'local_at',
+        'birthday',
+        'legacy_day',
+        'count',
+        'big_id',
+        'maybe',
+        'price',
+        'seen_at',
+      ].map(nulled),
     );
     expect(metas[3]!.changes).toEqual([]);
     expect(metas[4]!.changes).toEqual([
@@ -309,7 +426,9 @@ describe('Parquet options', () => {
 
   it('maps and validates the config fields', () => {
     expect(parquetOptionsFrom({})).toEqual({ compression: 'SNAPPY', rowGroupSize: 10_000 });
-    expect(parquetOptionsFrom({ compression: 'gzip', row_group_size: 500, max_rows_per_file: 1000, max_file_size_mb: 0.5 })).toEqual({
+    expect(
+      parquetOptionsFrom({ compression: 'gzip', row_group_size: 500, max_rows_per_file: 1000, max_file_size_mb: 0.5 }),
+    ).toEqual({
       compression: 'GZIP',
       rowGroupSize: 500,
       maxRowsPerFile: 1000,
@@ -317,10 +436,14 @@ describe('Parquet options', () => {
     });
     expect(parquetOptionsFrom({ compression: null, row_group_size: null } as never)).toEqual(DEFAULT_PARQUET_OPTIONS);
     expect(parquetOptionsFrom({ compression: 'zstd' }).compression).toBe('ZSTD');
-    expect(() => parquetOptionsFrom({ compression: 'LZ4' })).toThrow(/^compression must be one of SNAPPY, ZSTD, GZIP, UNCOMPRESSED, got "LZ4"/);
+    expect(() => parquetOptionsFrom({ compression: 'LZ4' })).toThrow(
+      /^compression must be one of SNAPPY, ZSTD, GZIP, UNCOMPRESSED, got "LZ4"/,
+    );
     expect(() => parquetOptionsFrom({ compression: 3 })).toThrow(/compression/);
     for (const bad of [0, -1, 1.5, 2_000_000, '100']) {
-      expect(() => parquetOptionsFrom({ row_group_size: bad }), String(bad)).toThrow(/^row_group_size must be an integer from 1 to 1000000/);
+      expect(() => parquetOptionsFrom({ row_group_size: bad }), String(bad)).toThrow(
+        /^row_group_size must be an integer from 1 to 1000000/,
+      );
     }
     expect(() => parquetOptionsFrom({ max_rows_per_file: 0 })).toThrow(/^max_rows_per_file/);
     expect(() => parquetOptionsFrom({ max_file_size_mb: -1 })).toThrow(/^max_file_size_mb/);
@@ -330,7 +453,9 @@ describe('Parquet options', () => {
     const path = await writeFile(`codec-${compression}.parquet`, { ...DEFAULT_PARQUET_OPTIONS, compression }, 20);
     const codecs = await duck(`SELECT DISTINCT compression FROM parquet_metadata('${path}')`);
     expect(codecs).toEqual([{ compression }]);
-    expect(await duck(`SELECT count(*)::INTEGER n, sum(n)::INTEGER s FROM read_parquet('${path}')`)).toEqual([{ n: 20, s: 190 }]);
+    expect(await duck(`SELECT count(*)::INTEGER n, sum(n)::INTEGER s FROM read_parquet('${path}')`)).toEqual([
+      { n: 20, s: 190 },
+    ]);
   });
 
   it('cuts row groups at row_group_size rows', async () => {
@@ -348,7 +473,14 @@ describe('Parquet options', () => {
 
 describe('RollingParquetWriter', () => {
   const schema = streamArrowSchema({ properties: { n: { type: 'integer' }, text: { type: 'string' } } });
-  const row = (i: number): Data => ({ n: i, text: 'x'.repeat(88), _airbyte_raw_id: `r${i}`, _airbyte_extracted_at: 0n, _claude_custom_id: `c${i}`, _claude_status: 's' });
+  const row = (i: number): Data => ({
+    n: i,
+    text: 'x'.repeat(88),
+    _airbyte_raw_id: `r${i}`,
+    _airbyte_extracted_at: 0n,
+    _claude_custom_id: `c${i}`,
+    _claude_status: 's',
+  });
 
   async function fresh(name: string): Promise<string> {
     const out = join(dir, name);
@@ -363,12 +495,20 @@ describe('RollingParquetWriter', () => {
 
   it('rolls on max rows, and shows nothing before commit', async () => {
     const out = await fresh('roll-rows');
-    const writer = await RollingParquetWriter.create(join(out, 'part-00001.parquet'), schema, { ...DEFAULT_PARQUET_OPTIONS, rowGroupSize: 3, maxRowsPerFile: 4 });
+    const writer = await RollingParquetWriter.create(join(out, 'part-00001.parquet'), schema, {
+      ...DEFAULT_PARQUET_OPTIONS,
+      rowGroupSize: 3,
+      maxRowsPerFile: 4,
+    });
     for (let i = 0; i < 10; i++) await writer.append(row(i));
     expect(writer.rows).toBe(10);
     expect((await readdir(out)).filter((f) => f.endsWith('.parquet'))).toEqual([]);
     const paths = await writer.commit();
-    expect(paths.map((p) => p.slice(out.length + 1))).toEqual(['part-00001.parquet', 'part-00001-1.parquet', 'part-00001-2.parquet']);
+    expect(paths.map((p) => p.slice(out.length + 1))).toEqual([
+      'part-00001.parquet',
+      'part-00001-1.parquet',
+      'part-00001-2.parquet',
+    ]);
     expect((await readdir(out)).sort()).toEqual(['part-00001-1.parquet', 'part-00001-2.parquet', 'part-00001.parquet']);
     const perFile = await duck(
       `SELECT parse_filename(filename) f, count(*)::INTEGER n, min(n)::INTEGER lo FROM read_parquet('${out}/*.parquet', filename = true) GROUP BY ALL ORDER BY lo`,
@@ -383,16 +523,24 @@ describe('RollingParquetWriter', () => {
   it('rolls on max bytes (uncompressed row size)', async () => {
     const out = await fresh('roll-bytes');
     // each row: 8 (n) + 4+88 (text) + 4+2 (raw id) + 8 (extracted) + 4+2 (custom id) + 4+1 (status) = 125 bytes
-    const writer = await RollingParquetWriter.create(join(out, 'part-00002.parquet'), schema, { ...DEFAULT_PARQUET_OPTIONS, maxBytesPerFile: 300 });
+    const writer = await RollingParquetWriter.create(join(out, 'part-00002.parquet'), schema, {
+      ...DEFAULT_PARQUET_OPTIONS,
+      maxBytesPerFile: 300,
+    });
     for (let i = 0; i < 5; i++) await writer.append(row(i));
     expect((await writer.commit()).length).toBe(3);
-    const counts = await duck(`SELECT count(*)::INTEGER n FROM read_parquet('${out}/*.parquet', filename = true) GROUP BY filename ORDER BY n DESC`);
+    const counts = await duck(
+      `SELECT count(*)::INTEGER n FROM read_parquet('${out}/*.parquet', filename = true) GROUP BY filename ORDER BY n DESC`,
+    );
     expect(counts).toEqual([{ n: 2 }, { n: 2 }, { n: 1 }]);
   });
 
   it('leaves nothing behind on abort', async () => {
     const out = await fresh('roll-abort');
-    const writer = await RollingParquetWriter.create(join(out, 'part-00003.parquet'), schema, { ...DEFAULT_PARQUET_OPTIONS, maxRowsPerFile: 2 });
+    const writer = await RollingParquetWriter.create(join(out, 'part-00003.parquet'), schema, {
+      ...DEFAULT_PARQUET_OPTIONS,
+      maxRowsPerFile: 2,
+    });
     for (let i = 0; i < 5; i++) await writer.append(row(i));
     await writer.abort();
     expect(await readdir(out)).toEqual([]);

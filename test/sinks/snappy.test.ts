@@ -52,7 +52,11 @@ function blockShape(block: Uint8Array): BlockShape {
           ? [((tag >> 2) & 7) + 4, ((tag >> 5) << 8) | block[at]!, 1 as const]
           : kind === 2
             ? [(tag >> 2) + 1, block[at]! | (block[at + 1]! << 8), 2 as const]
-            : [(tag >> 2) + 1, (block[at]! | (block[at + 1]! << 8) | (block[at + 2]! << 16) | (block[at + 3]! << 24)) >>> 0, 4 as const];
+            : [
+                (tag >> 2) + 1,
+                (block[at]! | (block[at + 1]! << 8) | (block[at + 2]! << 16) | (block[at + 3]! << 24)) >>> 0,
+                4 as const,
+              ];
       at += tagSize;
       if (at > block.length) throw malformed('copy past the end');
       if (offset === 0 || offset > produced) throw malformed(`copy offset ${offset} with ${produced} bytes decoded`);
@@ -69,7 +73,9 @@ function roundTrip(input: Uint8Array): { compressed: Buffer; shape: BlockShape }
   const compressed = snappyCompress(input);
   expect(compressed.length).toBeLessThanOrEqual(maxCompressedLength(input.length));
   const shape = blockShape(compressed);
-  expect(Buffer.from(snappyjs.uncompress(compressed)).equals(Buffer.from(input.buffer, input.byteOffset, input.length))).toBe(true);
+  expect(
+    Buffer.from(snappyjs.uncompress(compressed)).equals(Buffer.from(input.buffer, input.byteOffset, input.length)),
+  ).toBe(true);
   return { compressed, shape };
 }
 
@@ -130,7 +136,7 @@ const generatedInput = fc
   .map(({ length, seed, alphabet, maxRun }) => {
     const random = seededRandom(seed);
     const bytes = new Uint8Array(length);
-    for (let at = 0; at < length; ) {
+    for (let at = 0; at < length;) {
       const value = Math.floor(random() * alphabet);
       const end = Math.min(length, at + 1 + Math.floor(random() * maxRun));
       bytes.fill(value, at, end);
@@ -167,7 +173,12 @@ describe('snappyCompress', () => {
   });
 
   it('encodes long runs as overlapping copies longer than 64 bytes in several elements', () => {
-    const input = Buffer.concat([Buffer.alloc(1000, 'a'), randomBytes(50, 2), Buffer.alloc(67, 'b'), Buffer.from('xyz'.repeat(30))]);
+    const input = Buffer.concat([
+      Buffer.alloc(1000, 'a'),
+      randomBytes(50, 2),
+      Buffer.alloc(67, 'b'),
+      Buffer.from('xyz'.repeat(30)),
+    ]);
     const { shape } = roundTrip(input);
     const overlapping = shape.copies.filter((copy) => copy.offset < copy.length);
     expect(overlapping.length).toBeGreaterThan(0);
@@ -223,16 +234,20 @@ describe('snappyCompress', () => {
 
   it('round-trips arbitrary UTF-8 text, alone and as repeated PLAIN values', () => {
     fc.assert(
-      fc.property(fc.array(fc.string({ unit: 'grapheme', maxLength: 80 }), { maxLength: 40 }), fc.integer({ min: 1, max: 50 }), (values, repeats) => {
-        const encoded = values.map((value) => Buffer.from(value));
-        roundTrip(Buffer.concat(encoded));
-        const plain = encoded.flatMap((value) => {
-          const length = Buffer.alloc(4);
-          length.writeUInt32LE(value.length);
-          return [length, value];
-        });
-        roundTrip(Buffer.concat(Array.from({ length: repeats }, () => plain).flat()));
-      }),
+      fc.property(
+        fc.array(fc.string({ unit: 'grapheme', maxLength: 80 }), { maxLength: 40 }),
+        fc.integer({ min: 1, max: 50 }),
+        (values, repeats) => {
+          const encoded = values.map((value) => Buffer.from(value));
+          roundTrip(Buffer.concat(encoded));
+          const plain = encoded.flatMap((value) => {
+            const length = Buffer.alloc(4);
+            length.writeUInt32LE(value.length);
+            return [length, value];
+          });
+          roundTrip(Buffer.concat(Array.from({ length: repeats }, () => plain).flat()));
+        },
+      ),
       { numRuns: 150 },
     );
   });

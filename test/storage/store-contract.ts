@@ -64,7 +64,8 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
 
     it('refuses malformed keys', async () => {
       const store = await open();
-      for (const bad of ['', '/abs', 'a/../b', 'a//b', 'a/./b', 'dir/']) await expect(store.put(bad, 'x')).rejects.toThrow(/not a storage key/);
+      for (const bad of ['', '/abs', 'a/../b', 'a//b', 'a/./b', 'dir/'])
+        await expect(store.put(bad, 'x')).rejects.toThrow(/not a storage key/);
     });
   });
 }
