@@ -1,73 +1,22 @@
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { once } from 'node:events';
-import {
-  BatchLost,
-  downloadResults,
-  submitBatch,
-  waitUntilEnded,
-  type LifecycleOptions,
-} from '../batches/lifecycle.js';
-import { resubmitReason, type ResubmitPolicy } from '../batches/outcome.js';
-import { mergeRound, type ResultIndex, type RoundIndex } from '../batches/results-file.js';
+import { existsSync } from 'node:fs';
+import { BatchLost, downloadResults, submitBatch, waitUntilEnded } from '../batches/lifecycle.js';
+import { mergeRound, type ResultIndex } from '../batches/results-file.js';
 import type { BatchResults } from '../sinks/batch-writer.js';
 import type { StreamTally } from '../journal/tally.js';
-import type { BatchPoller } from '../batches/poller.js';
-import type { BatchesApi, MessageBatch } from '../ports/batches-api.js';
-import type { QueueAdmission } from './admission.js';
-import type { RunJournal } from '../journal/journal.js';
+import type { MessageBatch } from '../ports/batches-api.js';
 import type { RoundView, SeqView } from '../journal/run-view.js';
 import { failpoint } from '../common/failpoints.js';
-import type { SaveFile, SpooledRecord } from '../journal/spool.js';
-import { customIdOfLine, forEachLine, textLines } from '../common/lines.js';
-import { fsyncPath } from '../common/durable.js';
-import { batchDir, recordsFile, requestsFile, resultsFile, roundDir } from '../journal/spool.js';
+import type { SpooledRecord } from '../journal/spool.js';
+import { forEachLine } from '../common/lines.js';
+import { batchDir, recordsFile, requestsFile, resultsFile } from '../journal/spool.js';
+import type { BatchTaskContext } from './batch-task-context.js';
+import { classifyRound, NOT_OURS, sealFollowUpRound } from './follow-up-round.js';
 
-export interface BatchTaskContext {
-  api: BatchesApi;
-  /** The clock's now (ms): journaled times. */
-  now: () => number;
-  journal: RunJournal;
-  runDir: string;
-  /** Makes a finished spool file (a round's requests, downloaded results) durable on the destination before it is journaled. */
-  save: SaveFile;
-  lifecycle: LifecycleOptions;
-  resubmit: ResubmitPolicy;
-  maxAttempts: number;
-  /** Set for a run stopped with the cancel command: nothing new is submitted, unsent requests are rows marked canceled. */
-  cancelled: boolean;
-  /** Label/json modes: an answer cut off by max_tokens is sent once more with this many max_tokens. */
-  truncatedRetryMaxTokens?: number;
-  claimed: Set<string>;
-  log: (message: string) => void;
-  onSubmitted: (seq: number, round: number, batchId: string) => void;
-  onPoll: (seq: number, batch: MessageBatch) => void;
-  /** Resolves when an earlier seq of the same run is written ('pending' if it is left processing). */
-  waitForSeq: (seq: number) => Promise<'finalised' | 'pending'>;
-  journalView: (seq: number) => SeqView | undefined;
-  /** Indexes one round's results file (see WriteRun: off the main thread when it can be). */
-  indexRound: (path: string, round: number, expected: ReadonlySet<string>) => Promise<RoundIndex>;
-  /** Joins a seq's records with its answers and commits its output; one seq at a time (see WriteRun). */
-  writeOutput: (seq: number, recordsPath: string, results: BatchResults) => Promise<StreamTally[]>;
-  /** The destination's create gate (see CreateGate): one create at a time, inherited doubts first. */
-  submitting: <T>(seq: number, work: () => Promise<T>) => Promise<T>;
-  /** Polls the process's batches together, one list call per interval (absent: each is retrieved on its own). */
-  poller?: BatchPoller;
-  /** Keeps the account's processing queue full but not overfull (see admission.ts). */
-  admission?: QueueAdmission;
-}
-
-const NOT_OURS = 'adopted batch answered none of our requests';
+export type { BatchTaskContext } from './batch-task-context.js';
 
 const batchIdsOf = (view: SeqView | undefined) => view?.rounds.map((r) => r.batchId) ?? [];
 
 export type TaskResult = { state: 'finalised'; tallies: StreamTally[] } | { state: 'pending' };
-
-async function customIdsOf(path: string): Promise<Set<string>> {
-  const ids = new Set<string>();
-  await forEachLine(path, (buf, start, end) => ids.add(customIdOfLine(buf, start, end)));
-  return ids;
-}
 
 const ANSWER_FROM = Buffer.from('"answer_from"');
 
@@ -78,13 +27,13 @@ const ANSWER_FROM = Buffer.from('"answer_from"');
  * durable, so a crash at any point resumes here without paying twice or losing a row.
  */
 export class BatchTask {
-  private readonly dir: string;
+  readonly dir: string;
   /** Rounds whose requests this task counts as queued at the API (see admission.ts). */
   private readonly queued = new Set<number>();
 
   constructor(
-    private readonly ctx: BatchTaskContext,
-    private readonly view: SeqView,
+    readonly ctx: BatchTaskContext,
+    readonly view: SeqView,
   ) {
     this.dir = batchDir(ctx.runDir, view.seq);
   }
@@ -119,11 +68,11 @@ export class BatchTask {
         }
       }
       batchIds[r] = round.batchId;
-      const retry = await this.classify(round, index, files);
+      const retry = await classifyRound(this, round, index, files);
       if (this.view.rounds[r + 1]) continue;
       // A batch adopted by listing that answered none of our requests was someone else's: not an attempt.
       if (retry.size > 0 && r + 1 < this.ctx.maxAttempts + this.notOursRounds()) {
-        await this.sealRound(r + 1, retry);
+        await sealFollowUpRound(this, r + 1, retry);
         continue;
       }
       if (retry.size > 0)
@@ -360,100 +309,5 @@ export class BatchTask {
 
   private notOursRounds(): number {
     return this.view.rounds.filter((r) => r.lost === NOT_OURS).length;
-  }
-
-  /** Indexes a round's answers and returns the custom_ids to send again, with why. */
-  private async classify(
-    round: RoundView,
-    index: ResultIndex,
-    files: Array<string | undefined>,
-  ): Promise<Map<string, string>> {
-    const expected = await customIdsOf(requestsFile(this.dir, round.round));
-    const retry = new Map<string, string>();
-    if (round.lost) {
-      for (const id of expected) retry.set(id, 'batch_lost');
-      return retry;
-    }
-    const path = resultsFile(this.dir, round.round);
-    files[round.round] = path;
-    const answered = new Set<string>();
-    const scan = mergeRound(index, await this.ctx.indexRound(path, round.round, expected), (id, outcome) => {
-      answered.add(id);
-      const truncated =
-        outcome.status === 'succeeded' &&
-        outcome.stopReason === 'max_tokens' &&
-        this.ctx.truncatedRetryMaxTokens !== undefined;
-      const reason =
-        truncated && !this.view.rounds.some((r) => r.round <= round.round && r.bumped)
-          ? 'max_tokens'
-          : resubmitReason(outcome, this.ctx.resubmit);
-      if (reason) retry.set(id, reason);
-      else retry.delete(id);
-    });
-    if (round.reconciled && answered.size === 0 && expected.size > 0) {
-      this.ctx.log(
-        `batch #${this.seq}: adopted batch ${round.batchId} answered none of this batch's requests, so it was not ours; sending them now`,
-      );
-      await this.ctx.journal.append({
-        type: 'batch_lost',
-        seq: this.seq,
-        round: round.round,
-        batch_id: round.batchId!,
-        reason: NOT_OURS,
-      });
-      round.lost = NOT_OURS;
-      files[round.round] = undefined;
-      for (const id of expected) retry.set(id, 'not_ours');
-      return retry;
-    }
-    if (scan.unknown > 0)
-      this.ctx.log(`batch #${this.seq}: ignored ${scan.unknown} result lines for requests this batch never sent`);
-    if (scan.malformed > 0)
-      this.ctx.log(
-        `batch #${this.seq}: skipped ${scan.malformed} unreadable result lines; their requests are sent again`,
-      );
-    for (const id of expected) if (!answered.has(id)) retry.set(id, 'missing');
-    return retry;
-  }
-
-  /** Writes the next round's requests (only the failed ones) and journals it. */
-  private async sealRound(round: number, retry: Map<string, string>): Promise<void> {
-    await mkdir(roundDir(this.dir, round), { recursive: true, mode: 0o700 });
-    const out = createWriteStream(requestsFile(this.dir, round), { mode: 0o600 });
-    let count = 0;
-    for await (const chunk of textLines(requestsFile(this.dir, round - 1)))
-      for (const line of chunk) {
-        const request = JSON.parse(line) as { custom_id: string; params: { max_tokens: number } };
-        const reason = retry.get(request.custom_id);
-        if (!reason) continue;
-        // Same custom_id (unique per batch is all the API asks), bigger budget: the answer still joins its record.
-        const text =
-          reason === 'max_tokens'
-            ? JSON.stringify({
-                ...request,
-                params: { ...request.params, max_tokens: this.ctx.truncatedRetryMaxTokens },
-              })
-            : line;
-        if (!out.write(text + '\n')) await once(out, 'drain');
-        count++;
-      }
-    out.end();
-    await once(out, 'finish');
-    await fsyncPath(requestsFile(this.dir, round));
-    await this.ctx.save(requestsFile(this.dir, round));
-    const reasons: Record<string, number> = {};
-    for (const reason of retry.values()) reasons[reason] = (reasons[reason] ?? 0) + 1;
-    await this.ctx.journal.append({ type: 'round_sealed', seq: this.seq, round, requests: count, reasons });
-    this.view.rounds.push({
-      round,
-      requests: count,
-      downloaded: false,
-      ...(reasons.max_tokens ? { bumped: true } : {}),
-    });
-    this.ctx.log(
-      `batch #${this.seq}: resubmitting ${count} failed requests (${Object.entries(reasons)
-        .map(([k, v]) => `${v} ${k}`)
-        .join(', ')})`,
-    );
   }
 }

@@ -8,13 +8,7 @@ import { Interrupted, type LifecycleOptions } from '../batches/lifecycle.js';
 import { realSleep, timeScale, type Sleep } from '../batches/retry.js';
 import { resolvePrices, type PriceTable } from '../cost/prices.js';
 import { REQUEST_INDEX_FILE, RequestIndex } from '../journal/request-index.js';
-import {
-  streamKey,
-  type AirbyteMessage,
-  type AirbyteRecord,
-  type AirbyteStateMessage,
-  type AirbyteTrace,
-} from '../protocol/messages.js';
+import { streamKey, type AirbyteMessage, type AirbyteRecord, type AirbyteTrace } from '../protocol/messages.js';
 import { recordDataText } from '../protocol/record-span.js';
 import { stateText } from '../protocol/state-echo.js';
 import type { MessageWriter } from '../protocol/writer.js';
@@ -278,7 +272,7 @@ export class WriteRun {
         message.state,
         stateText(line.text),
         this.packer.lastSeqWithRecords,
-        this.positionsAt(message.state),
+        this.matcher.positionsAt(message.state),
       );
     else if (message.type === 'TRACE') this.noteSourceTrace(message.trace, line.text);
     // LOG and other message types from the source are not ours to act on.
@@ -379,14 +373,6 @@ export class WriteRun {
   private noteSourceTrace(trace: AirbyteTrace | undefined, line: string): void {
     const passOn = this.source.noteTrace(trace);
     if (passOn && this.o.config.sink !== 'parquet') this.relay.traceSeen(line, this.packer.lastSeqWithRecords);
-  }
-
-  /** Where each stream stands when a source STATE is read: a resume's candidate for where the platform restarts. */
-  private positionsAt(state: AirbyteStateMessage): Record<string, number> {
-    const descriptor = state.type === 'STREAM' ? state.stream?.stream_descriptor : undefined;
-    return descriptor
-      ? { [streamKey(descriptor)]: this.matcher.position(streamKey(descriptor)) }
-      : this.matcher.positions();
   }
 
   /** Our own checkpoint: the run id and the batches still in flight (see StateRelay.sendRunState). */

@@ -1,5 +1,6 @@
 import type { JournalEntry } from '../journal/journal.js';
 import { RecordLedger } from './record-ledger.js';
+import { streamKey, type AirbyteStateMessage } from '../protocol/messages.js';
 
 /** Positions into one stream's records, in input order, where a STATE went out (as journaled). */
 type Positions = Record<string, number>;
@@ -144,6 +145,12 @@ export class ResendMatcher {
     // A stream with spooled records and none re-sent yet stands where the platform was last told.
     if (list) return Math.max(...(this.candidates.get(key) ?? [0]));
     return this.fresh.get(key) ?? 0;
+  }
+
+  /** Where a source STATE stands, journaled with it: a resume's candidate for where the platform restarts. */
+  positionsAt(state: AirbyteStateMessage): Positions {
+    const descriptor = state.type === 'STREAM' ? state.stream?.stream_descriptor : undefined;
+    return descriptor ? { [streamKey(descriptor)]: this.position(streamKey(descriptor)) } : this.positions();
   }
 
   /** Positions of every stream this run knows (for a global STATE, which covers them all). */
