@@ -1,3 +1,4 @@
+import { BROKEN_CONNECTION_CODES, REFUSED_CODE } from '../common/network-errors.js';
 import Anthropic from '@anthropic-ai/sdk';
 import { ConnectorError, redact, type FailureType } from '../common/errors.js';
 import { Interrupted } from './interrupted.js';
@@ -75,21 +76,6 @@ const EARLY_404_ATTEMPTS = 5;
 const BODY_RESTARTS = 8;
 /** A `retry-after` further out than this is not believed (a clock or header gone wrong): the backoff is used. */
 const MAX_WAIT_MS = 24 * 60 * 60_000;
-
-/** Network error codes that say the request never reached a server: nothing can have been made. */
-const REFUSED_CODES = new Set(['ECONNREFUSED']);
-/** Network error codes of a connection that broke or never formed: worth another try. */
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ECONNABORTED',
-]);
 
 /** Classifies any thrown value from an API call: an SDK error, a plain network error, an abort, or our own. */
 export function classifyApiFailure(err: unknown, context: ApiCallContext): ApiFailure {
@@ -234,7 +220,7 @@ function httpError(
 function classifyNetwork(err: unknown, context: ApiCallContext): ApiFailure {
   const codes = causeCodes(err);
   const create = context.call === 'create';
-  if (codes.some((c) => REFUSED_CODES.has(c))) return unreachable(err, 'retry', 'unreachable');
+  if (codes.some((c) => c === REFUSED_CODE)) return unreachable(err, 'retry', 'unreachable');
   if (err instanceof Anthropic.APIConnectionTimeoutError)
     return unreachable(err, create ? 'reconcile' : 'retry', 'timeout');
   if (isCut(err, codes)) {
@@ -244,7 +230,7 @@ function classifyNetwork(err: unknown, context: ApiCallContext): ApiFailure {
   }
   if (
     err instanceof Anthropic.APIConnectionError ||
-    codes.some((c) => NETWORK_CODES.has(c) || c.startsWith('UND_ERR_'))
+    codes.some((c) => BROKEN_CONNECTION_CODES.has(c) || c.startsWith('UND_ERR_'))
   ) {
     return unreachable(err, create ? 'reconcile' : 'retry', 'unreachable');
   }

@@ -1,3 +1,4 @@
+import { BROKEN_CONNECTION_CODES, REFUSED_CODE } from '../common/network-errors.js';
 import { ConnectorError, redact, type FailureType } from '../common/errors.js';
 
 /** What the SDK's errors carry that we look at: never the request (its headers hold the signature). */
@@ -22,18 +23,8 @@ export const isPreconditionFailed = (err: unknown) =>
   statusOf(err) === 412 || nameOf(err) === 'PreconditionFailed' || nameOf(err) === 'ConditionalRequestConflict';
 export const isNotImplemented = (err: unknown) => statusOf(err) === 501 || nameOf(err) === 'NotImplemented';
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNABORTED',
-  'UND_ERR_SOCKET',
-]);
+/** Node's and undici's codes of an endpoint that refused, broke or never answered: worth another try. */
+const NETWORK_CODES: ReadonlySet<string> = new Set([...BROKEN_CONNECTION_CODES, REFUSED_CODE, 'UND_ERR_SOCKET']);
 const AUTH_NAMES = new Set([
   'AccessDenied',
   'InvalidAccessKeyId',
