@@ -54,33 +54,44 @@ describe('DestinationLock', () => {
   });
 
   it('gives a stale lock to exactly one of several processes that find it at the same moment', async () => {
+    // Ordered by signals, not clocks: every child loads, says "ready", tries on the parent's "go", reports, and
+    // keeps what it got until the parent closes its stdin, after every child has tried.
     const script = `
       const { DestinationLock } = await import(${JSON.stringify(join(REPO, 'dist/connector/journal/lock.js'))});
-      while (Date.now() < Number(process.argv[2])) {}
-      let got = false;
-      try { DestinationLock.acquire(process.argv[1]); got = true; } catch {}
-      // Hold it long enough for every other process to have tried.
-      setTimeout(() => console.log(got ? 'held' : 'busy'), 400);`;
+      process.stdout.write('ready\\n');
+      process.stdin.once('data', () => {
+        let got = false;
+        try { DestinationLock.acquire(process.argv[1]); got = true; } catch {}
+        process.stdout.write(got ? 'held\\n' : 'busy\\n');
+        process.stdin.on('end', () => process.exit(0)).resume();
+      });`;
     const stale = deadPid();
     for (let trial = 0; trial < 8; trial++) {
       const dir = tempDir('claude-batch-lock-race-');
       writeFileSync(join(dir, 'write.lock'), String(stale));
-      const start = Date.now() + 500;
-      const outcomes = await Promise.all(
-        Array.from(
-          { length: 4 },
-          () =>
-            new Promise<string>((resolve, reject) => {
-              const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir, String(start)], {
-                stdio: ['ignore', 'pipe', 'inherit'],
-              });
-              let out = '';
-              child.stdout.on('data', (d: Buffer) => (out += d));
-              child.on('error', reject);
-              child.on('close', () => resolve(out.trim()));
-            }),
-        ),
-      );
+      const children = Array.from({ length: 4 }, () => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir], {
+          stdio: ['pipe', 'pipe', 'inherit'],
+        });
+        const lines: string[] = [];
+        const waiters: Array<() => void> = [];
+        child.stdout.on('data', (d: Buffer) => {
+          lines.push(...d.toString().split('\n').filter(Boolean));
+          waiters.splice(0).forEach((w) => w());
+        });
+        const nthLine = (n: number) =>
+          new Promise<string>((resolve, reject) => {
+            const check = () => (lines.length >= n ? resolve(lines[n - 1]!) : waiters.push(check));
+            child.once('close', () => (lines.length >= n ? resolve(lines[n - 1]!) : reject(new Error('child ended'))));
+            check();
+          });
+        return { child, nthLine, closed: new Promise((resolve) => child.once('close', resolve)) };
+      });
+      await Promise.all(children.map((c) => c.nthLine(1)));
+      for (const c of children) c.child.stdin.write('go\n');
+      const outcomes = await Promise.all(children.map((c) => c.nthLine(2)));
+      for (const c of children) c.child.stdin.end();
+      await Promise.all(children.map((c) => c.closed));
       expect(
         outcomes.filter((o) => o === 'held'),
         `trial ${trial}: ${outcomes.join(' ')}`,
