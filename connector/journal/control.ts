@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Store } from '../storage/store.js';
 import { Journal, type JournalEntry, type RunJournal } from './journal.js';
@@ -41,6 +41,10 @@ export interface ControlState {
   fetchSpool(runDir: string, seqs: Iterable<number>): Promise<void>;
   /** A run is complete: its spool leaves the Store, and its journal is made cheap to read. */
   completeRun(runDir: string): Promise<void>;
+  /** Brings one saved file into the working folder unless it is there; false when the Store has none either. */
+  fetchFile(localPath: string): Promise<boolean>;
+  /** Removes one saved file from the working folder and from the Store. */
+  removeFile(localPath: string): Promise<void>;
 }
 
 /** A local destination: the working folder is the destination, and nothing is copied anywhere. */
@@ -88,6 +92,14 @@ export class LocalControl implements ControlState {
 
   async fetchSpool(): Promise<void> {
     // The spool never left.
+  }
+
+  async fetchFile(localPath: string): Promise<boolean> {
+    return existsSync(localPath);
+  }
+
+  async removeFile(localPath: string): Promise<void> {
+    rmSync(localPath, { force: true });
   }
 
   async completeRun(): Promise<void> {

@@ -21,6 +21,7 @@ const SPOOL_SEQ = /\/spool\/batch-(\d+)\//;
  *   <control>/runs/<run>/spool/batch-N/records.jsonl   a sealed batch's records
  *   <control>/runs/<run>/spool/batch-N/round-K/requests.jsonl, results.jsonl
  *   <control>/runs/<run>/manifest.json
+ *   <control>/runs/<run>/written-records.bin           a completed run's record fingerprints (written-records.ts)
  *
  * The result cache and the run's request index stay in the working folder only.
  */
@@ -108,6 +109,20 @@ export class ObjectControl implements ControlState {
       const temp = `${path}.${process.pid}.fetch`;
       if (await this.store.download(o.key, temp)) await rename(temp, path);
     }
+  }
+
+  async fetchFile(localPath: string): Promise<boolean> {
+    if (existsSync(localPath)) return true;
+    await mkdir(dirname(localPath), { recursive: true, mode: 0o700 });
+    const temp = `${localPath}.${process.pid}.fetch`;
+    if (!(await this.store.download(this.keyOf(localPath), temp))) return false;
+    await rename(temp, localPath);
+    return true;
+  }
+
+  async removeFile(localPath: string): Promise<void> {
+    await rm(localPath, { force: true });
+    await this.store.delete([this.keyOf(localPath)]);
   }
 
   /**

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { CONTROL_DIR } from '../sinks/layout.js';
 import { LocalControl, type ControlState } from '../journal/control.js';
 import { ObjectControl } from '../journal/object-control.js';
+import type { JournalEntry } from '../journal/journal.js';
 import { foldJournal, type RunView } from '../journal/run-view.js';
 import { LocalStore } from '../storage/local-store.js';
 import type { Store } from '../storage/store.js';
@@ -26,10 +27,11 @@ export function controlOf(config: { destination_path: string; s3?: S3Settings })
   return controlFor(store, localWorkRoot(config));
 }
 
-/** A run a destination's journal knows: its control folder and its folded journal. */
+/** A run a destination's journal knows: its control folder, its journal and that journal folded. */
 export interface KnownRun {
   dir: string;
   view: RunView;
+  entries: JournalEntry[];
 }
 
 /** Every run the destination's journals know, oldest first. */
@@ -37,7 +39,7 @@ export async function loadRuns(control: ControlState): Promise<KnownRun[]> {
   const runs: KnownRun[] = [];
   for (const { dir, entries } of await control.runs()) {
     const view = foldJournal(entries);
-    if (view) runs.push({ dir, view });
+    if (view) runs.push({ dir, view, entries });
   }
   return runs.sort((a, b) => a.view.startedAt.localeCompare(b.view.startedAt));
 }

@@ -15,7 +15,7 @@ import type { MessageWriter } from '../protocol/writer.js';
 import { RequestBuilder } from '../requests/build.js';
 import { recordFingerprint } from '../resume/record-ledger.js';
 import { ResendMatcher } from '../resume/resend.js';
-import { keepWrittenRecords, loadWrittenRecords } from '../resume/written-records.js';
+import { keepWrittenRecords, openWrittenRecords } from '../resume/written-records.js';
 import { failpoint } from '../common/failpoints.js';
 import type { RunManifest } from '../sinks/manifest.js';
 import { writeContextBase } from '../sinks/batch-writer.js';
@@ -194,7 +194,7 @@ export class WriteRun {
       `run ${this.session.runId} ${resume ? `resumed (attempt ${attempt})` : 'started'}; control files in ${this.session.runDir}`,
     );
     // Completed runs of the same sync: their records, if sent again whole, already have their rows.
-    const completed = loadWrittenRecords(runs, this.o.catalog, {
+    const completed = await openWrittenRecords(resources.control, runs, this.o.catalog, {
       runId: this.session.runId,
       requestFingerprint: requestFingerprint(config),
     });
@@ -328,7 +328,8 @@ export class WriteRun {
     // Every source STATE is on stdout before the run is journaled complete: a run killed after that point has
     // nothing left for the platform to re-send after its last STATE.
     await this.emitter.flushed();
-    const kept = await keepWrittenRecords(this.session.runDir, this.session.view, this.o.catalog, this.matcher);
+    const { runDir, view, control } = this.session;
+    const kept = await keepWrittenRecords(runDir, view, this.o.catalog, this.matcher, control);
     if (kept) await this.emitter.log('INFO', kept);
     const manifest = await this.session.complete(this.o.config.model, this.prices);
     const log = (level: 'INFO' | 'WARN', m: string) => this.emitter.log(level, m);

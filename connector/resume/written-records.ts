@@ -5,6 +5,7 @@ import type { Catalog, ConfiguredStream } from '../config/catalog.js';
 import { fsyncPath, readFully } from '../common/durable.js';
 import { textLines } from '../common/lines.js';
 import { Journal, type JournalEntry } from '../journal/journal.js';
+import type { ControlState } from '../journal/control.js';
 import type { RunView } from '../journal/run-view.js';
 import { batchDir, recordsFile, type SpooledRecord } from '../journal/spool.js';
 import { streamKey } from '../protocol/messages.js';
@@ -28,7 +29,10 @@ import { ResendMatcher } from './resend.js';
  *
  * File: one JSON header line (the streams, each with its sync and generation id), then 12 bytes per record
  * (u32 LE stream index, u64 LE fingerprint), then a 16-byte trailer (magic, version, u64 LE record count).
- * Written to a temp file, fsync'd and renamed before the run is journaled complete: whole or absent.
+ * Written to a temp file, fsync'd and renamed before the run is journaled complete: whole or absent. On an
+ * object store it is saved to the Store beside the run's journal before that too, and a later run (a new pod
+ * with an empty working folder) fetches it from there (openWrittenRecords): without it, a re-sent sync would
+ * be written, and paid for, again.
  */
 export const WRITTEN_RECORDS_FILE = 'written-records.bin';
 const MAGIC = 0x52574243; // 'CBWR'
@@ -75,6 +79,7 @@ export async function keepWrittenRecords(
   view: RunView,
   catalog: Catalog,
   matcher: ResendMatcher,
+  control?: ControlState,
 ): Promise<string | undefined> {
   const note = matcher.alreadyWritten
     ? `${matcher.alreadyWritten} re-sent records were already written by a completed run of this sync: no new rows for them`
@@ -120,6 +125,7 @@ export async function keepWrittenRecords(
   }
   await rename(temp, path);
   await fsyncPath(runDir);
+  await control?.save(path);
   return note;
 }
 
@@ -203,6 +209,8 @@ export interface WrittenRecordsLoad {
   records: number;
   /** Files of runs of older syncs, removed: no attempt of those syncs can come any more. */
   removed: number;
+  /** Their paths. */
+  removedFiles: string[];
   /** What to log when completed runs are matched against. */
   note?: string;
 }
@@ -213,7 +221,7 @@ export interface WrittenRecordsLoad {
  * older than every sync of this catalog, are removed. Memory: 8 bytes per record matched against.
  */
 export function loadWrittenRecords(
-  runs: ReadonlyArray<{ dir: string; view: RunView }>,
+  runs: ReadonlyArray<{ dir: string; view: RunView; entries?: JournalEntry[] }>,
   catalog: Catalog,
   current: { runId: string; requestFingerprint: string },
 ): WrittenRecordsLoad {
@@ -221,9 +229,9 @@ export function loadWrittenRecords(
   const mine = new Map(identified(catalog).map((s) => [s.key, s]));
   const streams = new Map(catalog.streams.map((s) => [streamKey(s), s]));
   const oldestSync = Math.min(...[...mine.values()].map((s) => s.sync_id));
-  const load: WrittenRecordsLoad = { matcher, runs: [], records: 0, removed: 0 };
+  const load: WrittenRecordsLoad = { matcher, runs: [], records: 0, removed: 0, removedFiles: [] };
   if (mine.size === 0) return load;
-  for (const { dir, view } of runs) {
+  for (const { dir, view, entries } of runs) {
     if (!view.completed || view.runId === current.runId) continue;
     const path = join(dir, WRITTEN_RECORDS_FILE);
     if (!existsSync(path)) continue;
@@ -254,8 +262,9 @@ export function loadWrittenRecords(
         matcher.addWritten(key, fingerprint);
         n++;
       });
-      // The run's journal sits beside this file (pipeline/run-registry.ts names it).
-      matcher.addEchoed(Journal.read(join(dir, 'journal.jsonl')), echoedPositions());
+      // The run's journal as the registry read it (on an object store it is not in the working folder), else
+      // the one beside this file (pipeline/run-registry.ts names it).
+      matcher.addEchoed(entries ?? Journal.read(join(dir, 'journal.jsonl')), echoedPositions());
       load.runs.push(view.runId);
       load.records += n;
     } finally {
@@ -263,12 +272,32 @@ export function loadWrittenRecords(
       if (header && header.streams.every((s) => s.sync_id < oldestSync)) {
         rmSync(path, { force: true });
         load.removed++;
+        load.removedFiles.push(path);
       }
     }
   }
   if (load.runs.length) {
     load.note = `completed run ${load.runs.join(', ')} of this sync (same sync_id and generation_id) wrote ${load.records} records; re-sent copies of them are not written again`;
   }
+  return load;
+}
+
+/**
+ * loadWrittenRecords over a destination's control state: the files of completed runs the working folder
+ * lacks (a new pod's) are fetched from the Store first, when the catalog carries a sync identity (one GET
+ * per completed run), and those of older syncs are removed from the Store too.
+ */
+export async function openWrittenRecords(
+  control: ControlState,
+  runs: ReadonlyArray<{ dir: string; view: RunView; entries?: JournalEntry[] }>,
+  catalog: Catalog,
+  current: { runId: string; requestFingerprint: string },
+): Promise<WrittenRecordsLoad> {
+  if (identified(catalog).length > 0)
+    for (const { dir, view } of runs)
+      if (view.completed && view.runId !== current.runId) await control.fetchFile(join(dir, WRITTEN_RECORDS_FILE));
+  const load = loadWrittenRecords(runs, catalog, current);
+  for (const path of load.removedFiles) await control.removeFile(path);
   return load;
 }
 

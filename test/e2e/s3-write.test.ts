@@ -286,7 +286,9 @@ describe('object-store requests per 1,000 records (the README figure)', () => {
                 ? 'lease'
                 : /probe/.test(url)
                   ? 'probe'
-                  : 'runs';
+                  : /written-records/.test(url)
+                    ? 'written records'
+                    : 'runs';
         return `control ${method === 'GET' && url.includes('list-type=2') ? 'LIST' : method === 'POST' ? 'DELETE_OBJECTS' : method} ${what}`;
       }
       if (method === 'GET' && url.includes('list-type=2')) return 'LIST';
@@ -301,7 +303,8 @@ describe('object-store requests per 1,000 records (the README figure)', () => {
     expect(output).toEqual({ LIST: 4, 'PUT probe': 1, DELETE_OBJECTS: 3, 'PUT parquet': 1, 'PUT manifest': 1 });
     // What the control state writes: 11 journal entries (run, attempt, seal, submitting, submitted, ended,
     // downloaded, file, finalised, STATE, completed), the spooled records, requests and results, the lease
-    // taken and given back, the compacted journal, two probe writes of conditional-write support.
+    // taken and given back, the compacted journal, two probe writes of conditional-write support, and (the
+    // catalog carries a sync_id) the run's record fingerprints, for a new attempt of the sync in a new pod.
     const puts = Object.fromEntries(Object.entries(counts).filter(([k]) => k.startsWith('control PUT ')));
     expect(puts).toEqual({
       'control PUT journal': 11,
@@ -309,6 +312,7 @@ describe('object-store requests per 1,000 records (the README figure)', () => {
       'control PUT lease': 2,
       'control PUT compact': 1,
       'control PUT probe': 2,
+      'control PUT written records': 1,
     });
     // s3rver ignores If-None-Match, so each conditional create is emulated: a HEAD before and after the PUT.
     expect(counts['control HEAD journal']).toBe(22);
