@@ -89,7 +89,9 @@ export class StateRelay {
     }
     this.runState = 'off';
     const why =
-      state.type === 'STREAM' ? 'the platform tags source STATEs with ids' : `the source sends ${state.type} states`;
+      state.type === 'STREAM'
+        ? 'the platform tags source STATEs with ids'
+        : `the source sends ${state.type ?? 'LEGACY (untyped)'} states`;
     void this.emitter.log(
       'INFO',
       `run STATE messages (emit_run_state) are not sent in this sync: ${why}, and a STATE of our own would fail it`,

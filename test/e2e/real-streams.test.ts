@@ -87,6 +87,9 @@ describe('real Airbyte streams', () => {
     });
     expect(result.code, result.stderr).toBe(0);
     expect(traceErrors(result.messages)).toEqual([]);
+    // Log lines name what they saw (these sources' STATEs have no `type`: LEGACY), never "undefined".
+    const logs = result.messages.filter((m) => m.type === 'LOG').map((m) => String(m.log.message));
+    expect(logs.filter((t) => /\bundefined\b/.test(t))).toEqual([]);
 
     // Rows = records, per stream, read back by DuckDB.
     const perStream = new Map<string, number>();
