@@ -3,7 +3,8 @@
  * exactly as a platform would (a child process over stdin/stdout), then says where the Parquet went.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, readFileSync, readdirSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,16 @@ const samples = join(repo, 'samples');
 const config = JSON.parse(readFileSync(join(samples, 'config.json'), 'utf8')) as { destination_path: string };
 const destination = resolve(repo, config.destination_path);
 
+// Each demo run is a sync of its own, as each sync on a platform is: a fresh sync_id (the samples' catalog has
+// one fixed id, and a run with a completed run's sync_id takes the same records as re-sent, writing no rows).
+const catalog = JSON.parse(readFileSync(join(samples, 'catalog.json'), 'utf8')) as {
+  streams: Array<{ sync_id?: number }>;
+};
+for (const s of catalog.streams) s.sync_id = Date.now();
+const scratch = mkdtempSync(join(tmpdir(), 'claude-batch-demo-'));
+const catalogPath = join(scratch, 'catalog.json');
+writeFileSync(catalogPath, JSON.stringify(catalog));
+
 const child = spawn(
   process.execPath,
   // Node started as the Docker image starts it.
@@ -27,7 +38,7 @@ const child = spawn(
     '--config',
     join(samples, 'config.json'),
     '--catalog',
-    join(samples, 'catalog.json'),
+    catalogPath,
   ],
   { cwd: repo, stdio: ['pipe', 'pipe', 'inherit'] },
 );
@@ -40,12 +51,15 @@ for await (const line of createInterface({ input: child.stdout })) {
     type: string;
     log?: { message: string };
     trace?: { error?: { message: string } };
+    state?: { stream?: { stream_descriptor?: { name?: string } } };
   };
-  if (message.type === 'STATE') states++;
+  // Source STATEs echoed back (our own run STATE, stream _claude_batch_run, is not one of them).
+  if (message.type === 'STATE' && message.state?.stream?.stream_descriptor?.name !== '_claude_batch_run') states++;
   else if (message.type === 'LOG') console.log(`  log: ${message.log!.message}`);
   else if (message.type === 'TRACE' && message.trace?.error) failure = message.trace.error.message;
 }
 const code: number = await new Promise((r) => child.on('close', (c) => r(c ?? 1)));
+rmSync(scratch, { recursive: true, force: true });
 if (code !== 0) {
   console.error(`demo failed (exit ${code}): ${failure ?? 'see the messages above'}`);
   process.exit(code);
