@@ -2,8 +2,10 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Store } from '../storage/store.js';
 import { Journal, type JournalEntry, type RunJournal } from './journal.js';
-import type { WriteLock } from './lease.js';
+import type { AcquireOptions, WriteLock } from './lease.js';
 import { DestinationLock } from './lock.js';
+
+export type LockOptions = Pick<AcquireOptions, 'signal' | 'onWait'>;
 
 export const journalPath = (runDir: string) => join(runDir, 'journal.jsonl');
 
@@ -27,8 +29,12 @@ export interface ControlState {
   readonly workRoot: string;
   /** True when the working folder is scratch and the Store holds the truth (an object store). */
   readonly remote: boolean;
-  /** Takes the destination's one-writer lock (a file, or a lease object on the Store). */
-  lock(): Promise<WriteLock>;
+  /**
+   * Takes the destination's one-writer lock (a file, or a lease object on the Store). A lease another host may
+   * have left is waited out (see StoreLease.acquire): `signal` ends that wait with an INTERRUPTED error, and
+   * `onWait` is told when it starts.
+   */
+  lock(options?: LockOptions): Promise<WriteLock>;
   /** Every run's working folder and journal, as the Store has them (the run registry). */
   runs(): Promise<Array<{ dir: string; entries: JournalEntry[] }>>;
   /** Opens a run's journal for appending (creating the run's working folder). */

@@ -2,7 +2,7 @@ import { constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Store } from '../storage/store.js';
-import type { ControlState } from './control.js';
+import type { ControlState, LockOptions } from './control.js';
 import { Journal, type JournalEntry, type RunJournal } from './journal.js';
 import { StoreLease, WRITE_LEASE_PATIENCE_MS, type WriteLock } from './lease.js';
 import { StoreJournal } from './store-journal.js';
@@ -48,8 +48,11 @@ export class ObjectControl implements ControlState {
   }
 
   /** Waits out a lease a killed pod may have left (up to a lease and a renewal), refusing a live holder. */
-  lock(): Promise<WriteLock> {
-    return StoreLease.acquire(this.store, `${this.controlName}/lease`, { patienceMs: WRITE_LEASE_PATIENCE_MS });
+  lock(options: LockOptions = {}): Promise<WriteLock> {
+    return StoreLease.acquire(this.store, `${this.controlName}/lease`, {
+      patienceMs: WRITE_LEASE_PATIENCE_MS,
+      ...options,
+    });
   }
 
   async runs(): Promise<Array<{ dir: string; entries: JournalEntry[] }>> {
