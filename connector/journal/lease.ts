@@ -253,11 +253,18 @@ function busy(held: LeaseBody, me: Identity) {
   );
 }
 
-/** Who holds a store lease now, if anyone does (for `status`). */
-export async function leaseHolder(store: Store, prefix: string): Promise<{ pid: number; host: string } | undefined> {
+/**
+ * Who holds a store lease now, if anyone does (for `status`): a lease given back, expired at `now`, or left
+ * on this host by a process that is gone holds nothing.
+ */
+export async function leaseHolder(
+  store: Store,
+  prefix: string,
+  now: number = Date.now(),
+): Promise<{ pid: number; host: string } | undefined> {
   const top = (await generations(store, prefix)).at(-1);
   const held = top === undefined ? undefined : await readLease(store, prefix, top);
-  return held && isLive(held, Date.now(), { pid: process.pid, host: hostname() })
+  return held && isLive(held, now, { pid: process.pid, host: hostname() })
     ? { pid: held.pid, host: held.host }
     : undefined;
 }

@@ -4,7 +4,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import type { Store } from '../storage/store.js';
 import type { ControlState, LockOptions } from './control.js';
 import { Journal, type JournalEntry, type RunJournal } from './journal.js';
-import { StoreLease, WRITE_LEASE_PATIENCE_MS, type WriteLock } from './lease.js';
+import { leaseHolder, StoreLease, WRITE_LEASE_PATIENCE_MS, type WriteLock } from './lease.js';
 import { StoreJournal } from './store-journal.js';
 
 /** A completed run's journal, compacted into one object (see completeRun). */
@@ -49,10 +49,21 @@ export class ObjectControl implements ControlState {
 
   /** Waits out a lease a killed pod may have left (up to a lease and a renewal), refusing a live holder. */
   lock(options: LockOptions = {}): Promise<WriteLock> {
-    return StoreLease.acquire(this.store, `${this.controlName}/lease`, {
-      patienceMs: WRITE_LEASE_PATIENCE_MS,
-      ...options,
-    });
+    return StoreLease.acquire(this.store, this.leasePrefix, { patienceMs: WRITE_LEASE_PATIENCE_MS, ...options });
+  }
+
+  /** The lease's holder, if its lease is live at `now` (renewed within LEASE_MS, or its process runs here). */
+  writer(now: number): Promise<{ pid: number; host: string } | undefined> {
+    return leaseHolder(this.store, this.leasePrefix, now);
+  }
+
+  /** The run file's object (`<control>/runs/<run>/<name>`), whatever the working folder holds. */
+  readRunFile(runDir: string, name: string): Promise<Buffer | undefined> {
+    return this.store.get(`${this.keyOf(runDir)}/${name}`);
+  }
+
+  private get leasePrefix(): string {
+    return `${this.controlName}/lease`;
   }
 
   async runs(): Promise<Array<{ dir: string; entries: JournalEntry[] }>> {
