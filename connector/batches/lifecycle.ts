@@ -12,6 +12,8 @@ export interface LifecycleOptions {
   pollIntervalMs: number;
   retry: RetryPolicy;
   sleep: Sleep;
+  /** The run's clock (ms): a batch's age for the early-404 window, an HTTP-date retry-after. */
+  now: () => number;
   log: (message: string) => void;
   /** Set when the run is asked to stop: waits end early with an Interrupted error. */
   signal?: AbortSignal;
@@ -119,7 +121,7 @@ export async function submitBatch(
     },
     (err, attempt) => {
       // A failed listing leaves the doubt as it was; a failed create sets it anew.
-      const failure = classifyApiFailure(err, { call: calling, attempt });
+      const failure = classifyApiFailure(err, { call: calling, attempt, now: options.now() });
       if (calling === 'create') doubt = failure.action === 'reconcile';
       return failure;
     },
@@ -145,9 +147,10 @@ async function retrieve(
     call: 'retrieve',
     ...(options.createdAt !== undefined ? { createdAt: options.createdAt } : {}),
   } as const;
-  const classify = (err: unknown, attempt: number) => classifyApiFailure(err, { ...context, attempt });
+  const classify = (err: unknown, attempt: number) =>
+    classifyApiFailure(err, { ...context, attempt, now: options.now() });
   return withRetry(() => api.retrieve(batchId), classify, options.retry, options.sleep).catch((err) => {
-    const failure = classifyApiFailure(err, context);
+    const failure = classifyApiFailure(err, { ...context, now: options.now() });
     if (failure.kind === 'not_found') throw new BatchLost(batchId, 'the API answers 404 (not found) for this batch id');
     throw failure.error(`polling batch ${batchId}`);
   });
@@ -197,7 +200,7 @@ export async function downloadResults(
       const response = await api.results(batch.results_url);
       return writeBody(response, path, options);
     },
-    (err, attempt) => classifyApiFailure(err, { call: 'results', attempt }),
+    (err, attempt) => classifyApiFailure(err, { call: 'results', attempt, now: options.now() }),
     options.retry,
     options.sleep,
     (err, wait) =>

@@ -233,6 +233,7 @@ describe('downloadResults against the emulator', () => {
     pollIntervalMs: 0,
     retry: { baseMs: 1, capMs: 5, patienceMs: 5000 },
     sleep: async () => undefined,
+    now: () => 0,
     log: () => undefined,
   };
   const ids = (n: number) => Array.from({ length: n }, (_, i) => `req-${String(i).padStart(3, '0')}`);

@@ -17,26 +17,32 @@ interface FakeBatch {
   batch: MessageBatch;
   customIds: string[];
   maxTokens: number[];
+  /** Retrieves left that answer 404 (and lists that leave it out): the API does not know it yet. */
+  hidden: number;
 }
 
-const EPOCH = Date.parse('2026-01-01T00:00:00Z');
+/** Where every ManualClock starts: far from the wall clock, so a wall-clock read in the core shows. */
+export const EPOCH = Date.parse('2026-01-01T00:00:00Z');
 
 /**
  * The Message Batches API in memory. A batch is created `in_progress`; it ends when the test calls end()
  * (or at once, under `autoEnd`), answering each request with `answer(customId, attempt)` (attempt = how many
  * earlier batches carried that custom_id), in the order `order` gives (results are not in request order).
  * `failCreates` makes the next creates throw the given HTTP statuses; `acceptThenFail` makes the next create
- * make its batch and then lose the answer (a 500 after the API accepted it).
+ * make its batch and then lose the answer (a 500 after the API accepted it); `unknownAfterCreate` makes each
+ * new batch unknown (404, absent from lists) to that many retrieves, as the API may be right after a create.
  */
 export class FakeBatchesApi implements BatchesApi {
   readonly batches: FakeBatch[] = [];
   readonly calls: string[] = [];
   failCreates: number[] = [];
   acceptThenFail = 0;
+  unknownAfterCreate = 0;
   autoEnd = true;
   order: (ids: string[]) => string[] = (ids) => [...ids].reverse();
   private readonly sent = new Map<string, number>();
   private readonly createdWaiters: Array<{ n: number; resolve: () => void }> = [];
+  private readonly callWaiters: Array<{ call: string; n: number; resolve: () => void }> = [];
 
   constructor(
     private readonly clock: ManualClock,
@@ -44,7 +50,7 @@ export class FakeBatchesApi implements BatchesApi {
   ) {}
 
   async create(body: CreateBodyStream): Promise<MessageBatch> {
-    this.calls.push('create');
+    this.called('create');
     const chunks: Buffer[] = [];
     for await (const chunk of body.chunks()) chunks.push(chunk);
     const text = Buffer.concat(chunks);
@@ -71,6 +77,7 @@ export class FakeBatchesApi implements BatchesApi {
       batch,
       customIds: requests.map((r) => r.custom_id),
       maxTokens: requests.map((r) => r.params.max_tokens),
+      hidden: this.unknownAfterCreate,
     });
     for (const w of this.createdWaiters.filter((w) => this.batches.length >= w.n)) w.resolve();
     if (this.acceptThenFail > 0) {
@@ -84,6 +91,21 @@ export class FakeBatchesApi implements BatchesApi {
   created(n: number): Promise<void> {
     if (this.batches.length >= n) return Promise.resolve();
     return new Promise((resolve) => this.createdWaiters.push({ n, resolve }));
+  }
+
+  /** Resolves once `call` has been made `n` times. */
+  calledTimes(call: 'create' | 'retrieve' | 'list' | 'results' | 'cancel', n: number): Promise<void> {
+    if (this.calls.filter((c) => c === call).length >= n) return Promise.resolve();
+    return new Promise((resolve) => this.callWaiters.push({ call, n, resolve }));
+  }
+
+  private called(call: string): void {
+    this.calls.push(call);
+    const made = this.calls.filter((c) => c === call).length;
+    for (const w of this.callWaiters.filter((w) => w.call === call && made >= w.n)) {
+      this.callWaiters.splice(this.callWaiters.indexOf(w), 1);
+      w.resolve();
+    }
   }
 
   /** Ends a batch: every request gets its answer. */
@@ -120,20 +142,25 @@ export class FakeBatchesApi implements BatchesApi {
   private readonly bodies = new Map<string, string>();
 
   async retrieve(batchId: string): Promise<MessageBatch> {
-    this.calls.push('retrieve');
-    return this.look(this.find(batchId));
+    this.called('retrieve');
+    const b = this.find(batchId);
+    if (b.hidden > 0) {
+      b.hidden--;
+      throw apiError(404);
+    }
+    return this.look(b);
   }
 
   async list(params: { limit: number; after_id?: string }): Promise<BatchPage> {
-    this.calls.push('list');
-    const newest = [...this.batches].reverse();
+    this.called('list');
+    const newest = [...this.batches].filter((b) => b.hidden === 0).reverse();
     const from = params.after_id ? newest.findIndex((b) => b.batch.id === params.after_id) + 1 : 0;
     const page = newest.slice(from, from + params.limit);
     return { data: page.map((b) => this.look(b)), has_more: from + params.limit < newest.length };
   }
 
   async results(resultsUrl: string): Promise<Response> {
-    this.calls.push('results');
+    this.called('results');
     const id = resultsUrl.split('/').at(-2)!;
     const body = this.bodies.get(id);
     if (body === undefined) throw apiError(404);
@@ -141,7 +168,7 @@ export class FakeBatchesApi implements BatchesApi {
   }
 
   async cancel(batchId: string): Promise<MessageBatch> {
-    this.calls.push('cancel');
+    this.called('cancel');
     return { ...this.find(batchId).batch };
   }
 

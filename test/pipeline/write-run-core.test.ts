@@ -11,7 +11,7 @@ import { MessageWriter } from '../../connector/protocol/writer.js';
 import { WriteRun, type WriteRunOptions } from '../../connector/pipeline/write-run.js';
 import { estimateCommand } from '../../connector/commands/estimate.js';
 import { tempDir, writeJson } from '../helpers/cli.js';
-import { FakeBatchesApi, FakeSink, ManualClock, stdout, type Answer } from './fakes.js';
+import { EPOCH, FakeBatchesApi, FakeSink, ManualClock, stdout, type Answer } from './fakes.js';
 
 const catalogRaw = {
   streams: [
@@ -125,6 +125,49 @@ describe('WriteRun over in-memory ports', () => {
     expect(t.api.batches).toHaveLength(1);
     expect(outcome.manifest?.rows_out).toBe(2);
     expect(t.clock.sleeps.length).toBeGreaterThan(0); // the backoff ran on the manual clock
+  });
+
+  it('reads time only from its clock: run id, progress traces, waiting times and the manifest follow it', async () => {
+    const t = setup();
+    t.api.autoEnd = false;
+    const { out, done } = t.start([record(1), record(2), state(1)]);
+    // The first poll comes after the batch is counted as submitted (and the clock has not moved since create).
+    await t.api.calledTimes('list', 1);
+    const createdAt = Date.parse(t.api.batches[0]!.batch.created_at);
+    await t.clock.sleep(90_000); // the batch has waited at least 90 s on the manual clock
+    const at = t.clock.now();
+    t.clock.tick(); // the progress cadence is the clock's: one report, now
+    t.api.end(t.api.batches[0]!.batch.id);
+    const outcome = await done;
+
+    const traces = out.lines.filter((m) => m.type === 'TRACE').map((m) => m.trace as Record<string, unknown>);
+    const statusAt = (status: string) =>
+      traces.find((tr) => (tr.stream_status as { status?: string } | undefined)?.status === status)?.emitted_at;
+    expect(traces.filter((tr) => tr.type === 'ESTIMATE').map((tr) => tr.emitted_at)).toEqual([at]);
+    const waiting = out.lines
+      .map((m) => (m.log as { message?: string } | undefined)?.message ?? '')
+      .find((m) => m.includes('waiting on 1 batches'));
+    expect(waiting).toContain(`oldest ${Math.round((at - createdAt) / 1000)}s`);
+    expect(statusAt('STARTED')).toBe(EPOCH);
+    const manifest = outcome.manifest!;
+    expect(manifest.started_at).toBe(new Date(EPOCH).toISOString());
+    expect(manifest.finished_at).toBe(new Date(t.clock.now()).toISOString());
+    expect(Date.parse(manifest.finished_at) - EPOCH).toBeGreaterThanOrEqual(90_000);
+    expect(statusAt('COMPLETE')).toBe(t.clock.now());
+    expect(manifest.duration_seconds).toBe(Math.round((t.clock.now() - EPOCH) / 100) / 10);
+    expect(outcome.runId).toMatch(/^20260101T000000Z-/);
+  });
+
+  it('waits on its clock for a batch the API does not know yet after its create, instead of paying again', async () => {
+    const t = setup();
+    // The first two lookups answer 404: young on the run's clock (the wall clock says it is months old).
+    t.api.unknownAfterCreate = 2;
+    const outcome = await t.start([record(1), record(2)]).done;
+    expect(t.api.batches).toHaveLength(1);
+    // Two 404s, the lookup that finds it ended, and the one the download starts with.
+    expect(t.api.calls.filter((c) => c === 'retrieve')).toHaveLength(4);
+    expect(t.sink.rows.map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
+    expect(outcome.manifest?.rows_out).toBe(2);
   });
 
   it('adopts the batch a create made when its answer was lost, instead of paying again', async () => {
