@@ -30,7 +30,9 @@ export const EPOCH = Date.parse('2026-01-01T00:00:00Z');
  * earlier batches carried that custom_id), in the order `order` gives (results are not in request order).
  * `failCreates` makes the next creates throw the given HTTP statuses; `acceptThenFail` makes the next create
  * make its batch and then lose the answer (a 500 after the API accepted it); `unknownAfterCreate` makes each
- * new batch unknown (404, absent from lists) to that many retrieves, as the API may be right after a create.
+ * new batch unknown (404, absent from lists) to that many retrieves, as the API may be right after a create;
+ * failNext() makes the next calls of another kind answer with the given statuses; `models` are the models
+ * that exist.
  */
 export class FakeBatchesApi implements BatchesApi {
   readonly batches: FakeBatch[] = [];
@@ -38,11 +40,13 @@ export class FakeBatchesApi implements BatchesApi {
   failCreates: number[] = [];
   acceptThenFail = 0;
   unknownAfterCreate = 0;
+  models = new Set(['claude-haiku-4-5']);
   autoEnd = true;
   order: (ids: string[]) => string[] = (ids) => [...ids].reverse();
   private readonly sent = new Map<string, number>();
   private readonly createdWaiters: Array<{ n: number; resolve: () => void }> = [];
   private readonly callWaiters: Array<{ call: string; n: number; resolve: () => void }> = [];
+  private readonly failing = new Map<string, number[]>();
 
   constructor(
     private readonly clock: ManualClock,
@@ -99,6 +103,11 @@ export class FakeBatchesApi implements BatchesApi {
     return new Promise((resolve) => this.callWaiters.push({ call, n, resolve }));
   }
 
+  /** The next calls of `call` (not create: see failCreates) answer these HTTP statuses, in turn. */
+  failNext(call: 'retrieve' | 'list' | 'results' | 'cancel' | 'model', ...statuses: number[]): void {
+    this.failing.set(call, [...(this.failing.get(call) ?? []), ...statuses]);
+  }
+
   private called(call: string): void {
     this.calls.push(call);
     const made = this.calls.filter((c) => c === call).length;
@@ -106,6 +115,8 @@ export class FakeBatchesApi implements BatchesApi {
       this.callWaiters.splice(this.callWaiters.indexOf(w), 1);
       w.resolve();
     }
+    const status = this.failing.get(call)?.shift();
+    if (status !== undefined) throw apiError(status);
   }
 
   /** Ends a batch: every request gets its answer. */
@@ -167,9 +178,22 @@ export class FakeBatchesApi implements BatchesApi {
     return new Response(body);
   }
 
+  /** Cancelling a batch that has ended is a 409, as at the API; otherwise it is canceling from now on. */
   async cancel(batchId: string): Promise<MessageBatch> {
     this.called('cancel');
-    return { ...this.find(batchId).batch };
+    const b = this.find(batchId);
+    if (b.batch.processing_status === 'ended') throw apiError(409);
+    Object.assign(b.batch, {
+      processing_status: 'canceling',
+      cancel_initiated_at: new Date(this.clock.now()).toISOString(),
+    });
+    return { ...b.batch };
+  }
+
+  async model(modelId: string): Promise<{ id: string }> {
+    this.called('model');
+    if (!this.models.has(modelId)) throw apiError(404);
+    return { id: modelId };
   }
 
   /** What a look at a batch shows (under autoEnd, the first look ends it). */
@@ -202,7 +226,13 @@ function succeeded(text: string) {
 }
 
 export function apiError(status: number): Error {
-  const type = status === 404 ? 'not_found_error' : status === 429 ? 'rate_limit_error' : 'api_error';
+  const types: Record<number, string> = {
+    401: 'authentication_error',
+    404: 'not_found_error',
+    409: 'invalid_request_error',
+    429: 'rate_limit_error',
+  };
+  const type = types[status] ?? 'api_error';
   return Anthropic.APIError.generate(
     status,
     { type: 'error', error: { type, message: `fake ${status}` } },

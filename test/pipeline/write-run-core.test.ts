@@ -1,86 +1,12 @@
 // The write core in-process, over in-memory ports (fakes.ts): records in → batches with the right custom_ids →
 // answers (out of order, an errored request, a create that fails) → rows at the sink → STATEs after their rows.
 // Nothing waits on wall time: the fake API ends batches when the test (or its first look) says so.
-import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
-import { parseCatalog } from '../../connector/config/catalog.js';
-import { parseConfig } from '../../connector/config/config.js';
-import { RequestBuilder } from '../../connector/requests/build.js';
-import { MessageWriter } from '../../connector/protocol/writer.js';
-import { WriteRun, type WriteRunOptions } from '../../connector/pipeline/write-run.js';
+import { describe, expect, it } from 'vitest';
 import { estimateCommand } from '../../connector/commands/estimate.js';
-import { tempDir, writeJson } from '../helpers/cli.js';
-import { EPOCH, FakeBatchesApi, FakeSink, ManualClock, stdout, type Answer } from './fakes.js';
-
-const catalogRaw = {
-  streams: [
-    {
-      stream: {
-        name: 'notes',
-        json_schema: { type: 'object', properties: { id: { type: 'integer' }, body: { type: 'string' } } },
-      },
-      destination_sync_mode: 'append',
-    },
-  ],
-};
-
-const record = (id: number, body = `note ${id}`) =>
-  JSON.stringify({ type: 'RECORD', record: { stream: 'notes', data: { id, body }, emitted_at: 1 } });
-const state = (cursor: number) =>
-  JSON.stringify({
-    type: 'STATE',
-    state: { type: 'STREAM', stream: { stream_descriptor: { name: 'notes' }, stream_state: { cursor } } },
-  });
-
-let dirs: string[] = [];
-afterEach(() => {
-  dirs = [];
-});
-
-function setup(extra: Record<string, unknown> = {}, answer?: (customId: string, attempt: number) => Answer) {
-  const dir = tempDir('claude-batch-core-');
-  dirs.push(dir);
-  const raw = {
-    base_url: 'emulator',
-    destination_path: join(dir, 'dest'),
-    prompt_template: 'Summarise: {{ body }}',
-    result_cache: { enabled: false },
-    emit_run_state: false,
-    ...extra,
-  };
-  const config = parseConfig(raw, {});
-  const catalog = parseCatalog(catalogRaw);
-  const clock = new ManualClock();
-  const api = new FakeBatchesApi(clock, answer);
-  const events: string[] = [];
-  const sink = new FakeSink(events);
-  const builder = new RequestBuilder(config);
-  /** The custom_id write gives a record's request (the same builder, so the test does not restate the hash). */
-  const idOf = (line: string) =>
-    builder.build((JSON.parse(line) as { record: Parameters<RequestBuilder['build']>[0] }).record, {}).customId;
-  const start = (lines: string[], more: Partial<WriteRunOptions> = {}) => {
-    const out = stdout(events);
-    const run = new WriteRun({
-      config,
-      catalog,
-      api,
-      input: Readable.from(lines.map((l) => l + '\n')),
-      writer: new MessageWriter(out.stream),
-      lifecycle: { pollIntervalMs: 30_000, retry: { baseMs: 1000, capMs: 60_000, patienceMs: 600_000 } },
-      clock,
-      sink,
-      ...more,
-    });
-    return { out, done: run.run() };
-  };
-  return { dir, raw, config, clock, api, sink, events, idOf, start };
-}
-
-const states = (lines: Array<Record<string, unknown>>) =>
-  lines
-    .filter((m) => m.type === 'STATE')
-    .map((m) => (m.state as { stream: { stream_state: { cursor: number } } }).stream.stream_state.cursor);
+import { writeJson } from '../helpers/cli.js';
+import { catalogRaw, record, setup, state, states } from './core-run.js';
+import { EPOCH } from './fakes.js';
 
 describe('WriteRun over in-memory ports', () => {
   it('sends each record as a request with its custom_id and writes every answer, whatever order results come in', async () => {
