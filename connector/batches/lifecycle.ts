@@ -91,19 +91,23 @@ export interface Submitted {
  * of creating another (see findUnrecordedBatches). classifyApiFailure() says what each failure calls for:
  * a create it answers with `reconcile` leaves that doubt; `retry` and `pace` prove nothing was made. The
  * caller holds the destination's create gate throughout, so a doubt is settled before any other create of
- * ours can start.
+ * ours can start. `refusedSleep`, when given, is the wait after a create the API refused to pace us (the
+ * classifier's `pace`: a full queue, a rate limit), which admission control counts as a refusal; every
+ * other retry (a 5xx, a timeout, a failed listing) waits on `sleep`.
  */
 export async function submitBatch(
   api: BatchesApi,
   requestsPath: string,
   expected: { requests: number; since: Date; claimed: (id: string) => boolean; mayExist?: boolean },
-  options: LifecycleOptions,
+  options: LifecycleOptions & { refusedSleep?: Sleep },
 ): Promise<Submitted> {
   const body = await createBody(requestsPath);
   // `mayExist`: an earlier process journaled this submission and died before recording its answer.
   let doubt = expected.mayExist === true;
   // Which call an attempt failed in: the listing that settles a doubt, or the create itself.
   let calling: 'list' | 'create' = 'list';
+  // The last attempt was a create the API refused to pace us.
+  let refused = false;
   return withRetry(
     async () => {
       checkStop(options);
@@ -123,10 +127,11 @@ export async function submitBatch(
       // A failed listing leaves the doubt as it was; a failed create sets it anew.
       const failure = classifyApiFailure(err, { call: calling, attempt, now: options.now() });
       if (calling === 'create') doubt = failure.action === 'reconcile';
+      refused = calling === 'create' && failure.action === 'pace';
       return failure;
     },
     options.retry,
-    options.sleep,
+    (ms, wake) => (refused && options.refusedSleep ? options.refusedSleep(ms, wake) : options.sleep(ms, wake)),
     (_err, wait, failure) =>
       options.log(
         `create failed (${failure.error('create').message}); retrying in ${wait} ms${doubt ? ' after checking whether it went through' : ''}`,

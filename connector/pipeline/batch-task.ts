@@ -166,7 +166,7 @@ export class BatchTask {
       };
       failpoint('before_create');
       const options = admission
-        ? { ...lifecycle, sleep: admission.retrySleep(lifecycle.sleep, round.requests) }
+        ? { ...lifecycle, refusedSleep: admission.refusedSleep(lifecycle.sleep, round.requests) }
         : lifecycle;
       const submitted = await submitBatch(api, path, expected, options).catch((err: unknown) => {
         this.release(round);

@@ -248,14 +248,17 @@ export function apiError(status: number): Error {
 export class ManualClock implements Clock {
   private ms = EPOCH;
   readonly sleeps: number[] = [];
+  /** For each sleep, whether it was given a `wake` that may end it early (admission control's, after a refusal). */
+  readonly wakeable: boolean[] = [];
   private readonly ticks = new Set<() => void>();
 
   now(): number {
     return this.ms;
   }
 
-  sleep = (ms: number): Promise<void> => {
+  sleep = (ms: number, wake?: Promise<void>): Promise<void> => {
     this.sleeps.push(ms);
+    this.wakeable.push(wake !== undefined);
     this.ms += ms;
     return new Promise((resolve) => setImmediate(resolve));
   };

@@ -96,6 +96,16 @@ describe('WriteRun over in-memory ports', () => {
     expect(outcome.manifest?.rows_out).toBe(2);
   });
 
+  it('counts only a paced create (429) as a queue refusal: a 5xx retry waits its backoff, not for room', async () => {
+    const t = setup();
+    t.api.failCreates = [500, 429, 503];
+    const outcome = await t.start([record(1), record(2)]).done;
+    expect(t.api.batches).toHaveLength(1);
+    expect(outcome.manifest?.rows_out).toBe(2);
+    // The create's three retries come first: only the 429's wait may end early when one of our batches ends.
+    expect(t.clock.wakeable.slice(0, 3)).toEqual([false, true, false]);
+  });
+
   it('adopts the batch a create made when its answer was lost, instead of paying again', async () => {
     const t = setup();
     t.api.acceptThenFail = 1;
