@@ -9,7 +9,7 @@ import type { ControlState } from '../journal/control.js';
 import { foldJournal, type RunView } from '../journal/run-view.js';
 import { DEFAULT_PRICES, priceFor, type PriceTable } from '../cost/prices.js';
 import { costOf } from '../cost/estimate.js';
-import type { StreamTally } from '../journal/tally.js';
+import type { StreamTally } from '../types/shared.js';
 
 /** Estimated cost of a run from the usage it was billed (each request once), against the same work sent synchronously. */
 function costSummary(tallies: StreamTally[], model: string, prices: PriceTable): RunManifest['cost'] {

@@ -6,9 +6,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { BatchesApi, BatchPage, CreateBodyStream, MessageBatch } from '../../connector/ports/batches-api.js';
 import type { Clock } from '../../connector/ports/clock.js';
 import type { OutputSink } from '../../connector/pipeline/output-sink.js';
-import { indexRound, type ResultIndex } from '../../connector/batches/results-file.js';
-import type { SpooledRecord } from '../../connector/journal/spool.js';
-import type { StreamTally } from '../../connector/journal/tally.js';
+import { indexRound } from '../../connector/batches/results-file.js';
+import type { ResultIndex, SpooledRecord, StreamTally } from '../../connector/types/shared.js';
 
 /** What the fake answers for one request: its text, or an error type. */
 export type Answer = { text: string } | { error: string };
