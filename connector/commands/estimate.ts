@@ -53,6 +53,8 @@ export async function estimateCommand(
   let cache: ResultCache | undefined;
   let lock: DestinationLock | undefined;
   if (config.result_cache.enabled && existsSync(cacheDir)) {
+    // The cache is this host's working folder's, and so is this lock: a write holds it (on a bucket, beside the
+    // lease), so opening the cache never races a live writer's, and a writer on another host is no contender.
     lock = DestinationLock.acquire(join(localWorkRoot(config), CONTROL_DIR));
     cache = ResultCache.open(cacheDir, {
       maxEntries: config.result_cache.max_entries,

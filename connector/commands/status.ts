@@ -1,21 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { loadConfig } from '../config/config.js';
-import { controlOf, loadRuns } from '../pipeline/run-registry.js';
-import { phaseOf, pendingBatchIds, type RunView } from '../journal/run-view.js';
-import { redact } from '../common/errors.js';
-import { CONTROL_DIR } from '../sinks/layout.js';
-
-function liveLockOwner(path: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(path, 'utf8').trim());
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
-}
+import { controlOf, loadRuns, type KnownRun } from '../pipeline/run-registry.js';
+import { phaseOf, pendingBatchIds } from '../journal/run-view.js';
+import type { ControlState } from '../journal/control.js';
+import { classifyApiFailure } from '../batches/api-failure.js';
+import type { BatchesApi } from '../ports/batches-api.js';
+import { sdkBatchesApi } from '../ports/sdk-batches-api.js';
 import { openApiTarget } from './api-target.js';
 
 export interface StatusOptions {
@@ -44,9 +35,10 @@ export interface RunReport {
   manifest?: unknown;
 }
 
-function reportOf(view: RunView, dir: string): RunReport {
+async function reportOf(run: KnownRun, control: ControlState, now: number): Promise<RunReport> {
+  const view = run.view;
   const seqs = [...view.seqs.values()];
-  const manifestPath = join(dir, 'manifest.json');
+  const manifest = await control.readRunFile(run.dir, 'manifest.json');
   return {
     run_id: view.runId,
     phase: phaseOf(view) + (view.cancelRequested && !view.completed ? ' (cancel requested)' : ''),
@@ -59,10 +51,29 @@ function reportOf(view: RunView, dir: string): RunReport {
       seq: p.seq,
       round: p.round,
       batch_id: p.batchId,
-      age_seconds: p.submittedAt ? Math.round((Date.now() - Date.parse(p.submittedAt)) / 1000) : null,
+      age_seconds: p.submittedAt ? Math.round((now - Date.parse(p.submittedAt)) / 1000) : null,
     })),
-    ...(existsSync(manifestPath) ? { manifest: JSON.parse(readFileSync(manifestPath, 'utf8')) } : {}),
+    ...(manifest ? { manifest: JSON.parse(manifest.toString('utf8')) as unknown } : {}),
   };
+}
+
+/** What `status` reads besides the config (tests): the Batches API, and the clock ages are measured by. */
+export interface StatusDeps {
+  api?: BatchesApi;
+  now?: () => number;
+}
+
+/** What the API says about each pending batch now; a failed lookup is reported, never fatal. */
+async function lookUp(api: BatchesApi, batches: BatchReport[], now: () => number): Promise<void> {
+  for (const batch of batches) {
+    try {
+      const b = await api.retrieve(batch.batch_id);
+      batch.api = { processing_status: b.processing_status, request_counts: b.request_counts };
+    } catch (err) {
+      const failure = classifyApiFailure(err, { call: 'retrieve', now: now() });
+      batch.api = { error: failure.error(`looking up batch ${batch.batch_id}`).message };
+    }
+  }
 }
 
 /**
@@ -72,29 +83,33 @@ function reportOf(view: RunView, dir: string): RunReport {
 export async function statusCommand(
   options: StatusOptions,
   out: NodeJS.WritableStream = process.stdout,
+  deps: StatusDeps = {},
 ): Promise<RunReport[]> {
   const config = await loadConfig(options.config);
-  const runs = (await loadRuns(controlOf(config))).filter((r) => !options.run || r.view.runId === options.run);
-  const reports = runs.map((r) => reportOf(r.view, r.dir));
-  // An unfinished, non-detached run whose destination lock is held by a live process is being written now.
-  const writer = liveLockOwner(join(config.destination_path, CONTROL_DIR, 'write.lock'));
+  const now = deps.now ?? Date.now;
+  const control = controlOf(config);
+  const runs = (await loadRuns(control)).filter((r) => !options.run || r.view.runId === options.run);
+  const at = now();
+  const reports: RunReport[] = [];
+  for (const r of runs) reports.push(await reportOf(r, control, at));
+  // The newest unfinished, non-detached run is being written now if the destination's lock (a file, or the
+  // lease on a bucket) has a live holder; otherwise it was interrupted.
+  const writer = await control.writer(at);
   if (writer !== undefined) {
     const live = [...reports].reverse().find((r) => r.phase === 'interrupted');
-    if (live) live.phase = `running (pid ${writer})`;
+    const where = writer.host === hostname() && !control.remote ? '' : `host ${writer.host}, `;
+    if (live) live.phase = `running (${where}pid ${writer.pid})`;
   }
-  if (reports.some((r) => r.pending.length > 0)) {
-    const api = await openApiTarget(config);
-    try {
-      for (const batch of reports.flatMap((r) => r.pending)) {
-        try {
-          const b = await api.client.messages.batches.retrieve(batch.batch_id, {}, { maxRetries: 1 });
-          batch.api = { processing_status: b.processing_status, request_counts: b.request_counts };
-        } catch (err) {
-          batch.api = { error: redact((err as Error).message) };
-        }
+  const pending = reports.flatMap((r) => r.pending);
+  if (pending.length > 0) {
+    if (deps.api) await lookUp(deps.api, pending, now);
+    else {
+      const target = await openApiTarget(config);
+      try {
+        await lookUp(sdkBatchesApi(target.client), pending, now);
+      } finally {
+        await target.close();
       }
-    } finally {
-      await api.close();
     }
   }
   if (options.json) {

@@ -1,9 +1,12 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../storage/store.js';
 import { Journal, type JournalEntry, type RunJournal } from './journal.js';
-import type { WriteLock } from './lease.js';
-import { DestinationLock } from './lock.js';
+import type { AcquireOptions, WriteLock } from './lease.js';
+import { DestinationLock, lockHolder } from './lock.js';
+
+export type LockOptions = Pick<AcquireOptions, 'signal' | 'onWait'>;
 
 export const journalPath = (runDir: string) => join(runDir, 'journal.jsonl');
 
@@ -27,8 +30,16 @@ export interface ControlState {
   readonly workRoot: string;
   /** True when the working folder is scratch and the Store holds the truth (an object store). */
   readonly remote: boolean;
-  /** Takes the destination's one-writer lock (a file, or a lease object on the Store). */
-  lock(): Promise<WriteLock>;
+  /**
+   * Takes the destination's one-writer lock (a file, or a lease object on the Store). A lease another host may
+   * have left is waited out (see StoreLease.acquire): `signal` ends that wait with an INTERRUPTED error, and
+   * `onWait` is told when it starts.
+   */
+  lock(options?: LockOptions): Promise<WriteLock>;
+  /** The live process holding the one-writer lock at `now` (ms), if any (for `status`). */
+  writer(now: number): Promise<{ pid: number; host: string } | undefined>;
+  /** A file of a run (e.g. `manifest.json`), as the Store holds it; undefined if it has none. */
+  readRunFile(runDir: string, name: string): Promise<Buffer | undefined>;
   /** Every run's working folder and journal, as the Store has them (the run registry). */
   runs(): Promise<Array<{ dir: string; entries: JournalEntry[] }>>;
   /** Opens a run's journal for appending (creating the run's working folder). */
@@ -63,6 +74,17 @@ export class LocalControl implements ControlState {
     mkdirSync(this.controlDir, { recursive: true, mode: 0o700 });
     const lock = DestinationLock.acquire(this.controlDir);
     return { release: async () => lock.release() };
+  }
+
+  async writer(): Promise<{ pid: number; host: string } | undefined> {
+    return lockHolder(this.controlDir);
+  }
+
+  async readRunFile(runDir: string, name: string): Promise<Buffer | undefined> {
+    return readFile(join(runDir, name)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
   }
 
   async runs(): Promise<Array<{ dir: string; entries: JournalEntry[] }>> {

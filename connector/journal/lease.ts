@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { configError, systemError } from '../common/errors.js';
+import { configError, systemError, transientError } from '../common/errors.js';
 import type { Store } from '../storage/store.js';
 import { LEASE_MS } from './lock.js';
 
@@ -32,6 +32,10 @@ export interface AcquireOptions {
   identity?: Identity;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** The run's stop request (SIGTERM): a wait for the lease ends at once, and no lease is taken. */
+  signal?: AbortSignal;
+  /** Told once, when a lease another host may have left is about to be waited out (for the run's log). */
+  onWait?: (message: string) => void;
 }
 
 /** What a write waits at most for a lease another host may have left: one lease, plus a renewal. */
@@ -110,11 +114,12 @@ export class StoreLease implements WriteLock {
   static async acquire(store: Store, prefix: string, options: AcquireOptions = {}): Promise<StoreLease> {
     const me = options.identity ?? { pid: process.pid, host: hostname() };
     const now = options.now ?? Date.now;
-    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const sleep = abortable(options.sleep, options.signal);
     const deadline = now() + (options.patienceMs ?? 0);
     const owner = randomUUID();
     let watched: string | undefined;
     for (let tries = 0; tries < 5;) {
+      if (options.signal?.aborted) throw stoppedWaiting(`${store.location}/${prefix}`);
       const gens = await generations(store, prefix);
       const top = gens.at(-1);
       const held = top === undefined ? undefined : await readLease(store, prefix, top);
@@ -122,6 +127,7 @@ export class StoreLease implements WriteLock {
         const seen = `${top}:${held.owner}:${held.beat ?? 0}:${held.renewed_at}`;
         if ((watched !== undefined && watched !== seen) || held.host === me.host || now() >= deadline)
           throw busy(held, me);
+        if (watched === undefined) options.onWait?.(waiting(held, Math.ceil((deadline - now()) / 1000)));
         watched = seen;
         const expires = Date.parse(held.renewed_at) + LEASE_MS;
         await sleep(Math.max(1, Math.min(RENEW_MS + 5_000, expires - now() + 1_000, deadline - now())));
@@ -189,6 +195,34 @@ export class StoreLease implements WriteLock {
   }
 }
 
+/** `sleep` (a real timer by default) ending early, and quietly, when `signal` aborts. */
+function abortable(sleep: AcquireOptions['sleep'], signal: AbortSignal | undefined): (ms: number) => Promise<void> {
+  return (ms) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = sleep ? undefined : setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+      if (sleep) sleep(ms).then(done, reject);
+    });
+}
+
+function waiting(held: LeaseBody, seconds: number): string {
+  return `waiting up to ${seconds} s for the write lease: pid ${held.pid} on ${held.host} renewed it at ${held.renewed_at}; a stopped pod's lease is taken once it expires, a live writer's is refused as soon as it renews it`;
+}
+
+/** A stop request (SIGTERM) while waiting for the lease: nothing was taken or submitted; run again to go on. */
+function stoppedWaiting(prefix: string) {
+  return transientError(
+    'INTERRUPTED',
+    `stopped on request while waiting for the write lease ${prefix}; this attempt took no lease and submitted nothing, and the next write goes on from where the destination stands`,
+  );
+}
+
 const leaseKey = (prefix: string, gen: number) => `${prefix}/${String(gen).padStart(DIGITS, '0')}.json`;
 
 async function generations(store: Store, prefix: string): Promise<number[]> {
@@ -219,11 +253,18 @@ function busy(held: LeaseBody, me: Identity) {
   );
 }
 
-/** Who holds a store lease now, if anyone does (for `status`). */
-export async function leaseHolder(store: Store, prefix: string): Promise<{ pid: number; host: string } | undefined> {
+/**
+ * Who holds a store lease now, if anyone does (for `status`): a lease given back, expired at `now`, or left
+ * on this host by a process that is gone holds nothing.
+ */
+export async function leaseHolder(
+  store: Store,
+  prefix: string,
+  now: number = Date.now(),
+): Promise<{ pid: number; host: string } | undefined> {
   const top = (await generations(store, prefix)).at(-1);
   const held = top === undefined ? undefined : await readLease(store, prefix, top);
-  return held && isLive(held, Date.now(), { pid: process.pid, host: hostname() })
+  return held && isLive(held, now, { pid: process.pid, host: hostname() })
     ? { pid: held.pid, host: held.host }
     : undefined;
 }

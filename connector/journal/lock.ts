@@ -144,6 +144,12 @@ export class DestinationLock {
   }
 }
 
+/** The live owner of the lock in `controlDir`, if there is one (for `status`). */
+export function lockHolder(controlDir: string): { pid: number; host: string } | undefined {
+  const held = readLock(join(controlDir, 'write.lock'));
+  return held && isLiveOwner(held) ? { pid: held.pid, host: held.host } : undefined;
+}
+
 function busy(held: HeldLock) {
   const where = held.host === hostname() ? '' : ` on ${held.host}`;
   return configError(

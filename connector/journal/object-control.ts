@@ -2,9 +2,10 @@ import { constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Store } from '../storage/store.js';
-import type { ControlState } from './control.js';
+import type { ControlState, LockOptions } from './control.js';
 import { Journal, type JournalEntry, type RunJournal } from './journal.js';
-import { StoreLease, WRITE_LEASE_PATIENCE_MS, type WriteLock } from './lease.js';
+import { leaseHolder, StoreLease, WRITE_LEASE_PATIENCE_MS, type WriteLock } from './lease.js';
+import { DestinationLock } from './lock.js';
 import { StoreJournal } from './store-journal.js';
 
 /** A completed run's journal, compacted into one object (see completeRun). */
@@ -47,9 +48,47 @@ export class ObjectControl implements ControlState {
     return join(this.workRoot, ...key.split('/'));
   }
 
-  /** Waits out a lease a killed pod may have left (up to a lease and a renewal), refusing a live holder. */
-  lock(): Promise<WriteLock> {
-    return StoreLease.acquire(this.store, `${this.controlName}/lease`, { patienceMs: WRITE_LEASE_PATIENCE_MS });
+  /**
+   * The working folder's lock file first, then the lease. The lease keeps writers on any host apart; the lock
+   * file keeps the other processes of this host (`estimate`) off the working folder's result cache while a
+   * write has it open, as a local destination's write.lock does. The lease wait: a lease a killed pod may have
+   * left is waited out (up to a lease and a renewal), a live holder refused.
+   */
+  async lock(options: LockOptions = {}): Promise<WriteLock> {
+    const local = DestinationLock.acquire(join(this.workRoot, this.controlName));
+    try {
+      const lease = await StoreLease.acquire(this.store, this.leasePrefix, {
+        patienceMs: WRITE_LEASE_PATIENCE_MS,
+        ...options,
+      });
+      return {
+        lost: lease.lost,
+        release: async () => {
+          try {
+            await lease.release();
+          } finally {
+            local.release();
+          }
+        },
+      };
+    } catch (err) {
+      local.release();
+      throw err;
+    }
+  }
+
+  /** The lease's holder, if its lease is live at `now` (renewed within LEASE_MS, or its process runs here). */
+  writer(now: number): Promise<{ pid: number; host: string } | undefined> {
+    return leaseHolder(this.store, this.leasePrefix, now);
+  }
+
+  /** The run file's object (`<control>/runs/<run>/<name>`), whatever the working folder holds. */
+  readRunFile(runDir: string, name: string): Promise<Buffer | undefined> {
+    return this.store.get(`${this.keyOf(runDir)}/${name}`);
+  }
+
+  private get leasePrefix(): string {
+    return `${this.controlName}/lease`;
   }
 
   async runs(): Promise<Array<{ dir: string; entries: JournalEntry[] }>> {

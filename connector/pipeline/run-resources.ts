@@ -27,10 +27,19 @@ export class RunResources {
     readonly sink: OutputSink,
   ) {}
 
-  /** `sink`: an output port to use instead of the one the config picks (tests). */
-  static async open(config: ConnectorConfig, catalog: Catalog, log: Log, sink?: OutputSink): Promise<RunResources> {
+  /**
+   * `sink`: an output port to use instead of the one the config picks (tests). `signal`: the run's stop
+   * request, which ends a wait for the lock (a lease a stopped pod may have left) with nothing taken.
+   */
+  static async open(
+    config: ConnectorConfig,
+    catalog: Catalog,
+    log: Log,
+    sink?: OutputSink,
+    signal?: AbortSignal,
+  ): Promise<RunResources> {
     const control = controlOf(config);
-    const lock = await control.lock();
+    const lock = await control.lock({ signal, onWait: (message) => void log('INFO', message) });
     // The result cache stays in the working folder (the destination's own for a local folder).
     const destination = control.workRoot;
     let cache: ResultCache | undefined;

@@ -122,7 +122,7 @@ export class WriteRun {
 
   async run(): Promise<WriteOutcome> {
     const log = (level: 'INFO' | 'WARN', m: string) => this.emitter.log(level, m);
-    const resources = await RunResources.open(this.o.config, this.o.catalog, log, this.o.sink);
+    const resources = await RunResources.open(this.o.config, this.o.catalog, log, this.o.sink, this.stop.signal);
     try {
       if (this.o.config.sink === 'parquet') await log('INFO', `Parquet output is written ${resources.sink.where}`);
       if (heapLimitIsDefault()) {

@@ -4,6 +4,7 @@ import type { MessageTokensCount } from '@anthropic-ai/sdk/resources/messages/me
 import type { ModelInfo } from '@anthropic-ai/sdk/resources/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KNOWN_MODELS } from '../../emulator/models.js';
+import { sdkModelIds } from '../helpers/sdk-models.js';
 import { ask, clientFor, expectKeys, failure, HAIKU, KEY, MODEL_INFO_KEYS, start, type Harness } from './helpers.js';
 
 let h: Harness;
@@ -192,5 +193,9 @@ describe('models', () => {
     const ids: string[] = [];
     for await (const model of h.client.models.list({ limit: 5 })) ids.push(model.id);
     expect(ids).toEqual([...KNOWN_MODELS]);
+  });
+
+  it('knows the same models as the installed SDK', () => {
+    expect([...KNOWN_MODELS]).toEqual(sdkModelIds());
   });
 });

@@ -167,4 +167,28 @@ describe('StoreLease', () => {
     await expect(lease.release()).resolves.toBeUndefined();
     expect((await leaseObjects(inner))[0]!.body.released).toBeUndefined();
   });
+
+  it('ends a wait for a lease another host may have left as soon as the run is asked to stop, taking nothing', async () => {
+    const store = new LocalStore(tempDir('claude-batch-lease-'));
+    const holder = await StoreLease.acquire(store, PREFIX, { identity: podB });
+    const before = await leaseObjects(store);
+    const stop = new AbortController();
+    const waits: string[] = [];
+    // A sleep that never ends by itself, and the stop request (SIGTERM) arriving while it runs.
+    const attempt = StoreLease.acquire(store, PREFIX, {
+      identity: podC,
+      patienceMs: LEASE_MS + 20_000,
+      signal: stop.signal,
+      onWait: (message) => waits.push(message),
+      sleep: () => {
+        stop.abort();
+        return new Promise<void>(() => undefined);
+      },
+    });
+    await expect(attempt).rejects.toMatchObject({ code: 'INTERRUPTED', failureType: 'transient_error' });
+    expect(waits).toEqual([expect.stringMatching(/^waiting up to 140 s for the write lease: pid \d+ on pod-b /)]);
+    expect(await leaseObjects(store)).toEqual(before);
+    expect(holder.lost.aborted).toBe(false);
+    await holder.release();
+  });
 });
