@@ -47,7 +47,12 @@ export interface ApiCallContext {
   attempt?: number;
   /** When the batch a retrieve/results call names was created (ms); unknown counts as just created. */
   createdAt?: number;
-  /** The current time (ms), for an HTTP-date `retry-after` and the batch's age. */
+  /**
+   * The current time on the caller's clock (ms), for an HTTP-date `retry-after` and the batch's age. The
+   * classifier never reads the wall clock: without it, such a `retry-after` is not used (the caller's
+   * backoff applies) and the batch counts as just created (the early-404 tolerance is still bounded by
+   * attempts).
+   */
   now?: number;
 }
 
@@ -149,7 +154,7 @@ function classifyAnswer(
     return answer('settled', status === 404 ? 'not_found' : 'conflict', 'system_error');
   // Our knowledge of the API, before its header: a batch is briefly unknown right after its create.
   if (status === 404 && (call === 'retrieve' || call === 'results')) {
-    const age = context.createdAt === undefined ? 0 : (context.now ?? Date.now()) - context.createdAt;
+    const age = context.createdAt === undefined || context.now === undefined ? 0 : context.now - context.createdAt;
     const young = age < EARLY_404_WINDOW_MS && attempt < EARLY_404_ATTEMPTS;
     return answer(young ? 'retry' : 'give_up', 'not_found', 'transient_error');
   }
@@ -302,16 +307,17 @@ function causeCodes(err: unknown): string[] {
 }
 
 /**
- * The wait the API asked for: `retry-after-ms`, else `retry-after` as seconds or as an HTTP date. Absent,
- * non-positive or absurd values give undefined (the caller's backoff applies).
+ * The wait the API asked for: `retry-after-ms`, else `retry-after` as seconds or as an HTTP date (against
+ * `now`, the caller's clock; none given, a date is not used). Absent, non-positive or absurd values give
+ * undefined (the caller's backoff applies).
  */
-export function waitFrom(headers: Headers | undefined, now: number = Date.now()): number | undefined {
+export function waitFrom(headers: Headers | undefined, now: number | undefined): number | undefined {
   if (!headers) return undefined;
   const ms = parseFloat(headers.get('retry-after-ms') ?? '');
   if (Number.isFinite(ms) && ms > 0 && ms <= MAX_WAIT_MS) return Math.ceil(ms);
   const after = headers.get('retry-after');
   if (!after) return undefined;
   const seconds = /^\s*\d+(\.\d+)?\s*$/.test(after) ? parseFloat(after) : NaN;
-  const wait = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(after) - now;
+  const wait = Number.isFinite(seconds) ? seconds * 1000 : now === undefined ? NaN : Date.parse(after) - now;
   return Number.isFinite(wait) && wait > 0 && wait <= MAX_WAIT_MS ? Math.ceil(wait) : undefined;
 }

@@ -12,6 +12,8 @@ export interface LifecycleOptions {
   pollIntervalMs: number;
   retry: RetryPolicy;
   sleep: Sleep;
+  /** The run's clock (ms): a batch's age for the early-404 window, an HTTP-date retry-after. */
+  now: () => number;
   log: (message: string) => void;
   /** Set when the run is asked to stop: waits end early with an Interrupted error. */
   signal?: AbortSignal;
@@ -89,19 +91,23 @@ export interface Submitted {
  * of creating another (see findUnrecordedBatches). classifyApiFailure() says what each failure calls for:
  * a create it answers with `reconcile` leaves that doubt; `retry` and `pace` prove nothing was made. The
  * caller holds the destination's create gate throughout, so a doubt is settled before any other create of
- * ours can start.
+ * ours can start. `refusedSleep`, when given, is the wait after a create the API refused to pace us (the
+ * classifier's `pace`: a full queue, a rate limit), which admission control counts as a refusal; every
+ * other retry (a 5xx, a timeout, a failed listing) waits on `sleep`.
  */
 export async function submitBatch(
   api: BatchesApi,
   requestsPath: string,
   expected: { requests: number; since: Date; claimed: (id: string) => boolean; mayExist?: boolean },
-  options: LifecycleOptions,
+  options: LifecycleOptions & { refusedSleep?: Sleep },
 ): Promise<Submitted> {
   const body = await createBody(requestsPath);
   // `mayExist`: an earlier process journaled this submission and died before recording its answer.
   let doubt = expected.mayExist === true;
   // Which call an attempt failed in: the listing that settles a doubt, or the create itself.
   let calling: 'list' | 'create' = 'list';
+  // The last attempt was a create the API refused to pace us.
+  let refused = false;
   return withRetry(
     async () => {
       checkStop(options);
@@ -119,12 +125,13 @@ export async function submitBatch(
     },
     (err, attempt) => {
       // A failed listing leaves the doubt as it was; a failed create sets it anew.
-      const failure = classifyApiFailure(err, { call: calling, attempt });
+      const failure = classifyApiFailure(err, { call: calling, attempt, now: options.now() });
       if (calling === 'create') doubt = failure.action === 'reconcile';
+      refused = calling === 'create' && failure.action === 'pace';
       return failure;
     },
     options.retry,
-    options.sleep,
+    (ms, wake) => (refused && options.refusedSleep ? options.refusedSleep(ms, wake) : options.sleep(ms, wake)),
     (_err, wait, failure) =>
       options.log(
         `create failed (${failure.error('create').message}); retrying in ${wait} ms${doubt ? ' after checking whether it went through' : ''}`,
@@ -145,9 +152,10 @@ async function retrieve(
     call: 'retrieve',
     ...(options.createdAt !== undefined ? { createdAt: options.createdAt } : {}),
   } as const;
-  const classify = (err: unknown, attempt: number) => classifyApiFailure(err, { ...context, attempt });
+  const classify = (err: unknown, attempt: number) =>
+    classifyApiFailure(err, { ...context, attempt, now: options.now() });
   return withRetry(() => api.retrieve(batchId), classify, options.retry, options.sleep).catch((err) => {
-    const failure = classifyApiFailure(err, context);
+    const failure = classifyApiFailure(err, { ...context, now: options.now() });
     if (failure.kind === 'not_found') throw new BatchLost(batchId, 'the API answers 404 (not found) for this batch id');
     throw failure.error(`polling batch ${batchId}`);
   });
@@ -197,7 +205,7 @@ export async function downloadResults(
       const response = await api.results(batch.results_url);
       return writeBody(response, path, options);
     },
-    (err, attempt) => classifyApiFailure(err, { call: 'results', attempt }),
+    (err, attempt) => classifyApiFailure(err, { call: 'results', attempt, now: options.now() }),
     options.retry,
     options.sleep,
     (err, wait) =>

@@ -1,27 +1,5 @@
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
-
-/** What happened to one record's request. Every variant becomes a row: none is ever dropped. */
-/** What an answered request carries, whether or not the answer fits the configured output shape. */
-interface Answer {
-  output: string;
-  model: string;
-  stopReason: string | null;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-}
-
-export type Outcome =
-  | ({ status: 'succeeded' } & Answer)
-  | ({ status: 'invalid_output'; reason: string } & Answer)
-  | { status: 'errored'; errorType: string; errorMessage: string }
-  | { status: 'skipped'; errorType: string; errorMessage: string }
-  | { status: 'expired' }
-  | { status: 'canceled' }
-  | { status: 'missing' };
-
-export type OutcomeStatus = Outcome['status'];
+import type { Answer, Outcome, Verdict } from '../types/shared.js';
 
 /** Reads one results line into an Outcome. `errored` keeps the inner error type (the envelope's is always "error"). */
 export function outcomeOf(response: MessageBatchIndividualResponse | undefined): Outcome {
@@ -124,13 +102,6 @@ const RETRYABLE_ERRORS = new Set(['api_error', 'overloaded_error', 'rate_limit_e
 export interface ResubmitPolicy {
   retryExpired: boolean;
   retryCanceled: boolean;
-}
-
-/** What the retry decision needs of an outcome: its status, and its error type or stop reason (not the answer). */
-export interface Verdict {
-  status: OutcomeStatus;
-  errorType?: string;
-  stopReason?: string | null;
 }
 
 export function verdictOf(outcome: Outcome): Verdict {

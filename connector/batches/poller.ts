@@ -117,7 +117,7 @@ export class BatchPoller {
         this.calls++;
         return await this.api.list({ limit: PAGE, ...(after ? { after_id: after } : {}) });
       },
-      (err, attempt) => classifyApiFailure(err, { call: 'list', attempt }),
+      (err, attempt) => classifyApiFailure(err, { call: 'list', attempt, now: this.options.now() }),
       this.options.retry,
       this.options.sleep,
     ).catch((err) => {

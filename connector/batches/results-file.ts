@@ -2,34 +2,8 @@ import { readSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { TextDecoder } from 'node:util';
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
-import { outcomeOf, verdictOf, type Outcome, type Verdict } from './outcome.js';
-
-/** Where one custom_id's answer sits: which round's results file, and the byte range of its line. */
-export interface ResultLocation {
-  round: number;
-  offset: number;
-  length: number;
-}
-/** custom_id → its latest answer. Joining reads one line at a time from disk, never a whole file. */
-export type ResultIndex = Map<string, ResultLocation>;
-
-/** What a scan of one results file found. */
-export interface ResultScan {
-  /** Well-formed result lines (`{custom_id, result: {type, …}}`), including those for custom_ids we never sent. */
-  lines: number;
-  /** Well-formed lines for custom_ids this round never sent: ignored, no row is ever written for them. */
-  unknown: number;
-  /**
-   * Non-blank lines that are not a usable result: not JSON, not UTF-8, JSON of another shape, or a `succeeded`
-   * result without a message we can read. Skipped: their request has no answer, so the caller resubmits it as
-   * missing.
-   */
-  malformed: number;
-  /** Lines for a custom_id that already had a line in this file (the last one counts). */
-  duplicates: number;
-  /** Blank lines (skipped). */
-  blank: number;
-}
+import { outcomeOf, verdictOf } from './outcome.js';
+import type { Outcome, ResultIndex, ResultLocation, ResultScan, RoundIndex, Verdict } from '../types/shared.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -151,15 +125,6 @@ async function scanResults(
   }
   if (carryBytes > 0) take(Buffer.concat(carry, carryBytes), offset - carryBytes);
   return scan;
-}
-
-/** One round's results file indexed on its own: what indexResults found, as plain data a thread can send. */
-export interface RoundIndex {
-  scan: ResultScan;
-  /** Each expected custom_id's answer location (the last line for it wins). */
-  located: Array<[string, ResultLocation]>;
-  /** Each usable line's verdict, in file order (a custom_id may repeat: the last one counts). */
-  verdicts: Array<[string, Verdict]>;
 }
 
 /**

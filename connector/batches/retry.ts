@@ -5,7 +5,7 @@ import type { ApiFailure } from './api-failure.js';
 export type Sleep = (ms: number, wake?: Promise<void>) => Promise<void>;
 /**
  * API time per wall time, for runs against an emulator whose clock is scaled (`emulator --clock-factor`): every
- * wait (poll interval, retry-after, backoff, checkpoint cadence) is divided by it. A benchmark and test knob
+ * wait (poll interval, retry-after, backoff, checkpoint and progress cadence) is divided by it. A benchmark and test knob
  * (CLAUDE_BATCH_TIME_SCALE); 1 on real syncs.
  */
 export function timeScale(env: NodeJS.ProcessEnv = process.env): number {

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { startEmulator } from '../../emulator/index.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
 import { localWorkRoot } from '../storage/open-store.js';
+import type { BatchesApi } from '../ports/batches-api.js';
+import { sdkBatchesApi } from '../ports/sdk-batches-api.js';
 
 export const EMULATOR_DEFAULT_KEY = 'emulator-key';
 
@@ -42,4 +44,22 @@ export async function openApiTarget(config: ConnectorConfig): Promise<ApiTarget>
       await emulator.close();
     },
   };
+}
+
+/**
+ * Runs `work` over the Batches API port: `given` (a fake, in tests) or the config's target through the SDK
+ * adapter, closed afterwards. `where` names the API for messages.
+ */
+export async function usingBatchesApi<T>(
+  config: ConnectorConfig,
+  given: BatchesApi | undefined,
+  work: (api: BatchesApi, where: string) => Promise<T>,
+): Promise<T> {
+  if (given) return await work(given, config.base_url);
+  const target = await openApiTarget(config);
+  try {
+    return await work(sdkBatchesApi(target.client), target.baseURL);
+  } finally {
+    await target.close();
+  }
 }

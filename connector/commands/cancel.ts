@@ -2,18 +2,24 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type ConnectorConfig } from '../config/config.js';
 import { cancelBatch } from '../batches/lifecycle.js';
-import { sdkBatchesApi } from '../ports/sdk-batches-api.js';
+import type { BatchesApi } from '../ports/batches-api.js';
 import { controlOf, loadRuns } from '../pipeline/run-registry.js';
 import type { ControlState } from '../journal/control.js';
 import type { WriteLock } from '../journal/lease.js';
 import { pendingBatchIds } from '../journal/run-view.js';
 import { ConnectorError, configError } from '../common/errors.js';
 import { CONTROL_DIR } from '../sinks/layout.js';
-import { openApiTarget } from './api-target.js';
+import { usingBatchesApi } from './api-target.js';
 
 export interface CancelOptions {
   config: string;
   run?: string;
+}
+
+/** What `cancel` uses besides the config (tests): the Batches API port, and the clock the journal is stamped by. */
+export interface CancelDeps {
+  api?: BatchesApi;
+  now?: () => number;
 }
 
 /**
@@ -26,6 +32,7 @@ export interface CancelOptions {
 export async function cancelCommand(
   options: CancelOptions,
   out: NodeJS.WritableStream = process.stdout,
+  deps: CancelDeps = {},
 ): Promise<string[]> {
   const config = await loadConfig(options.config);
   const control = controlOf(config);
@@ -40,7 +47,7 @@ export async function cancelCommand(
     );
   }
   try {
-    return await cancelRuns(options, config, control, out);
+    return await cancelRuns(options, config, control, out, deps);
   } finally {
     await lock?.release();
   }
@@ -51,32 +58,34 @@ async function cancelRuns(
   config: ConnectorConfig,
   control: ControlState,
   out: NodeJS.WritableStream,
+  deps: CancelDeps,
 ): Promise<string[]> {
   const runs = (await loadRuns(control)).filter(
     (r) => !r.view.completed && (!options.run || r.view.runId === options.run),
   );
   if (options.run && runs.length === 0)
     throw configError('RUN_NOT_FOUND', `no unfinished run ${options.run} in ${config.destination_path}`);
+  if (runs.length === 0) {
+    out.write(`no unfinished runs in ${config.destination_path}\n`);
+    return [];
+  }
+  const now = deps.now ?? Date.now;
   const cancelled: string[] = [];
-  const api = runs.length ? await openApiTarget(config) : undefined;
-  try {
+  await usingBatchesApi(config, deps.api, async (api) => {
     for (const run of runs) {
       const ids = pendingBatchIds(run.view).map((p) => p.batchId);
       for (const id of ids) {
-        const batch = await cancelBatch(sdkBatchesApi(api!.client), id);
+        const batch = await cancelBatch(api, id);
         out.write(`run ${run.view.runId}: batch ${id} ${batch ? batch.processing_status : 'had already ended'}\n`);
         cancelled.push(id);
       }
       const journal = await control.openJournal(run.dir);
-      await journal.append({ type: 'cancel_requested', batch_ids: ids, at: new Date().toISOString() });
+      await journal.append({ type: 'cancel_requested', batch_ids: ids, at: new Date(now()).toISOString() });
       journal.close();
       out.write(
         `run ${run.view.runId}: cancel recorded; the next write collects its finished results and resubmits nothing\n`,
       );
     }
-    if (runs.length === 0) out.write(`no unfinished runs in ${config.destination_path}\n`);
-  } finally {
-    await api?.close();
-  }
+  });
   return cancelled;
 }

@@ -6,8 +6,7 @@ import { phaseOf, pendingBatchIds } from '../journal/run-view.js';
 import type { ControlState } from '../journal/control.js';
 import { classifyApiFailure } from '../batches/api-failure.js';
 import type { BatchesApi } from '../ports/batches-api.js';
-import { sdkBatchesApi } from '../ports/sdk-batches-api.js';
-import { openApiTarget } from './api-target.js';
+import { usingBatchesApi } from './api-target.js';
 
 export interface StatusOptions {
   config: string;
@@ -101,17 +100,7 @@ export async function statusCommand(
     if (live) live.phase = `running (${where}pid ${writer.pid})`;
   }
   const pending = reports.flatMap((r) => r.pending);
-  if (pending.length > 0) {
-    if (deps.api) await lookUp(deps.api, pending, now);
-    else {
-      const target = await openApiTarget(config);
-      try {
-        await lookUp(sdkBatchesApi(target.client), pending, now);
-      } finally {
-        await target.close();
-      }
-    }
-  }
+  if (pending.length > 0) await usingBatchesApi(config, deps.api, (api) => lookUp(api, pending, now));
   if (options.json) {
     out.write(JSON.stringify(reports, null, 2) + '\n');
     return reports;

@@ -1,21 +1,5 @@
 import type { JsonSchema } from './catalog.js';
-
-/**
- * How a column's values are coerced, read from the stream's JSON schema. The sinks keep it in the Arrow
- * field metadata so the Arrow schema is the one description of a stream's columns that both the coercion and
- * the Parquet schema are derived from.
- *
- * | kind        | Arrow                     | Parquet (physical / converted)   | DuckDB reads it as        |
- * |-------------|---------------------------|----------------------------------|---------------------------|
- * | `string`    | Utf8                      | BYTE_ARRAY / UTF8                | VARCHAR                   |
- * | `json`      | Utf8 (JSON text)          | BYTE_ARRAY / UTF8                | VARCHAR                   |
- * | `integer`   | Int64                     | INT64                            | BIGINT                    |
- * | `number`    | Float64                   | DOUBLE                           | DOUBLE                    |
- * | `boolean`   | Bool                      | BOOLEAN                          | BOOLEAN                   |
- * | `timestamp` | Timestamp(µs, 'UTC')      | INT64 / TIMESTAMP_MICROS (UTC)   | TIMESTAMP WITH TIME ZONE  |
- * | `date`      | Date(day)                 | INT32 / DATE                     | DATE                      |
- */
-export type ColumnKind = 'string' | 'json' | 'integer' | 'number' | 'boolean' | 'timestamp' | 'date';
+import type { ColumnKind } from '../types/shared.js';
 
 /**
  * Airbyte protocol v1 "well-known types" (`{"$ref": "WellKnownTypes.json#/definitions/<Name>"}`).

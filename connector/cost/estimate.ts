@@ -1,6 +1,6 @@
-import type { Outcome } from '../batches/outcome.js';
 import { configError } from '../common/errors.js';
 import { DEFAULT_PRICES, normalizeModel, priceFor, type ModelPrice, type PriceTable } from './prices.js';
+import type { Outcome } from '../types/shared.js';
 
 /**
  * Token usage of one request, as the API reports it. `input` excludes cached tokens (the API's

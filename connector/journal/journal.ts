@@ -1,6 +1,6 @@
 import { openSync, writeSync, fsyncSync, closeSync, readFileSync, existsSync, ftruncateSync, constants } from 'node:fs';
 import { systemError } from '../common/errors.js';
-import type { StreamTally } from './tally.js';
+import type { StreamTally } from '../types/shared.js';
 
 export type WaitMode = 'until_done' | 'submit_only';
 

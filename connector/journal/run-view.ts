@@ -1,5 +1,5 @@
-import type { StreamTally } from './tally.js';
 import type { JournalEntry, WaitMode } from './journal.js';
+import type { StreamTally } from '../types/shared.js';
 
 export interface RoundView {
   round: number;

@@ -4,27 +4,7 @@ import { fsyncPath } from '../common/durable.js';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { BatchCreateParams } from '@anthropic-ai/sdk/resources/messages/batches';
-
-/** One input record waiting on disk for its result. */
-export interface SpooledRecord {
-  line: number;
-  stream: string;
-  namespace: string | null;
-  data: Record<string, unknown>;
-  emitted_at: number;
-  raw_id: string;
-  custom_id: string;
-  /** `record.meta.changes` from the source, when it sent any. */
-  changes?: unknown[];
-  /** Not sent: why (missing template field, too large); the row records it. */
-  skip?: { type: string; message: string };
-  /** The prompt was cut to fit the request size limit. */
-  truncated?: boolean;
-  /** An identical request was already sent in this earlier seq of the run: its answer is this row's. */
-  answer_from?: number;
-  /** The answer to this exact request from an earlier run (the result cache): the row's, nothing sent. */
-  cached?: string;
-}
+import type { SpooledRecord } from '../types/shared.js';
 
 export function batchDir(runDir: string, seq: number): string {
   return join(runDir, 'spool', `batch-${String(seq).padStart(5, '0')}`);

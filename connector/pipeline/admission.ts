@@ -13,7 +13,7 @@ export class QueueAdmission {
   /** Our in-flight count when a create was last refused; cleared by the next create that goes through. */
   private learned: number | undefined;
   private changed: { promise: Promise<void>; resolve: () => void } = deferred();
-  /** Creates refused (and retried) so far. */
+  /** Creates the API refused to pace us (a full queue, a rate limit), and retried, so far. */
   refusals = 0;
 
   constructor(private readonly maxQueued?: number) {}
@@ -54,10 +54,12 @@ export class QueueAdmission {
   }
 
   /**
-   * The sleep a create's retries use: a refusal teaches the limit, and the wait ends early when one of our
-   * batches ends (the queue has room again), so the queue is refilled as soon as it can be.
+   * The wait after a create the API refused to pace us (submitBatch's `refusedSleep`; a 5xx or a timeout is
+   * an outage, not a refusal, and waits its backoff without it): a refusal teaches the limit, and the wait
+   * ends early when one of our batches ends (the queue has room again), so the queue is refilled as soon as
+   * it can be.
    */
-  retrySleep(sleep: Sleep, requests: number): Sleep {
+  refusedSleep(sleep: Sleep, requests: number): Sleep {
     return (ms) => {
       this.refusals++;
       // The queue was full with what we had in flight before this create.

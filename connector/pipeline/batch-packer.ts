@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { ConfiguredStream } from '../config/catalog.js';
 import { failpoint } from '../common/failpoints.js';
 import type { SeqView } from '../journal/run-view.js';
-import { BatchSpool, type SpooledRecord } from '../journal/spool.js';
+import { BatchSpool } from '../journal/spool.js';
 import type { AirbyteRecord } from '../protocol/messages.js';
 import type { RequestBuilder } from '../requests/build.js';
 import type { CostGate } from './cost-gate.js';
 import { OpenBatch } from './open-batch.js';
 import type { Admitted, Packing, SentRequests } from './record-admission.js';
 import type { RunSession } from './run-session.js';
+import type { SpooledRecord } from '../types/shared.js';
 
 /**
  * Spools admitted records into the batch being filled, and seals it: the spool is made durable, the cost

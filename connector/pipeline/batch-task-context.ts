@@ -1,14 +1,13 @@
 import type { LifecycleOptions } from '../batches/lifecycle.js';
 import type { ResubmitPolicy } from '../batches/outcome.js';
-import type { RoundIndex } from '../batches/results-file.js';
 import type { BatchPoller } from '../batches/poller.js';
 import type { BatchResults } from '../sinks/batch-writer.js';
-import type { StreamTally } from '../journal/tally.js';
 import type { RunJournal } from '../journal/journal.js';
 import type { SeqView } from '../journal/run-view.js';
 import type { SaveFile } from '../journal/spool.js';
 import type { BatchesApi, MessageBatch } from '../ports/batches-api.js';
 import type { QueueAdmission } from './admission.js';
+import type { RoundIndex, StreamTally } from '../types/shared.js';
 
 /** Everything a BatchTask uses from the run around it (see TaskRunner.context). */
 export interface BatchTaskContext {

@@ -1,16 +1,15 @@
 import { existsSync } from 'node:fs';
 import { BatchLost, downloadResults, submitBatch, waitUntilEnded } from '../batches/lifecycle.js';
-import { mergeRound, type ResultIndex } from '../batches/results-file.js';
+import { mergeRound } from '../batches/results-file.js';
 import type { BatchResults } from '../sinks/batch-writer.js';
-import type { StreamTally } from '../journal/tally.js';
 import type { MessageBatch } from '../ports/batches-api.js';
 import type { RoundView, SeqView } from '../journal/run-view.js';
 import { failpoint } from '../common/failpoints.js';
-import type { SpooledRecord } from '../journal/spool.js';
 import { forEachLine } from '../common/lines.js';
 import { batchDir, recordsFile, requestsFile, resultsFile } from '../journal/spool.js';
 import type { BatchTaskContext } from './batch-task-context.js';
 import { classifyRound, NOT_OURS, sealFollowUpRound } from './follow-up-round.js';
+import type { ResultIndex, SpooledRecord, StreamTally } from '../types/shared.js';
 
 export type { BatchTaskContext } from './batch-task-context.js';
 
@@ -166,7 +165,7 @@ export class BatchTask {
       };
       failpoint('before_create');
       const options = admission
-        ? { ...lifecycle, sleep: admission.retrySleep(lifecycle.sleep, round.requests) }
+        ? { ...lifecycle, refusedSleep: admission.refusedSleep(lifecycle.sleep, round.requests) }
         : lifecycle;
       const submitted = await submitBatch(api, path, expected, options).catch((err: unknown) => {
         this.release(round);

@@ -52,7 +52,8 @@ export function requestFingerprint(config: ConnectorConfig): string {
     .slice(0, 16);
 }
 
-export function newRunId(now = new Date()): string {
+/** A run id: the start time (UTC, to the second, from the run's clock) and a random suffix. */
+export function newRunId(now: Date): string {
   return `${now
     .toISOString()
     .replace(/[-:]/g, '')

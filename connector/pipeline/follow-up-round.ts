@@ -2,12 +2,13 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
 import { resubmitReason } from '../batches/outcome.js';
-import { mergeRound, type ResultIndex } from '../batches/results-file.js';
+import { mergeRound } from '../batches/results-file.js';
 import type { RoundView, SeqView } from '../journal/run-view.js';
 import { customIdOfLine, forEachLine, textLines } from '../common/lines.js';
 import { fsyncPath } from '../common/durable.js';
 import { requestsFile, resultsFile, roundDir } from '../journal/spool.js';
 import type { BatchTaskContext } from './batch-task-context.js';
+import type { ResultIndex } from '../types/shared.js';
 
 /**
  * A seq's follow-up rounds: which of a round's requests must be sent again (errored, expired, missing,

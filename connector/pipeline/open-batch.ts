@@ -1,4 +1,5 @@
-import type { BatchSpool, SpooledRecord } from '../journal/spool.js';
+import type { BatchSpool } from '../journal/spool.js';
+import type { SpooledRecord } from '../types/shared.js';
 
 /** Reserved stream name for the connector's own checkpoint STATE messages. */
 export const RUN_STATE_STREAM = '_claude_batch_run';

@@ -1,7 +1,7 @@
 import type { Catalog } from '../config/catalog.js';
 import type { ConnectorConfig } from '../config/config.js';
 import { heapLimitMb } from '../common/heap.js';
-import { indexRound, type RoundIndex } from '../batches/results-file.js';
+import { indexRound } from '../batches/results-file.js';
 import {
   writeBatchOutput,
   type BatchOutput,
@@ -9,6 +9,7 @@ import {
   type BatchWriteContext,
 } from '../sinks/batch-writer.js';
 import { OutputThread } from '../sinks/output-thread.js';
+import type { RoundIndex } from '../types/shared.js';
 
 /**
  * The output port: where a finalised batch's rows go, and who parses its results files. The core calls

@@ -1,6 +1,7 @@
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { streamKey, type StreamDescriptor } from '../protocol/messages.js';
 import type { MessageWriter } from '../protocol/writer.js';
+import type { Clock } from '../ports/clock.js';
 
 interface PendingBatch {
   seq: number;
@@ -13,27 +14,29 @@ interface PendingBatch {
 /**
  * Tells the platform and the operator what the run is doing while it waits on the API: a LOG line and
  * per-stream TRACE ESTIMATE messages on a steady cadence, STREAM_STATUS when a stream starts and ends,
- * and on an interactive terminal a one-line status on stderr.
+ * and on an interactive terminal a one-line status on stderr. Its cadence and every time it reports (how
+ * long a batch has waited, each TRACE's emitted_at) are the run's clock's.
  */
 export class Progress {
   private readonly pending = new Map<string, PendingBatch>();
   private readonly streams = new Map<string, { descriptor: StreamDescriptor; records: number; bytes: number }>();
-  private timer: NodeJS.Timeout | undefined;
+  private stopTicks: (() => void) | undefined;
   private rowsWritten = 0;
 
   constructor(
     private readonly emit: (send: (w: MessageWriter) => Promise<void>) => void,
     private readonly intervalMs: number,
+    private readonly clock: Pick<Clock, 'now' | 'every'>,
     private readonly tty: NodeJS.WriteStream | undefined = process.stderr.isTTY ? process.stderr : undefined,
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => this.report(), this.intervalMs);
-    this.timer.unref();
+    this.stopTicks = this.clock.every(this.intervalMs, () => this.report());
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopTicks?.();
+    this.stopTicks = undefined;
     if (this.tty) this.tty.write('\n');
   }
 
@@ -55,7 +58,7 @@ export class Progress {
   }
 
   submitted(seq: number, batchId: string, requests: number): void {
-    this.pending.set(batchId, { seq, batchId, since: Date.now(), requests, status: 'in_progress' });
+    this.pending.set(batchId, { seq, batchId, since: this.clock.now(), requests, status: 'in_progress' });
   }
 
   polled(batch: MessageBatch): void {
@@ -74,12 +77,14 @@ export class Progress {
   }
 
   private streamStatus(descriptor: StreamDescriptor, status: string): void {
+    // The time of the event, not of the write (the emitter may send it later).
+    const emittedAt = this.clock.now();
     this.emit((w) =>
       w.emit({
         type: 'TRACE',
         trace: {
           type: 'STREAM_STATUS',
-          emitted_at: Date.now(),
+          emitted_at: emittedAt,
           stream_status: { stream_descriptor: descriptor, status },
         },
       }),
@@ -87,6 +92,7 @@ export class Progress {
   }
 
   report(): void {
+    const now = this.clock.now();
     const read = [...this.streams.values()].reduce((n, s) => n + s.records, 0);
     for (const s of this.streams.values()) {
       this.emit((w) =>
@@ -94,14 +100,13 @@ export class Progress {
           type: 'TRACE',
           trace: {
             type: 'ESTIMATE',
-            emitted_at: Date.now(),
+            emitted_at: now,
             estimate: { ...s.descriptor, type: 'STREAM', row_estimate: s.records, byte_estimate: s.bytes },
           },
         }),
       );
     }
     if (this.pending.size === 0) return;
-    const now = Date.now();
     const requests = [...this.pending.values()].reduce((n, p) => n + p.requests, 0);
     const oldest = Math.max(...[...this.pending.values()].map((p) => now - p.since));
     const list = [...this.pending.values()]

@@ -3,9 +3,9 @@ import type { ConnectorConfig } from '../config/config.js';
 import { configError } from '../common/errors.js';
 import type { AirbyteRecord } from '../protocol/messages.js';
 import type { BuiltRequest, RequestBuilder } from '../requests/build.js';
-import type { SpooledRecord } from '../journal/spool.js';
 import type { BatchShape } from './open-batch.js';
 import { batchLimitsFor, buildLimits, skipFor } from './record-policy.js';
+import type { SpooledRecord } from '../types/shared.js';
 
 /** The configured stream a RECORD belongs to; a record of a stream outside the catalog ends the run. */
 export function streamOf(catalog: Catalog, record: AirbyteRecord, lineNumber: number): ConfiguredStream {

@@ -1,8 +1,8 @@
 import type { ConnectorConfig } from '../config/config.js';
 import { ConnectorError } from '../common/errors.js';
 import type { BuiltRequest } from '../requests/build.js';
-import type { SpooledRecord } from '../journal/spool.js';
 import { BatchShape, type BatchLimits } from './open-batch.js';
+import type { SpooledRecord } from '../types/shared.js';
 
 /** The batch caps, and the largest single request that can still go into a batch. */
 export function batchLimits(config: ConnectorConfig): BatchLimits & { maxRequestBytes: number } {

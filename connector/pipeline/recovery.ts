@@ -1,11 +1,12 @@
 import { streamKey } from '../protocol/messages.js';
 import { textLines } from '../common/lines.js';
-import { batchDir, recordsFile, type SpooledRecord } from '../journal/spool.js';
+import { batchDir, recordsFile } from '../journal/spool.js';
 import { spooledFingerprint } from '../resume/record-ledger.js';
 import type { ResendMatcher } from '../resume/resend.js';
 import { echoedPositions } from '../resume/written-records.js';
 import type { SentRequests } from './record-admission.js';
 import type { RunSession } from './run-session.js';
+import type { SpooledRecord } from '../types/shared.js';
 
 /**
  * Picks up an interrupted run's records: removes what its killed attempt left half-done, files every request

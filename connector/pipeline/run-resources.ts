@@ -7,8 +7,8 @@ import { controlOf } from './run-registry.js';
 import { ResultCache } from '../cache/result-cache.js';
 import { resultCacheDir } from '../sinks/layout.js';
 import type { BatchResults, BatchWriteContext } from '../sinks/batch-writer.js';
-import type { StreamTally } from '../journal/tally.js';
 import { chooseSink, type OutputSink } from './output-sink.js';
+import type { StreamTally } from '../types/shared.js';
 
 type Log = (level: 'INFO' | 'WARN', message: string) => Promise<void>;
 

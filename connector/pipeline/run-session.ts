@@ -9,7 +9,7 @@ import type { ControlState } from '../journal/control.js';
 import { foldJournal, type RunView } from '../journal/run-view.js';
 import { DEFAULT_PRICES, priceFor, type PriceTable } from '../cost/prices.js';
 import { costOf } from '../cost/estimate.js';
-import type { StreamTally } from '../journal/tally.js';
+import type { StreamTally } from '../types/shared.js';
 
 /** Estimated cost of a run from the usage it was billed (each request once), against the same work sent synchronously. */
 function costSummary(tallies: StreamTally[], model: string, prices: PriceTable): RunManifest['cost'] {
@@ -68,11 +68,13 @@ export class RunSession {
     return this.view.runId;
   }
 
+  /** Opens a new run; `at` (ISO, the run's clock) is its start time in the journal and the manifest. */
   static async create(
     control: ControlState,
     runId: string,
     fingerprints: { config: string; request: string },
     wait: WaitMode,
+    at: string,
   ): Promise<RunSession> {
     const runDir = runControlDir(control.workRoot, runId);
     const journal = await control.openJournal(runDir);
@@ -82,7 +84,7 @@ export class RunSession {
       config_fingerprint: fingerprints.config,
       request_fingerprint: fingerprints.request,
       wait,
-      at: new Date().toISOString(),
+      at,
     } as const;
     await journal.append(started);
     return new RunSession(control, runDir, journal, foldJournal([started])!);
@@ -175,9 +177,10 @@ export class RunSession {
    * Writes the manifest, marks the run complete and drops its spool. For an object-store destination the
    * manifest is saved in the store (`_claude_batch/runs/<run>/manifest.json`, ControlState.save), after every
    * Parquet file of the run is published: the run's commit marker, as its folder's manifest is on disk.
+   * `finishedAt` is the run's clock's now (ISO), as every time the journal records.
    */
-  async complete(model: string, prices: PriceTable = DEFAULT_PRICES): Promise<RunManifest> {
-    const manifest = this.manifest(model, this.view.startedAt, new Date().toISOString(), prices);
+  async complete(model: string, finishedAt: string, prices: PriceTable = DEFAULT_PRICES): Promise<RunManifest> {
+    const manifest = this.manifest(model, this.view.startedAt, finishedAt, prices);
     await writeJsonAtomic(join(this.runDir, 'manifest.json'), manifest);
     await this.save(join(this.runDir, 'manifest.json'));
     await this.journal.append({ type: 'run_completed', at: manifest.finished_at, records: this.view.records });

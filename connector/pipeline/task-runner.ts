@@ -137,7 +137,7 @@ export class TaskRunner {
           .map((s) => this.track(session, s.seq, this.runTask(session, ctx, s))),
       );
       if (results.every((r) => r.state === 'finalised')) {
-        await session.complete(this.d.config.model, this.d.prices);
+        await session.complete(this.d.config.model, new Date(this.d.clock.now()).toISOString(), this.d.prices);
         this.collected.push(view.runId);
         await this.d.emitter.log('INFO', `collected run ${view.runId}: all its batches are written`);
       } else {

@@ -51,8 +51,8 @@ export interface WriteRunOptions {
   api: BatchesApi;
   input: Readable;
   writer: MessageWriter;
-  /** Poll and retry timing; `sleep` defaults to the clock's. */
-  lifecycle: Omit<LifecycleOptions, 'log' | 'signal' | 'sleep'> & { sleep?: Sleep };
+  /** Poll and retry timing; `sleep` defaults to the clock's, and `now` is the clock's. */
+  lifecycle: Omit<LifecycleOptions, 'log' | 'signal' | 'sleep' | 'now'> & { sleep?: Sleep };
   /** Now, sleep and the checkpoint tick (default: the wall clock, scaled by CLAUDE_BATCH_TIME_SCALE). */
   clock?: Clock;
   /** Where rows go (default: the output thread or inline, see output-sink.ts). */
@@ -111,7 +111,11 @@ export class WriteRun {
     this.writeBase = writeContextBase(o.config, o.catalog, this.builder);
     this.clock = o.clock ?? systemClock(o.lifecycle.sleep ?? realSleep, timeScale());
     this.emitter = new MessageEmitter(o.writer);
-    this.progress = new Progress((send) => this.emitter.emit(send), o.config.progress_interval_seconds * 1000);
+    this.progress = new Progress(
+      (send) => this.emitter.emit(send),
+      o.config.progress_interval_seconds * 1000,
+      this.clock,
+    );
     if (o.signal?.aborted) this.stop.abort();
     else o.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
   }
@@ -143,7 +147,7 @@ export class WriteRun {
     this.tasks = new TaskRunner({
       config,
       api,
-      lifecycle: { ...lifecycle, sleep },
+      lifecycle: { ...lifecycle, sleep, now: () => this.clock.now() },
       clock: this.clock,
       stop: this.stop,
       emitter: this.emitter,
@@ -183,9 +187,10 @@ export class WriteRun {
       ? await RunSession.reopen(resources.control, resume.dir, resume.view)
       : await RunSession.create(
           resources.control,
-          this.o.runId ?? newRunId(),
+          this.o.runId ?? newRunId(new Date(this.clock.now())),
           { config: configFingerprint(config), request: requestFingerprint(config) },
           config.wait,
+          this.isoNow(),
         );
     const attempt = this.session.view.attempts + 1;
     await this.session.journal.append({ type: 'attempt_started', attempt, at: this.isoNow() });
@@ -331,7 +336,7 @@ export class WriteRun {
     const { runDir, view, control } = this.session;
     const kept = await keepWrittenRecords(runDir, view, this.o.catalog, this.matcher, control);
     if (kept) await this.emitter.log('INFO', kept);
-    const manifest = await this.session.complete(this.o.config.model, this.prices);
+    const manifest = await this.session.complete(this.o.config.model, this.isoNow(), this.prices);
     const log = (level: 'INFO' | 'WARN', m: string) => this.emitter.log(level, m);
     await overwriteOlderRuns(this.session.control, this.o.catalog, this.session.runId, this.source, log);
     const outcome = await this.end({ ...base, manifest });

@@ -3,8 +3,8 @@
  * outside the process, as interfaces, with the real adapter beside each one. Tests plug in-memory fakes
  * into the same seams (test/pipeline/fakes.ts), so the core runs in-process with no HTTP and no real time.
  *
- * - batches-api.ts: the Message Batches API on the wire (create, retrieve, list, results, cancel);
- *   sdk-batches-api.ts adapts the Anthropic SDK client to it.
+ * - batches-api.ts: the Message Batches API on the wire (create, retrieve, list, results, cancel, and the
+ *   model lookup `check` makes); sdk-batches-api.ts adapts the Anthropic SDK client to it.
  * - clock.ts: now, sleep and a periodic tick; systemClock() is the real one.
  * - The output sink (where a finalised batch's rows go) is pipeline/output-sink.ts: its types are the
  *   sinks' own (BatchResults, BatchOutput), so it lives with the core that calls it.
@@ -43,4 +43,6 @@ export interface BatchesApi {
   /** The raw JSONL results of an ended batch, from its `results_url`. */
   results(resultsUrl: string): Promise<Response>;
   cancel(batchId: string): Promise<MessageBatch>;
+  /** GET /v1/models/{id}: the model exists for this key (a 404 says it does not). */
+  model(modelId: string): Promise<{ id: string }>;
 }

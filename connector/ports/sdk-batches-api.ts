@@ -23,5 +23,6 @@ export function sdkBatchesApi(client: Anthropic): BatchesApi {
         .get<unknown>(resultsUrl, { headers: { Accept: 'application/binary' }, stream: true, __binaryResponse: true })
         .asResponse(),
     cancel: (batchId) => client.messages.batches.cancel(batchId),
+    model: (modelId) => client.models.retrieve(modelId),
   };
 }

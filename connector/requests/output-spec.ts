@@ -3,7 +3,8 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
 import type { ConnectorConfig } from '../config/config.js';
 import { configError } from '../common/errors.js';
-import { kindOf, type ColumnKind } from '../config/column-kind.js';
+import { kindOf } from '../config/column-kind.js';
+import type { ColumnKind } from '../types/shared.js';
 
 export type OutputMode = 'text' | 'label' | 'json';
 

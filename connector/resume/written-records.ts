@@ -7,11 +7,12 @@ import { textLines } from '../common/lines.js';
 import { Journal, type JournalEntry } from '../journal/journal.js';
 import type { ControlState } from '../journal/control.js';
 import type { RunView } from '../journal/run-view.js';
-import { batchDir, recordsFile, type SpooledRecord } from '../journal/spool.js';
+import { batchDir, recordsFile } from '../journal/spool.js';
 import { streamKey } from '../protocol/messages.js';
 import { forEachMember, skipSpace } from '../protocol/record-span.js';
 import { recordFingerprint, spooledFingerprint } from './record-ledger.js';
 import { ResendMatcher } from './resend.js';
+import type { SpooledRecord } from '../types/shared.js';
 
 /**
  * What a completed run wrote, kept for a new attempt of the same sync (Airbyte's `sync_id`).

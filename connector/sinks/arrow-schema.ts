@@ -1,9 +1,10 @@
 import { Bool, DateDay, Field, Float64, Int64, Schema, TimestampMicrosecond, Utf8, type DataType } from 'apache-arrow';
 import type { JsonSchema } from '../config/catalog.js';
-import { kindOf, type ColumnKind } from '../config/column-kind.js';
+import { kindOf } from '../config/column-kind.js';
 
 export type { ColumnKind };
 import { PARTITION_KEY } from './layout.js';
+import type { ColumnKind } from '../types/shared.js';
 
 /** Field metadata key holding the column's kind (see config/column-kind.ts for the type table). */
 const KIND = 'claude_batch.kind';

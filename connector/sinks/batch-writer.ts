@@ -2,14 +2,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Schema } from 'apache-arrow';
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
-import { outcomeOf, putEnrichmentColumns, type Outcome, type OutcomeStatus } from '../batches/outcome.js';
-import type { StreamTally, Usage } from '../journal/tally.js';
-import { IN_MEMORY_RESULTS_BYTES, ResultLines, type ResultIndex } from '../batches/results-file.js';
+import { outcomeOf, putEnrichmentColumns } from '../batches/outcome.js';
+import { IN_MEMORY_RESULTS_BYTES, ResultLines } from '../batches/results-file.js';
 import type { Catalog } from '../config/catalog.js';
 import type { ConnectorConfig } from '../config/config.js';
 import type { RequestBuilder } from '../requests/build.js';
 import { streamKey } from '../protocol/messages.js';
-import type { SpooledRecord } from '../journal/spool.js';
 import { coerceRecord, coerceValue, objectText } from './coerce.js';
 import { interpretAnswer, type OutputSpec } from '../requests/output-spec.js';
 import { memberText, objectMembers, type Member } from '../protocol/json-text.js';
@@ -20,6 +18,7 @@ import { partFileName, partitionDir } from './layout.js';
 import { failpoint } from '../common/failpoints.js';
 import { EncodedRecords } from '../cache/record-format.js';
 import { textLines } from '../common/lines.js';
+import type { Outcome, OutcomeStatus, ResultIndex, SpooledRecord, StreamTally, Usage } from '../types/shared.js';
 
 const addUsage = (
   to: Usage & { requests: number },

@@ -1,5 +1,4 @@
-import type { StreamTally } from '../journal/tally.js';
-import type { OutcomeStatus } from '../batches/outcome.js';
+import type { OutcomeStatus, StreamTally } from '../types/shared.js';
 
 export interface BatchSummary {
   seq: number;

@@ -2,8 +2,8 @@ import { Worker } from 'node:worker_threads';
 import type { ConnectorConfig } from '../config/config.js';
 import type { ConfiguredStream } from '../config/catalog.js';
 import { ConnectorError, systemError, type FailureType } from '../common/errors.js';
-import type { RoundIndex } from '../batches/results-file.js';
 import type { BatchOutput, BatchResults } from './batch-writer.js';
+import type { RoundIndex } from '../types/shared.js';
 
 /*
  * Joining a batch's records with its answers and encoding Parquet is most of the connector's CPU. The

@@ -2,6 +2,7 @@
 // emulator apart from the connector, and no module over 400 lines. Run alone: `npm run check:architecture`.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { cycles, fileGraph, folderGraph, folderOf, importEdges, sourceFiles } from './import-graph.js';
 
@@ -26,6 +27,20 @@ describe('architecture', () => {
       (e) => e.from.startsWith('connector/common/') && !e.to.startsWith('connector/common/'),
     );
     expect(outward).toEqual([]);
+  });
+
+  it('keeps connector/types/ to types: it imports only other types and declares no code', () => {
+    const typeFiles = files.filter((f) => f.startsWith('connector/types/'));
+    expect(typeFiles.length).toBeGreaterThan(0);
+    expect(edges.filter((e) => e.from.startsWith('connector/types/') && !e.to.startsWith('connector/types/'))).toEqual(
+      [],
+    );
+    const code = typeFiles.flatMap((f) => runtimeStatements(f, readFileSync(join(REPO, f), 'utf8')));
+    expect(code).toEqual([]);
+    // The checker itself: code, or an import that is not type-only, is found.
+    expect(
+      runtimeStatements('x.ts', "import { a } from './a.js';\nexport const b = 1;\nexport interface C { c: number }"),
+    ).toEqual(["x.ts: import { a } from './a.js';", 'x.ts: export const b = 1;']);
   });
 
   it('lets nothing import the CLI entry files', () => {
@@ -58,3 +73,16 @@ describe('architecture', () => {
     expect(folderOf('connector', 'connector/cli.ts')).toBe('.');
   });
 });
+
+/** The statements of a module that would emit JavaScript: anything but type declarations and type-only imports/exports. */
+function runtimeStatements(file: string, text: string): string[] {
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  return source.statements
+    .filter((st) => {
+      if (ts.isInterfaceDeclaration(st) || ts.isTypeAliasDeclaration(st)) return false;
+      if (ts.isImportDeclaration(st)) return !st.importClause?.isTypeOnly;
+      if (ts.isExportDeclaration(st)) return !st.isTypeOnly;
+      return true;
+    })
+    .map((st) => `${file}: ${st.getText(source)}`);
+}

@@ -33,6 +33,9 @@ function requestsFile(name: string, n: number): string {
   return path;
 }
 
+/** The tests' clock: a batch's age is measured on it, never on the wall clock. */
+const NOW = Date.parse('2026-06-01T00:00:00Z');
+
 function options(patienceMs = 60_000): LifecycleOptions & { waits: number[]; logs: string[] } {
   const waits: number[] = [];
   const logs: string[] = [];
@@ -40,6 +43,7 @@ function options(patienceMs = 60_000): LifecycleOptions & { waits: number[]; log
     pollIntervalMs: 1000,
     retry: { baseMs: 10, capMs: 100, patienceMs },
     sleep: async (ms) => void waits.push(ms),
+    now: () => NOW,
     log: (m) => logs.push(m),
     waits,
     logs,
@@ -120,13 +124,13 @@ describe('waitUntilEnded, cancelBatch and the poller', () => {
     emu.faults.notFoundAfterCreate = 2;
     const batch = await client.messages.batches.create({ requests: [ask('young', 'hi')] });
     const o = options();
-    const ended = await waitUntilEnded(sdkBatchesApi(client), batch.id, { ...o, createdAt: Date.now() });
+    const ended = await waitUntilEnded(sdkBatchesApi(client), batch.id, { ...o, createdAt: NOW });
     expect(ended.processing_status).toBe('ended');
     expect(o.waits).toHaveLength(2);
     const err = await rejection(
       waitUntilEnded(sdkBatchesApi(client), 'msgbatch_013NotAnIdWeMade', {
         ...options(),
-        createdAt: Date.now() - 10 * 60_000,
+        createdAt: NOW - 10 * 60_000,
       }),
     );
     expect(err).toBeInstanceOf(BatchLost);

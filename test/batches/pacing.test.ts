@@ -1,11 +1,16 @@
 // Guards the two rules that let a sync ride the API's limits: a pacing 429 waits as long as the API asks and
 // never uses up the outage patience (the spend cap is not pacing), and admission control reserves queue room
 // per create, learns from refusals and wakes waiting creates when a batch ends. Virtual sleeps only.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { classifyApiFailure } from '../../connector/batches/api-failure.js';
 import { withRetry } from '../../connector/batches/retry.js';
+import { submitBatch } from '../../connector/batches/lifecycle.js';
 import { QueueAdmission } from '../../connector/pipeline/admission.js';
+import { tempDir } from '../helpers/cli.js';
+import { FakeBatchesApi, ManualClock } from '../pipeline/fakes.js';
 
 const rateLimited = (errorCode?: string) =>
   Anthropic.APIError.generate(
@@ -76,7 +81,7 @@ describe('QueueAdmission', () => {
     admission.submitted();
     await admission.admit(5); // refused by the API: its retry sleep teaches the limit (5 in flight before it)
     let woken = false;
-    const sleepOver = admission.retrySleep(async (_ms, wake) => {
+    const sleepOver = admission.refusedSleep(async (_ms, wake) => {
       await wake;
       woken = true;
     }, 5)(60_000);
@@ -90,5 +95,37 @@ describe('QueueAdmission', () => {
     admission.submitted();
     await waiting;
     expect(admission.refusals).toBe(1);
+  });
+
+  it('counts a create refused to pace us (429), not one retried after a 5xx or a failed listing', async () => {
+    const clock = new ManualClock();
+    const api = new FakeBatchesApi(clock);
+    const path = join(tempDir('claude-batch-pacing-'), 'requests.jsonl');
+    writeFileSync(path, JSON.stringify({ custom_id: 'a', params: { max_tokens: 16 } }) + '\n');
+    const admission = new QueueAdmission();
+    await admission.admit(5);
+    admission.submitted();
+    await admission.admit(1);
+    // A 500 (doubt: the listing that settles it is rate-limited once), a 429 refusal, a 503, then accepted.
+    api.failCreates = [500, 429, 503];
+    api.failNext('list', 429);
+    const submitted = await submitBatch(
+      api,
+      path,
+      { requests: 1, since: new Date(clock.now()), claimed: () => false },
+      {
+        pollIntervalMs: 1000,
+        retry: { baseMs: 1000, capMs: 60_000, patienceMs: 600_000 },
+        sleep: clock.sleep,
+        now: () => clock.now(),
+        log: () => undefined,
+        refusedSleep: admission.refusedSleep(clock.sleep, 1),
+      },
+    );
+    expect(submitted.reconciled).toBe(false);
+    expect(api.calls).toEqual(['create', 'list', 'list', 'create', 'create', 'list', 'create']);
+    expect(admission.refusals).toBe(1);
+    // Only the refusal's wait may end early when one of our batches ends.
+    expect(clock.wakeable).toEqual([false, false, true, false]);
   });
 });

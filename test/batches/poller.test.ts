@@ -27,6 +27,7 @@ describe('BatchPoller', () => {
       pollIntervalMs: 30_000,
       retry: { baseMs: 1000, capMs: 60_000, patienceMs: 60_000 },
       sleep: async (ms) => emu.advance(ms),
+      now: () => emu.now(),
       log: () => undefined,
     });
     const endedAt = new Map<string, number>();
@@ -55,6 +56,7 @@ describe('BatchPoller', () => {
       pollIntervalMs: 30_000,
       retry: { baseMs: 1, capMs: 5, patienceMs: 100 },
       sleep: async (ms) => emu.advance(ms),
+      now: () => emu.now(),
       log: () => undefined,
     });
     // An id the API never made (created long ago, so its 404 is not an early one): BatchLost.

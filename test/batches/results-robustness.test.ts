@@ -7,17 +7,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { downloadResults, type LifecycleOptions } from '../../connector/batches/lifecycle.js';
 import { statSync, utimesSync } from 'node:fs';
-import {
-  indexResults,
-  ParsedAnswers,
-  ResultLines,
-  type ResultIndex,
-  type ResultLocation,
-} from '../../connector/batches/results-file.js';
-import type { Outcome } from '../../connector/batches/outcome.js';
+import { indexResults, ParsedAnswers, ResultLines } from '../../connector/batches/results-file.js';
 import { createApiClient } from '../../connector/batches/client.js';
 import { sdkBatchesApi } from '../../connector/ports/sdk-batches-api.js';
 import { ask, KEY, retrieveEnded, start, type Harness } from '../emulator/helpers.js';
+import type { Outcome, ResultIndex, ResultLocation } from '../../connector/types/shared.js';
 
 /** One answer read back by its location, parsed (what the batch writer does per row). */
 /** The answer at `at`, read both ways ResultLines reads (held in memory, and by positional reads), which must agree. */
@@ -233,6 +227,7 @@ describe('downloadResults against the emulator', () => {
     pollIntervalMs: 0,
     retry: { baseMs: 1, capMs: 5, patienceMs: 5000 },
     sleep: async () => undefined,
+    now: () => 0,
     log: () => undefined,
   };
   const ids = (n: number) => Array.from({ length: n }, (_, i) => `req-${String(i).padStart(3, '0')}`);

@@ -13,6 +13,7 @@ import { tempDir } from '../helpers/cli.js';
 
 const CONTROL = '_claude_batch';
 const fingerprints = { config: 'c', request: 'q' };
+const AT = '2026-01-01T00:00:00.000Z';
 
 async function keys(store: Store, prefix: string): Promise<string[]> {
   const out: string[] = [];
@@ -49,7 +50,7 @@ describe('ObjectControl', () => {
     const control = controlFor(new LocalStore(destination));
     expect(control.remote).toBe(false);
     expect(control.workRoot).toBe(destination);
-    const session = await RunSession.create(control, 'r1', fingerprints, 'until_done');
+    const session = await RunSession.create(control, 'r1', fingerprints, 'until_done', AT);
     session.close();
     expect(existsSync(join(destination, CONTROL, 'runs', 'r1', 'journal.jsonl'))).toBe(true);
   });
@@ -57,7 +58,7 @@ describe('ObjectControl', () => {
   it('a new pod finds the run, its journal and its sealed spool on the Store, and fetches only what it lacks', async () => {
     const bucket = new LocalStore(tempDir('claude-batch-bucket-'));
     const first = pod(bucket);
-    const session = await RunSession.create(first, 'r1', fingerprints, 'submit_only');
+    const session = await RunSession.create(first, 'r1', fingerprints, 'submit_only', AT);
     await session.journal.append({ type: 'attempt_started', attempt: 1, at: '2026-01-01T00:00:00Z' });
     await sealBatch(session, 0, ['a', 'b']);
     await sealBatch(session, 1, ['c']);
@@ -123,7 +124,7 @@ describe('ObjectControl', () => {
   it('saves a downloaded results file before it is journaled, and a completed run leaves a compact journal and no spool', async () => {
     const bucket = new LocalStore(tempDir('claude-batch-bucket-'));
     const control = pod(bucket);
-    const session = await RunSession.create(control, 'r2', fingerprints, 'until_done');
+    const session = await RunSession.create(control, 'r2', fingerprints, 'until_done', AT);
     await sealBatch(session, 0, ['a']);
     const results = join(batchDir(session.runDir, 0), 'round-0', 'results.jsonl');
     writeFileSync(results, '{"custom_id":"cid-a"}\n');
@@ -133,7 +134,7 @@ describe('ObjectControl', () => {
     );
     expect(existsSync(results)).toBe(true);
 
-    await session.complete('claude-haiku-4-5');
+    await session.complete('claude-haiku-4-5', AT);
     session.close();
     expect(await keys(bucket, `${CONTROL}/runs/r2/`)).toEqual([
       `${CONTROL}/runs/r2/journal.jsonl`,

@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BatchSpool, recordsFile, requestsFile, type SpooledRecord } from '../../connector/journal/spool.js';
+import { BatchSpool, recordsFile, requestsFile } from '../../connector/journal/spool.js';
+import type { SpooledRecord } from '../../connector/types/shared.js';
 
 const record = (line: number, body: string): SpooledRecord => ({
   line,

@@ -6,9 +6,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { BatchesApi, BatchPage, CreateBodyStream, MessageBatch } from '../../connector/ports/batches-api.js';
 import type { Clock } from '../../connector/ports/clock.js';
 import type { OutputSink } from '../../connector/pipeline/output-sink.js';
-import { indexRound, type ResultIndex } from '../../connector/batches/results-file.js';
-import type { SpooledRecord } from '../../connector/journal/spool.js';
-import type { StreamTally } from '../../connector/journal/tally.js';
+import { indexRound } from '../../connector/batches/results-file.js';
+import type { ResultIndex, SpooledRecord, StreamTally } from '../../connector/types/shared.js';
 
 /** What the fake answers for one request: its text, or an error type. */
 export type Answer = { text: string } | { error: string };
@@ -17,26 +16,36 @@ interface FakeBatch {
   batch: MessageBatch;
   customIds: string[];
   maxTokens: number[];
+  /** Retrieves left that answer 404 (and lists that leave it out): the API does not know it yet. */
+  hidden: number;
 }
 
-const EPOCH = Date.parse('2026-01-01T00:00:00Z');
+/** Where every ManualClock starts: far from the wall clock, so a wall-clock read in the core shows. */
+export const EPOCH = Date.parse('2026-01-01T00:00:00Z');
 
 /**
  * The Message Batches API in memory. A batch is created `in_progress`; it ends when the test calls end()
  * (or at once, under `autoEnd`), answering each request with `answer(customId, attempt)` (attempt = how many
  * earlier batches carried that custom_id), in the order `order` gives (results are not in request order).
  * `failCreates` makes the next creates throw the given HTTP statuses; `acceptThenFail` makes the next create
- * make its batch and then lose the answer (a 500 after the API accepted it).
+ * make its batch and then lose the answer (a 500 after the API accepted it); `unknownAfterCreate` makes each
+ * new batch unknown (404, absent from lists) to that many retrieves, as the API may be right after a create;
+ * failNext() makes the next calls of another kind answer with the given statuses; `models` are the models
+ * that exist.
  */
 export class FakeBatchesApi implements BatchesApi {
   readonly batches: FakeBatch[] = [];
   readonly calls: string[] = [];
   failCreates: number[] = [];
   acceptThenFail = 0;
+  unknownAfterCreate = 0;
+  models = new Set(['claude-haiku-4-5']);
   autoEnd = true;
   order: (ids: string[]) => string[] = (ids) => [...ids].reverse();
   private readonly sent = new Map<string, number>();
   private readonly createdWaiters: Array<{ n: number; resolve: () => void }> = [];
+  private readonly callWaiters: Array<{ call: string; n: number; resolve: () => void }> = [];
+  private readonly failing = new Map<string, number[]>();
 
   constructor(
     private readonly clock: ManualClock,
@@ -44,7 +53,7 @@ export class FakeBatchesApi implements BatchesApi {
   ) {}
 
   async create(body: CreateBodyStream): Promise<MessageBatch> {
-    this.calls.push('create');
+    this.called('create');
     const chunks: Buffer[] = [];
     for await (const chunk of body.chunks()) chunks.push(chunk);
     const text = Buffer.concat(chunks);
@@ -71,6 +80,7 @@ export class FakeBatchesApi implements BatchesApi {
       batch,
       customIds: requests.map((r) => r.custom_id),
       maxTokens: requests.map((r) => r.params.max_tokens),
+      hidden: this.unknownAfterCreate,
     });
     for (const w of this.createdWaiters.filter((w) => this.batches.length >= w.n)) w.resolve();
     if (this.acceptThenFail > 0) {
@@ -84,6 +94,28 @@ export class FakeBatchesApi implements BatchesApi {
   created(n: number): Promise<void> {
     if (this.batches.length >= n) return Promise.resolve();
     return new Promise((resolve) => this.createdWaiters.push({ n, resolve }));
+  }
+
+  /** Resolves once `call` has been made `n` times. */
+  calledTimes(call: 'create' | 'retrieve' | 'list' | 'results' | 'cancel', n: number): Promise<void> {
+    if (this.calls.filter((c) => c === call).length >= n) return Promise.resolve();
+    return new Promise((resolve) => this.callWaiters.push({ call, n, resolve }));
+  }
+
+  /** The next calls of `call` (not create: see failCreates) answer these HTTP statuses, in turn. */
+  failNext(call: 'retrieve' | 'list' | 'results' | 'cancel' | 'model', ...statuses: number[]): void {
+    this.failing.set(call, [...(this.failing.get(call) ?? []), ...statuses]);
+  }
+
+  private called(call: string): void {
+    this.calls.push(call);
+    const made = this.calls.filter((c) => c === call).length;
+    for (const w of this.callWaiters.filter((w) => w.call === call && made >= w.n)) {
+      this.callWaiters.splice(this.callWaiters.indexOf(w), 1);
+      w.resolve();
+    }
+    const status = this.failing.get(call)?.shift();
+    if (status !== undefined) throw apiError(status);
   }
 
   /** Ends a batch: every request gets its answer. */
@@ -120,29 +152,47 @@ export class FakeBatchesApi implements BatchesApi {
   private readonly bodies = new Map<string, string>();
 
   async retrieve(batchId: string): Promise<MessageBatch> {
-    this.calls.push('retrieve');
-    return this.look(this.find(batchId));
+    this.called('retrieve');
+    const b = this.find(batchId);
+    if (b.hidden > 0) {
+      b.hidden--;
+      throw apiError(404);
+    }
+    return this.look(b);
   }
 
   async list(params: { limit: number; after_id?: string }): Promise<BatchPage> {
-    this.calls.push('list');
-    const newest = [...this.batches].reverse();
+    this.called('list');
+    const newest = [...this.batches].filter((b) => b.hidden === 0).reverse();
     const from = params.after_id ? newest.findIndex((b) => b.batch.id === params.after_id) + 1 : 0;
     const page = newest.slice(from, from + params.limit);
     return { data: page.map((b) => this.look(b)), has_more: from + params.limit < newest.length };
   }
 
   async results(resultsUrl: string): Promise<Response> {
-    this.calls.push('results');
+    this.called('results');
     const id = resultsUrl.split('/').at(-2)!;
     const body = this.bodies.get(id);
     if (body === undefined) throw apiError(404);
     return new Response(body);
   }
 
+  /** Cancelling a batch that has ended is a 409, as at the API; otherwise it is canceling from now on. */
   async cancel(batchId: string): Promise<MessageBatch> {
-    this.calls.push('cancel');
-    return { ...this.find(batchId).batch };
+    this.called('cancel');
+    const b = this.find(batchId);
+    if (b.batch.processing_status === 'ended') throw apiError(409);
+    Object.assign(b.batch, {
+      processing_status: 'canceling',
+      cancel_initiated_at: new Date(this.clock.now()).toISOString(),
+    });
+    return { ...b.batch };
+  }
+
+  async model(modelId: string): Promise<{ id: string }> {
+    this.called('model');
+    if (!this.models.has(modelId)) throw apiError(404);
+    return { id: modelId };
   }
 
   /** What a look at a batch shows (under autoEnd, the first look ends it). */
@@ -175,7 +225,13 @@ function succeeded(text: string) {
 }
 
 export function apiError(status: number): Error {
-  const type = status === 404 ? 'not_found_error' : status === 429 ? 'rate_limit_error' : 'api_error';
+  const types: Record<number, string> = {
+    401: 'authentication_error',
+    404: 'not_found_error',
+    409: 'invalid_request_error',
+    429: 'rate_limit_error',
+  };
+  const type = types[status] ?? 'api_error';
   return Anthropic.APIError.generate(
     status,
     { type: 'error', error: { type, message: `fake ${status}` } },
@@ -191,14 +247,17 @@ export function apiError(status: number): Error {
 export class ManualClock implements Clock {
   private ms = EPOCH;
   readonly sleeps: number[] = [];
+  /** For each sleep, whether it was given a `wake` that may end it early (admission control's, after a refusal). */
+  readonly wakeable: boolean[] = [];
   private readonly ticks = new Set<() => void>();
 
   now(): number {
     return this.ms;
   }
 
-  sleep = (ms: number): Promise<void> => {
+  sleep = (ms: number, wake?: Promise<void>): Promise<void> => {
     this.sleeps.push(ms);
+    this.wakeable.push(wake !== undefined);
     this.ms += ms;
     return new Promise((resolve) => setImmediate(resolve));
   };

@@ -1,86 +1,12 @@
 // The write core in-process, over in-memory ports (fakes.ts): records in → batches with the right custom_ids →
 // answers (out of order, an errored request, a create that fails) → rows at the sink → STATEs after their rows.
 // Nothing waits on wall time: the fake API ends batches when the test (or its first look) says so.
-import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
-import { parseCatalog } from '../../connector/config/catalog.js';
-import { parseConfig } from '../../connector/config/config.js';
-import { RequestBuilder } from '../../connector/requests/build.js';
-import { MessageWriter } from '../../connector/protocol/writer.js';
-import { WriteRun, type WriteRunOptions } from '../../connector/pipeline/write-run.js';
+import { describe, expect, it } from 'vitest';
 import { estimateCommand } from '../../connector/commands/estimate.js';
-import { tempDir, writeJson } from '../helpers/cli.js';
-import { FakeBatchesApi, FakeSink, ManualClock, stdout, type Answer } from './fakes.js';
-
-const catalogRaw = {
-  streams: [
-    {
-      stream: {
-        name: 'notes',
-        json_schema: { type: 'object', properties: { id: { type: 'integer' }, body: { type: 'string' } } },
-      },
-      destination_sync_mode: 'append',
-    },
-  ],
-};
-
-const record = (id: number, body = `note ${id}`) =>
-  JSON.stringify({ type: 'RECORD', record: { stream: 'notes', data: { id, body }, emitted_at: 1 } });
-const state = (cursor: number) =>
-  JSON.stringify({
-    type: 'STATE',
-    state: { type: 'STREAM', stream: { stream_descriptor: { name: 'notes' }, stream_state: { cursor } } },
-  });
-
-let dirs: string[] = [];
-afterEach(() => {
-  dirs = [];
-});
-
-function setup(extra: Record<string, unknown> = {}, answer?: (customId: string, attempt: number) => Answer) {
-  const dir = tempDir('claude-batch-core-');
-  dirs.push(dir);
-  const raw = {
-    base_url: 'emulator',
-    destination_path: join(dir, 'dest'),
-    prompt_template: 'Summarise: {{ body }}',
-    result_cache: { enabled: false },
-    emit_run_state: false,
-    ...extra,
-  };
-  const config = parseConfig(raw, {});
-  const catalog = parseCatalog(catalogRaw);
-  const clock = new ManualClock();
-  const api = new FakeBatchesApi(clock, answer);
-  const events: string[] = [];
-  const sink = new FakeSink(events);
-  const builder = new RequestBuilder(config);
-  /** The custom_id write gives a record's request (the same builder, so the test does not restate the hash). */
-  const idOf = (line: string) =>
-    builder.build((JSON.parse(line) as { record: Parameters<RequestBuilder['build']>[0] }).record, {}).customId;
-  const start = (lines: string[], more: Partial<WriteRunOptions> = {}) => {
-    const out = stdout(events);
-    const run = new WriteRun({
-      config,
-      catalog,
-      api,
-      input: Readable.from(lines.map((l) => l + '\n')),
-      writer: new MessageWriter(out.stream),
-      lifecycle: { pollIntervalMs: 30_000, retry: { baseMs: 1000, capMs: 60_000, patienceMs: 600_000 } },
-      clock,
-      sink,
-      ...more,
-    });
-    return { out, done: run.run() };
-  };
-  return { dir, raw, config, clock, api, sink, events, idOf, start };
-}
-
-const states = (lines: Array<Record<string, unknown>>) =>
-  lines
-    .filter((m) => m.type === 'STATE')
-    .map((m) => (m.state as { stream: { stream_state: { cursor: number } } }).stream.stream_state.cursor);
+import { writeJson } from '../helpers/cli.js';
+import { catalogRaw, record, setup, state, states } from './core-run.js';
+import { EPOCH } from './fakes.js';
 
 describe('WriteRun over in-memory ports', () => {
   it('sends each record as a request with its custom_id and writes every answer, whatever order results come in', async () => {
@@ -125,6 +51,59 @@ describe('WriteRun over in-memory ports', () => {
     expect(t.api.batches).toHaveLength(1);
     expect(outcome.manifest?.rows_out).toBe(2);
     expect(t.clock.sleeps.length).toBeGreaterThan(0); // the backoff ran on the manual clock
+  });
+
+  it('reads time only from its clock: run id, progress traces, waiting times and the manifest follow it', async () => {
+    const t = setup();
+    t.api.autoEnd = false;
+    const { out, done } = t.start([record(1), record(2), state(1)]);
+    // The first poll comes after the batch is counted as submitted (and the clock has not moved since create).
+    await t.api.calledTimes('list', 1);
+    const createdAt = Date.parse(t.api.batches[0]!.batch.created_at);
+    await t.clock.sleep(90_000); // the batch has waited at least 90 s on the manual clock
+    const at = t.clock.now();
+    t.clock.tick(); // the progress cadence is the clock's: one report, now
+    t.api.end(t.api.batches[0]!.batch.id);
+    const outcome = await done;
+
+    const traces = out.lines.filter((m) => m.type === 'TRACE').map((m) => m.trace as Record<string, unknown>);
+    const statusAt = (status: string) =>
+      traces.find((tr) => (tr.stream_status as { status?: string } | undefined)?.status === status)?.emitted_at;
+    expect(traces.filter((tr) => tr.type === 'ESTIMATE').map((tr) => tr.emitted_at)).toEqual([at]);
+    const waiting = out.lines
+      .map((m) => (m.log as { message?: string } | undefined)?.message ?? '')
+      .find((m) => m.includes('waiting on 1 batches'));
+    expect(waiting).toContain(`oldest ${Math.round((at - createdAt) / 1000)}s`);
+    expect(statusAt('STARTED')).toBe(EPOCH);
+    const manifest = outcome.manifest!;
+    expect(manifest.started_at).toBe(new Date(EPOCH).toISOString());
+    expect(manifest.finished_at).toBe(new Date(t.clock.now()).toISOString());
+    expect(Date.parse(manifest.finished_at) - EPOCH).toBeGreaterThanOrEqual(90_000);
+    expect(statusAt('COMPLETE')).toBe(t.clock.now());
+    expect(manifest.duration_seconds).toBe(Math.round((t.clock.now() - EPOCH) / 100) / 10);
+    expect(outcome.runId).toMatch(/^20260101T000000Z-/);
+  });
+
+  it('waits on its clock for a batch the API does not know yet after its create, instead of paying again', async () => {
+    const t = setup();
+    // The first two lookups answer 404: young on the run's clock (the wall clock says it is months old).
+    t.api.unknownAfterCreate = 2;
+    const outcome = await t.start([record(1), record(2)]).done;
+    expect(t.api.batches).toHaveLength(1);
+    // Two 404s, the lookup that finds it ended, and the one the download starts with.
+    expect(t.api.calls.filter((c) => c === 'retrieve')).toHaveLength(4);
+    expect(t.sink.rows.map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
+    expect(outcome.manifest?.rows_out).toBe(2);
+  });
+
+  it('counts only a paced create (429) as a queue refusal: a 5xx retry waits its backoff, not for room', async () => {
+    const t = setup();
+    t.api.failCreates = [500, 429, 503];
+    const outcome = await t.start([record(1), record(2)]).done;
+    expect(t.api.batches).toHaveLength(1);
+    expect(outcome.manifest?.rows_out).toBe(2);
+    // The create's three retries come first: only the 429's wait may end early when one of our batches ends.
+    expect(t.clock.wakeable.slice(0, 3)).toEqual([false, true, false]);
   });
 
   it('adopts the batch a create made when its answer was lost, instead of paying again', async () => {

@@ -2,10 +2,11 @@
 // that differ only beyond double precision are never taken for each other (one would lose its row).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BatchSpool, recordsFile, type SpooledRecord } from '../../connector/journal/spool.js';
+import { BatchSpool, recordsFile } from '../../connector/journal/spool.js';
 import { recordDataText } from '../../connector/protocol/record-span.js';
 import { RecordLedger, recordFingerprint, spooledFingerprint } from '../../connector/resume/record-ledger.js';
 import { tempDir } from '../helpers/cli.js';
+import type { SpooledRecord } from '../../connector/types/shared.js';
 
 /** Input lines whose data differ only in digits a double cannot hold. */
 const lines = [

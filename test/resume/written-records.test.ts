@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCatalog } from '../../connector/config/catalog.js';
 import type { RunView, SeqView } from '../../connector/journal/run-view.js';
-import { BatchSpool, type SpooledRecord } from '../../connector/journal/spool.js';
+import { BatchSpool } from '../../connector/journal/spool.js';
 import { streamKey } from '../../connector/protocol/messages.js';
 import { recordFingerprint } from '../../connector/resume/record-ledger.js';
 import { ResendMatcher } from '../../connector/resume/resend.js';
@@ -15,6 +15,7 @@ import {
   WRITTEN_RECORDS_FILE,
 } from '../../connector/resume/written-records.js';
 import { tempDir } from '../helpers/cli.js';
+import type { SpooledRecord } from '../../connector/types/shared.js';
 
 interface StreamIdentity {
   name: string;

@@ -10,11 +10,12 @@ import { parseConfig } from '../../connector/config/config.js';
 import { parseCatalog } from '../../connector/config/catalog.js';
 import { RequestBuilder } from '../../connector/requests/build.js';
 import { writeBatchOutput, writeContextBase } from '../../connector/sinks/batch-writer.js';
-import { indexRound, mergeRound, parsedAnswers, type ResultIndex } from '../../connector/batches/results-file.js';
+import { indexRound, mergeRound, parsedAnswers } from '../../connector/batches/results-file.js';
 import { recordsOf } from '../../connector/cache/record-format.js';
 import { emulatorConfig, tempDir } from '../helpers/cli.js';
 import { catalogFor, docs } from '../helpers/records.js';
 import { duck } from '../helpers/duckdb.js';
+import type { ResultIndex } from '../../connector/types/shared.js';
 
 const idOf = (i: number) => 'r' + createHash('sha256').update(`request ${i}`).digest('base64url');
 
