@@ -331,6 +331,9 @@ function clientConfig(o: S3StoreOptions): S3ClientConfig {
     requestHandler: {
       connectionTimeout: o.connectTimeoutMs ?? S3_DEFAULTS.connectTimeoutMs,
       requestTimeout: o.requestTimeoutMs ?? S3_DEFAULTS.requestTimeoutMs,
+      // Without it the handler only logs a warning when requestTimeout passes and the request waits on for good
+      // (a server that accepts and never answers would hold a write or a check forever).
+      throwOnRequestTimeout: true,
     },
     // Checksums only where the API requires them (DeleteObjects): the newer default (a CRC on every upload,
     // sent as an aws-chunked trailer) is not understood by several S3-compatible servers.

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3Store } from '../../connector/storage/s3-store.js';
 import { ConnectorError } from '../../connector/common/errors.js';
@@ -173,5 +174,30 @@ describe('S3Store on s3rver', () => {
     const err = (await store.get('a').catch((e: unknown) => e)) as ConnectorError;
     expect(err).toMatchObject({ failureType: 'transient_error', code: 'STORAGE_UNAVAILABLE' });
     expect(err.message).toMatch(/cannot be reached/);
+  });
+
+  it('gives up on an endpoint that accepts connections and never answers, after its timeout per attempt', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const store = new S3Store({
+        bucket: 'b',
+        prefix: 'p',
+        endpoint: `http://127.0.0.1:${port}`,
+        pathStyle: true,
+        credentials: { accessKeyId: 'K', secretAccessKey: 'S' },
+        maxAttempts: 2,
+        requestTimeoutMs: 500,
+      });
+      // Without throwOnRequestTimeout the SDK only warns, and this call never settles (the test times out).
+      const err = (await store.get('a').catch((e: unknown) => e)) as ConnectorError;
+      expect(err).toMatchObject({ failureType: 'transient_error', code: 'STORAGE_UNAVAILABLE' });
+      expect(sockets).toHaveLength(2);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 });
