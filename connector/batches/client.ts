@@ -16,13 +16,18 @@ function isLoopback(baseURL: string): boolean {
  * the real API (never for a loopback emulator). SDK retries stay on for idempotent calls; create turns
  * them off per call (a retried create can make a second, paid batch).
  */
-export function createApiClient(options: { apiKey: string; baseURL: string; timeoutMs?: number }): ApiClient {
+export function createApiClient(options: {
+  apiKey: string;
+  baseURL: string;
+  timeoutMs?: number;
+  maxRetries?: number;
+}): ApiClient {
   const keepAlive = { keepAliveTimeout: 30_000, connections: 16 };
   const dispatcher: Dispatcher = isLoopback(options.baseURL) ? new Agent(keepAlive) : new EnvHttpProxyAgent(keepAlive);
   const client = new Anthropic({
     apiKey: options.apiKey,
     baseURL: options.baseURL,
-    maxRetries: 2,
+    maxRetries: options.maxRetries ?? 2,
     timeout: options.timeoutMs ?? 120_000,
     fetch: ((url: string, init?: Record<string, unknown>) =>
       undiciFetch(url, { ...(init ?? {}), dispatcher } as Parameters<

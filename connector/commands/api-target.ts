@@ -7,6 +7,7 @@ import { CONTROL_DIR } from '../sinks/layout.js';
 import { localWorkRoot } from '../storage/open-store.js';
 import type { BatchesApi } from '../ports/batches-api.js';
 import { sdkBatchesApi } from '../ports/sdk-batches-api.js';
+import type { CallLimits } from '../types/shared.js';
 
 export const EMULATOR_DEFAULT_KEY = 'emulator-key';
 
@@ -21,9 +22,10 @@ export interface ApiTarget {
  * The API the config points at. `base_url: "emulator"` starts the embedded emulator on a loopback port
  * for the life of the command, so the demo and tests need no key and no network.
  */
-export async function openApiTarget(config: ConnectorConfig): Promise<ApiTarget> {
+export async function openApiTarget(config: ConnectorConfig, limits?: CallLimits): Promise<ApiTarget> {
+  const bounds = limits ? { timeoutMs: limits.timeoutMs, maxRetries: limits.retries } : {};
   if (config.base_url !== 'emulator') {
-    const api = createApiClient({ apiKey: config.api_key!, baseURL: config.base_url });
+    const api = createApiClient({ apiKey: config.api_key!, baseURL: config.base_url, ...bounds });
     return { client: api.client, baseURL: config.base_url, embedded: false, close: api.close };
   }
   const key = config.api_key ?? EMULATOR_DEFAULT_KEY;
@@ -34,7 +36,7 @@ export async function openApiTarget(config: ConnectorConfig): Promise<ApiTarget>
     dataDir: join(localWorkRoot(config), CONTROL_DIR, 'emulator'),
     keepRequests: false,
   });
-  const api = createApiClient({ apiKey: key, baseURL: emulator.url });
+  const api = createApiClient({ apiKey: key, baseURL: emulator.url, ...bounds });
   return {
     client: api.client,
     baseURL: emulator.url,
@@ -48,15 +50,16 @@ export async function openApiTarget(config: ConnectorConfig): Promise<ApiTarget>
 
 /**
  * Runs `work` over the Batches API port: `given` (a fake, in tests) or the config's target through the SDK
- * adapter, closed afterwards. `where` names the API for messages.
+ * adapter, closed afterwards. `where` names the API for messages; `limits` bound the adapter's calls.
  */
 export async function usingBatchesApi<T>(
   config: ConnectorConfig,
   given: BatchesApi | undefined,
   work: (api: BatchesApi, where: string) => Promise<T>,
+  limits?: CallLimits,
 ): Promise<T> {
   if (given) return await work(given, config.base_url);
-  const target = await openApiTarget(config);
+  const target = await openApiTarget(config, limits);
   try {
     return await work(sdkBatchesApi(target.client), target.baseURL);
   } finally {

@@ -5,6 +5,7 @@ import { asConnectorError, ConnectorError, configError } from '../common/errors.
 import { CONTROL_DIR } from '../sinks/layout.js';
 import { openStore, type S3Settings } from '../storage/open-store.js';
 import type { Store } from '../storage/store.js';
+import type { CallLimits } from '../types/shared.js';
 
 /** Entries a folder can hold and still count as empty: file-system and OS litter, our own probe files. */
 const IGNORABLE = new Set(['lost+found', '.DS_Store', 'Thumbs.db', 'desktop.ini', '.gitkeep', '.keep']);
@@ -162,8 +163,11 @@ export async function assertWritableStore(store: Store): Promise<void> {
 }
 
 /** The destination check of check and write: a local folder (assertWritableDestination) or an object store. */
-export async function assertDestinationUsable(config: { destination_path: string; s3?: S3Settings }): Promise<void> {
-  const store = openStore(config);
+export async function assertDestinationUsable(
+  config: { destination_path: string; s3?: S3Settings },
+  limits?: CallLimits,
+): Promise<void> {
+  const store = openStore(config, limits);
   if (store.kind === 'object') await assertWritableStore(store);
   else await assertWritableDestination(config.destination_path);
 }

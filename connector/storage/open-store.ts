@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configError } from '../common/errors.js';
 import { LocalStore } from './local-store.js';
-import { S3Store, type ConditionalWrites } from './s3-store.js';
+import { S3_DEFAULTS, S3Store, type ConditionalWrites } from './s3-store.js';
+import type { CallLimits } from '../types/shared.js';
 import type { Store } from './store.js';
 
 /** The config's `s3` block (spec/spec.json): how to reach the bucket named in destination_path. */
@@ -63,7 +64,7 @@ export function validateStorageSettings(config: { destination_path: string; s3?:
 }
 
 /** The Store of a config's destination_path: a LocalStore for a folder, an S3Store for `s3://bucket/prefix`. */
-export function openStore(config: { destination_path: string; s3?: S3Settings }): Store {
+export function openStore(config: { destination_path: string; s3?: S3Settings }, limits?: CallLimits): Store {
   if (!isObjectDestination(config.destination_path)) return new LocalStore(config.destination_path);
   const { bucket, prefix } = parseS3Url(config.destination_path);
   const s3 = config.s3 ?? {};
@@ -83,6 +84,13 @@ export function openStore(config: { destination_path: string; s3?: S3Settings })
       : {}),
     ...(s3.path_style !== undefined ? { pathStyle: s3.path_style } : {}),
     conditionalWrites: s3.conditional_writes ?? 'auto',
+    ...(limits
+      ? {
+          maxAttempts: limits.retries + 1,
+          requestTimeoutMs: limits.timeoutMs,
+          connectTimeoutMs: Math.min(limits.timeoutMs, S3_DEFAULTS.connectTimeoutMs),
+        }
+      : {}),
   });
 }
 

@@ -131,6 +131,18 @@ export interface Usage {
   cacheWrite: number;
 }
 
+// --- Network calls
+
+/**
+ * Bounds for a command's network calls where an answer is wanted soon (check: a platform waits on it), in
+ * place of the write's patient defaults: milliseconds without an answer before a call fails, and how many
+ * times a failed call is tried again.
+ */
+export interface CallLimits {
+  timeoutMs: number;
+  retries: number;
+}
+
 // --- Columns (config/column-kind.ts reads a kind from a JSON schema)
 
 /**
