@@ -74,7 +74,7 @@ export class BatchPacker implements Packing {
     const backpressure = this.open.add(spooled, sends ? request.serialized : undefined, bytes, dataText);
     if (sends && this.open.requests > requestsBefore) {
       this.sent.add(request.customId, this.open.spool.seq);
-      this.costs.requestAdded(this.builder.inputTokens(request));
+      this.costs.requestAdded(() => this.builder.inputTokens(request));
     }
     this.lastSeqWithRecords = this.open.spool.seq;
     return backpressure;
