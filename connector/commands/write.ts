@@ -12,7 +12,7 @@ import { controlOf, loadRuns } from '../pipeline/run-registry.js';
 import { openApiTarget } from './api-target.js';
 import { assertDestinationUsable } from './destination-check.js';
 import { type ConnectorError, transientError } from '../common/errors.js';
-import { stopRequest, stopSignal } from '../common/stop.js';
+import { stopRequest, stopSignal, waitUnlessStopped } from '../common/stop.js';
 
 export interface WriteCommandOptions {
   config: string;
@@ -140,16 +140,5 @@ async function writeStoppable(
  */
 function abortableSleep(sleep: Sleep, signal: AbortSignal, scale = timeScale()): Sleep {
   if (sleep !== realSleep) return sleep;
-  return (ms, wake) =>
-    new Promise<void>((resolve) => {
-      if (signal.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms / scale);
-      signal.addEventListener('abort', done, { once: true });
-      void wake?.then(done);
-    });
+  return (ms, wake) => waitUnlessStopped(ms / scale, signal, wake);
 }

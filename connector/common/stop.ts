@@ -17,3 +17,27 @@ export function installStopHandlers(): void {
   // A test hook (like CLAUDE_BATCH_FAILPOINT): says on stderr when a signal can no longer kill the process.
   if (process.env.CLAUDE_BATCH_STOP_PROBE) process.stderr.write('stop handlers installed\n');
 }
+
+/**
+ * A wait that ends early: `wait` (milliseconds on a timer, or a promise) settles, or `signal` aborts (a stop
+ * request), or `wake` resolves, whichever comes first. An early end resolves quietly and clears the timer, so
+ * a long wait never holds a stopping process; a rejected `wait` rejects.
+ */
+export function waitUnlessStopped(
+  wait: number | Promise<void>,
+  signal: AbortSignal | undefined,
+  wake?: Promise<void>,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = typeof wait === 'number' ? setTimeout(done, wait) : undefined;
+    if (typeof wait !== 'number') wait.then(done, reject);
+    signal?.addEventListener('abort', done, { once: true });
+    void wake?.then(done);
+  });
+}

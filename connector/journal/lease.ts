@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { configError, systemError, transientError } from '../common/errors.js';
+import { waitUnlessStopped } from '../common/stop.js';
 import type { Store } from '../storage/store.js';
 import { LEASE_MS } from './lock.js';
 
@@ -197,18 +198,9 @@ export class StoreLease implements WriteLock {
 
 /** `sleep` (a real timer by default) ending early, and quietly, when `signal` aborts. */
 function abortable(sleep: AcquireOptions['sleep'], signal: AbortSignal | undefined): (ms: number) => Promise<void> {
-  return (ms) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = sleep ? undefined : setTimeout(done, ms);
-      signal?.addEventListener('abort', done, { once: true });
-      if (sleep) sleep(ms).then(done, reject);
-    });
+  return async (ms) => {
+    if (!signal?.aborted) await waitUnlessStopped(sleep ? sleep(ms) : ms, signal);
+  };
 }
 
 function waiting(held: LeaseBody, seconds: number): string {
