@@ -144,18 +144,20 @@ export class ObjectControl implements ControlState {
       if (!wanted.has(seq) || o.key.endsWith('.upload')) continue;
       const path = this.pathOf(o.key);
       if (existsSync(path) && statSync(path).size === o.size) continue;
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      const temp = `${path}.${process.pid}.fetch`;
-      if (await this.store.download(o.key, temp)) await rename(temp, path);
+      await this.download(o.key, path);
     }
   }
 
   async fetchFile(localPath: string): Promise<boolean> {
-    if (existsSync(localPath)) return true;
-    await mkdir(dirname(localPath), { recursive: true, mode: 0o700 });
-    const temp = `${localPath}.${process.pid}.fetch`;
-    if (!(await this.store.download(this.keyOf(localPath), temp))) return false;
-    await rename(temp, localPath);
+    return existsSync(localPath) || (await this.download(this.keyOf(localPath), localPath));
+  }
+
+  /** The object at `key` into `path`, through a temp file renamed into place (whole or absent); false if none. */
+  private async download(key: string, path: string): Promise<boolean> {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    const temp = `${path}.${process.pid}.fetch`;
+    if (!(await this.store.download(key, temp))) return false;
+    await rename(temp, path);
     return true;
   }
 
