@@ -1,11 +1,11 @@
 // Guards operating a destination over time: SIGTERM, submit_only, status, cancel, 24 h expiry, lost results, long outages and progress output.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../emulator/index.js';
-import { CLI, REPO, traceErrors, writeJson, type CliResult } from '../helpers/cli.js';
+import { runPlainCli, traceErrors, writeJson, type CliResult } from '../helpers/cli.js';
 import { duck } from '../helpers/duckdb.js';
 import {
   destinationSetup,
@@ -31,23 +31,6 @@ async function withEmulator<T>(options: EmulatorOptions, body: (emu: RunningEmul
   }
 }
 
-/** The status and cancel commands print text (or pretty JSON), not protocol lines: run them plainly. */
-function runPlain(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: REPO,
-      env: { PATH: process.env.PATH },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 /** A status/cancel invocation against the same destination and API as `setup`. */
 function operator(setup: ReturnType<typeof destinationSetup>, emu: RunningEmulator) {
   const config = writeJson(setup.dir, 'operator.json', {
@@ -56,7 +39,7 @@ function operator(setup: ReturnType<typeof destinationSetup>, emu: RunningEmulat
     destination_path: setup.destination,
     prompt_template: 'Summarise {{ id }}: {{ body }}',
   });
-  return (command: string, ...args: string[]) => runPlain([command, '--config', config, ...args]);
+  return (command: string, ...args: string[]) => runPlainCli([command, '--config', config, ...args]);
 }
 
 interface RunJournal {

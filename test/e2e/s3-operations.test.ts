@@ -3,31 +3,22 @@
 // writer being the holder of a live lease; `estimate` on the writer's own pod stays off the result cache that
 // writer has open; and a write waiting out a lease another pod may have left stops at once on SIGTERM,
 // taking nothing.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Anthropic from '@anthropic-ai/sdk';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../emulator/index.js';
+import { describe, expect, it } from 'vitest';
 import { statusCommand } from '../../connector/commands/status.js';
 import { LEASE_MS } from '../../connector/journal/lock.js';
 import type { BatchesApi, MessageBatch } from '../../connector/ports/batches-api.js';
-import { CLI, emulatorConfig, runCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
+import { emulatorConfig, runCli, runPlainCli, tempDir, traceErrors, writeJson } from '../helpers/cli.js';
 import { catalogFor } from '../helpers/records.js';
 import { freshInputs, journalsOf } from '../helpers/resume.js';
-import { startS3, type S3Server } from '../helpers/s3.js';
+import { emulatorAndS3 } from '../helpers/s3.js';
 
-let emu: RunningEmulator;
-let s3: S3Server;
-beforeAll(async () => {
-  [emu, s3] = await Promise.all([startEmulator({ apiKeys: ['test-key'] }), startS3()]);
-});
-afterAll(async () => {
-  await emu?.close();
-  await s3?.cleanup();
-});
+const servers = emulatorAndS3();
 
 const fresh = freshInputs('s3op');
 const LEASES = '_claude_batch/lease/';
@@ -36,11 +27,11 @@ const LEASES = '_claude_batch/lease/';
 function bucketDestination() {
   const dir = tempDir('claude-batch-s3op-');
   const prefix = `op-${Math.random().toString(36).slice(2, 10)}`;
-  const destination = `s3://${s3.bucket}/${prefix}`;
+  const destination = `s3://${servers.s3.bucket}/${prefix}`;
   const config = writeJson(
     dir,
     'config.json',
-    emulatorConfig(emu.url, destination, { max_requests_per_batch: 10, s3: s3.config() }),
+    emulatorConfig(servers.emu.url, destination, { max_requests_per_batch: 10, s3: servers.s3.config() }),
   );
   const catalog = writeJson(dir, 'catalog.json', catalogFor(['notes']));
   let pods = 0;
@@ -50,55 +41,23 @@ function bucketDestination() {
     mkdirSync(join(root, 'cwd'), { recursive: true });
     return { cwd: join(root, 'cwd'), env: { CLAUDE_BATCH_WORK_DIR: join(root, 'work') } };
   };
-  return { prefix, config, catalog, pod, store: () => s3.store(prefix) };
-}
-
-/** A command that prints plain text or pretty JSON (not protocol lines), run as a new pod would run it. */
-function runPlain(
-  args: string[],
-  where: { cwd: string; env: NodeJS.ProcessEnv },
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: where.cwd,
-      env: { PATH: process.env.PATH, ...where.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
+  return { prefix, config, catalog, pod, store: () => servers.s3.store(prefix) };
 }
 
 /** A write whose stdin stays open until `finish`: it holds the destination while it waits for input. */
 function heldWrite(d: ReturnType<typeof bucketDestination>, where: { cwd: string; env: NodeJS.ProcessEnv }) {
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'write', '--config', d.config, '--catalog', d.catalog], {
-    cwd: where.cwd,
-    env: { PATH: process.env.PATH, ...where.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  let child!: ChildProcess;
   const messages: Array<Record<string, any>> = [];
-  let partial = '';
-  let stderr = '';
   const waiters: Array<{ test: (m: Record<string, any>) => boolean; resolve: () => void }> = [];
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    partial += chunk;
-    let nl: number;
-    while ((nl = partial.indexOf('\n')) !== -1) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      if (!line.trim()) continue;
-      const m = JSON.parse(line) as Record<string, any>;
+  const result = runCli(['write', '--config', d.config, '--catalog', d.catalog], {
+    ...where,
+    stdin: null,
+    onSpawn: (spawned) => (child = spawned),
+    onMessage: (m) => {
       messages.push(m);
       for (const w of waiters.filter((w) => w.test(m))) w.resolve();
-    }
+    },
   });
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return {
     child,
     messages,
@@ -106,11 +65,12 @@ function heldWrite(d: ReturnType<typeof bucketDestination>, where: { cwd: string
     until: (test: (m: Record<string, any>) => boolean) =>
       Promise.race([
         new Promise<void>((resolve) => waiters.push({ test, resolve })),
-        closed.then((code) => Promise.reject(new Error(`write ended (${code}) first: ${stderr}`))),
+        result.then((r) => Promise.reject(new Error(`write ended (${r.code}) first: ${r.stderr}`))),
       ]),
     finish: async (lines: string[]) => {
       child.stdin!.end(lines.join('\n') + '\n');
-      return { code: await closed, stderr };
+      const { code, stderr } = await result;
+      return { code, stderr };
     },
   };
 }
@@ -137,7 +97,7 @@ describe('operating a bucket destination', { timeout: 120_000 }, () => {
   it('status from a new pod: a killed writer is interrupted, a live one running (its lease), a completed run shows its manifest', async () => {
     const d = bucketDestination();
     const status = async () => {
-      const r = await runPlain(['status', '--config', d.config, '--json'], d.pod());
+      const r = await runPlainCli(['status', '--config', d.config, '--json'], d.pod());
       expect(r.code, r.stderr + r.stdout).toBe(0);
       return JSON.parse(r.stdout) as Array<Record<string, any>>;
     };
@@ -166,7 +126,7 @@ describe('operating a bucket destination', { timeout: 120_000 }, () => {
     });
 
     // estimate on the writer's pod would open the result cache the writer has open: it is refused instead.
-    const estimate = await runPlain(['estimate', '--config', d.config, '--catalog', d.catalog], writerPod);
+    const estimate = await runPlainCli(['estimate', '--config', d.config, '--catalog', d.catalog], writerPod);
     expect(estimate.code, estimate.stdout + estimate.stderr).not.toBe(0);
     expect(estimate.stdout).toMatch(/DESTINATION_BUSY|another write \(pid \d+\) is using this destination/);
 
@@ -181,10 +141,10 @@ describe('operating a bucket destination', { timeout: 120_000 }, () => {
       pending: [],
       manifest: { run_id: interrupted!.run_id, rows_out: 25, records_in: 25 },
     });
-    const text = await runPlain(['status', '--config', d.config], d.pod());
+    const text = await runPlainCli(['status', '--config', d.config], d.pod());
     expect(text.stdout).toMatch(/manifest: 25 rows, tokens \d+ in \/ \d+ out/);
     // And estimate, once nobody writes, reads that pod's cache without contention.
-    const after = await runPlain(['estimate', '--config', d.config, '--catalog', d.catalog], writerPod);
+    const after = await runPlainCli(['estimate', '--config', d.config, '--catalog', d.catalog], writerPod);
     expect(after.code, after.stdout + after.stderr).toBe(0);
   });
 

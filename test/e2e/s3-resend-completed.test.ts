@@ -4,22 +4,14 @@
 // bucket the new pod starts with an empty working folder, so they must come from the bucket, or every
 // record is written twice and, with the new pod's empty result cache, paid for twice.
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paidTwice, startEmulator, type RunningEmulator } from '../../emulator/index.js';
+import { describe, expect, it } from 'vitest';
+import { paidTwice } from '../../emulator/index.js';
 import { emulatorConfig, runCli, tempDir, traceErrors, writeJson, type CliResult } from '../helpers/cli.js';
 import { catalogFor } from '../helpers/records.js';
 import { downloadPrefix, expectEachIdOnce, freshInputs } from '../helpers/resume.js';
-import { startS3, type S3Server } from '../helpers/s3.js';
+import { emulatorAndS3 } from '../helpers/s3.js';
 
-let emu: RunningEmulator;
-let s3: S3Server;
-beforeAll(async () => {
-  [emu, s3] = await Promise.all([startEmulator({ apiKeys: ['test-key'] }), startS3()]);
-});
-afterAll(async () => {
-  await emu?.close();
-  await s3?.cleanup();
-});
+const servers = emulatorAndS3();
 
 const fresh = freshInputs('s3rc');
 
@@ -30,11 +22,11 @@ describe('on a bucket, a new attempt of a sync whose run completed but never exi
     const config = writeJson(
       dir,
       'config.json',
-      emulatorConfig(emu.url, `s3://${s3.bucket}/${prefix}`, {
+      emulatorConfig(servers.emu.url, `s3://${servers.s3.bucket}/${prefix}`, {
         max_requests_per_batch: 10,
         progress_interval_seconds: 0.2,
         api_patience_seconds: 5,
-        s3: s3.config(),
+        s3: servers.s3.config(),
       }),
     );
     const catalog = catalogFor(['notes']) as { streams: Array<Record<string, unknown>> };
@@ -55,13 +47,13 @@ describe('on a bucket, a new attempt of a sync whose run completed but never exi
       first.messages.filter((m) => m.type === 'STATE' && m.state.stream?.stream_descriptor?.name === 'notes'),
     ).toHaveLength(states);
 
-    const creates = emu.calls.create;
+    const creates = servers.emu.calls.create;
     const second = await write(input);
     expect(second.code, second.stderr).toBe(0);
     expect(traceErrors(second.messages)).toEqual([]);
-    expect(emu.calls.create - creates, 'creates by the new attempt').toBe(0);
-    const rows = await expectEachIdOnce(await downloadPrefix(s3.store(prefix)), ids);
-    const twice = paidTwice(emu.submissionLog());
+    expect(servers.emu.calls.create - creates, 'creates by the new attempt').toBe(0);
+    const rows = await expectEachIdOnce(await downloadPrefix(servers.s3.store(prefix)), ids);
+    const twice = paidTwice(servers.emu.submissionLog());
     expect(rows.map((r) => String(r.custom_id)).filter((id) => twice.has(id))).toEqual([]);
   });
 });

@@ -4,8 +4,8 @@
 // platform restarts a sync, it pays for nothing twice (the emulator's submission log) and writes each record
 // once (DuckDB over the downloaded Parquet); submit_only hands its batches over across three pods; and a
 // second writer is kept out by the lease while the first is alive.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paidTwice, startEmulator, type RunningEmulator } from '../../emulator/index.js';
+import { describe, expect, it } from 'vitest';
+import { paidTwice, startEmulator } from '../../emulator/index.js';
 import { traceErrors } from '../helpers/cli.js';
 import {
   KILL_STAGES,
@@ -16,17 +16,9 @@ import {
   resendAfterLastState,
   submittedSince,
 } from '../helpers/resume.js';
-import { startS3, type S3Server } from '../helpers/s3.js';
+import { emulatorAndS3 } from '../helpers/s3.js';
 
-let emu: RunningEmulator;
-let s3: S3Server;
-beforeAll(async () => {
-  [emu, s3] = await Promise.all([startEmulator({ apiKeys: ['test-key'] }), startS3()]);
-});
-afterAll(async () => {
-  await emu?.close();
-  await s3?.cleanup();
-});
+const servers = emulatorAndS3();
 
 const fresh = freshInputs('s3r');
 const allOnce = (sent: Map<string, number>) => [...sent.values()].every((n) => n === 1);
@@ -36,10 +28,10 @@ describe('on a bucket, resumed by a new pod', { timeout: 120_000 }, () => {
   it.each(KILL_STAGES)(
     'killed at %s (%s): the next pod submits nothing twice and writes each record once',
     async (failpoint) => {
-      const setup = destinationSetup(emu, {}, { bucket: s3 });
+      const setup = destinationSetup(servers.emu, {}, { bucket: servers.s3 });
       const { input, ids } = fresh();
-      const before = new Map(emu.submissions());
-      const batchesBefore = (await emu.batches()).length;
+      const before = new Map(servers.emu.submissions());
+      const batchesBefore = (await servers.emu.batches()).length;
 
       const first = await setup.write(input, { env: { CLAUDE_BATCH_FAILPOINT: failpoint } });
       expect(first.signal, first.stderr).toBe('SIGKILL');
@@ -51,15 +43,15 @@ describe('on a bucket, resumed by a new pod', { timeout: 120_000 }, () => {
 
       const rows = await expectEachIdOnce(await setup.local(), ids);
       const sent = submittedSince(
-        emu,
+        servers.emu,
         before,
         rows.map((r) => String(r.custom_id)),
       );
       expect(allOnce(sent), JSON.stringify([...sent])).toBe(true);
-      expect((await emu.batches()).length - batchesBefore).toBe(3);
-      expect([...paidTwice(emu.submissionLog()).keys()].filter((id) => rows.some((r) => r.custom_id === id))).toEqual(
-        [],
-      );
+      expect((await servers.emu.batches()).length - batchesBefore).toBe(3);
+      expect(
+        [...paidTwice(servers.emu.submissionLog()).keys()].filter((id) => rows.some((r) => r.custom_id === id)),
+      ).toEqual([]);
 
       // One run, resumed: its journal is in the bucket, compacted once complete, and its spool is gone.
       const [journal, ...others] = await journalsOf(setup.store!());
@@ -78,7 +70,7 @@ describe('on a bucket, resumed by a new pod', { timeout: 120_000 }, () => {
   it("submit_only across three pods: each hands its batches to the next, which writes them under the first run's id", async () => {
     const slow = await startEmulator({ apiKeys: ['test-key'], processingMs: 60_000 });
     try {
-      const setup = destinationSetup(slow, { wait: 'submit_only' }, { bucket: s3 });
+      const setup = destinationSetup(slow, { wait: 'submit_only' }, { bucket: servers.s3 });
       const a = fresh();
       const b = fresh(5);
       const first = await setup.write(a.input);
@@ -116,7 +108,7 @@ describe('on a bucket, resumed by a new pod', { timeout: 120_000 }, () => {
   it('keeps a second writer out while the first is alive, whatever working folder it has', async () => {
     const slow = await startEmulator({ apiKeys: ['test-key'], processingMs: 60_000 });
     try {
-      const setup = destinationSetup(slow, {}, { bucket: s3 });
+      const setup = destinationSetup(slow, {}, { bucket: servers.s3 });
       const { input } = fresh();
       let submitted!: () => void;
       const onceSubmitted = new Promise<void>((resolve) => (submitted = resolve));

@@ -18,14 +18,16 @@ export interface CliResult {
 /**
  * Runs the built CLI as a child process, exactly as a platform does: arguments, stdin, stdout with one
  * JSON message per line. `onMessage` sees each message the moment its line arrives. Rejects when any
- * message on stdout is not valid against the official protocol schema.
+ * message on stdout is not valid against the official protocol schema. `stdin: null` leaves stdin open for
+ * the caller (`onSpawn` hands over the child).
  */
 export function runCli(
   args: string[],
   options: {
-    stdin?: string;
+    stdin?: string | null;
     env?: NodeJS.ProcessEnv;
     onMessage?: (m: Record<string, any>, child: ChildProcess) => void;
+    onSpawn?: (child: ChildProcess) => void;
     cwd?: string;
   } = {},
 ): Promise<CliResult> {
@@ -35,6 +37,7 @@ export function runCli(
       env: { PATH: process.env.PATH, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    options.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     let partial = '';
@@ -65,7 +68,30 @@ export function runCli(
       resolvePromise({ code, signal, messages, stdout, stderr });
     });
     child.stdin.on('error', () => undefined);
-    child.stdin.end(options.stdin ?? '');
+    if (options.stdin !== null) child.stdin.end(options.stdin ?? '');
+  });
+}
+
+/**
+ * Runs a command that prints plain text or pretty JSON (status, cancel, estimate), not protocol lines, with
+ * no input.
+ */
+export function runPlainCli(
+  args: string[],
+  where: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: where.cwd ?? REPO,
+      env: { PATH: process.env.PATH, ...where.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
   });
 }
 

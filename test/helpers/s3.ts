@@ -5,6 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { afterAll, beforeAll } from 'vitest';
+import { startEmulator, type RunningEmulator } from '../../emulator/index.js';
 import { S3Store, type S3StoreOptions } from '../../connector/storage/s3-store.js';
 
 /** s3rver's one account. s3rver checks the key id but not the V4 signature, so a wrong secret passes there. */
@@ -73,4 +75,20 @@ export async function startS3(bucket = 'test-bucket'): Promise<S3Server> {
       rmSync(directory, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * An emulator (key `test-key`) and an s3rver for one test file: started before its tests, stopped after.
+ * Read `servers.emu` and `servers.s3` inside tests and hooks (they are set once the servers run).
+ */
+export function emulatorAndS3(): { emu: RunningEmulator; s3: S3Server } {
+  const servers = {} as { emu: RunningEmulator; s3: S3Server };
+  beforeAll(async () => {
+    [servers.emu, servers.s3] = await Promise.all([startEmulator({ apiKeys: ['test-key'] }), startS3()]);
+  });
+  afterAll(async () => {
+    await servers.emu?.close();
+    await servers.s3?.cleanup();
+  });
+  return servers;
 }
